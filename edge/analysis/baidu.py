@@ -1,0 +1,68 @@
+"""Render Face records as Baidu v2 `detect` JSON (see ../shared/docs, 人脸检测).
+
+Only the fields the engine measures honestly are emitted: `beauty` and `glasses` are
+left out (no permissively licensed model exists, MODELS.md), whatever face_fields asks.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from edge.analysis import meshmap
+from edge.analysis.face import Face
+
+FACE_FIELDS = ("age", "beauty", "expression", "faceshape", "gender", "glasses", "landmark",
+               "qualities", "faceliveness")
+UNSUPPORTED_FIELDS = frozenset({"beauty", "glasses"})
+
+
+def parse_face_fields(value: str | None) -> set[str]:
+    return {f.strip() for f in (value or "").split(",") if f.strip()}
+
+
+def stages_for(fields: set[str]) -> set[str]:
+    """Analyser stages a set of face_fields needs (pose needs the mesh)."""
+    stages = {"landmarks"}
+    if fields & {"age", "gender", "expression", "faceshape"}:
+        stages.add("attributes")
+    if "qualities" in fields:
+        stages.add("quality")
+    if "faceliveness" in fields:
+        stages.add("liveness")
+    return stages
+
+
+def _pts(arr) -> list[dict]:
+    return [{"x": float(x), "y": float(y)} for x, y in arr]
+
+
+def location(face: Face) -> dict:
+    x1, y1, x2, y2 = (float(v) for v in face.box)
+    return {"left": round(x1, 2), "top": round(y1, 2), "width": round(x2 - x1, 2),
+            "height": round(y2 - y1, 2)}
+
+
+def face_to_baidu(face: Face, fields: set[str]) -> dict:
+    out = {"location": location(face), "face_probability": round(face.score, 4),
+           "rotation_angle": int(round(face.roll)),
+           "yaw": face.yaw, "pitch": face.pitch, "roll": face.roll}
+    if "age" in fields and face.age is not None:
+        out["age"] = face.age
+    if "expression" in fields and face.expression is not None:
+        out["expression"] = face.expression
+        out["expression_probability"] = face.expression_probability
+    if "faceshape" in fields and face.faceshape:
+        out["faceshape"] = face.faceshape
+    if "gender" in fields and face.gender is not None:
+        out["gender"] = face.gender
+        out["gender_probability"] = face.gender_probability
+    if "landmark" in fields and face.mesh is not None:
+        out["landmark"] = _pts(meshmap.landmark4(face.mesh))
+        out["landmark72"] = _pts(meshmap.landmark72(face.mesh))
+    if "qualities" in fields and face.quality is not None:
+        q = face.quality
+        out["qualities"] = {"occlusion": dataclasses.asdict(q.occlusion), "blur": q.blur,
+                            "illumination": q.illumination, "completeness": q.completeness,
+                            "type": {"human": q.human, "cartoon": q.cartoon}}
+    if "faceliveness" in fields and face.liveness is not None:
+        out["faceliveness"] = face.liveness
+    return out

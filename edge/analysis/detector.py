@@ -1,0 +1,117 @@
+"""YuNet face detector: boxes, scores and 5 points, over a small image pyramid.
+
+YuNet sees faces of roughly 10..300 px at its input scale. One pass at (up to)
+`max_side` finds the small faces; further passes at 1/3 of the previous scale run
+only while a face could be too large for the previous pass, so a face that fills a
+kiosk frame is found as well as a 20 px face in a crowd.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edge.models.runtime import create_session
+
+STRIDES = (8, 16, 32)
+LARGEST_FACE = 300   # px at the detector's input where YuNet starts to miss faces
+PYRAMID_STEP = 3.0
+
+
+@dataclass(frozen=True)
+class Detections:
+    boxes: np.ndarray   # N x 4, x1 y1 x2 y2
+    scores: np.ndarray  # N
+    kps: np.ndarray     # N x 5 x 2
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+def pyramid_scales(h: int, w: int, max_side: int) -> list[float]:
+    scales = [min(1.0, max_side / max(h, w))]
+    while min(h, w) * scales[-1] > LARGEST_FACE:
+        scales.append(scales[-1] / PYRAMID_STEP)
+    return scales
+
+
+def preprocess(img_bgr: np.ndarray, scale: float) -> np.ndarray:
+    """Resize by `scale`, zero-pad to a multiple of 32, NCHW float32 BGR 0..255."""
+    h, w = img_bgr.shape[:2]
+    sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+    img = img_bgr if (sh, sw) == (h, w) else cv2.resize(img_bgr, (sw, sh), interpolation=cv2.INTER_AREA)
+    ph, pw = math.ceil(sh / 32) * 32, math.ceil(sw / 32) * 32
+    blob = np.zeros((1, 3, ph, pw), dtype=np.float32)
+    blob[0, :, :sh, :sw] = img.transpose(2, 0, 1)
+    return blob
+
+
+def decode(outputs: dict[str, np.ndarray], in_h: int, in_w: int, score_threshold: float) -> Detections:
+    """Turn YuNet's per-stride maps into boxes and points (input-pixel coordinates)."""
+    boxes, scores, kps = [], [], []
+    for s in STRIDES:
+        cols = in_w // s
+        cls = np.clip(outputs[f"cls_{s}"][0, :, 0], 0, 1)
+        obj = np.clip(outputs[f"obj_{s}"][0, :, 0], 0, 1)
+        score = np.sqrt(cls * obj)
+        keep = np.nonzero(score >= score_threshold)[0]
+        if keep.size == 0:
+            continue
+        r, c = (keep // cols).astype(np.float32), (keep % cols).astype(np.float32)
+        bb = outputs[f"bbox_{s}"][0, keep]
+        cx, cy = (c + bb[:, 0]) * s, (r + bb[:, 1]) * s
+        bw, bh = np.exp(bb[:, 2]) * s, np.exp(bb[:, 3]) * s
+        boxes.append(np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1))
+        kp = outputs[f"kps_{s}"][0, keep].reshape(-1, 5, 2)
+        kps.append(np.stack([(kp[..., 0] + c[:, None]) * s, (kp[..., 1] + r[:, None]) * s], axis=-1))
+        scores.append(score[keep])
+    if not scores:
+        return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32))
+    return Detections(np.concatenate(boxes), np.concatenate(scores), np.concatenate(kps))
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Indices kept by greedy non-maximum suppression, best first."""
+    order = np.argsort(-scores)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        xx1 = np.maximum(boxes[i, 0], boxes[order[1:], 0])
+        yy1 = np.maximum(boxes[i, 1], boxes[order[1:], 1])
+        xx2 = np.minimum(boxes[i, 2], boxes[order[1:], 2])
+        yy2 = np.minimum(boxes[i, 3], boxes[order[1:], 3])
+        inter = np.clip(xx2 - xx1, 0, None) * np.clip(yy2 - yy1, 0, None)
+        iou = inter / (area[i] + area[order[1:]] - inter + 1e-9)
+        order = order[1:][iou <= iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+class YuNetDetector:
+    def __init__(self, model_path, threads: int = 2, score_threshold: float = 0.6,
+                 nms_threshold: float = 0.3, max_side: int = 1280):
+        self.session = create_session(model_path, threads)
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.score_threshold = score_threshold
+        self.nms_threshold = nms_threshold
+        self.max_side = max_side
+
+    def _run(self, img_bgr: np.ndarray, scale: float) -> Detections:
+        blob = preprocess(img_bgr, scale)
+        outs = dict(zip(self.output_names, self.session.run(self.output_names, {self.input_name: blob})))
+        det = decode(outs, blob.shape[2], blob.shape[3], self.score_threshold)
+        return Detections(det.boxes / scale, det.scores, det.kps / scale)
+
+    def detect(self, img_bgr: np.ndarray) -> Detections:
+        h, w = img_bgr.shape[:2]
+        passes = [self._run(img_bgr, s) for s in pyramid_scales(h, w, self.max_side)]
+        boxes = np.concatenate([p.boxes for p in passes])
+        scores = np.concatenate([p.scores for p in passes])
+        kps = np.concatenate([p.kps for p in passes])
+        keep = nms(boxes, scores, self.nms_threshold)
+        return Detections(boxes[keep].astype(np.float32), scores[keep].astype(np.float32),
+                          kps[keep].astype(np.float32))

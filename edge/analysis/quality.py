@@ -1,0 +1,177 @@
+"""Face quality measured from pixels and the mesh: occlusion per region, blur,
+illumination, completeness, and photo-vs-drawing.
+
+No occlusion or cartoon model ships (MODELS.md), so these are measurements with
+documented meaning, not learned probabilities:
+- occlusion: share of a region's pixels whose colour is far from the face's own skin
+  (median/MAD over the face oval), beyond the share natural faces show there.
+  Catches masks, scarves, sunglasses, hats, objects; a hand (skin-coloured) is not caught.
+- blur: Crete-Roffet "blur effect" of the aligned 112 px chip, mapped so sharp photos
+  read near 0 and a Gaussian blur of ~2 px at chip scale reads above 0.7.
+- illumination: mean luma (Y of YUV, BT.601) inside the face oval, 0..255 (Baidu's
+  definition).
+- completeness: share of the face oval inside the image (1 = whole face visible).
+- human/cartoon: fine skin texture (sensor noise, pores) that photos have and flat
+  drawn shading lacks.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edge.analysis import meshmap as mm
+from edge.analysis.face import Occlusion, Quality
+
+REGIONS = {
+    "left_eye": mm.LEFT_EYE, "right_eye": mm.RIGHT_EYE, "nose": mm.NOSE, "mouth": mm.LIPS_OUTER,
+    "left_cheek": mm.LEFT_CHEEK, "right_cheek": mm.RIGHT_CHEEK, "chin": mm.CHIN,
+}
+# Regions are grown around their centre so an occluder's edge is inside them.
+REGION_GROW = {"left_eye": 1.7, "right_eye": 1.7, "mouth": 1.2}
+WORK_SIZE = 128            # the face is analysed in a crop whose oval spans ~this many px
+SKIN_DISTANCE = 3.5        # robust z-distance beyond which a pixel is "not this face's skin"
+MIN_SCALE = (6.0, 3.0, 3.0)  # floors of the L, a, b spreads (grayscale photos have no chroma)
+# Share of far-from-skin pixels natural, unoccluded faces show per region (LFW median),
+# see scripts/calibrate_quality.py; the occlusion score rescales the rest to 0..1.
+NATURAL_SHARE = {"left_eye": 0.30, "right_eye": 0.30, "nose": 0.05, "mouth": 0.25,
+                 "left_cheek": 0.05, "right_cheek": 0.05, "chin": 0.08}
+BLUR_SHARP, BLUR_BLURRED = 0.30, 0.60  # raw blur effect of sharp photos / of a sigma~2 px blur
+TEXTURE_FLAT, TEXTURE_PHOTO = 0.6, 1.6  # skin texture (grey levels) of drawings / photos
+
+
+def _crop(img_bgr: np.ndarray, mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The face's neighbourhood scaled so the oval spans ~WORK_SIZE px; mesh in crop px."""
+    oval = mesh[mm.FACE_OVAL, :2]
+    lo, hi = oval.min(0), oval.max(0)
+    scale = WORK_SIZE / max(float((hi - lo).max()), 1.0)
+    pad = 0.1 * (hi - lo).max()
+    m = np.array([[scale, 0, -(lo[0] - pad) * scale], [0, scale, -(lo[1] - pad) * scale]])
+    size = int(np.ceil((hi - lo).max() * scale + 2 * pad * scale))
+    crop = cv2.warpAffine(img_bgr, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    pts = mesh[:, :2] @ m[:, :2].T + m[:, 2]
+    return crop, pts
+
+
+def _poly_mask(shape: tuple[int, int], pts: np.ndarray, grow: float = 1.0) -> np.ndarray:
+    hull = cv2.convexHull(pts.astype(np.float32))[:, 0]
+    c = hull.mean(0)
+    hull = c + (hull - c) * grow
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(mask, np.round(hull).astype(np.int32), 1)
+    return mask.astype(bool)
+
+
+# Regions whose colours vote for the face's skin colour. An occluder rarely covers
+# most of them, so the median of their medians is this face's skin even under a mask.
+SKIN_VOTERS = ("forehead", "left_cheek", "right_cheek", "nose", "chin")
+
+
+# Human skin of every tone is reddish-yellow: OpenCV Lab a and b above neutral (128).
+# A voter region whose median is not (a blue or white mask, a black scarf) does not vote,
+# unless none is (a grayscale photo).
+SKIN_MIN_A, SKIN_MIN_B = 131.0, 130.0
+
+
+def skin_reference(lab: np.ndarray, masks: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(median colour, robust spread) of the face's skin, voted by SKIN_VOTERS."""
+    votes = []
+    for name in SKIN_VOTERS:
+        px = lab[masks[name]]
+        if len(px) < 10:
+            continue
+        med = np.median(px, axis=0)
+        votes.append((med, 1.4826 * np.median(np.abs(px - med), axis=0)))
+    skin_like = [v for v in votes if v[0][1] > SKIN_MIN_A and v[0][2] > SKIN_MIN_B]
+    votes = skin_like or votes
+    meds, mads = [v[0] for v in votes], [v[1] for v in votes]
+    if not meds:
+        px = lab.reshape(-1, 3)
+        meds, mads = [np.median(px, axis=0)], [np.full(3, 10.0)]
+    return np.median(meds, axis=0), np.maximum(np.median(mads, axis=0), MIN_SCALE)
+
+
+def skin_distance(lab: np.ndarray, ref: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """Per-pixel robust distance (in spreads) from the face's skin colour."""
+    z = (lab - ref) / spread
+    z[..., 0] *= 0.5  # light varies across a face more than hue: weigh luma less
+    return np.sqrt((z ** 2).sum(-1))
+
+
+def occlusion(crop_bgr: np.ndarray, pts: np.ndarray) -> tuple[Occlusion, dict[str, float]]:
+    lab = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2LAB).astype(np.float32)
+    shape = crop_bgr.shape[:2]
+    masks = {name: _poly_mask(shape, pts[idx], REGION_GROW.get(name, 1.0)) for name, idx in REGIONS.items()}
+    # An eye's own opening (sclera, iris, lashes) is never skin-coloured; judge the eye
+    # by the lids and the skin around it, which an occluder covers and an eye does not.
+    for eye, brow in (("left_eye", mm.LEFT_BROW), ("right_eye", mm.RIGHT_BROW)):
+        masks[eye] &= ~_poly_mask(shape, pts[REGIONS[eye]], 1.15) & ~_poly_mask(shape, pts[brow], 1.2)
+    masks["forehead"] = _poly_mask(shape, pts[mm.FOREHEAD])
+    far = skin_distance(lab, *skin_reference(lab, masks)) > SKIN_DISTANCE
+    raw, scores = {}, {}
+    for name in REGIONS:
+        mask = masks[name]
+        share = float(far[mask].mean()) if mask.any() else 0.0
+        raw[name] = share
+        base = NATURAL_SHARE[name]
+        scores[name] = float(np.clip((share - base) / (1.0 - base), 0.0, 1.0))
+    return Occlusion(**scores), raw
+
+
+def blur_effect(gray: np.ndarray, h_size: int = 11) -> float:
+    """Crete-Roffet et al. (2007) no-reference blur: 0 sharp .. 1 blurred."""
+    g = gray.astype(np.float64)
+    out = []
+    for axis in (0, 1):
+        blurred = cv2.blur(g, (1, h_size) if axis == 0 else (h_size, 1), borderType=cv2.BORDER_REFLECT)
+        d_img = np.abs(np.diff(g, axis=axis))
+        d_blur = np.abs(np.diff(blurred, axis=axis))
+        v = np.maximum(0, d_img - d_blur)
+        s_img = d_img.sum()
+        out.append((s_img - v.sum()) / s_img if s_img > 0 else 1.0)
+    return float(max(out))
+
+
+def blur_score(chip_bgr: np.ndarray) -> float:
+    """Blur of the aligned 112 px chip, 0 sharp .. 1 blurred (monotone in the raw effect)."""
+    gray = cv2.cvtColor(chip_bgr, cv2.COLOR_BGR2GRAY)[16:104, 16:96]
+    raw = blur_effect(gray)
+    return float(np.clip((raw - BLUR_SHARP) / (BLUR_BLURRED - BLUR_SHARP), 0.0, 1.0))
+
+
+def illumination(crop_bgr: np.ndarray, pts: np.ndarray) -> float:
+    y = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2YUV)[..., 0]
+    mask = _poly_mask(y.shape, pts[mm.FACE_OVAL], 0.9)
+    return float(y[mask].mean()) if mask.any() else float(y.mean())
+
+
+def completeness(mesh: np.ndarray, image_shape: tuple[int, int]) -> float:
+    """Share of the face oval's area that lies inside the image."""
+    h, w = image_shape[:2]
+    hull = cv2.convexHull(mesh[mm.FACE_OVAL, :2].astype(np.float32))
+    total = cv2.contourArea(hull)
+    if total <= 0:
+        return 0.0
+    frame = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32).reshape(-1, 1, 2)
+    inter, _ = cv2.intersectConvexConvex(hull, frame)
+    return float(np.clip(inter / total, 0.0, 1.0))
+
+
+def skin_texture(crop_bgr: np.ndarray, pts: np.ndarray) -> float:
+    """Median absolute fine-scale residual (grey levels) over the cheeks and forehead."""
+    gray = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    resid = np.abs(gray - cv2.GaussianBlur(gray, (0, 0), 1.0))
+    mask = _poly_mask(gray.shape, pts[mm.LEFT_CHEEK]) | _poly_mask(gray.shape, pts[mm.RIGHT_CHEEK])
+    return float(np.median(resid[mask])) if mask.any() else 0.0
+
+
+def human_probability(texture: float) -> float:
+    t = (np.log(max(texture, 1e-3)) - np.log(TEXTURE_FLAT)) / (np.log(TEXTURE_PHOTO) - np.log(TEXTURE_FLAT))
+    return float(np.clip(t, 0.0, 1.0))
+
+
+def assess(img_bgr: np.ndarray, mesh: np.ndarray, chip_bgr: np.ndarray) -> Quality:
+    crop, pts = _crop(img_bgr, mesh)
+    occ, _ = occlusion(crop, pts)
+    human = human_probability(skin_texture(crop, pts))
+    return Quality(occlusion=occ, blur=blur_score(chip_bgr), illumination=illumination(crop, pts),
+                   completeness=completeness(mesh, img_bgr.shape), human=human, cartoon=1.0 - human)

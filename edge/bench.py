@@ -1,0 +1,82 @@
+"""`edge bench`: per-stage latency and memory of the analyser (figures, not tests).
+
+Images: a 640x480 frame with one face (the demo photo, cropped) and a group photo
+(../shared/data/multiface/insightface_t1.jpg when present, else the demo face tiled).
+Prints medians over --repeat runs for each thread count, and peak resident memory.
+"""
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.analysis.app import ALL_STAGES, AnalyserConfig, FaceAnalyser
+from edge.config import load_config
+from edge.imaging import decode_image
+from edge.models.manifest import REPO_ROOT, sample_path
+
+GROUP_PHOTO = REPO_ROOT.parent / "shared" / "data" / "multiface" / "insightface_t1.jpg"
+
+
+def one_face_frame(demo: np.ndarray) -> np.ndarray:
+    """640x480 frame around the demo face, the size of a terminal camera frame."""
+    h, w = demo.shape[:2]
+    scale = 480 / h
+    img = cv2.resize(demo, (max(640, round(w * scale)), 480), interpolation=cv2.INTER_AREA)
+    x0 = (img.shape[1] - 640) // 2
+    return np.ascontiguousarray(img[:, x0:x0 + 640])
+
+
+def group_photo(demo_frame: np.ndarray) -> np.ndarray:
+    if GROUP_PHOTO.exists():
+        return decode_image(GROUP_PHOTO.read_bytes())
+    return np.hstack([demo_frame] * 3)
+
+
+def _median_ms(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def bench_image(analyser: FaceAnalyser, name: str, img: np.ndarray, encoded: bytes, repeat: int) -> None:
+    for _ in range(3):
+        analyser.analyse(img, 10, 0, ALL_STAGES)  # warm-up
+    decode_ms = _median_ms(lambda: decode_image(encoded), repeat)
+    stage_runs: dict[str, list[float]] = {}
+    for _ in range(repeat):
+        faces = analyser.analyse(img, 10, 0, ALL_STAGES)
+        for k, v in analyser.timings.items():
+            stage_runs.setdefault(k, []).append(v)
+    core = _median_ms(lambda: analyser.analyse(img, 1, 0, {"embedding"}), repeat)
+    full = _median_ms(lambda: analyser.analyse(img, 10, 0, ALL_STAGES), repeat)
+    stages = "  ".join(f"{k} {statistics.median(v):.2f}" for k, v in stage_runs.items())
+    print(f"  {name} ({img.shape[1]}x{img.shape[0]}, {len(faces)} face(s))")
+    print(f"    stages ms (all faces): decode {decode_ms:.2f}  {stages}")
+    print(f"    detect + align + embed (1 face): {core:.2f} ms   full detect, every field, all faces: {full:.2f} ms")
+
+
+def main(args) -> int:
+    cfg = load_config(getattr(args, "config", None))
+    demo = decode_image(sample_path("demo", cfg.models_dir).read_bytes())
+    frame = one_face_frame(demo)
+    group = group_photo(frame)
+    images = [("one face", frame), ("group", group)]
+    for threads in args.threads:
+        t0 = time.perf_counter()
+        analyser = FaceAnalyser(AnalyserConfig(models_dir=cfg.models_dir, threads=threads))
+        load_ms = (time.perf_counter() - t0) * 1000
+        print(f"threads={threads}  (models loaded in {load_ms:.0f} ms)")
+        for name, img in images:
+            encoded = cv2.imencode(".jpg", img)[1].tobytes()
+            bench_image(analyser, name, img, encoded, args.repeat)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory: {peak_mb:.0f} MB (all models loaded, {len(args.threads)} analyser(s) created)")
+    return 0

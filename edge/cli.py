@@ -1,0 +1,113 @@
+"""`edge` command line: models, detect, run, bench."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from edge import __version__
+from edge.config import ConfigError, load_config
+from edge.errors import EdgeError, ModelError
+
+log = logging.getLogger("edge")
+
+
+def _engine(args):
+    from edge.service import Engine
+    return Engine(load_config(args.config))
+
+
+def cmd_models(args) -> int:
+    from edge.models.fetch import check_all, fetch_all
+    cfg = load_config(args.config)
+    if args.action == "fetch":
+        fetch_all(cfg.models_dir, force=args.force)
+        return 0
+    status = check_all(cfg.models_dir)
+    for name, state in status.items():
+        print(f"{name:10s} {state}")
+    return 0 if all(s == "ok" for s in status.values()) else 1
+
+
+def cmd_detect(args) -> int:
+    engine = _engine(args)
+    options = {"max_face_num": args.max_face_num, "face_sort_type": args.face_sort_type,
+               "face_fields": args.face_fields}
+    data = sys.stdin.buffer.read() if args.image == "-" else Path(args.image).read_bytes()
+    out = engine.detect(data, options)
+    print(json.dumps(out, ensure_ascii=False, indent=2 if args.pretty else None))
+    return 1 if "error_code" in out else 0
+
+
+def cmd_run(args) -> int:
+    """The terminal's main job. Until the capture loop lands it analyses its source once:
+    the bundled demo photo (`run.source: demo`) or an image file, and prints the detect
+    JSON with every field."""
+    from edge.models.manifest import sample_path
+    cfg = load_config(args.config)
+    engine = _engine(args)
+    source = args.source or cfg.run.source
+    path = sample_path("demo", cfg.models_dir) if source == "demo" else Path(source)
+    if not path.exists():
+        print(f"edge run: source {path} not found (run `edge models fetch` for the demo photo)", file=sys.stderr)
+        return 2
+    fields = "age,expression,faceshape,gender,landmark,qualities,faceliveness"
+    out = engine.detect(path.read_bytes(), {"max_face_num": cfg.run.max_face_num, "face_fields": fields})
+    print(json.dumps({"source": str(path), **out}, ensure_ascii=False))
+    return 1 if "error_code" in out else 0
+
+
+def cmd_bench(args) -> int:
+    from edge.bench import main as bench_main
+    return bench_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edge", description="Offline face recognition for camera terminals.")
+    p.add_argument("--config", help="YAML config (default: $EDGE_CONFIG or config/edge.yaml)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--version", action="version", version=f"edge {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    m = sub.add_parser("models", help="fetch and check the model files")
+    m.add_argument("action", choices=["fetch", "status"])
+    m.add_argument("--force", action="store_true", help="re-extract and re-verify every model")
+    m.set_defaults(func=cmd_models)
+
+    d = sub.add_parser("detect", help="Baidu detect on one image, JSON out")
+    d.add_argument("image", help="image file, or - for stdin")
+    d.add_argument("--max-face-num", type=int, default=1)
+    d.add_argument("--face-sort-type", type=int, default=0, choices=[0, 1])
+    d.add_argument("--face-fields", default="age,expression,faceshape,gender,landmark,qualities,faceliveness")
+    d.add_argument("--pretty", action="store_true")
+    d.set_defaults(func=cmd_detect)
+
+    r = sub.add_parser("run", help="the terminal's main job")
+    r.add_argument("--source", help="override run.source (demo or an image path)")
+    r.set_defaults(func=cmd_run)
+
+    b = sub.add_parser("bench", help="per-stage latency and memory figures")
+    b.add_argument("--repeat", type=int, default=50)
+    b.add_argument("--threads", type=int, nargs="*", default=[1, 2])
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (ConfigError, ModelError) as exc:
+        print(f"edge: {exc}", file=sys.stderr)
+        return 2
+    except EdgeError as exc:
+        print(json.dumps(exc.to_dict(), ensure_ascii=False))
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

