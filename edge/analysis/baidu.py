@@ -61,8 +61,7 @@ def face_to_baidu(face: Face, fields: set[str]) -> dict:
     if "qualities" in fields and face.quality is not None:
         q = face.quality
         out["qualities"] = {"occlusion": dataclasses.asdict(q.occlusion), "blur": q.blur,
-                            "illumination": q.illumination, "completeness": q.completeness,
-                            "type": {"human": q.human, "cartoon": q.cartoon}}
+                            "illumination": q.illumination, "completeness": q.completeness}
     if "faceliveness" in fields and face.liveness is not None:
         out["faceliveness"] = face.liveness
     return out

@@ -28,8 +28,6 @@ class Quality:
     blur: float          # 0 sharp .. 1 blurred
     illumination: float  # mean luma (Y of YUV) of the face, 0..255
     completeness: float  # share of the face inside the image: 1 complete .. 0
-    human: float         # photo of a real face vs drawn/cartoon, 0..1
-    cartoon: float
 
 
 @dataclass

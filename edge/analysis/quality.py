@@ -11,8 +11,9 @@ documented meaning, not learned probabilities:
 - illumination: mean luma (Y of YUV, BT.601) inside the face oval, 0..255 (Baidu's
   definition).
 - completeness: share of the face oval inside the image (1 = whole face visible).
-- human/cartoon: fine skin texture (sensor noise, pores) that photos have and flat
-  drawn shading lacks.
+
+Baidu's qualities.type (human/cartoon) is not reported: fine skin texture, the one cue
+tried, ranked a stylised cartoon above a smooth real photo (docs/fields.md).
 """
 from __future__ import annotations
 
@@ -29,14 +30,13 @@ REGIONS = {
 # Regions are grown around their centre so an occluder's edge is inside them.
 REGION_GROW = {"left_eye": 1.7, "right_eye": 1.7, "mouth": 1.2}
 WORK_SIZE = 128            # the face is analysed in a crop whose oval spans ~this many px
-SKIN_DISTANCE = 3.5        # robust z-distance beyond which a pixel is "not this face's skin"
+SKIN_DISTANCE = 6.0        # robust z-distance beyond which a pixel is "not this face's skin"
 MIN_SCALE = (6.0, 3.0, 3.0)  # floors of the L, a, b spreads (grayscale photos have no chroma)
 # Share of far-from-skin pixels natural, unoccluded faces show per region (LFW median),
 # see scripts/calibrate_quality.py; the occlusion score rescales the rest to 0..1.
 NATURAL_SHARE = {"left_eye": 0.30, "right_eye": 0.30, "nose": 0.05, "mouth": 0.25,
                  "left_cheek": 0.05, "right_cheek": 0.05, "chin": 0.08}
-BLUR_SHARP, BLUR_BLURRED = 0.30, 0.60  # raw blur effect of sharp photos / of a sigma~2 px blur
-TEXTURE_FLAT, TEXTURE_PHOTO = 0.6, 1.6  # skin texture (grey levels) of drawings / photos
+BLUR_SHARP, BLUR_BLURRED = 0.40, 0.65  # raw effect: LFW photos (p95 0.43) / sigma 3 px blur (median 0.65)
 
 
 def _crop(img_bgr: np.ndarray, mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -87,7 +87,9 @@ def skin_reference(lab: np.ndarray, masks: dict[str, np.ndarray]) -> tuple[np.nd
     if not meds:
         px = lab.reshape(-1, 3)
         meds, mads = [np.median(px, axis=0)], [np.full(3, 10.0)]
-    return np.median(meds, axis=0), np.maximum(np.median(mads, axis=0), MIN_SCALE)
+    # A voter half covered by an occluder has an inflated spread; the cleanest skin
+    # region (the smallest spread) tells how much this face's skin really varies.
+    return np.median(meds, axis=0), np.maximum(np.min(mads, axis=0), MIN_SCALE)
 
 
 def skin_distance(lab: np.ndarray, ref: np.ndarray, spread: np.ndarray) -> np.ndarray:
@@ -132,9 +134,12 @@ def blur_effect(gray: np.ndarray, h_size: int = 11) -> float:
 
 
 def blur_score(chip_bgr: np.ndarray) -> float:
-    """Blur of the aligned 112 px chip, 0 sharp .. 1 blurred (monotone in the raw effect)."""
+    """Blur of the aligned 112 px chip, 0 sharp .. 1 blurred (monotone in the raw effect).
+
+    The effect is averaged over two re-blur widths: the 11 px one resolves light blur,
+    the 21 px one keeps rising where the 11 px one saturates (sigma > 3 px)."""
     gray = cv2.cvtColor(chip_bgr, cv2.COLOR_BGR2GRAY)[16:104, 16:96]
-    raw = blur_effect(gray)
+    raw = (blur_effect(gray, 11) + blur_effect(gray, 21)) / 2
     return float(np.clip((raw - BLUR_SHARP) / (BLUR_BLURRED - BLUR_SHARP), 0.0, 1.0))
 
 
@@ -156,22 +161,8 @@ def completeness(mesh: np.ndarray, image_shape: tuple[int, int]) -> float:
     return float(np.clip(inter / total, 0.0, 1.0))
 
 
-def skin_texture(crop_bgr: np.ndarray, pts: np.ndarray) -> float:
-    """Median absolute fine-scale residual (grey levels) over the cheeks and forehead."""
-    gray = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    resid = np.abs(gray - cv2.GaussianBlur(gray, (0, 0), 1.0))
-    mask = _poly_mask(gray.shape, pts[mm.LEFT_CHEEK]) | _poly_mask(gray.shape, pts[mm.RIGHT_CHEEK])
-    return float(np.median(resid[mask])) if mask.any() else 0.0
-
-
-def human_probability(texture: float) -> float:
-    t = (np.log(max(texture, 1e-3)) - np.log(TEXTURE_FLAT)) / (np.log(TEXTURE_PHOTO) - np.log(TEXTURE_FLAT))
-    return float(np.clip(t, 0.0, 1.0))
-
-
 def assess(img_bgr: np.ndarray, mesh: np.ndarray, chip_bgr: np.ndarray) -> Quality:
     crop, pts = _crop(img_bgr, mesh)
     occ, _ = occlusion(crop, pts)
-    human = human_probability(skin_texture(crop, pts))
     return Quality(occlusion=occ, blur=blur_score(chip_bgr), illumination=illumination(crop, pts),
-                   completeness=completeness(mesh, img_bgr.shape), human=human, cartoon=1.0 - human)
+                   completeness=completeness(mesh, img_bgr.shape))

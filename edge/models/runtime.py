@@ -21,5 +21,8 @@ def create_session(path: Path | str, threads: int = 2) -> ort.InferenceSession:
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
+    # Spinning worker threads burn the cores the capture threads and the other models
+    # need; on a 2-core terminal they slow everything down when more than one runs.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     log.debug("loading %s with %d threads", path.name, threads)
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
