@@ -46,3 +46,8 @@ SPOOFING = {"LOW": 0.00023, "NORMAL": 0.00048, "HIGH": 0.00109}
 
 # Recommended same-person score on Baidu's 0..100 scale.
 SAME_PERSON_SCORE = 80.0
+
+# Same-person cosine similarity of SFace embeddings published with the model (OpenCV
+# zoo); scripts/eval_lfw.py picks 0.37 on LFW pairsDevTrain, in agreement. The 0..100
+# score calibration (issue 3) maps this scale onto Baidu's.
+SFACE_SAME_PERSON_COSINE = 0.363

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -147,15 +146,3 @@ def test_face_at_the_image_edge_and_odd_inputs_still_give_a_score():
         assert 0.0 <= s <= 1.0
     s = lv.liveness_score(img, np.array([0, 0, 1, 1], np.float32), np.zeros((5, 2), np.float32))
     assert 0.0 <= s <= 1.0
-
-
-def test_a_640x480_face_costs_a_few_ms(models):
-    img = cv2.imread(str(_live_frames(1)[0]))
-    box, kps = _largest(models, img)
-    lv.liveness_score(img, box, kps)
-    times = []
-    for _ in range(15):
-        t0 = time.perf_counter()
-        lv.liveness_score(img, box, kps)
-        times.append(time.perf_counter() - t0)
-    assert np.median(times) < 0.015  # measured ~4 ms on 2 busy cores

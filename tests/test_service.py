@@ -1,0 +1,106 @@
+"""Baidu detect JSON from the engine and the `edge` command line."""
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import MULTIFACE, REPO, lfw_image
+from edge.config import Config, ConfigError, load_config
+from edge.imaging import image_to_base64
+from edge.service import Engine
+
+ALL_FIELDS = "age,beauty,expression,faceshape,gender,glasses,landmark,qualities,faceliveness"
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Engine(Config())
+
+
+def test_detect_with_every_field(engine):
+    img = (MULTIFACE / "skimage_astronaut.png").read_bytes()
+    out = engine.detect(img, {"face_fields": ALL_FIELDS})
+    assert out["result_num"] == 1 and isinstance(out["log_id"], int)
+    face = out["result"][0]
+    for key in ("location", "face_probability", "rotation_angle", "yaw", "pitch", "roll", "age",
+                "expression", "expression_probability", "faceshape", "gender", "gender_probability",
+                "landmark", "landmark72", "qualities", "faceliveness"):
+        assert key in face, key
+    # No honest model: never made up.
+    assert "beauty" not in face and "glasses" not in face
+    assert len(face["landmark"]) == 4 and len(face["landmark72"]) == 72
+    assert set(face["location"]) == {"left", "top", "width", "height"}
+    q = face["qualities"]
+    assert set(q["occlusion"]) == {"left_eye", "right_eye", "nose", "mouth", "left_cheek", "right_cheek", "chin"}
+    assert 0 <= q["blur"] <= 1 and 0 <= q["illumination"] <= 255 and q["completeness"] == pytest.approx(1, abs=0.01)
+    assert face["gender"] == "female"
+    assert 0.0 <= face["faceliveness"] <= 1.0
+    json.dumps(out)  # plain JSON types only
+
+
+def test_default_fields_are_box_probability_and_angles(engine):
+    out = engine.detect((MULTIFACE / "skimage_astronaut.png").read_bytes())
+    assert set(out["result"][0]) == {"location", "face_probability", "rotation_angle", "yaw", "pitch", "roll"}
+
+
+def test_base64_input_and_max_face_num(engine):
+    b64 = base64.b64encode((MULTIFACE / "insightface_t1.jpg").read_bytes()).decode()
+    assert engine.detect(b64)["result_num"] == 1
+    assert engine.detect(b64, {"max_face_num": "10"})["result_num"] == 6
+
+
+@pytest.mark.parametrize("data,code", [(b"", 216200), (b"GIF89a" + b"\0" * 64, 216201), ("!!notbase64!!", 216200)])
+def test_bad_images_get_baidu_codes(engine, data, code):
+    out = engine.detect(data)
+    assert out["error_code"] == code and out["error_msg"] and "log_id" in out
+
+
+def test_bad_options_get_216100(engine):
+    img = image_to_base64(lfw_image("Aaron_Sorkin", 1))
+    assert engine.detect(img, {"max_face_num": "lots"})["error_code"] == 216100
+    assert engine.detect(img, {"face_sort_type": 3})["error_code"] == 216100
+
+
+def test_no_face_is_an_empty_result(engine):
+    out = engine.detect((MULTIFACE / "inspireface_view_noface.jpg").read_bytes())
+    assert out["result_num"] == 0 and out["result"] == []
+
+
+def run_cli(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "edge.cli", *args], input=stdin, capture_output=True,
+                          cwd=REPO, timeout=120)
+
+
+def test_cli_detect_and_error_exit_codes(tmp_path):
+    ok = run_cli("detect", str(MULTIFACE / "fr_two_people.jpg"), "--max-face-num", "5")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["result_num"] == 2
+    bad = tmp_path / "x.gif"
+    bad.write_bytes(b"GIF89a" + b"\0" * 32)
+    res = run_cli("detect", str(bad))
+    assert res.returncode == 1 and json.loads(res.stdout)["error_code"] == 216201
+    assert b"Traceback" not in res.stderr
+
+
+def test_cli_run_uses_the_demo_source():
+    res = run_cli("run")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["source"].endswith("demo.jpg") and out["result_num"] >= 1
+
+
+def test_config_is_validated(tmp_path):
+    cfg = tmp_path / "edge.yaml"
+    cfg.write_text("runtime:\n  threads: 4\n")
+    assert load_config(cfg).runtime.threads == 4
+    for text in ("runtime:\n  thread: 4\n", "runtime:\n  threads: many\n", "detector:\n  score_threshold: 2\n",
+                 "[unclosed\n"):
+        cfg.write_text(text)
+        with pytest.raises(ConfigError):
+            load_config(cfg)
+    res = run_cli("--config", str(cfg), "models", "status")
+    assert res.returncode == 2 and b"Traceback" not in res.stderr and b"edge:" in res.stderr
