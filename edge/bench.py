@@ -63,6 +63,15 @@ def bench_image(analyser: FaceAnalyser, name: str, img: np.ndarray, encoded: byt
     print(f"    detect + align + embed (1 face): {core:.2f} ms   full detect, every field, all faces: {full:.2f} ms")
 
 
+def resident_mb() -> float:
+    """Current resident set size of this process (Linux), in MB."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def main(args) -> int:
     cfg = load_config(getattr(args, "config", None))
     demo = decode_image(sample_path("demo", cfg.models_dir).read_bytes())
@@ -73,10 +82,12 @@ def main(args) -> int:
         t0 = time.perf_counter()
         analyser = FaceAnalyser(AnalyserConfig(models_dir=cfg.models_dir, threads=threads))
         load_ms = (time.perf_counter() - t0) * 1000
-        print(f"threads={threads}  (models loaded in {load_ms:.0f} ms)")
+        print(f"threads={threads}  (models loaded in {load_ms:.0f} ms, resident {resident_mb():.0f} MB)")
         for name, img in images:
             encoded = cv2.imencode(".jpg", img)[1].tobytes()
             bench_image(analyser, name, img, encoded, args.repeat)
+        print(f"  resident after the runs: {resident_mb():.0f} MB")
+        del analyser
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak resident memory: {peak_mb:.0f} MB (all models loaded, {len(args.threads)} analyser(s) created)")
+    print(f"peak resident memory of the process: {peak_mb:.0f} MB")
     return 0
