@@ -17,14 +17,18 @@ import numpy as np
 # median lift of LFW faces is ~0.0 (scripts/calibrate_quality.py prints it).
 SMILE_LIFT, SMILE_SPREAD = 0.06, 0.025
 OPEN_GAP, OPEN_SPREAD = 0.18, 0.05   # inner-lip gap / mouth width
+# Prototype ratios placed around the spread measured on LFW faces (length/cheek
+# 1.14..1.27, jaw/cheek 0.78..0.83, forehead/cheek 0.84..0.89 at the 10th..90th
+# percentiles): short faces round/square, long oval, narrow jaw heart, wide jaw
+# under a narrow forehead triangle.
 SHAPES = {  # (face length / cheek width, jaw width / cheek width, forehead / cheek width)
-    "square": (1.15, 0.90, 0.85),
-    "triangle": (1.25, 0.92, 0.70),
-    "oval": (1.35, 0.78, 0.80),
-    "heart": (1.30, 0.72, 0.90),
-    "round": (1.10, 0.84, 0.82),
+    "square": (1.16, 0.84, 0.86),
+    "triangle": (1.20, 0.84, 0.82),
+    "oval": (1.26, 0.80, 0.86),
+    "heart": (1.22, 0.77, 0.89),
+    "round": (1.13, 0.81, 0.86),
 }
-SHAPE_TEMPERATURE = 0.004
+SHAPE_TEMPERATURE = 0.002
 
 
 def _sigmoid(x: float) -> float:
