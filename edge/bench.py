@@ -1,7 +1,8 @@
 """`edge bench`: per-stage latency and memory of the analyser (figures, not tests).
 
-Images: a 640x480 frame with one face (the demo photo, cropped) and a group photo
-(../shared/data/multiface/insightface_t1.jpg when present, else the demo face tiled).
+Images: a 640x480 frame with one face (../shared/data's obama-480p.jpg cropped when
+present, else the demo photo) and a group photo (../shared/data/multiface/
+insightface_t1.jpg when present, else the one-face frame tiled).
 Prints medians over --repeat runs for each thread count, and peak resident memory.
 """
 from __future__ import annotations
@@ -19,14 +20,16 @@ from edge.config import load_config
 from edge.imaging import decode_image
 from edge.models.manifest import REPO_ROOT, sample_path
 
-GROUP_PHOTO = REPO_ROOT.parent / "shared" / "data" / "multiface" / "insightface_t1.jpg"
+SHARED = REPO_ROOT.parent / "shared" / "data"
+ONE_FACE_PHOTO = SHARED / "peers" / "face_recognition" / "examples" / "obama-480p.jpg"
+GROUP_PHOTO = SHARED / "multiface" / "insightface_t1.jpg"
 
 
-def one_face_frame(demo: np.ndarray) -> np.ndarray:
-    """640x480 frame around the demo face, the size of a terminal camera frame."""
-    h, w = demo.shape[:2]
+def one_face_frame(photo: np.ndarray) -> np.ndarray:
+    """640x480 frame from the photo's centre, the size of a terminal camera frame."""
+    h, w = photo.shape[:2]
     scale = 480 / h
-    img = cv2.resize(demo, (max(640, round(w * scale)), 480), interpolation=cv2.INTER_AREA)
+    img = cv2.resize(photo, (max(640, round(w * scale)), 480), interpolation=cv2.INTER_AREA)
     x0 = (img.shape[1] - 640) // 2
     return np.ascontiguousarray(img[:, x0:x0 + 640])
 
@@ -74,8 +77,8 @@ def resident_mb() -> float:
 
 def main(args) -> int:
     cfg = load_config(getattr(args, "config", None))
-    demo = decode_image(sample_path("demo", cfg.models_dir).read_bytes())
-    frame = one_face_frame(demo)
+    source = ONE_FACE_PHOTO if ONE_FACE_PHOTO.exists() else sample_path("demo", cfg.models_dir)
+    frame = one_face_frame(decode_image(source.read_bytes()))
     group = group_photo(frame)
     images = [("one face", frame), ("group", group)]
     for threads in args.threads:

@@ -82,9 +82,16 @@ class FaceAnalyser:
         stages = frozenset(stages)
         with self._timed("detect"):
             det = self.detector.detect(img_bgr)
-        faces = [Face(box=det.boxes[i], score=float(det.scores[i]), kps5=det.kps[i]) for i in range(len(det))]
-        faces = [f for f in faces if self._confirmed(img_bgr, f)]
-        faces = sort_faces(faces, img_bgr.shape, face_sort_type)[:max(0, int(max_face_num))]
+        candidates = [Face(box=det.boxes[i], score=float(det.scores[i]), kps5=det.kps[i]) for i in range(len(det))]
+        max_face_num = max(0, int(max_face_num))
+        # Confirm in the final order and stop once enough faces stand, so the mesh runs
+        # only on the low-confidence candidates that could make the answer.
+        faces = []
+        for face in sort_faces(candidates, img_bgr.shape, face_sort_type):
+            if len(faces) >= max_face_num:
+                break
+            if self._confirmed(img_bgr, face):
+                faces.append(face)
         for face in faces:
             self._fill(img_bgr, face, stages)
         return faces
