@@ -9,7 +9,6 @@ import pytest
 
 from conftest import centre_face, gamma, lfw_people, load
 from edge.analysis import meshmap as mm
-from edge.models.manifest import sample_path
 from edge.thresholds import QUALITY
 
 NORMAL = QUALITY["NORMAL"].occlusion["mouth"]  # 0.6

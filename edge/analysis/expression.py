@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 # Corner lift (IOD) at which a smile becomes more likely than not, and its spread;
-# median lift of LFW faces is ~0.0 (scripts/calibrate_quality.py prints it).
+# median lift of LFW faces is ~0.03 (scripts/calibrate_measures.py prints it).
 SMILE_LIFT, SMILE_SPREAD = 0.06, 0.025
 OPEN_GAP, OPEN_SPREAD = 0.18, 0.05   # inner-lip gap / mouth width
 # Prototype ratios placed around the spread measured on LFW faces (length/cheek

@@ -17,7 +17,7 @@ MIDLINE_TOP = [10, 151, 9, 8]
 MIDLINE_BOTTOM = [152, 175, 199, 200]
 # The mesh's midline leans back at the top on a face looking straight at the camera;
 # this offset (degrees) zeroes the median pitch of frontal faces (measured on LFW
-# photos, scripts/calibrate_pose.py).
+# photos, scripts/calibrate_measures.py).
 PITCH_OFFSET = 5.5
 
 

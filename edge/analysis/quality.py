@@ -32,11 +32,12 @@ REGION_GROW = {"left_eye": 1.7, "right_eye": 1.7, "mouth": 1.2}
 WORK_SIZE = 128            # the face is analysed in a crop whose oval spans ~this many px
 SKIN_DISTANCE = 6.0        # robust z-distance beyond which a pixel is "not this face's skin"
 MIN_SCALE = (6.0, 3.0, 3.0)  # floors of the L, a, b spreads (grayscale photos have no chroma)
-# Share of far-from-skin pixels natural, unoccluded faces show per region (LFW median),
-# see scripts/calibrate_quality.py; the occlusion score rescales the rest to 0..1.
+# Share of far-from-skin pixels an unoccluded face may show per region (set between the
+# 75th and 95th percentiles of LFW faces, scripts/calibrate_measures.py); the occlusion
+# score rescales what lies above it to 0..1.
 NATURAL_SHARE = {"left_eye": 0.30, "right_eye": 0.30, "nose": 0.05, "mouth": 0.25,
                  "left_cheek": 0.05, "right_cheek": 0.05, "chin": 0.08}
-BLUR_SHARP, BLUR_BLURRED = 0.40, 0.65  # raw effect: LFW photos (p95 0.43) / sigma 3 px blur (median 0.65)
+BLUR_SHARP, BLUR_BLURRED = 0.40, 0.65  # raw effect: LFW photos (p95 ~0.40) / a 3 px blur of them (median ~0.65)
 
 
 def _crop(img_bgr: np.ndarray, mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
