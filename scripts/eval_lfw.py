@@ -46,11 +46,13 @@ def embed_centre_face(analyser: FaceAnalyser, path: Path) -> np.ndarray | None:
     return faces[0].embedding if faces else None
 
 
-def similarities(analyser, root: Path, pairs, cache: dict) -> tuple[np.ndarray, np.ndarray]:
-    sims, labels = [], []
+def similarities(analyser, root: Path, pairs, cache: dict) -> tuple[np.ndarray, np.ndarray, int]:
+    """(cosine similarities, same-person labels, pairs skipped for a missing photo)."""
+    sims, labels, skipped = [], [], 0
     for a, ia, b, ib, same in pairs:
         if not (image_path(root, a, ia).exists() and image_path(root, b, ib).exists()):
-            continue  # the shared copy lacks a few photos; such pairs are left out and counted
+            skipped += 1  # the shared copy lacks a few photos; such pairs are left out and counted
+            continue
         embs = []
         for name, idx in ((a, ia), (b, ib)):
             key = (name, idx)
@@ -60,7 +62,7 @@ def similarities(analyser, root: Path, pairs, cache: dict) -> tuple[np.ndarray, 
         # A photo with no detected face counts as a failed comparison (similarity -1).
         sims.append(-1.0 if embs[0] is None or embs[1] is None else float(embs[0] @ embs[1]))
         labels.append(same)
-    return np.array(sims), np.array(labels)
+    return np.array(sims), np.array(labels), skipped
 
 
 def best_threshold(sims: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -74,13 +76,13 @@ def best_threshold(sims: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
 def evaluate(analyser: FaceAnalyser, root: Path) -> dict:
     cache: dict = {}
     t0 = time.perf_counter()
-    s_train, l_train = similarities(analyser, root, read_pairs(root / "pairsDevTrain.txt"), cache)
+    s_train, l_train, skip_train = similarities(analyser, root, read_pairs(root / "pairsDevTrain.txt"), cache)
     thr, train_acc = best_threshold(s_train, l_train)
-    s_test, l_test = similarities(analyser, root, read_pairs(root / "pairsDevTest.txt"), cache)
+    s_test, l_test, skip_test = similarities(analyser, root, read_pairs(root / "pairsDevTest.txt"), cache)
     test_acc = float(((s_test > thr) == l_test).mean())
     return {"threshold": thr, "train_accuracy": train_acc, "test_accuracy": test_acc,
             "test_errors": int(((s_test > thr) != l_test).sum()), "test_pairs": len(l_test),
-            "skipped_pairs": 3200 - len(l_train) - len(l_test),
+            "skipped_pairs": skip_train + skip_test,
             "no_face": sum(v is None for v in cache.values()), "images": len(cache),
             "seconds": time.perf_counter() - t0}
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Passive liveness on ../shared/data/spoof-dev: attack and live error rates per level.
 
-For every photo: YuNet detection (largest face) -> face mesh -> liveness_score. Prints,
+For every photo: YuNet detection (largest face) -> liveness_score. Prints,
 for Baidu's liveness_control levels LOW/NORMAL/HIGH and the v2 faceliveness threshold,
 APCER (share of attacks passed: score >= threshold) and BPCER (share of live faces
 rejected: score < threshold) on NUAA, the ROC AUC, the leave-one-subject-out (LOSO)
@@ -24,11 +24,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edge.analysis.detector import YuNetDetector  # noqa: E402
-from edge.analysis.landmarks import FaceMesh  # noqa: E402
 from edge.analysis.liveness import (  # noqa: E402
     BIAS, FEATURES, FIT, WEIGHTS, fit_logistic, liveness_features, liveness_score, score_from_features,
 )
 from edge.imaging import decode_image  # noqa: E402
+from edge.models.manifest import default_models_dir, load_manifest  # noqa: E402
 from edge.thresholds import LIVENESS, V2_FACELIVENESS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,44 +48,51 @@ class Sample:
     ms: float             # liveness_score time for this face
 
 
-def load_models(models: Path = REPO / "models") -> tuple[YuNetDetector, FaceMesh]:
-    return (YuNetDetector(models / "face_detection_yunet_2023mar.onnx"),
-            FaceMesh(models / "face_landmark.onnx"))
+def load_detector() -> YuNetDetector:
+    models = default_models_dir()
+    return YuNetDetector(models / load_manifest(models)["detector"].file)
 
 
-def measure(detector: YuNetDetector, mesh_net: FaceMesh, path: Path):
-    """(score, features, ms) of the largest face in the photo; nan when none is found."""
-    img = decode_image(path.read_bytes())
+def largest_face(detector: YuNetDetector, img: np.ndarray):
+    """(box, 5 points) of the largest detected face, or None."""
     det = detector.detect(img)
     if len(det) == 0:
+        return None
+    i = int(np.argmax((det.boxes[:, 2] - det.boxes[:, 0]) * (det.boxes[:, 3] - det.boxes[:, 1])))
+    return det.boxes[i], det.kps[i]
+
+
+def measure(detector: YuNetDetector, path: Path):
+    """(score, features, ms) of the largest face in the photo; nan when none is found."""
+    img = decode_image(path.read_bytes())
+    found = largest_face(detector, img)
+    if found is None:
         return float("nan"), np.full(len(FEATURES), np.nan), 0.0
-    area = (det.boxes[:, 2] - det.boxes[:, 0]) * (det.boxes[:, 3] - det.boxes[:, 1])
-    i = int(np.argmax(area))
-    mesh, _ = mesh_net.get(img, det.boxes[i], det.kps[i])
+    box, kps = found
     t0 = time.perf_counter()
-    score = liveness_score(img, det.boxes[i], det.kps[i], mesh)
+    score = liveness_score(img, box, kps)
     ms = (time.perf_counter() - t0) * 1000
-    return score, liveness_features(img, det.boxes[i], det.kps[i]), ms
+    return score, liveness_features(img, box, kps), ms
 
 
-def collect_nuaa(detector, mesh_net, data: Path = DATA) -> list[Sample]:
+def collect_nuaa(detector, data: Path = DATA) -> list[Sample]:
     root = data / "spoof-dev" / "nuaa"
     out = []
     with open(root / "labels.csv", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            score, feats, ms = measure(detector, mesh_net, root / row["path"])
+            score, feats, ms = measure(detector, root / row["path"])
             live = row["label"] == "live"
             out.append(Sample(row["path"], live, Path(row["path"]).name.split("_")[0],
                               "" if live else "print", score, feats, ms))
     return out
 
 
-def collect_silentface(detector, mesh_net, data: Path = DATA) -> list[Sample]:
+def collect_silentface(detector, data: Path = DATA) -> list[Sample]:
     root = data / "spoof-dev"
     out = []
     with open(root / "labels.csv", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            score, feats, ms = measure(detector, mesh_net, root / row["path"])
+            score, feats, ms = measure(detector, root / row["path"])
             out.append(Sample(row["path"], row["label"] == "live", row["path"], row["attack"],
                               score, feats, ms))
     return out
@@ -138,9 +145,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DATA)
     args = ap.parse_args(argv)
-    detector, mesh_net = load_models()
-    nuaa = collect_nuaa(detector, mesh_net, args.data)
-    silent = collect_silentface(detector, mesh_net, args.data)
+    detector = load_detector()
+    nuaa = collect_nuaa(detector, args.data)
+    silent = collect_silentface(detector, args.data)
     live = np.array([s.live for s in nuaa])
     scores = np.array([s.score for s in nuaa])
     missed = int(np.isnan(scores).sum())
@@ -187,8 +194,8 @@ def main(argv=None) -> int:
                            [s.score for s in silent], [s.live for s in silent])))
     ms = np.array([s.ms for s in nuaa + silent if s.ms > 0])[1:]  # the first call warms up
     print(f"liveness_score time per face: median {np.median(ms):.2f} ms, 95th percentile "
-          f"{np.percentile(ms, 95):.2f} ms, max {ms.max():.2f} ms (measured right after detection "
-          f"and mesh; the 2160 px silentface T2 costs the most)")
+          f"{np.percentile(ms, 95):.2f} ms, max {ms.max():.2f} ms (measured right after detection"
+          f"; the 2160 px silentface T2 costs the most)")
     return 0
 
 

@@ -36,17 +36,17 @@ report = _report_module()
 
 @pytest.fixture(scope="module")
 def models():
-    return report.load_models()
+    return report.load_detector()
 
 
 @pytest.fixture(scope="module")
 def nuaa(models):
-    return report.collect_nuaa(*models)
+    return report.collect_nuaa(models)
 
 
 @pytest.fixture(scope="module")
 def silent(models):
-    return report.collect_silentface(*models)
+    return report.collect_silentface(models)
 
 
 def _arrays(samples):
@@ -120,17 +120,11 @@ def _live_frames(n: int = 8):
     return [paths[i] for i in np.linspace(0, len(paths) - 1, n).astype(int)]
 
 
-def _largest(models, img):
-    det = models[0].detect(img)
-    i = int(np.argmax((det.boxes[:, 2] - det.boxes[:, 0]) * (det.boxes[:, 3] - det.boxes[:, 1])))
-    return det.boxes[i], det.kps[i]
-
-
 def test_recapture_like_blur_and_lost_colour_lower_the_score(models):
     """What the cues model: a re-imaged face is softer and paler than the live one."""
     for path in _live_frames():
         img = cv2.imread(str(path))
-        box, kps = _largest(models, img)
+        box, kps = report.largest_face(models, img)
         base = lv.liveness_score(img, box, kps)
         blurred = lv.liveness_score(cv2.GaussianBlur(img, (0, 0), 1.5), box, kps)
         grey = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)

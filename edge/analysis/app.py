@@ -22,6 +22,7 @@ from edge.analysis.detector import YuNetDetector
 from edge.analysis.embedder import SFaceEmbedder
 from edge.analysis.face import Face
 from edge.analysis.landmarks import FaceMesh
+from edge.analysis.liveness import liveness_score
 from edge.analysis.pose import head_pose
 from edge.analysis.quality import assess
 from edge.models.manifest import default_models_dir, load_manifest
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 ALL_STAGES = frozenset({"landmarks", "quality", "attributes", "liveness", "embedding"})
 # Stages each needs first.
-NEEDS_MESH = frozenset({"landmarks", "quality", "attributes", "liveness"})
+NEEDS_MESH = frozenset({"landmarks", "quality", "attributes"})
 
 
 @dataclass
@@ -124,8 +125,7 @@ class FaceAnalyser:
                 face.faceshape = expr.faceshape(face.mesh)
         if "liveness" in stages:
             with self._timed("liveness"):
-                from edge.analysis.liveness import liveness_score
-                face.liveness = liveness_score(img, face.box, face.kps5, face.mesh)
+                face.liveness = liveness_score(img, face.box, face.kps5)
         if "embedding" in stages:
             with self._timed("embedding"):
                 face.embedding = self.embedder.embed_chips([chip])[0]

@@ -194,15 +194,12 @@ def score_from_features(x: np.ndarray, weights: np.ndarray = WEIGHTS, bias: floa
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
 
 
-def liveness_score(img_bgr: np.ndarray, box: np.ndarray, kps5: np.ndarray,
-                   mesh: np.ndarray | None = None) -> float:
+def liveness_score(img_bgr: np.ndarray, box: np.ndarray, kps5: np.ndarray) -> float:
     """Single-image liveness in [0, 1] (1 = live) for the face at `box` / `kps5`.
 
     Compare with edge.thresholds.LIVENESS (v3 liveness_control) or V2_FACELIVENESS.
-    `mesh` is accepted so callers can pass what they have; these cues need only the box
-    and the 5 points. ~4 ms per face on a 640x480 frame; the first call in a process
+    The cues need only the box and the 5 points, not the mesh. ~4 ms per face on a 640x480 frame; the first call in a process
     takes ~0.1 s more while OpenCV builds its Lab conversion tables."""
-    del mesh
     return float(score_from_features(liveness_features(img_bgr, box, kps5)))
 
 
