@@ -31,6 +31,15 @@ QUALITY = {
     "HIGH": QualityLimits(_occ(0.2), illumination=100, blur=0.2, completeness=1),
 }
 
+# Completeness is a measured share; within this of 1 the face counts as whole (v3's
+# 0/1 field, HIGH's "1" requirement), so rounding noise never fails a full face.
+COMPLETE_TOLERANCE = 1e-3
+
+# v3 quality_control's pose check (223129 "face not forward"): the docs give no
+# per-level angles, only v2's "each under 20 degrees"; NORMAL takes that, LOW and HIGH
+# are set either side of it.
+POSE_LIMIT = {"LOW": 30.0, "NORMAL": 20.0, "HIGH": 15.0}
+
 V2_RECOMMENDED = QualityLimits(
     occlusion={"left_eye": 0.6, "right_eye": 0.6, "nose": 0.7, "mouth": 0.7,
                "left_cheek": 0.8, "right_cheek": 0.8, "chin": 0.6},

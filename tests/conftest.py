@@ -1,6 +1,7 @@
 """Shared fixtures: the real models (fetched by `make test`) and ../shared/data photos."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import cv2
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from edge.analysis.app import AnalyserConfig, FaceAnalyser
+from edge.config import load_config
 from edge.imaging import decode_image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,6 +33,12 @@ def lfw_people(n: int, seed: int = 0) -> list[Path]:
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(people), size=min(n, len(people)), replace=False)
     return [sorted(people[i].glob("*.jpg"))[0] for i in sorted(picks)]
+
+
+@pytest.fixture(scope="session")
+def edge_config(tmp_path_factory):
+    """The default configuration with its data directory in a temporary folder."""
+    return dataclasses.replace(load_config(), data_dir=str(tmp_path_factory.mktemp("data")))
 
 
 @pytest.fixture(scope="session")

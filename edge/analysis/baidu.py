@@ -9,6 +9,7 @@ import dataclasses
 
 from edge.analysis import meshmap
 from edge.analysis.face import Face
+from edge.thresholds import COMPLETE_TOLERANCE
 
 FACE_FIELDS = ("age", "beauty", "expression", "faceshape", "gender", "glasses", "landmark",
                "qualities", "faceliveness")
@@ -64,4 +65,55 @@ def face_to_baidu(face: Face, fields: set[str]) -> dict:
                             "illumination": q.illumination, "completeness": q.completeness}
     if "faceliveness" in fields and face.liveness is not None:
         out["faceliveness"] = face.liveness
+    return out
+
+
+# -- v3 detect (face_field) ---------------------------------------------------------
+V3_FACE_FIELDS = ("age", "beauty", "expression", "face_shape", "gender", "glasses", "landmark",
+                  "landmark72", "landmark150", "quality", "eye_status", "emotion", "face_type", "mask",
+                  "spoofing", "liveness")
+V3_UNSUPPORTED = frozenset({"beauty", "glasses", "landmark150", "eye_status", "emotion", "face_type", "mask",
+                            "spoofing"})
+V3_EXPRESSIONS = ("none", "smile", "laugh")
+
+
+def v3_stages_for(fields: set[str]) -> set[str]:
+    stages = {"landmarks"}
+    if fields & {"age", "gender", "expression", "face_shape"}:
+        stages.add("attributes")
+    if "quality" in fields:
+        stages.add("quality")
+    if "liveness" in fields:
+        stages.add("liveness")
+    return stages
+
+
+def v3_location(face: Face) -> dict:
+    return {**location(face), "rotation": int(round(face.roll))}
+
+
+def face_to_v3(face: Face, fields: set[str], face_token: str) -> dict:
+    """One face of v3 detect's face_list (unsupported fields are left out, as in v2)."""
+    out = {"face_token": face_token, "location": v3_location(face), "face_probability": round(face.score, 4),
+           "angle": {"yaw": face.yaw, "pitch": face.pitch, "roll": face.roll}}
+    if "age" in fields and face.age is not None:
+        out["age"] = int(round(face.age))
+    if "expression" in fields and face.expression is not None:
+        out["expression"] = {"type": V3_EXPRESSIONS[face.expression], "probability": face.expression_probability}
+    if "face_shape" in fields and face.faceshape:
+        best = max(face.faceshape, key=lambda s: s["probability"])
+        out["face_shape"] = dict(best)
+    if "gender" in fields and face.gender is not None:
+        out["gender"] = {"type": face.gender, "probability": face.gender_probability}
+    if fields & {"landmark", "landmark72"} and face.mesh is not None:
+        out["landmark"] = _pts(meshmap.landmark4(face.mesh))
+        out["landmark72"] = _pts(meshmap.landmark72(face.mesh))
+    if "quality" in fields and face.quality is not None:
+        q = face.quality
+        occ = dataclasses.asdict(q.occlusion)
+        occ["chin_contour"] = occ.pop("chin")
+        out["quality"] = {"occlusion": occ, "blur": q.blur, "illumination": q.illumination,
+                          "completeness": int(q.completeness + COMPLETE_TOLERANCE >= 1.0)}
+    if "liveness" in fields and face.liveness is not None:
+        out["liveness"] = {"livemapscore": face.liveness}
     return out

@@ -1,0 +1,66 @@
+"""Response envelopes of the two API versions, and error mapping.
+
+A method body returns its result or raises EdgeError / LibraryError; the decorators
+wrap that into the version's JSON (v2: fields + log_id; v3: error_code 0, error_msg
+SUCCESS, log_id, timestamp, cached, result). Nothing escapes as a traceback: an
+unexpected exception is logged and answered with the version's internal-error code.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import time
+
+from edge.errors import EdgeError
+from edge.library.store import LibraryError
+from edge.service import new_log_id
+
+log = logging.getLogger("edge.aip")
+
+# Library rule -> error code, per API version.
+LIBRARY_CODES = {
+    "v2": {"user_not_found": 216611, "face_exists": 216616, "last_group": 216619, "user_exists": 216100,
+           "group_not_found": 216618, "group_exists": 216100, "face_not_found": 216611, "bad_app_id": 216110},
+    "v3": {"user_not_found": 223103, "face_exists": 223105, "last_group": 223103, "user_exists": 223102,
+           "group_not_found": 223100, "group_exists": 223101, "face_not_found": 223106, "bad_app_id": 216110},
+}
+INTERNAL_ERROR = {"v2": 216401, "v3": 222915}
+
+
+def _error(version: str, exc: BaseException) -> EdgeError:
+    if isinstance(exc, EdgeError):
+        return exc
+    if isinstance(exc, LibraryError):
+        return EdgeError(LIBRARY_CODES[version][exc.kind], str(exc))
+    log.exception("internal error")
+    return EdgeError(INTERNAL_ERROR[version], repr(exc))
+
+
+def v2_call(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        log_id = new_log_id()
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a Baidu error body
+            err = _error("v2", exc)
+            log.info("v2 %s -> %s", fn.__name__, err)
+            return {**err.to_dict(), "log_id": log_id}
+        return {**(result or {}), "log_id": log_id}
+    return wrapper
+
+
+def v3_call(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        log_id = new_log_id()
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            err = _error("v3", exc)
+            log.info("v3 %s -> %s", fn.__name__, err)
+            body = {**err.to_dict(), "result": None}
+        else:
+            body = {"error_code": 0, "error_msg": "SUCCESS", "result": result}
+        return {**body, "log_id": log_id, "timestamp": int(time.time()), "cached": 0}
+    return wrapper

@@ -1,0 +1,112 @@
+"""What both API versions share: one analyser and one library per app, per process.
+
+Loading the models takes about a second and ~230 MB, so every AipFace of a process
+(whatever its APP_ID or version) uses the same analyser; each APP_ID gets its own
+library under <data_dir>/apps/<APP_ID>/ (Baidu: one face library per appid).
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.analysis.app import FaceAnalyser
+from edge.analysis.face import Face
+from edge.config import Config, load_config
+from edge.errors import EdgeError
+from edge.imaging import decode_image
+from edge.library.library import FaceLibrary, open_library
+from edge.library.scores import similarity_to_score
+from edge.library.store import FaceRecord, LibraryError
+from edge.models.manifest import load_manifest
+
+# A detected (not registered) face's token can be searched for this long (v3 docs).
+TOKEN_TTL_S = 3600.0
+
+
+@dataclass
+class Photo:
+    """A decoded request image and the faces found in it."""
+    img: np.ndarray
+    digest: str          # of the decoded pixels: the same picture gives the same tokens
+    faces: list[Face]
+
+    def token(self, face: Face) -> str:
+        x1, y1, x2, y2 = (int(round(float(v))) for v in face.box)
+        return hashlib.md5(f"{self.digest}:{x1},{y1},{x2},{y2}".encode()).hexdigest()
+
+
+def score(similarity: float) -> float:
+    """Baidu's 0..100 score of a cosine similarity, as the responses carry it."""
+    return round(float(similarity_to_score(float(similarity))), 5)
+
+
+def quality_dict(face: Face) -> dict | None:
+    q = face.quality
+    if q is None:
+        return None
+    return {"blur": q.blur, "illumination": q.illumination, "completeness": q.completeness,
+            "occlusion": vars(q.occlusion).copy(), "yaw": face.yaw, "pitch": face.pitch, "roll": face.roll}
+
+
+class Runtime:
+    def __init__(self, config: Config):
+        self.config = config
+        self._lock = threading.Lock()
+        self._engine = None
+        spec = load_manifest(config.models_dir)["embedder"]
+        # Stored with every face: embeddings of different models must never be compared.
+        self.model_id = f"{spec.file.rsplit('.', 1)[0]}@{spec.sha256[:12]}"
+
+    @property
+    def engine(self):
+        """The detect engine (models load on first use, once per model setup)."""
+        with self._lock:
+            if self._engine is None:
+                self._engine = _shared_engine(self.config)
+            return self._engine
+
+    @property
+    def analyser(self) -> FaceAnalyser:
+        return self.engine.analyser
+
+    def library(self, app_id: str) -> FaceLibrary:
+        try:
+            return open_library(self.config.path(self.config.data_dir), app_id)
+        except LibraryError:
+            raise EdgeError(216110, f"appid {app_id!r} is not a valid library name") from None
+
+    def photo(self, image, api: str, max_face_num: int, sort_type: int, stages) -> Photo:
+        img = decode_image(image, api=api)
+        faces = self.analyser.analyse(img, max_face_num, sort_type, stages)
+        return Photo(img, hashlib.sha1(img.tobytes()).hexdigest(), faces)
+
+    def record(self, photo: Photo, face: Face) -> FaceRecord:
+        return FaceRecord(photo.token(face), face.embedding, self.model_id, quality_dict(face))
+
+
+_runtimes: dict[tuple, Runtime] = {}
+_engines: dict[tuple, object] = {}
+_runtimes_lock = threading.Lock()
+
+
+def _shared_engine(config: Config):
+    from edge.service import Engine
+    key = (str(config.models_dir), config.runtime, config.detector)
+    with _runtimes_lock:
+        if key not in _engines:
+            _engines[key] = Engine(config)
+        return _engines[key]
+
+
+def get_runtime(config: Config | None = None) -> Runtime:
+    """The process's Runtime for a config (the default config when None)."""
+    config = config or load_config()
+    key = (str(config.path(config.data_dir)), str(config.models_dir), config.runtime, config.detector)
+    with _runtimes_lock:
+        rt = _runtimes.get(key)
+        if rt is None:
+            rt = _runtimes[key] = Runtime(config)
+        return rt

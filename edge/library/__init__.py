@@ -1,0 +1,1 @@
+"""Face library: stored faces, groups and match scoring on the Baidu scale."""

@@ -1,0 +1,514 @@
+"""FaceIndex: the in-memory vector index over the library's face embeddings.
+
+The index is a cache derived from the SQLite store: face_id -> (group_id, 128-d unit
+vector), searched by inner product (= cosine for SFace's L2-normalised embeddings).
+
+Exact or HNSW
+    Every vector lives in one contiguous float32 matrix indexed by *slot*. Up to
+    `exact_limit` live faces a search is one numpy mat-vec over that matrix: exact, and
+    fast enough (20k faces ~ 10 MB of reads). Above the limit an hnswlib graph
+    (space='ip') is built once, from the live slots, and then kept up to date
+    incrementally; its labels are the slots. HNSW candidates are over-fetched
+    (max(k*4, 50), ef >= that) and re-ranked exactly from the matrix, so every returned
+    similarity is exact and only recall is approximate.
+
+The filter pitfall
+    hnswlib's `filter=` only hides non-matching nodes from the result list; the walk
+    still runs over the whole graph and stops once it holds `ef` allowed results or runs
+    out of better candidates. For a group that is a tiny share of the library the walk
+    exhausts its ef on non-members and returns too few (or far-from-best) members. So a
+    group-restricted search goes exact over that group's own rows (per-group slot lists,
+    no scan of the library) when the groups hold <= exact_limit faces or a small share
+    (SMALL_SHARE) of the library; only large restrictions use the filter, with ef raised
+    by 1/share, and fall back to exact when it still returns too few.
+
+Slots and deletions
+    A removed face's slot goes on a free list and is reused by the next add; in the graph
+    the slot is mark_deleted (never returned, still used for navigation) and re-adding
+    the same label later un-marks it and moves the point (hnswlib's update path), so the
+    graph never grows past the slot high-water mark. We keep allow_replace_deleted off:
+    hnswlib's replace_deleted picks an arbitrary deleted node and can leave a stale
+    label->node entry when the new label was itself a deleted label.
+
+Memory (measured by scripts/bench_library.py, M=16, 1M faces, x86-64): about 1.45 KB
+per face: 512 B for the float32 matrix, ~750 B for hnswlib (its own copy of the vector,
+2*M level-0 links, label map, a per-element mutex), ~150 B for the face_id dict, per-slot
+ids/groups and group lists. The duplicate float32 copy (~35 %) is the price of a fast
+exact path for groups and small libraries and of exact re-ranking; 1M faces need ~1.5 GB,
+so a 2 GB Pi 4 is good for roughly half a million faces, a 4 GB one for 1M+.
+
+Thread-safety: a readers-writer lock. Searches (and save) share it, add/remove are
+exclusive; hnswlib queries are additionally serialised because `ef` is index-global.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+
+import hnswlib
+import numpy as np
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+OVERFETCH = 4  # HNSW candidates per requested result before the exact re-rank ...
+MIN_CANDIDATES = 50  # ... and at least this many
+SMALL_SHARE = 0.05  # restricted groups below this share of the library are searched exactly
+FILTER_EF_MAX = 4000  # filtered HNSW searches needing more than this go exact instead
+_CHUNK = 1 << 24
+
+
+class _RWLock:
+    """Many readers or one writer; readers are preferred (searches must not wait for an
+    enrolment queued behind a long save)."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    @contextmanager
+    def read(self):
+        with self._cond:
+            while self._writer:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def write(self):
+        with self._cond:
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+class _Rows:
+    """One group's slots, unordered: O(1) append and swap-with-last removal."""
+
+    __slots__ = ("a", "n")
+
+    def __init__(self):
+        self.a = np.empty(16, np.int64)
+        self.n = 0
+
+    def view(self) -> np.ndarray:
+        return self.a[: self.n]
+
+    def extend(self, slots: np.ndarray, pos: np.ndarray) -> None:
+        m = len(slots)
+        if self.n + m > len(self.a):
+            grown = np.empty(max(2 * len(self.a), self.n + m), np.int64)
+            grown[: self.n] = self.a[: self.n]
+            self.a = grown
+        self.a[self.n : self.n + m] = slots
+        pos[slots] = np.arange(self.n, self.n + m)
+        self.n += m
+
+    def remove(self, slot: int, pos: np.ndarray) -> None:
+        i = pos[slot]
+        self.n -= 1
+        last = self.a[self.n]
+        self.a[i] = last
+        pos[last] = i
+
+
+class FaceIndex:
+    def __init__(self, dim: int = 128, *, exact_limit: int = 20_000, M: int = 16,
+                 ef_construction: int = 200, ef_search: int = 64, threads: int = 1):
+        self.dim = int(dim)
+        self.exact_limit = int(exact_limit)
+        self.M = int(M)
+        self.ef_construction = int(ef_construction)
+        self.ef_search = int(ef_search)
+        self.threads = max(1, int(threads))
+        self._rw = _RWLock()
+        self._hnsw_lock = threading.Lock()  # set_ef + knn_query: ef is index-global
+        self._save_lock = threading.Lock()
+        self._install(np.empty((0, self.dim), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64), 0)
+        self._hnsw: hnswlib.Index | None = None
+        self._ef = 0
+
+    # -- state ----------------------------------------------------------------------
+    def _install(self, vecs, ids, gids, hi) -> None:
+        """Adopt slot arrays (capacity = len(ids), slots [0, hi) in use, id 0 = free) and
+        derive the face_id map, free list and group lists from them."""
+        self._vecs, self._ids, self._gids, self._hi = vecs, ids, gids, hi
+        self._pos = np.zeros(len(ids), np.int64)
+        used = ids[:hi]
+        live = np.flatnonzero(used > 0)
+        self._slot = dict(zip(used[live].tolist(), live.tolist()))
+        self._free = np.flatnonzero(used <= 0).tolist()
+        self._free_np: np.ndarray | None = None
+        self._groups: dict[int, _Rows] = {}
+        self._link(live, gids[live])
+
+    def _grow(self, need: int) -> None:
+        cap = len(self._ids)
+        if need <= cap:
+            return
+        cap = max(need, cap + cap // 4 + 1024)  # 1.25x: a 2x slack is 0.5 GB at 1M faces
+        hi = self._hi
+        vecs = np.zeros((cap, self.dim), np.float32)
+        vecs[:hi] = self._vecs[:hi]
+        ids = np.zeros(cap, np.int64)
+        ids[:hi] = self._ids[:hi]
+        gids = np.zeros(cap, np.int64)
+        gids[:hi] = self._gids[:hi]
+        pos = np.zeros(cap, np.int64)
+        pos[:hi] = self._pos[:hi]
+        self._vecs, self._ids, self._gids, self._pos = vecs, ids, gids, pos
+        if self._hnsw is not None:
+            self._hnsw.resize_index(cap)
+
+    def _link(self, slots: np.ndarray, gids: np.ndarray) -> None:
+        """Append slots to their groups' row lists (vectorised per group)."""
+        if not len(slots):
+            return
+        order = np.argsort(gids, kind="stable")
+        g_sorted, s_sorted = gids[order], slots[order]
+        uniq, starts = np.unique(g_sorted, return_index=True)
+        ends = np.append(starts[1:], len(order))
+        for g, a, b in zip(uniq.tolist(), starts.tolist(), ends.tolist()):
+            rows = self._groups.get(g)
+            if rows is None:
+                rows = self._groups[g] = _Rows()
+            rows.extend(s_sorted[a:b], self._pos)
+
+    def _unlink(self, slot: int) -> None:
+        g = int(self._gids[slot])
+        rows = self._groups[g]
+        rows.remove(slot, self._pos)
+        if not rows.n:
+            del self._groups[g]
+
+    def _build_hnsw(self) -> None:
+        """Build the graph from every live slot at once (multi-threaded); later adds and
+        removals keep it current."""
+        idx = hnswlib.Index(space="ip", dim=self.dim)
+        idx.init_index(max_elements=max(len(self._ids), 1), M=self.M,
+                       ef_construction=self.ef_construction, random_seed=100)
+        live = np.flatnonzero(self._ids[: self._hi] > 0)
+        idx.add_items(self._vecs[live], live, num_threads=self.threads)
+        self._hnsw, self._ef = idx, 0
+
+    # -- mutations --------------------------------------------------------------------
+    def add(self, face_ids, group_ids, vectors) -> None:
+        """Add (or replace, when a face_id is already present) faces. vectors (n, dim) float32, normalised."""
+        ids = np.atleast_1d(np.asarray(face_ids, np.int64))
+        gids = np.broadcast_to(np.asarray(group_ids, np.int64), ids.shape)
+        vecs = np.ascontiguousarray(vectors, np.float32)
+        if vecs.ndim == 1 and len(ids) == 1:
+            vecs = vecs[None]
+        if ids.ndim != 1 or vecs.shape != (len(ids), self.dim):
+            raise ValueError(f"need n face ids, group ids and (n, {self.dim}) vectors")
+        if not len(ids):
+            return
+        if (ids <= 0).any():
+            raise ValueError("face ids must be positive")
+        uniq, first_of_reversed = np.unique(ids[::-1], return_index=True)
+        if len(uniq) != len(ids):  # the same id twice in one batch: the last one wins
+            keep = np.sort(len(ids) - 1 - first_of_reversed)
+            ids, gids, vecs = ids[keep], gids[keep], vecs[keep]
+        with self._rw.write():
+            slots = np.empty(len(ids), np.int64)
+            new = []
+            for i, fid in enumerate(ids.tolist()):
+                s = self._slot.get(fid)
+                if s is None:
+                    new.append(i)
+                else:  # replace in place: same slot, maybe another group
+                    slots[i] = s
+                    self._unlink(s)
+            if new:
+                reused = min(len(new), len(self._free))
+                fresh = len(new) - reused
+                taken = self._free[len(self._free) - reused:]
+                del self._free[len(self._free) - reused:]
+                self._free_np = None
+                self._grow(self._hi + fresh)
+                slots[new] = np.concatenate([np.asarray(taken, np.int64),
+                                             np.arange(self._hi, self._hi + fresh)])
+                self._hi += fresh
+                self._slot.update(zip(ids[new].tolist(), slots[new].tolist()))
+            self._ids[slots] = ids
+            self._gids[slots] = gids
+            self._vecs[slots] = vecs
+            self._link(slots, np.ascontiguousarray(gids))
+            if self._hnsw is not None:
+                # New labels are inserted; live or deleted existing labels are un-marked
+                # and moved in place (no new graph node).
+                self._hnsw.add_items(vecs, slots, num_threads=self.threads)
+            elif len(self._slot) > self.exact_limit:
+                self._build_hnsw()
+
+    def remove(self, face_ids) -> None:
+        """Remove faces; unknown ids are ignored and the slots are reused by later adds."""
+        ids = np.atleast_1d(np.asarray(face_ids, np.int64)).tolist()
+        with self._rw.write():
+            for fid in ids:
+                s = self._slot.pop(fid, None)
+                if s is None:
+                    continue
+                self._unlink(s)
+                self._ids[s] = 0
+                self._free.append(s)
+                if self._hnsw is not None:
+                    self._hnsw.mark_deleted(s)
+            self._free_np = None
+
+    # -- queries ----------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._slot)
+
+    def __contains__(self, face_id) -> bool:
+        try:
+            return int(face_id) in self._slot
+        except (TypeError, ValueError):
+            return False
+
+    def face_ids(self) -> np.ndarray:
+        """Live face ids, ascending."""
+        with self._rw.read():
+            used = self._ids[: self._hi]
+            return np.sort(used[used > 0])
+
+    def stats(self) -> dict:
+        """Sizes for monitoring: live faces, slots, graph elements/capacity and bytes."""
+        with self._rw.read():
+            h = self._hnsw
+            cap = len(self._ids)
+            own = (self._vecs.nbytes + self._ids.nbytes + self._gids.nbytes + self._pos.nbytes
+                   + sum(r.a.nbytes for r in self._groups.values())
+                   + 104 * len(self._slot))  # dict entry + two int objects, measured
+            graph = 0
+            if h is not None:
+                # hnswlib: level-0 record (vector, 2M links, count, label), level, link
+                # pointer and mutex per element; upper levels ~1/M of the elements; label map.
+                per = self.dim * 4 + (2 * self.M + 1) * 4 + 8 + 4 + 8 + 40
+                graph = h.get_max_elements() * per + h.get_current_count() * (
+                    (self.M + 1) * 4 / max(self.M - 1, 1) + 40)
+            return {"faces": len(self._slot), "slots": self._hi, "capacity": cap,
+                    "hnsw": h is not None,
+                    "hnsw_count": h.get_current_count() if h is not None else 0,
+                    "hnsw_capacity": h.get_max_elements() if h is not None else 0,
+                    "bytes": int(own + graph)}
+
+    def search(self, query, k: int, groups=None) -> list[tuple[int, int, float]]:
+        """Top-k live faces (face_id, group_id, similarity) by exact similarity, best first,
+        restricted to `groups` (an iterable of group ids) when given."""
+        q = np.ascontiguousarray(query, np.float32).reshape(-1)
+        if q.size != self.dim:
+            raise ValueError(f"query must have {self.dim} values")
+        k = int(k)
+        if k <= 0:
+            return []
+        with self._rw.read():
+            live = len(self._slot)
+            if groups is None:
+                if self._hnsw is None or live <= self.exact_limit or k >= live:
+                    return self._exact(q, k, None)
+                return self._hnsw_search(q, k, None, live) or self._exact(q, k, None)
+            rows = [self._groups[g] for g in {int(g) for g in groups} if g in self._groups]
+            n = sum(r.n for r in rows)
+            if not n:
+                return []
+            slots = None
+            if (self._hnsw is None or n <= self.exact_limit or n <= SMALL_SHARE * live or k >= n
+                    or max(self.ef_search, k * OVERFETCH, MIN_CANDIDATES) * live / n > FILTER_EF_MAX):
+                slots = np.concatenate([r.view() for r in rows])
+                return self._exact(q, k, slots)
+            allowed = bytearray(self._hi)
+            mask = np.frombuffer(allowed, np.uint8)
+            for r in rows:
+                mask[r.view()] = 1
+            hits = self._hnsw_search(q, k, allowed.__getitem__, n)
+            if hits is None or len(hits) < min(k, n):
+                return self._exact(q, k, np.concatenate([r.view() for r in rows]))
+            return hits
+
+    def _hnsw_search(self, q, k, allowed, population):
+        """Over-fetched HNSW candidates, re-ranked exactly; None when hnswlib cannot fill
+        the candidate list (too few reachable allowed nodes). `allowed` filters labels
+        (slots) and `population` is how many live faces it lets through."""
+        n_cand = min(max(k * OVERFETCH, MIN_CANDIDATES), population)
+        ef = max(self.ef_search, n_cand)
+        if allowed is not None:  # ~1/share of the visited nodes count towards ef
+            ef = min(ef * len(self._slot) // population + 1, FILTER_EF_MAX)
+        with self._hnsw_lock:
+            if ef != self._ef:
+                self._hnsw.set_ef(ef)
+                self._ef = ef
+            try:
+                labels, _ = self._hnsw.knn_query(q, k=n_cand, num_threads=1, filter=allowed)
+            except RuntimeError:
+                return None
+        slots = labels[0].astype(np.int64)
+        return self._exact(q, k, slots[self._ids[slots] > 0])
+
+    def _exact(self, q, k, slots):
+        """Exact top-k over the given slots (all slots when None; free ones masked)."""
+        if slots is None:
+            sims = self._vecs[: self._hi] @ q
+            if self._free:
+                free = self._free_np
+                if free is None:
+                    free = self._free_np = np.asarray(self._free, np.int64)
+                sims[free] = -np.inf
+            n = len(self._slot)
+        else:
+            sims = self._vecs[slots] @ q
+            n = len(slots)
+        k = min(k, n)
+        if k <= 0:
+            return []
+        if k < len(sims):
+            top = np.argpartition(sims, len(sims) - k)[len(sims) - k:]
+        else:
+            top = np.arange(len(sims))
+        top_slots = top if slots is None else slots[top]
+        fids = self._ids[top_slots]
+        order = np.lexsort((fids, -sims[top]))
+        return list(zip(fids[order].tolist(), self._gids[top_slots[order]].tolist(),
+                        sims[top[order]].astype(np.float64).tolist()))
+
+    # -- persistence ------------------------------------------------------------------
+    def save(self, directory: Path, meta: dict) -> None:
+        """Write the index into `directory`. New files get fresh names and the manifest
+        (sizes + CRC32s + meta) is replaced last, so a crash mid-save leaves the previous
+        manifest and the files it names intact. Searches continue meanwhile; adds wait."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        meta_json = json.loads(json.dumps(meta))  # fail before writing anything
+        with self._save_lock:
+            token = f"index-{time.time_ns():x}-{os.getpid()}"
+            files = {}
+            with self._rw.read():
+                hi = self._hi
+                for part, arr in (("vectors", self._vecs[:hi]), ("face_ids", self._ids[:hi]),
+                                  ("group_ids", self._gids[:hi])):
+                    files[part] = _write_raw(directory / f"{token}.{part}", arr)
+                if self._hnsw is not None:
+                    path = directory / f"{token}.hnsw"
+                    self._hnsw.save_index(str(path))
+                    files["hnsw"] = _describe(path, fsync=True)
+                manifest = {"format": FORMAT, "dim": self.dim, "slots": hi, "count": len(self._slot),
+                            "M": self.M, "files": files, "meta": meta_json}
+            tmp = directory / f"{MANIFEST}.tmp"
+            with open(tmp, "w") as fh:
+                json.dump(manifest, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, directory / MANIFEST)
+            _fsync_dir(directory)
+            keep = {f["name"] for f in files.values()}
+            for p in directory.glob("index-*"):
+                if p.name not in keep:
+                    p.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, directory: Path, dim: int = 128, **kwargs) -> tuple["FaceIndex", dict] | None:
+        """The saved index and its meta dict, or None when missing, partial, corrupt or of another dim."""
+        index = cls(dim, **kwargs)
+        try:
+            return index._load(Path(directory))
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, MemoryError):
+            return None
+
+    def _load(self, directory: Path):
+        """Fill this fresh index from a save; None when the save does not check out."""
+        dim = self.dim
+        manifest = json.loads((directory / MANIFEST).read_text())
+        if manifest.get("format") != FORMAT or manifest.get("dim") != dim:
+            return None
+        files, hi, count = manifest["files"], int(manifest["slots"]), int(manifest["count"])
+        meta = manifest["meta"]
+        if not isinstance(meta, dict):
+            return None
+        cap = hi + max(1024, hi // 8)  # headroom: the first enrolments after start-up don't copy
+        vecs = np.zeros((cap, dim), np.float32)
+        ids = np.zeros(cap, np.int64)
+        gids = np.zeros(cap, np.int64)
+        for part, arr in (("vectors", vecs[:hi]), ("face_ids", ids[:hi]), ("group_ids", gids[:hi])):
+            _read_raw(directory / files[part]["name"], arr, files[part])
+        live = ids[:hi] > 0
+        if int(live.sum()) != count or len(np.unique(ids[:hi][live])) != count:
+            return None
+        self._install(vecs, ids, gids, hi)
+        if "hnsw" in files:
+            path = directory / files["hnsw"]["name"]
+            if _describe(path) != files["hnsw"]:  # never hand hnswlib a corrupt file
+                return None
+            h = hnswlib.Index(space="ip", dim=dim)
+            h.load_index(str(path), max_elements=cap)
+            if not count <= h.get_current_count() <= hi:
+                return None
+            self._hnsw = h
+        elif count > self.exact_limit:
+            self._build_hnsw()
+        return self, meta
+
+
+def _crc_file(path: Path) -> tuple[int, int]:
+    crc, size = 0, 0
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    with open(path, "rb") as fh:
+        while n := fh.readinto(buf):
+            crc = zlib.crc32(view[:n], crc)
+            size += n
+    return size, crc
+
+
+def _describe(path: Path, fsync: bool = False) -> dict:
+    if fsync:
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())
+    size, crc = _crc_file(path)
+    return {"name": path.name, "size": size, "crc32": crc}
+
+
+def _write_raw(path: Path, arr: np.ndarray) -> dict:
+    data = memoryview(np.ascontiguousarray(arr).reshape(-1).view(np.uint8))  # empty arrays too
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return {"name": path.name, "size": data.nbytes, "crc32": zlib.crc32(data)}
+
+
+def _read_raw(path: Path, out: np.ndarray, entry: dict) -> None:
+    """Fill `out` from a raw file written by _write_raw, checking size and CRC32."""
+    view = memoryview(out.reshape(-1).view(np.uint8))  # a view: reads land in `out`
+    if entry["size"] != view.nbytes or path.stat().st_size != view.nbytes:
+        raise ValueError(f"{path.name}: wrong size")
+    with open(path, "rb") as fh:
+        got = 0
+        while got < view.nbytes and (n := fh.readinto(view[got:got + _CHUNK])):
+            got += n
+    if got != view.nbytes or zlib.crc32(view) != entry["crc32"]:
+        raise ValueError(f"{path.name}: corrupt")
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

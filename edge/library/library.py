@@ -1,0 +1,233 @@
+"""FaceLibrary: one app's store plus the search index kept in step with it.
+
+The store (SQLite) is the truth; the index is a cache derived from it. Every write
+goes to the store first (one transaction, logged), then the index replays the change
+log up to the store's newest sequence number. The same replay runs before every
+search, so a library written by another process (an enrollment script next to the
+service) is searched as it is now, without a restart.
+
+At start-up the saved index is loaded when its recorded sequence number and library
+uuid match the store (then only the newer changes are replayed); a missing, partial,
+foreign or newer-than-store index is rebuilt from the faces table. Replay is
+idempotent (adds replace, removes ignore unknown ids), so no ordering subtleties arise
+between reading the sequence number and reading faces.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import re
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge.library.index import FaceIndex
+from edge.library.store import FaceRecord, LibraryError, LibraryStore
+
+log = logging.getLogger(__name__)
+
+APP_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Save the index after this many replayed changes (and always on close), so a restart
+# replays little without saving a large index on every write.
+SAVE_EVERY_CHANGES = 20_000
+# Faces fetched per wanted user, so that users with several close faces do not crowd
+# other users out of the top-k.
+FACES_PER_USER = 4
+
+
+@dataclass
+class UserMatch:
+    """A user found by a search: the best similarity over the user's faces."""
+    group_id: str
+    user_id: str
+    user_info: str
+    similarity: float
+    similarities: list[float] = field(default_factory=list)  # every face hit, best first
+
+
+class FaceLibrary:
+    def __init__(self, directory: Path | str, *, dim: int = 128, index_options: dict | None = None):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dim = dim
+        self._index_options = dict(index_options or {})
+        self.store = LibraryStore(self.dir / "library.db")
+        self._lock = threading.RLock()
+        self._unsaved = 0
+        t0 = time.perf_counter()
+        self.index, self._seq, how = self._open_index()
+        self.index_source = how  # "loaded" or "rebuilt": start-up diagnostics and tests
+        self.sync()
+        if how == "rebuilt":
+            self.save_index()
+        log.info("library %s: %d faces, index %s in %.2f s", self.dir, len(self.index), how,
+                 time.perf_counter() - t0)
+
+    # -- index lifecycle --------------------------------------------------------
+    @contextmanager
+    def _file_lock(self, exclusive: bool):
+        """Serialises index saves and loads between processes sharing the directory."""
+        with open(self.dir / "index.lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _open_index(self) -> tuple[FaceIndex, int, str]:
+        with self._file_lock(exclusive=False):
+            loaded = FaceIndex.load(self.dir / "index", self.dim, **self._index_options)
+        last = self.store.last_seq()
+        if loaded is not None:
+            index, meta = loaded
+            seq = meta.get("seq")
+            if meta.get("library_uuid") == self.store.uuid and isinstance(seq, int) and 0 <= seq <= last:
+                return index, seq, "loaded"
+            log.warning("saved index does not match the store (seq %s, store %d): rebuilding", seq, last)
+        index = FaceIndex(self.dim, **self._index_options)
+        for refs, groups, vecs in self.store.iter_faces():
+            index.add(refs, groups, vecs)
+        return index, last, "rebuilt"
+
+    def sync(self) -> int:
+        """Replay the store's changes the index has not seen; returns how many."""
+        with self._lock:
+            if self.store.last_seq() == self._seq:
+                return 0
+            done = 0
+            while True:
+                changes = self.store.changes_since(self._seq)
+                if not changes:
+                    break
+                state: dict[int, bool] = {}  # face_ref -> present after these changes
+                for ch in changes:
+                    if ch.face_ref is not None and ch.op in ("face.add", "face.delete"):
+                        state[ch.face_ref] = ch.op == "face.add"
+                gone = [ref for ref, present in state.items() if not present]
+                if gone:
+                    self.index.remove(np.array(gone, dtype=np.int64))
+                refs, groups, vecs = self.store.faces_for_index([r for r, present in state.items() if present])
+                if len(refs):
+                    self.index.add(refs, groups, vecs)
+                self._seq = changes[-1].seq
+                done += len(changes)
+            self._unsaved += done
+        if self._unsaved >= SAVE_EVERY_CHANGES:
+            self.save_index()
+        return done
+
+    def save_index(self) -> None:
+        with self._lock, self._file_lock(exclusive=True):
+            self.index.save(self.dir / "index", {"seq": self._seq, "library_uuid": self.store.uuid,
+                                                 "faces": len(self.index)})
+            self._unsaved = 0
+
+    def close(self) -> None:
+        with self._lock:
+            if self._unsaved:
+                self.save_index()
+            self.store.close()
+
+    @property
+    def seq(self) -> int:
+        return self._seq
+
+    # -- writes: the store, then the index ---------------------------------------
+    def _write(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.sync()
+
+    def register(self, group_ids, user_id, user_info, face: FaceRecord, mode="append"):
+        return self._write(self.store.register, group_ids, user_id, user_info, face, mode)
+
+    def delete_user(self, user_id, group_ids=None):
+        return self._write(self.store.delete_user, user_id, group_ids)
+
+    def leave_groups(self, group_ids, user_id):
+        return self._write(self.store.leave_groups, group_ids, user_id)
+
+    def copy_user(self, user_id, src_group, dst_groups, create_groups):
+        return self._write(self.store.copy_user, user_id, src_group, dst_groups, create_groups)
+
+    def delete_face(self, user_id, group_id, face_token):
+        return self._write(self.store.delete_face, user_id, group_id, face_token)
+
+    def add_group(self, group_id):
+        return self._write(self.store.add_group, group_id)
+
+    def delete_group(self, group_id):
+        return self._write(self.store.delete_group, group_id)
+
+    # -- search -------------------------------------------------------------------
+    def search(self, embedding: np.ndarray, group_ids: list[str] | None, max_users: int,
+               min_similarity: float = -1.0) -> list[UserMatch]:
+        """The best (group, user) pairs for a face, best first, within group_ids (all
+        groups when None); a user in two searched groups may appear once per group."""
+        self.sync()
+        groups = None
+        if group_ids is not None:
+            groups = list(self.store.group_refs(group_ids).values())
+            if not groups:
+                return []
+        hits = self.index.search(np.asarray(embedding, np.float32), max_users * FACES_PER_USER + 8, groups)
+        hits = [h for h in hits if h[2] >= min_similarity]
+        owners = self.store.face_owners([h[0] for h in hits])
+        users: dict[tuple[str, str], UserMatch] = {}
+        for face_ref, _, sim in hits:
+            if face_ref not in owners:  # deleted since the replay: never a stale hit
+                continue
+            group_id, user_id, user_info = owners[face_ref]
+            match = users.get((group_id, user_id))
+            if match is None:
+                users[(group_id, user_id)] = UserMatch(group_id, user_id, user_info, float(sim), [float(sim)])
+            else:
+                match.similarities.append(float(sim))
+        ranked = sorted(users.values(), key=lambda m: -m.similarity)
+        return ranked[:max_users]
+
+    def user_similarities(self, embedding: np.ndarray, user_id: str, group_ids: list[str]) -> list[UserMatch]:
+        """1:1 against one user's faces (exact), per group the user is in, best first."""
+        rows = self.store.user_embeddings(user_id, group_ids)
+        if not rows:
+            return []
+        infos = dict(self.store.user_groups(user_id, group_ids))
+        sims = np.stack([r[2] for r in rows]) @ np.asarray(embedding, np.float32)
+        per_group: dict[str, list[float]] = {}
+        for (_, group_id, _), sim in zip(rows, sims):
+            per_group.setdefault(group_id, []).append(float(sim))
+        out = [UserMatch(g, user_id, infos.get(g, ""), max(s), sorted(s, reverse=True)) for g, s in per_group.items()]
+        return sorted(out, key=lambda m: -m.similarity)
+
+
+# -- one library per app per process ---------------------------------------------
+_open: dict[Path, FaceLibrary] = {}
+_open_lock = threading.Lock()
+
+
+def library_dir(data_dir: Path, app_id: str) -> Path:
+    if not APP_ID_RE.match(str(app_id)):
+        raise LibraryError("bad_app_id", str(app_id))
+    return Path(data_dir) / "apps" / str(app_id)
+
+
+def open_library(data_dir: Path, app_id: str, **kwargs) -> FaceLibrary:
+    """The process-wide FaceLibrary of an app (Baidu: one face library per APP_ID)."""
+    path = library_dir(data_dir, app_id).resolve()
+    with _open_lock:
+        lib = _open.get(path)
+        if lib is None:
+            lib = _open[path] = FaceLibrary(path, **kwargs)
+        return lib
+
+
+def close_all() -> None:
+    with _open_lock:
+        for lib in _open.values():
+            lib.close()
+        _open.clear()

@@ -1,0 +1,431 @@
+"""The face library's source of truth: one SQLite file per APP_ID.
+
+Baidu's model: an app owns one library of groups; a user (user_id) is a member of one
+or more groups, with a user_info per membership; faces hang off a membership, each
+with the face_token of the photo it came from. Here a "member" row is one (group,
+user) pair, and a face belongs to exactly one member, so a user registered to two
+groups at once carries the face in both (as Baidu's multi-group registration does).
+
+Durability: WAL journal, synchronous=FULL, and every public write is ONE transaction
+(BEGIN IMMEDIATE ... COMMIT) that also appends its effects to the `changes` log. A
+call that returned was committed; a process killed mid-call leaves nothing of it. The
+log is ordered by `seq` (monotonic, never reused) and is what the HNSW index replays
+to catch up, and what a later replication step ships between terminals.
+
+Several processes may open the same file (the service and an enrollment script):
+SQLite serialises writers; `busy_timeout` makes a writer wait rather than fail.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS groups (
+    id INTEGER PRIMARY KEY,
+    group_id TEXT NOT NULL UNIQUE,
+    ctime REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS members (
+    id INTEGER PRIMARY KEY,
+    group_ref INTEGER NOT NULL REFERENCES groups(id),
+    user_id TEXT NOT NULL,
+    user_info TEXT NOT NULL DEFAULT '',
+    ctime REAL NOT NULL,
+    UNIQUE (group_ref, user_id));
+CREATE INDEX IF NOT EXISTS members_user ON members(user_id);
+CREATE TABLE IF NOT EXISTS faces (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    member_ref INTEGER NOT NULL REFERENCES members(id),
+    group_ref INTEGER NOT NULL,
+    face_token TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    model TEXT NOT NULL,
+    quality TEXT,
+    ctime REAL NOT NULL,
+    UNIQUE (member_ref, face_token));
+CREATE INDEX IF NOT EXISTS faces_token ON faces(face_token);
+CREATE TABLE IF NOT EXISTS tokens (
+    face_token TEXT PRIMARY KEY,
+    embedding BLOB NOT NULL,
+    model TEXT NOT NULL,
+    quality TEXT,
+    ctime REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    op TEXT NOT NULL,
+    group_id TEXT,
+    user_id TEXT,
+    face_token TEXT,
+    face_ref INTEGER,
+    data TEXT);
+"""
+
+
+class LibraryError(Exception):
+    """A library rule was broken; `kind` is mapped to each API version's error code."""
+
+    def __init__(self, kind: str, detail: str = ""):
+        self.kind = kind
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    """One face to store: the embedding of a photo's face and where it came from."""
+    face_token: str
+    embedding: np.ndarray
+    model: str
+    quality: dict | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    seq: int
+    ts: float
+    op: str
+    group_id: str | None
+    user_id: str | None
+    face_token: str | None
+    face_ref: int | None
+    data: dict | None
+
+
+def _blob(vec: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vec, dtype=np.float32).tobytes()
+
+
+def _vec(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.float32)
+
+
+class LibraryStore:
+    """Groups, members and faces of one app, with the change log. Thread-safe."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
+                                   timeout=BUSY_TIMEOUT_MS / 1000)
+        self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        with self._write():
+            for statement in filter(str.strip, SCHEMA.split(";")):
+                self._db.execute(statement)
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('library_uuid', lower(hex(randomblob(16))))")
+        self.uuid = self._one("SELECT value FROM meta WHERE key='library_uuid'")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- plumbing -------------------------------------------------------------
+    @contextmanager
+    def _write(self):
+        """One write transaction; the write lock is taken up front so two processes
+        never deadlock upgrading read locks."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _one(self, sql: str, args=()):
+        with self._lock:
+            row = self._db.execute(sql, args).fetchone()
+        return None if row is None else row[0]
+
+    def _all(self, sql: str, args=()) -> list:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _log(self, db, op: str, group_id=None, user_id=None, face_token=None, face_ref=None, data=None):
+        db.execute("INSERT INTO changes (ts, op, group_id, user_id, face_token, face_ref, data) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (time.time(), op, group_id, user_id, face_token, face_ref,
+                    None if data is None else json.dumps(data, ensure_ascii=False)))
+
+    def _group_ref(self, db, group_id: str, create: bool) -> int | None:
+        row = db.execute("SELECT id FROM groups WHERE group_id=?", (group_id,)).fetchone()
+        if row:
+            return row[0]
+        if not create:
+            return None
+        cur = db.execute("INSERT INTO groups (group_id, ctime) VALUES (?, ?)", (group_id, time.time()))
+        self._log(db, "group.add", group_id=group_id)
+        return cur.lastrowid
+
+    def _member(self, db, group_ref: int, user_id: str):
+        return db.execute("SELECT id, user_info FROM members WHERE group_ref=? AND user_id=?",
+                          (group_ref, user_id)).fetchone()
+
+    def _upsert_member(self, db, group_ref: int, group_id: str, user_id: str, user_info: str | None) -> int:
+        row = self._member(db, group_ref, user_id)
+        if row is None:
+            cur = db.execute("INSERT INTO members (group_ref, user_id, user_info, ctime) VALUES (?, ?, ?, ?)",
+                             (group_ref, user_id, user_info or "", time.time()))
+            self._log(db, "user.add", group_id, user_id, data={"user_info": user_info or ""})
+            return cur.lastrowid
+        if user_info is not None and user_info != row[1]:
+            db.execute("UPDATE members SET user_info=? WHERE id=?", (user_info, row[0]))
+            self._log(db, "user.update", group_id, user_id, data={"user_info": user_info})
+        return row[0]
+
+    def _add_face(self, db, member_ref: int, group_ref: int, group_id: str, user_id: str, face: FaceRecord) -> int:
+        if db.execute("SELECT 1 FROM faces WHERE member_ref=? AND face_token=?",
+                      (member_ref, face.face_token)).fetchone():
+            raise LibraryError("face_exists", f"{face.face_token} already registered to {user_id} in {group_id}")
+        quality = None if face.quality is None else json.dumps(face.quality)
+        cur = db.execute("INSERT INTO faces (member_ref, group_ref, face_token, embedding, model, quality, ctime) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (member_ref, group_ref, face.face_token, _blob(face.embedding), face.model, quality,
+                          time.time()))
+        self._log(db, "face.add", group_id, user_id, face.face_token, cur.lastrowid,
+                  {"embedding": base64.b64encode(_blob(face.embedding)).decode(), "model": face.model,
+                   "quality": face.quality})
+        return cur.lastrowid
+
+    def _delete_faces(self, db, where: str, args, group_id: str, user_id: str) -> int:
+        rows = db.execute(f"SELECT id, face_token FROM faces WHERE {where}", args).fetchall()
+        for face_ref, token in rows:
+            db.execute("DELETE FROM faces WHERE id=?", (face_ref,))
+            self._log(db, "face.delete", group_id, user_id, token, face_ref)
+        return len(rows)
+
+    def _delete_member(self, db, member_ref: int, group_id: str, user_id: str) -> None:
+        self._delete_faces(db, "member_ref=?", (member_ref,), group_id, user_id)
+        db.execute("DELETE FROM members WHERE id=?", (member_ref,))
+        self._log(db, "user.delete", group_id, user_id)
+
+    def _memberships(self, db, user_id: str) -> list[tuple[int, int, str]]:
+        """(member_ref, group_ref, group_id) of every group the user is in."""
+        return db.execute("SELECT m.id, g.id, g.group_id FROM members m JOIN groups g ON g.id=m.group_ref "
+                          "WHERE m.user_id=? ORDER BY g.group_id", (user_id,)).fetchall()
+
+    # -- writes -----------------------------------------------------------------
+    def register(self, group_ids: list[str], user_id: str, user_info: str | None, face: FaceRecord,
+                 mode: str = "append") -> dict[str, int]:
+        """Add a face to a user in each group. Modes:
+        append  - create group/user as needed, keep the user's other faces;
+        replace - create as needed, the new face replaces the user's faces in those groups;
+        update  - the user must already be in every group (user_not_found), faces replaced.
+        Returns {group_id: face_ref}."""
+        if mode not in ("append", "replace", "update"):
+            raise ValueError(mode)
+        out = {}
+        with self._write() as db:
+            for group_id in group_ids:
+                group_ref = self._group_ref(db, group_id, create=mode != "update")
+                row = None if group_ref is None else self._member(db, group_ref, user_id)
+                if mode == "update" and row is None:
+                    raise LibraryError("user_not_found", f"{user_id} in {group_id}")
+                member_ref = self._upsert_member(db, group_ref, group_id, user_id, user_info)
+                if mode in ("replace", "update"):
+                    self._delete_faces(db, "member_ref=?", (member_ref,), group_id, user_id)
+                out[group_id] = self._add_face(db, member_ref, group_ref, group_id, user_id, face)
+            db.execute("DELETE FROM tokens WHERE face_token=?", (face.face_token,))
+        return out
+
+    def update_user_info(self, group_id: str, user_id: str, user_info: str) -> None:
+        with self._write() as db:
+            group_ref = self._group_ref(db, group_id, create=False)
+            if group_ref is None or self._member(db, group_ref, user_id) is None:
+                raise LibraryError("user_not_found", f"{user_id} in {group_id}")
+            self._upsert_member(db, group_ref, group_id, user_id, user_info)
+
+    def delete_user(self, user_id: str, group_ids: list[str] | None = None) -> int:
+        """Remove the user from the given groups (all groups when None). Returns how many."""
+        with self._write() as db:
+            rows = self._memberships(db, user_id)
+            if group_ids is not None:
+                rows = [r for r in rows if r[2] in set(group_ids)]
+            if not rows:
+                raise LibraryError("user_not_found", user_id)
+            for member_ref, _, group_id in rows:
+                self._delete_member(db, member_ref, group_id, user_id)
+        return len(rows)
+
+    def leave_groups(self, group_ids: list[str], user_id: str) -> None:
+        """v2 deleteGroupUser: leave the listed groups but never the last one."""
+        with self._write() as db:
+            rows = self._memberships(db, user_id)
+            leaving = [r for r in rows if r[2] in set(group_ids)]
+            if not leaving:
+                raise LibraryError("user_not_found", user_id)
+            if len(leaving) == len(rows):
+                raise LibraryError("last_group", user_id)
+            for member_ref, _, group_id in leaving:
+                self._delete_member(db, member_ref, group_id, user_id)
+
+    def copy_user(self, user_id: str, src_group: str, dst_groups: list[str], create_groups: bool) -> None:
+        """Copy a membership (user_info and faces) into other groups."""
+        with self._write() as db:
+            src_ref = self._group_ref(db, src_group, create=False)
+            src = None if src_ref is None else self._member(db, src_ref, user_id)
+            if src is None:
+                raise LibraryError("user_not_found", f"{user_id} in {src_group}")
+            faces = db.execute("SELECT face_token, embedding, model, quality FROM faces WHERE member_ref=? "
+                               "ORDER BY id", (src[0],)).fetchall()
+            for group_id in dst_groups:
+                dst_ref = self._group_ref(db, group_id, create=create_groups)
+                if dst_ref is None:
+                    raise LibraryError("group_not_found", group_id)
+                if self._member(db, dst_ref, user_id) is not None:
+                    raise LibraryError("user_exists", f"{user_id} in {group_id}")
+                member_ref = self._upsert_member(db, dst_ref, group_id, user_id, src[1])
+                for token, blob, model, quality in faces:
+                    self._add_face(db, member_ref, dst_ref, group_id, user_id,
+                                   FaceRecord(token, _vec(blob), model, json.loads(quality) if quality else None))
+
+    def delete_face(self, user_id: str, group_id: str, face_token: str) -> None:
+        with self._write() as db:
+            group_ref = self._group_ref(db, group_id, create=False)
+            if group_ref is None:
+                raise LibraryError("group_not_found", group_id)
+            row = self._member(db, group_ref, user_id)
+            if row is None:
+                raise LibraryError("user_not_found", f"{user_id} in {group_id}")
+            if not self._delete_faces(db, "member_ref=? AND face_token=?", (row[0], face_token), group_id, user_id):
+                raise LibraryError("face_not_found", face_token)
+
+    def add_group(self, group_id: str) -> None:
+        with self._write() as db:
+            if self._group_ref(db, group_id, create=False) is not None:
+                raise LibraryError("group_exists", group_id)
+            self._group_ref(db, group_id, create=True)
+
+    def delete_group(self, group_id: str) -> None:
+        with self._write() as db:
+            group_ref = self._group_ref(db, group_id, create=False)
+            if group_ref is None:
+                raise LibraryError("group_not_found", group_id)
+            for member_ref, user_id in db.execute("SELECT id, user_id FROM members WHERE group_ref=?",
+                                                  (group_ref,)).fetchall():
+                self._delete_member(db, member_ref, group_id, user_id)
+            db.execute("DELETE FROM groups WHERE id=?", (group_ref,))
+            self._log(db, "group.delete", group_id=group_id)
+
+    # -- face tokens of detected (not registered) faces ------------------------
+    def put_token(self, face: FaceRecord) -> None:
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO tokens (face_token, embedding, model, quality, ctime) "
+                       "VALUES (?, ?, ?, ?, ?)",
+                       (face.face_token, _blob(face.embedding), face.model,
+                        None if face.quality is None else json.dumps(face.quality), time.time()))
+
+    def token_embedding(self, face_token: str, max_age_s: float) -> np.ndarray | None:
+        """A registered face's embedding (permanent), else a detected one younger than max_age_s."""
+        blob = self._one("SELECT embedding FROM faces WHERE face_token=? LIMIT 1", (face_token,))
+        if blob is None:
+            blob = self._one("SELECT embedding FROM tokens WHERE face_token=? AND ctime>=?",
+                             (face_token, time.time() - max_age_s))
+        return None if blob is None else _vec(blob).copy()
+
+    def purge_tokens(self, max_age_s: float) -> int:
+        with self._write() as db:
+            return db.execute("DELETE FROM tokens WHERE ctime<?", (time.time() - max_age_s,)).rowcount
+
+    # -- reads --------------------------------------------------------------------
+    def group_refs(self, group_ids: list[str]) -> dict[str, int]:
+        """The rowids of the groups that exist, by group_id."""
+        if not group_ids:
+            return {}
+        marks = ",".join("?" * len(group_ids))
+        return dict(self._all(f"SELECT group_id, id FROM groups WHERE group_id IN ({marks})", tuple(group_ids)))
+
+    def list_groups(self, start: int, num: int) -> list[str]:
+        return [r[0] for r in self._all("SELECT group_id FROM groups ORDER BY id LIMIT ? OFFSET ?", (num, start))]
+
+    def group_exists(self, group_id: str) -> bool:
+        return self._one("SELECT 1 FROM groups WHERE group_id=?", (group_id,)) is not None
+
+    def list_group_users(self, group_id: str, start: int, num: int) -> list[tuple[str, str]]:
+        return self._all("SELECT m.user_id, m.user_info FROM members m JOIN groups g ON g.id=m.group_ref "
+                         "WHERE g.group_id=? ORDER BY m.id LIMIT ? OFFSET ?", (group_id, num, start))
+
+    def user_groups(self, user_id: str, group_ids: list[str] | None = None) -> list[tuple[str, str]]:
+        """(group_id, user_info) of the user's memberships, optionally only in group_ids."""
+        rows = self._all("SELECT g.group_id, m.user_info FROM members m JOIN groups g ON g.id=m.group_ref "
+                         "WHERE m.user_id=? ORDER BY m.id", (user_id,))
+        return [r for r in rows if group_ids is None or r[0] in set(group_ids)]
+
+    def list_faces(self, user_id: str, group_id: str) -> list[tuple[str, float]]:
+        """(face_token, ctime) of a member's faces, oldest first."""
+        return self._all("SELECT f.face_token, f.ctime FROM faces f JOIN members m ON m.id=f.member_ref "
+                         "JOIN groups g ON g.id=m.group_ref WHERE m.user_id=? AND g.group_id=? ORDER BY f.id",
+                         (user_id, group_id))
+
+    def user_embeddings(self, user_id: str, group_ids: list[str]) -> list[tuple[int, str, np.ndarray]]:
+        """(face_ref, group_id, embedding) of the user's faces in those groups."""
+        marks = ",".join("?" * len(group_ids))
+        rows = self._all(f"SELECT f.id, g.group_id, f.embedding FROM faces f JOIN members m ON m.id=f.member_ref "
+                         f"JOIN groups g ON g.id=m.group_ref WHERE m.user_id=? AND g.group_id IN ({marks}) "
+                         f"ORDER BY f.id", (user_id, *group_ids))
+        return [(r[0], r[1], _vec(r[2])) for r in rows]
+
+    def face_owners(self, face_refs: list[int]) -> dict[int, tuple[str, str, str]]:
+        """face_ref -> (group_id, user_id, user_info) for the faces that still exist."""
+        if not face_refs:
+            return {}
+        marks = ",".join("?" * len(face_refs))
+        rows = self._all(f"SELECT f.id, g.group_id, m.user_id, m.user_info FROM faces f "
+                         f"JOIN members m ON m.id=f.member_ref JOIN groups g ON g.id=m.group_ref "
+                         f"WHERE f.id IN ({marks})", tuple(face_refs))
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+    def face_count(self) -> int:
+        return self._one("SELECT COUNT(*) FROM faces")
+
+    def iter_faces(self, batch: int = 10_000):
+        """(face_refs, group_refs, embeddings) in batches, for rebuilding the index."""
+        last = 0
+        while True:
+            rows = self._all("SELECT id, group_ref, embedding FROM faces WHERE id>? ORDER BY id LIMIT ?",
+                             (last, batch))
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield (np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.int64),
+                   np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1))
+
+    def faces_for_index(self, face_refs: list[int]):
+        """(face_refs, group_refs, embeddings) of the given faces that still exist."""
+        if not face_refs:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), None
+        rows = []
+        for i in range(0, len(face_refs), 900):
+            chunk = face_refs[i:i + 900]
+            rows += self._all(f"SELECT id, group_ref, embedding FROM faces WHERE id IN ({','.join('?' * len(chunk))})",
+                              tuple(chunk))
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), None
+        return (np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.int64),
+                np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1))
+
+    # -- change log ---------------------------------------------------------------
+    def last_seq(self) -> int:
+        return self._one("SELECT COALESCE(MAX(seq), 0) FROM changes")
+
+    def changes_since(self, seq: int, limit: int = 100_000) -> list[Change]:
+        rows = self._all("SELECT seq, ts, op, group_id, user_id, face_token, face_ref, data FROM changes "
+                         "WHERE seq>? ORDER BY seq LIMIT ?", (seq, limit))
+        return [Change(*r[:7], json.loads(r[7]) if r[7] else None) for r in rows]
