@@ -100,20 +100,20 @@ class FaceLibrary:
                 return 0
             done = 0
             while True:
-                changes = self.store.changes_since(self._seq)
+                changes = self.store.face_changes_since(self._seq)
                 if not changes:
                     break
                 state: dict[int, bool] = {}  # face_ref -> present after these changes
-                for ch in changes:
-                    if ch.face_ref is not None and ch.op in ("face.add", "face.delete"):
-                        state[ch.face_ref] = ch.op == "face.add"
+                for _, op, face_ref in changes:
+                    if face_ref is not None and op in ("face.add", "face.delete"):
+                        state[face_ref] = op == "face.add"
                 gone = [ref for ref, present in state.items() if not present]
                 if gone:
                     self.index.remove(np.array(gone, dtype=np.int64))
                 refs, groups, vecs = self.store.faces_for_index([r for r, present in state.items() if present])
                 if len(refs):
                     self.index.add(refs, groups, vecs)
-                self._seq = changes[-1].seq
+                self._seq = changes[-1][0]
                 done += len(changes)
             self._unsaved += done
         if self._unsaved >= SAVE_EVERY_CHANGES:
@@ -145,6 +145,9 @@ class FaceLibrary:
 
     def register(self, group_ids, user_id, user_info, face: FaceRecord, mode="append"):
         return self._write(self.store.register, group_ids, user_id, user_info, face, mode)
+
+    def register_many(self, items):
+        return self._write(self.store.register_many, items)
 
     def delete_user(self, user_id, group_ids=None):
         return self._write(self.store.delete_user, user_id, group_ids)

@@ -229,20 +229,34 @@ class LibraryStore:
         replace - create as needed, the new face replaces the user's faces in those groups;
         update  - the user must already be in every group (user_not_found), faces replaced.
         Returns {group_id: face_ref}."""
+        with self._write() as db:
+            return self._register(db, group_ids, user_id, user_info, face, mode)
+
+    def register_many(self, items) -> int:
+        """Several registrations (tuples of register's arguments) in ONE transaction:
+        all or none. For bulk enrollment and replication, where a commit per face
+        (an fsync each) would dominate."""
+        n = 0
+        with self._write() as db:
+            for group_ids, user_id, user_info, face, mode in items:
+                self._register(db, group_ids, user_id, user_info, face, mode)
+                n += 1
+        return n
+
+    def _register(self, db, group_ids, user_id, user_info, face: FaceRecord, mode: str) -> dict[str, int]:
         if mode not in ("append", "replace", "update"):
             raise ValueError(mode)
         out = {}
-        with self._write() as db:
-            for group_id in group_ids:
-                group_ref = self._group_ref(db, group_id, create=mode != "update")
-                row = None if group_ref is None else self._member(db, group_ref, user_id)
-                if mode == "update" and row is None:
-                    raise LibraryError("user_not_found", f"{user_id} in {group_id}")
-                member_ref = self._upsert_member(db, group_ref, group_id, user_id, user_info)
-                if mode in ("replace", "update"):
-                    self._delete_faces(db, "member_ref=?", (member_ref,), group_id, user_id)
-                out[group_id] = self._add_face(db, member_ref, group_ref, group_id, user_id, face)
-            db.execute("DELETE FROM tokens WHERE face_token=?", (face.face_token,))
+        for group_id in group_ids:
+            group_ref = self._group_ref(db, group_id, create=mode != "update")
+            row = None if group_ref is None else self._member(db, group_ref, user_id)
+            if mode == "update" and row is None:
+                raise LibraryError("user_not_found", f"{user_id} in {group_id}")
+            member_ref = self._upsert_member(db, group_ref, group_id, user_id, user_info)
+            if mode in ("replace", "update"):
+                self._delete_faces(db, "member_ref=?", (member_ref,), group_id, user_id)
+            out[group_id] = self._add_face(db, member_ref, group_ref, group_id, user_id, face)
+        db.execute("DELETE FROM tokens WHERE face_token=?", (face.face_token,))
         return out
 
     def update_user_info(self, group_id: str, user_id: str, user_info: str) -> None:
@@ -424,6 +438,10 @@ class LibraryStore:
     # -- change log ---------------------------------------------------------------
     def last_seq(self) -> int:
         return self._one("SELECT COALESCE(MAX(seq), 0) FROM changes")
+
+    def face_changes_since(self, seq: int, limit: int = 100_000) -> list[tuple[int, str, int | None]]:
+        """(seq, op, face_ref) of the changes after seq: what the index replays."""
+        return self._all("SELECT seq, op, face_ref FROM changes WHERE seq>? ORDER BY seq LIMIT ?", (seq, limit))
 
     def changes_since(self, seq: int, limit: int = 100_000) -> list[Change]:
         rows = self._all("SELECT seq, ts, op, group_id, user_id, face_token, face_ref, data FROM changes "

@@ -1,0 +1,130 @@
+"""Library-level figures: enrollment throughput, start-up time, search through the store.
+
+    python scripts/bench_enroll.py [--sizes 10000,100000,1000000] [--dir var/bench]
+
+For each size a fresh library (SQLite + index) in --dir is filled with synthetic
+identities (3 noisy embeddings each, as the index benchmark does), then measured:
+- enrollment: register() one face per call (one fsync'd transaction each, what the API
+  does) and register_many() in batches of 5,000 (bulk enrollment, replication);
+- start-up: FaceLibrary() on the saved library, i.e. what the service pays at boot;
+- search through the library (index + owner lookup in SQLite), p50/p99, top-1 rate;
+- memory: resident size after start-up.
+Speed targets are checked here, never in tests.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from edge.library.library import FaceLibrary  # noqa: E402
+from edge.library.store import FaceRecord  # noqa: E402
+
+FACES_PER_ID = 3
+NOISE = 0.055  # per-dimension noise: same-identity cosine ~0.7, like SFace on real faces
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def sample(centres: np.ndarray, rng) -> np.ndarray:
+    return unit(centres + rng.standard_normal(centres.shape).astype(np.float32) * NOISE)
+
+
+def items(centres: np.ndarray, start: int, rng):
+    """register() argument tuples for identities start.. (3 faces each, 3 groups)."""
+    for i, c in enumerate(centres, start):
+        for j, vec in enumerate(sample(np.repeat(c[None], FACES_PER_ID, 0), rng)):
+            yield ([f"g{i % 3}"], f"u{i}", f"user {i}", FaceRecord(f"{i:024x}{j:08x}", vec, "bench"), "append")
+
+
+def bench_size(faces: int, root: Path, rng) -> dict:
+    directory = root / f"lib{faces}"
+    shutil.rmtree(directory, ignore_errors=True)
+    ids = faces // FACES_PER_ID
+    centres = unit(rng.standard_normal((ids, 128)).astype(np.float32))
+    lib = FaceLibrary(directory)
+
+    single = min(300, ids)
+    t0 = time.perf_counter()
+    for args in items(centres[:single], 0, rng):
+        lib.register(*args[:4], mode=args[4])
+    per_call = (time.perf_counter() - t0) / (single * FACES_PER_ID)
+
+    t0 = time.perf_counter()
+    batch, done = [], single * FACES_PER_ID
+    for args in items(centres[single:], single, rng):
+        batch.append(args)
+        if len(batch) == 5000:
+            lib.store.register_many(batch)
+            batch.clear()
+    if batch:
+        lib.store.register_many(batch)
+    bulk_s = time.perf_counter() - t0
+    bulk_rate = (faces - done) / bulk_s if faces > done else float("nan")
+    t0 = time.perf_counter()
+    lib.sync()
+    index_s = time.perf_counter() - t0
+    lib.close()
+    del lib
+    gc.collect()
+
+    base = rss_mb()
+    t0 = time.perf_counter()
+    lib = FaceLibrary(directory)
+    startup = time.perf_counter() - t0
+    assert lib.index_source == "loaded"
+    mem = rss_mb() - base
+
+    queries = rng.choice(ids, size=1000)
+    probes = sample(centres[queries], rng)
+    lat, top1 = [], 0
+    for q, want in zip(probes, queries):
+        t0 = time.perf_counter()
+        hit = lib.search(q, None, 1)
+        lat.append(time.perf_counter() - t0)
+        top1 += bool(hit) and hit[0].user_id == f"u{want}"
+    lib.close()
+    lat = np.array(lat) * 1000
+    return {"faces": faces, "register_ms": per_call * 1000,
+            "bulk_faces_s": bulk_rate, "index_replay_s": index_s, "startup_s": startup,
+            "search_p50_ms": float(np.percentile(lat, 50)), "search_p99_ms": float(np.percentile(lat, 99)),
+            "top1": top1 / len(queries), "rss_mb": mem}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--dir", default="var/bench")
+    ap.add_argument("--keep", action="store_true", help="keep the libraries afterwards")
+    args = ap.parse_args(argv)
+    root = Path(args.dir)
+    rng = np.random.default_rng(0)
+    print(f"{'faces':>9} {'register ms':>11} {'bulk faces/s':>12} {'index s':>8} {'start-up s':>10} "
+          f"{'p50 ms':>7} {'p99 ms':>7} {'top-1':>6} {'RSS MB':>7}")
+    for size in (int(s) for s in args.sizes.split(",")):
+        r = bench_size(size, root, rng)
+        print(f"{r['faces']:>9} {r['register_ms']:>11.2f} {r['bulk_faces_s']:>12.0f} {r['index_replay_s']:>8.1f} "
+              f"{r['startup_s']:>10.2f} {r['search_p50_ms']:>7.3f} {r['search_p99_ms']:>7.3f} {r['top1']:>6.3f} "
+              f"{r['rss_mb']:>7.0f}", flush=True)
+        if not args.keep:
+            shutil.rmtree(root / f"lib{size}", ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
