@@ -6,9 +6,11 @@ different-person pairs scoring at least as high), measured on every cross-person
 of LFW view 1 (~12 million pairs):
 
     score = 40 + 10 * log10(1 / FAR)
-    60 <-> FAR 1e-2, 70 <-> 1e-3, 80 <-> 1e-4, 90 <-> 1e-5, 100 <-> 1e-6 (and above)
+    60 <-> FAR 1e-2, 70 <-> 1e-3, 80 <-> 1e-4, 90 <-> 1e-5
 
-Below the median impostor cosine (score ~43) the score falls linearly to 0 at
+Above 90 the score rises linearly in cosine to 100 at cosine 1 (the same face), so
+genuine pairs - most beyond FAR 1e-6 - keep distinct scores (LFW same-person median
+~94) instead of all reading 100. Below the median impostor cosine (score ~43) the score falls linearly to 0 at
 cosine -1. Beyond FAR ~1.6e-5 the table follows a fitted peaks-over-threshold tail,
 not the thin empirical counts. The knots live in score_calibration.json next to this
 module; scripts/calibrate_scores.py regenerates them and records their provenance.
@@ -68,7 +70,7 @@ def similarity_to_score(sim):
 def score_to_similarity(score):
     """Score (scalar or array) -> the lowest cosine reaching it: lets a match_threshold
     prune candidates by cosine before any score is computed. Scores outside the table
-    map to its end points (100 -> the cosine where the scale saturates)."""
+    map to its end points."""
     cos, scores = _knots()
     out = np.interp(np.asarray(score, dtype=np.float64), scores, cos)
     return _like_input(score, out)
