@@ -10,7 +10,7 @@ import pytest
 
 from conftest import MULTIFACE
 from edge.aip.v3 import AipFace
-from test_aip_v2 import A, B, C, photo, side_by_side
+from test_aip_v2 import A, B, C, photo
 
 _apps = itertools.count()
 

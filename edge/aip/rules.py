@@ -61,24 +61,23 @@ def user_info(value, code: int) -> str:
 
 
 def integer(options: dict, name: str, default: int, lo: int, hi: int, code: int) -> int:
-    value = options.get(name, default)
-    if isinstance(value, bool) or value is None:
-        raise EdgeError(code, f"{name} must be an integer")
-    try:
-        n = int(str(value).strip())
-    except ValueError:
-        raise EdgeError(code, f"{name} must be an integer") from None
-    if not lo <= n <= hi:
-        raise EdgeError(code, f"{name} must be in [{lo}, {hi}]")
-    return n
+    return _bounded(options, name, default, lo, hi, code, int)
 
 
 def number(options: dict, name: str, default: float, lo: float, hi: float, code: int) -> float:
+    return _bounded(options, name, default, lo, hi, code, float)
+
+
+def _bounded(options: dict, name: str, default, lo, hi, code: int, cast):
+    """options[name] (or default) as `cast`, within [lo, hi]; numbers may come as text,
+    as the v2 SDK sends them."""
     value = options.get(name, default)
+    if isinstance(value, bool) or value is None:
+        raise EdgeError(code, f"{name} must be a number")
     try:
-        x = float(str(value).strip())
+        x = cast(str(value).strip())
     except ValueError:
-        raise EdgeError(code, f"{name} must be a number") from None
+        raise EdgeError(code, f"{name} must be {'an integer' if cast is int else 'a number'}") from None
     if not lo <= x <= hi:
         raise EdgeError(code, f"{name} must be in [{lo}, {hi}]")
     return x

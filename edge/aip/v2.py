@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import itertools
 
-from edge import __version__
 from edge.aip import rules
 from edge.aip.calls import v2_call
-from edge.aip.runtime import Photo, get_runtime, score
+from edge.aip.client import AipClient
+from edge.aip.runtime import Photo, score
 from edge.analysis.baidu import location, parse_face_fields
-from edge.config import Config
 from edge.errors import EdgeError
 
 INVALID = 216100
@@ -34,28 +33,7 @@ def _liveness_text(value: float) -> str:
     return f"{value:.6f}"
 
 
-class AipFace:
-    def __init__(self, appId, apiKey, secretKey, *, config: Config | None = None):
-        self.appId, self.apiKey, self.secretKey = str(appId), apiKey, secretKey
-        self._rt = get_runtime(config)
-
-    # -- SDK plumbing: harmless here --------------------------------------------
-    def getVersion(self):
-        return __version__
-
-    def setConnectionTimeoutInMillis(self, ms):
-        self._connection_timeout = ms
-
-    def setSocketTimeoutInMillis(self, ms):
-        self._socket_timeout = ms
-
-    def setProxies(self, proxies):
-        self._proxies = proxies
-
-    @property
-    def _lib(self):
-        return self._rt.library(self.appId)
-
+class AipFace(AipClient):
     def _photo(self, image, max_faces: int, stages) -> Photo:
         photo = self._rt.photo(image, "v2", max_faces, 0, stages)
         if not photo.faces:

@@ -15,13 +15,12 @@ import datetime as dt
 import re
 import statistics
 
-from edge import __version__
 from edge.aip import rules
 from edge.aip.calls import v3_call
-from edge.aip.runtime import TOKEN_TTL_S, get_runtime, score
+from edge.aip.client import AipClient
+from edge.aip.runtime import TOKEN_TTL_S, score
 from edge.analysis.baidu import V3_FACE_FIELDS, face_to_v3, v3_location, v3_stages_for
 from edge.analysis.gating import liveness_failure, quality_failure
-from edge.config import Config
 from edge.errors import EdgeError
 from edge.library.scores import score_to_similarity
 from edge.thresholds import LIVENESS
@@ -48,27 +47,7 @@ class _Query:
         self.faces, self.tokens = faces, tokens
 
 
-class AipFace:
-    def __init__(self, appId, apiKey, secretKey, *, config: Config | None = None):
-        self.appId, self.apiKey, self.secretKey = str(appId), apiKey, secretKey
-        self._rt = get_runtime(config)
-
-    def getVersion(self):
-        return __version__
-
-    def setConnectionTimeoutInMillis(self, ms):
-        self._connection_timeout = ms
-
-    def setSocketTimeoutInMillis(self, ms):
-        self._socket_timeout = ms
-
-    def setProxies(self, proxies):
-        self._proxies = proxies
-
-    @property
-    def _lib(self):
-        return self._rt.library(self.appId)
-
+class AipFace(AipClient):
     # -- request images -----------------------------------------------------------
     def _faces(self, image, image_type, *, max_faces=1, sort_type=0, stages=frozenset(),
                quality="NONE", liveness="NONE", keep_failed=False):
@@ -192,10 +171,14 @@ class AipFace:
                 "face_list": face_list}
 
     # -- search --------------------------------------------------------------------------
-    def _search_options(self, options: dict, max_users_default: int = 1):
-        max_users = rules.integer(options, "max_user_num", max_users_default, 1, rules.MAX_USER_NUM, 222021)
+    def _search_request(self, group_id_list, options) -> tuple[dict, list[str], str, str, int, float]:
+        """(options, groups, quality, liveness, max_user_num, match_threshold) of a search."""
+        options = _opts(options)
+        groups = rules.group_ids(group_id_list, 222013, max_groups=rules.GROUP_LIST_MAX, name="group_id_list")
+        quality, liveness = self._controls(options)
+        max_users = rules.integer(options, "max_user_num", 1, 1, rules.MAX_USER_NUM, 222021)
         threshold = rules.number(options, "match_threshold", 0, 0, 100, 222030)
-        return max_users, threshold
+        return options, groups, quality, liveness, max_users, threshold
 
     def _user_list(self, embedding, groups, max_users, threshold, user_id=None) -> list[dict]:
         min_sim = float(score_to_similarity(threshold)) - 1e-6 if threshold > 0 else -1.0
@@ -209,10 +192,7 @@ class AipFace:
 
     @v3_call
     def search(self, image, image_type, group_id_list, options=None):
-        options = _opts(options)
-        groups = rules.group_ids(group_id_list, 222013, max_groups=rules.GROUP_LIST_MAX, name="group_id_list")
-        quality, liveness = self._controls(options)
-        max_users, threshold = self._search_options(options)
+        options, groups, quality, liveness, max_users, threshold = self._search_request(group_id_list, options)
         user_id = rules.user_id(options["user_id"], 222018) if options.get("user_id") not in (None, "") else None
         embedding, token, _ = self._embedding(image, image_type, options, quality, liveness)
         users = self._user_list(embedding, groups, max_users, threshold, user_id)
@@ -222,10 +202,7 @@ class AipFace:
 
     @v3_call
     def multiSearch(self, image, image_type, group_id_list, options=None):
-        options = _opts(options)
-        groups = rules.group_ids(group_id_list, 222013, max_groups=rules.GROUP_LIST_MAX, name="group_id_list")
-        quality, liveness = self._controls(options)
-        max_users, threshold = self._search_options(options)
+        options, groups, quality, liveness, max_users, threshold = self._search_request(group_id_list, options)
         max_faces = rules.integer(options, "max_face_num", 1, 1, rules.DETECT_TOP_MAX, 222016)
         found = self._faces(image, image_type, max_faces=max_faces, quality=quality, liveness=liveness,
                             keep_failed=True)

@@ -77,15 +77,13 @@ V3_UNSUPPORTED = frozenset({"beauty", "glasses", "landmark150", "eye_status", "e
 V3_EXPRESSIONS = ("none", "smile", "laugh")
 
 
+# v3 face_field names that differ from v2's face_fields.
+V3_TO_V2_FIELDS = {"face_shape": "faceshape", "quality": "qualities", "liveness": "faceliveness",
+                   "landmark72": "landmark"}
+
+
 def v3_stages_for(fields: set[str]) -> set[str]:
-    stages = {"landmarks"}
-    if fields & {"age", "gender", "expression", "face_shape"}:
-        stages.add("attributes")
-    if "quality" in fields:
-        stages.add("quality")
-    if "liveness" in fields:
-        stages.add("liveness")
-    return stages
+    return stages_for({V3_TO_V2_FIELDS.get(f, f) for f in fields})
 
 
 def v3_location(face: Face) -> dict:
