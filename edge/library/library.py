@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import re
 import threading
 import time
@@ -54,7 +55,8 @@ class FaceLibrary:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dim = dim
-        self._index_options = dict(index_options or {})
+        # Bulk builds (rebuild, large replays) may use every core; searches are single queries.
+        self._index_options = {"threads": min(os.cpu_count() or 1, 4), **(index_options or {})}
         self.store = LibraryStore(self.dir / "library.db")
         self._lock = threading.RLock()
         self._unsaved = 0
