@@ -18,7 +18,7 @@ def unit(x: np.ndarray) -> np.ndarray:
 
 
 def library(n: int, seed: int = 0, n_groups: int = 10):
-    """n random unit vectors with ids 1..n (shuffled order is irrelevant) and groups."""
+    """n random unit vectors, ids 7, 14, ... (never the slot numbers) and random groups."""
     rng = np.random.default_rng(seed)
     vecs = unit(rng.standard_normal((n, DIM), dtype=np.float32))
     ids = np.arange(1, n + 1, dtype=np.int64) * 7  # ids unrelated to slots
@@ -181,7 +181,7 @@ def test_removal_never_returns_removed(exact_limit, tmp_path):
     assert len(idx) == 0 and idx.search(vecs[0], 5) == [] and idx.search(vecs[0], 5, [1]) == []
 
 
-def test_slot_reuse_does_not_grow_the_graph(hnsw_lib):
+def test_slot_reuse_does_not_grow_the_graph():
     idx, ids, gids, vecs = build(2000, exact_limit=500)
     before = idx.stats()
     rng = np.random.default_rng(6)
