@@ -9,28 +9,18 @@ from __future__ import annotations
 import random
 import time
 
+from edge import rules
 from edge.analysis.app import AnalyserConfig, FaceAnalyser
 from edge.analysis.baidu import face_to_baidu, parse_face_fields, stages_for
 from edge.config import Config, load_config
 from edge.errors import EdgeError
 from edge.imaging import decode_image
 
-MAX_FACE_NUM = 10  # v3 detect's documented ceiling; v2 leaves it open
+MAX_FACE_NUM = rules.DETECT_TOP_MAX  # v3 detect's documented ceiling; v2 leaves it open
 
 
 def new_log_id() -> int:
     return int(time.time() * 1000) * 1000 + random.randrange(1000)
-
-
-def _int_option(options: dict, name: str, default: int, lo: int, hi: int) -> int:
-    value = options.get(name, default)
-    try:
-        n = int(str(value).strip())
-    except (TypeError, ValueError):
-        raise EdgeError(216100, f"invalid param: {name}") from None
-    if not lo <= n <= hi:
-        raise EdgeError(216100, f"invalid param: {name} must be in [{lo}, {hi}]")
-    return n
 
 
 class Engine:
@@ -51,8 +41,8 @@ class Engine:
         log_id = new_log_id()
         try:
             img = decode_image(image)
-            max_face_num = _int_option(options, "max_face_num", 1, 1, MAX_FACE_NUM)
-            sort_type = _int_option(options, "face_sort_type", 0, 0, 1)
+            max_face_num = rules.integer(options, "max_face_num", 1, 1, MAX_FACE_NUM, 216100)
+            sort_type = rules.integer(options, "face_sort_type", 0, 0, 1, 216100)
             fields = parse_face_fields(options.get("face_fields"))
             faces = self.analyser.analyse(img, max_face_num, sort_type, stages_for(fields))
         except EdgeError as exc:

@@ -36,31 +36,30 @@ def _error(version: str, exc: BaseException) -> EdgeError:
     return EdgeError(INTERNAL_ERROR[version], repr(exc))
 
 
-def v2_call(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        log_id = new_log_id()
-        try:
-            result = fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a Baidu error body
-            err = _error("v2", exc)
-            log.info("v2 %s -> %s", fn.__name__, err)
-            return {**err.to_dict(), "log_id": log_id}
-        return {**(result or {}), "log_id": log_id}
-    return wrapper
+def _api_call(version: str, body):
+    """Decorator: run the method, then wrap its result or error with body(result, error)."""
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            log_id = new_log_id()
+            try:
+                result, err = fn(*args, **kwargs), None
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a Baidu error body
+                result, err = None, _error(version, exc)
+                log.info("%s %s -> %s", version, fn.__name__, err)
+            return {**body(result, err), "log_id": log_id}
+        return wrapper
+    return decorate
 
 
-def v3_call(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        log_id = new_log_id()
-        try:
-            result = fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001
-            err = _error("v3", exc)
-            log.info("v3 %s -> %s", fn.__name__, err)
-            body = {**err.to_dict(), "result": None}
-        else:
-            body = {"error_code": 0, "error_msg": "SUCCESS", "result": result}
-        return {**body, "log_id": log_id, "timestamp": int(time.time()), "cached": 0}
-    return wrapper
+def _v2_body(result, err: EdgeError | None) -> dict:
+    return err.to_dict() if err else dict(result or {})
+
+
+def _v3_body(result, err: EdgeError | None) -> dict:
+    head = err.to_dict() if err else {"error_code": 0, "error_msg": "SUCCESS"}
+    return {**head, "result": result, "timestamp": int(time.time()), "cached": 0}
+
+
+v2_call = _api_call("v2", _v2_body)
+v3_call = _api_call("v3", _v3_body)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.analysis.app import FaceAnalyser
+from edge.analysis.baidu import qualities
 from edge.analysis.face import Face
 from edge.config import Config, load_config
 from edge.errors import EdgeError
@@ -44,18 +45,15 @@ def score(similarity: float) -> float:
 
 
 def quality_dict(face: Face) -> dict | None:
-    q = face.quality
-    if q is None:
+    """What a stored face keeps of its quality: v2's qualities plus the pose."""
+    if face.quality is None:
         return None
-    return {"blur": q.blur, "illumination": q.illumination, "completeness": q.completeness,
-            "occlusion": vars(q.occlusion).copy(), "yaw": face.yaw, "pitch": face.pitch, "roll": face.roll}
+    return {**qualities(face.quality), "yaw": face.yaw, "pitch": face.pitch, "roll": face.roll}
 
 
 class Runtime:
     def __init__(self, config: Config):
         self.config = config
-        self._lock = threading.Lock()
-        self._engine = None
         spec = load_manifest(config.models_dir)["embedder"]
         # Stored with every face: embeddings of different models must never be compared.
         self.model_id = f"{spec.file.rsplit('.', 1)[0]}@{spec.sha256[:12]}"
@@ -63,10 +61,7 @@ class Runtime:
     @property
     def engine(self):
         """The detect engine (models load on first use, once per model setup)."""
-        with self._lock:
-            if self._engine is None:
-                self._engine = _shared_engine(self.config)
-            return self._engine
+        return _shared_engine(self.config)
 
     @property
     def analyser(self) -> FaceAnalyser:
@@ -81,7 +76,7 @@ class Runtime:
     def photo(self, image, api: str, max_face_num: int, sort_type: int, stages) -> Photo:
         img = decode_image(image, api=api)
         faces = self.analyser.analyse(img, max_face_num, sort_type, stages)
-        return Photo(img, hashlib.sha1(img.tobytes()).hexdigest(), faces)
+        return Photo(img, hashlib.sha1(np.ascontiguousarray(img)).hexdigest(), faces)
 
     def record(self, photo: Photo, face: Face) -> FaceRecord:
         return FaceRecord(photo.token(face), face.embedding, self.model_id, quality_dict(face))

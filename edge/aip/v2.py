@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import itertools
 
-from edge.aip import rules
+from edge import rules
 from edge.aip.calls import v2_call
 from edge.aip.client import AipClient
 from edge.aip.runtime import Photo, score
+from edge.analysis import baidu
 from edge.analysis.baidu import location, parse_face_fields
 from edge.errors import EdgeError
 
@@ -68,9 +69,7 @@ class AipFace(AipClient):
     def _ext_info(face, qualities: bool) -> dict:
         info = {}
         if qualities and face.quality is not None:
-            q = face.quality
-            info["qualities"] = {"occlusion": vars(q.occlusion).copy(), "blur": q.blur,
-                                 "illumination": q.illumination, "completeness": q.completeness}
+            info["qualities"] = baidu.qualities(face.quality)
         if face.liveness is not None:
             info["faceliveness"] = _liveness_text(face.liveness)
         return info

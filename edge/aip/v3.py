@@ -15,7 +15,7 @@ import datetime as dt
 import re
 import statistics
 
-from edge.aip import rules
+from edge import rules
 from edge.aip.calls import v3_call
 from edge.aip.client import AipClient
 from edge.aip.runtime import TOKEN_TTL_S, score
@@ -23,6 +23,7 @@ from edge.analysis.baidu import V3_FACE_FIELDS, face_to_v3, v3_location, v3_stag
 from edge.analysis.gating import liveness_failure, quality_failure
 from edge.errors import EdgeError
 from edge.library.scores import score_to_similarity
+from edge.library.store import FaceRecord
 from edge.thresholds import LIVENESS
 
 IMAGE_TYPES = ("BASE64", "FACE_TOKEN", "URL")
@@ -38,13 +39,6 @@ def _opts(options) -> dict:
     if not isinstance(options, dict):
         raise EdgeError(222200, "options must be an object")
     return options
-
-
-class _Query:
-    """One request image reduced to what the library needs: embedding(s) and token(s)."""
-
-    def __init__(self, faces, tokens):
-        self.faces, self.tokens = faces, tokens
 
 
 class AipFace(AipClient):
@@ -78,11 +72,10 @@ class AipFace(AipClient):
                 if not keep_failed:
                     raise EdgeError(code)
                 continue
-            record = self._rt.record(photo, face)
-            self._lib.store.put_token(record)
-            out.append((face, record))
+            out.append((face, self._rt.record(photo, face)))
         if not out:
             raise EdgeError(first_failure)
+        self._lib.store.put_tokens([record for _, record in out], TOKEN_TTL_S)
         return out
 
     @staticmethod
@@ -225,7 +218,6 @@ class AipFace(AipClient):
         quality, liveness = self._controls(options)
         if self._image_type(image_type) == "FACE_TOKEN":
             embedding, token, face = self._embedding(image, image_type, options, quality, liveness)
-            from edge.library.store import FaceRecord
             record = FaceRecord(token, embedding, self._rt.model_id)
         else:
             face, record = self._faces(image, image_type, stages={"landmarks", "quality"},

@@ -42,6 +42,12 @@ def location(face: Face) -> dict:
             "height": round(y2 - y1, 2)}
 
 
+def qualities(q) -> dict:
+    """v2's `qualities` object of a Quality record."""
+    return {"occlusion": dataclasses.asdict(q.occlusion), "blur": q.blur, "illumination": q.illumination,
+            "completeness": q.completeness}
+
+
 def face_to_baidu(face: Face, fields: set[str]) -> dict:
     out = {"location": location(face), "face_probability": round(face.score, 4),
            "rotation_angle": int(round(face.roll)),
@@ -60,9 +66,7 @@ def face_to_baidu(face: Face, fields: set[str]) -> dict:
         out["landmark"] = _pts(meshmap.landmark4(face.mesh))
         out["landmark72"] = _pts(meshmap.landmark72(face.mesh))
     if "qualities" in fields and face.quality is not None:
-        q = face.quality
-        out["qualities"] = {"occlusion": dataclasses.asdict(q.occlusion), "blur": q.blur,
-                            "illumination": q.illumination, "completeness": q.completeness}
+        out["qualities"] = qualities(face.quality)
     if "faceliveness" in fields and face.liveness is not None:
         out["faceliveness"] = face.liveness
     return out

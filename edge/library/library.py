@@ -14,6 +14,7 @@ between reading the sequence number and reading faces.
 """
 from __future__ import annotations
 
+import atexit
 import fcntl
 import logging
 import os
@@ -134,10 +135,6 @@ class FaceLibrary:
                 self.save_index()
             self.store.close()
 
-    @property
-    def seq(self) -> int:
-        return self._seq
-
     # -- writes: the store, then the index ---------------------------------------
     def _write(self, fn, *args, **kwargs):
         try:
@@ -227,6 +224,8 @@ def open_library(data_dir: Path, app_id: str, **kwargs) -> FaceLibrary:
     with _open_lock:
         lib = _open.get(path)
         if lib is None:
+            if not _open:
+                atexit.register(close_all)  # save the indexes a process leaves behind
             lib = _open[path] = FaceLibrary(path, **kwargs)
         return lib
 
@@ -234,5 +233,8 @@ def open_library(data_dir: Path, app_id: str, **kwargs) -> FaceLibrary:
 def close_all() -> None:
     with _open_lock:
         for lib in _open.values():
-            lib.close()
+            try:
+                lib.close()
+            except Exception:  # noqa: BLE001 - at exit, one library must not stop the others
+                log.exception("closing library %s", lib.dir)
         _open.clear()

@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS tokens (
     model TEXT NOT NULL,
     quality TEXT,
     ctime REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS tokens_ctime ON tokens(ctime);
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     ts REAL NOT NULL,
@@ -259,13 +260,6 @@ class LibraryStore:
         db.execute("DELETE FROM tokens WHERE face_token=?", (face.face_token,))
         return out
 
-    def update_user_info(self, group_id: str, user_id: str, user_info: str) -> None:
-        with self._write() as db:
-            group_ref = self._group_ref(db, group_id, create=False)
-            if group_ref is None or self._member(db, group_ref, user_id) is None:
-                raise LibraryError("user_not_found", f"{user_id} in {group_id}")
-            self._upsert_member(db, group_ref, group_id, user_id, user_info)
-
     def delete_user(self, user_id: str, group_ids: list[str] | None = None) -> int:
         """Remove the user from the given groups (all groups when None). Returns how many."""
         with self._write() as db:
@@ -339,12 +333,16 @@ class LibraryStore:
             self._log(db, "group.delete", group_id=group_id)
 
     # -- face tokens of detected (not registered) faces ------------------------
-    def put_token(self, face: FaceRecord) -> None:
+    def put_tokens(self, faces: list[FaceRecord], max_age_s: float) -> None:
+        """Remember a request's detected faces, in one transaction that also drops the
+        tokens older than max_age_s, so the table holds only the last hour's faces."""
+        now = time.time()
         with self._write() as db:
-            db.execute("INSERT OR REPLACE INTO tokens (face_token, embedding, model, quality, ctime) "
-                       "VALUES (?, ?, ?, ?, ?)",
-                       (face.face_token, _blob(face.embedding), face.model,
-                        None if face.quality is None else json.dumps(face.quality), time.time()))
+            db.execute("DELETE FROM tokens WHERE ctime<?", (now - max_age_s,))
+            db.executemany("INSERT OR REPLACE INTO tokens (face_token, embedding, model, quality, ctime) "
+                           "VALUES (?, ?, ?, ?, ?)",
+                           [(f.face_token, _blob(f.embedding), f.model,
+                             None if f.quality is None else json.dumps(f.quality), now) for f in faces])
 
     def token_embedding(self, face_token: str, max_age_s: float) -> np.ndarray | None:
         """A registered face's embedding (permanent), else a detected one younger than max_age_s."""
@@ -353,10 +351,6 @@ class LibraryStore:
             blob = self._one("SELECT embedding FROM tokens WHERE face_token=? AND ctime>=?",
                              (face_token, time.time() - max_age_s))
         return None if blob is None else _vec(blob).copy()
-
-    def purge_tokens(self, max_age_s: float) -> int:
-        with self._write() as db:
-            return db.execute("DELETE FROM tokens WHERE ctime<?", (time.time() - max_age_s,)).rowcount
 
     # -- reads --------------------------------------------------------------------
     def group_refs(self, group_ids: list[str]) -> dict[str, int]:
