@@ -1,4 +1,4 @@
-"""`edge` command line: models, detect, run, bench."""
+"""`edge` command line: models, detect, run, serve, bench."""
 from __future__ import annotations
 
 import argparse
@@ -59,6 +59,20 @@ def cmd_run(args) -> int:
     return 1 if "error_code" in out else 0
 
 
+def cmd_serve(args) -> int:
+    import dataclasses
+    from edge.server.app import serve
+    cfg = load_config(args.config)
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("workers", args.workers))
+                 if v is not None}
+    if overrides:
+        cfg = dataclasses.replace(cfg, server=dataclasses.replace(cfg.server, **overrides))
+    if not cfg.apps:
+        raise ConfigError("edge serve: no APP_ID configured; add `apps:` to the config "
+                          "(APP_ID -> api_key, secret_key) or set EDGE_APPS=APP_ID:API_KEY:SECRET_KEY")
+    return serve(cfg)
+
+
 def cmd_bench(args) -> int:
     from edge.bench import main as bench_main
     return bench_main(args)
@@ -87,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="the terminal's main job")
     r.add_argument("--source", help="override run.source (demo or an image path)")
     r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("serve", help="the Baidu face REST API over HTTP (docs/server.md)")
+    s.add_argument("--host", help="override server.host (default 127.0.0.1)")
+    s.add_argument("--port", type=int, help="override server.port (0: any free port)")
+    s.add_argument("--workers", type=int, help="override server.workers (inference threads)")
+    s.set_defaults(func=cmd_serve)
 
     b = sub.add_parser("bench", help="per-stage latency and memory figures")
     b.add_argument("--repeat", type=int, default=50)

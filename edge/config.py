@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,12 +46,41 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class ServerConfig:
+    """`edge serve`: the Baidu-compatible HTTP service (docs/server.md)."""
+    host: str = "127.0.0.1"       # loopback unless the operator opens it up
+    port: int = 8300
+    workers: int = 2              # inference threads; the event loop never runs a model
+    max_pending: int = 64         # queued inference requests before answering error 4
+    qps: float = 20.0             # default per-APP_ID request rate (error 18 above it)
+    max_body_mb: float = 10.0     # whole request body (v2 user/add allows 10 MB images)
+    tls_cert: str = ""            # PEM certificate chain; TLS is on when both are set
+    tls_key: str = ""
+    clock_skew_s: int = 300       # bce-auth-v1: how far a signature's timestamp may lead
+    token_ttl_s: int = 2592000    # access_token lifetime (Baidu: 30 days)
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """One APP_ID's credentials; its face library is <data_dir>/apps/<APP_ID>/."""
+    app_id: str
+    api_key: str
+    secret_key: str = field(repr=False)
+    qps: float = 0.0              # 0: server.qps
+
+    def __repr__(self) -> str:   # secrets never reach a log line through repr()
+        return f"AppConfig(app_id={self.app_id!r}, api_key={self.api_key!r}, secret_key=***)"
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: str = "var"
     models: ModelsConfig = field(default_factory=ModelsConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    apps: tuple = ()              # AppConfig, from `apps:` and $EDGE_APPS
     base_dir: Path = REPO_ROOT
 
     def path(self, value: str) -> Path:
@@ -67,7 +97,7 @@ def _build(cls, raw, where: str):
         return cls()
     if not isinstance(raw, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(raw).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "base_dir"}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in ("base_dir", "apps")}
     unknown = set(raw) - set(fields)
     if unknown:
         raise ConfigError(f"{where or 'config'}: unknown key(s) {', '.join(sorted(unknown))}")
@@ -98,7 +128,53 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("detector.max_side: must be between 160 and 8192")
     if cfg.run.max_face_num < 1:
         raise ConfigError("run.max_face_num: must be at least 1")
+    srv = cfg.server
+    if not 0 <= srv.port <= 65535:
+        raise ConfigError("server.port: must be between 0 and 65535")
+    if not 1 <= srv.workers <= 64:
+        raise ConfigError("server.workers: must be between 1 and 64")
+    if srv.max_pending < 1 or srv.qps <= 0 or srv.max_body_mb <= 0 or srv.token_ttl_s < 60:
+        raise ConfigError("server: max_pending, qps and max_body_mb must be positive, token_ttl_s >= 60")
+    if bool(srv.tls_cert) != bool(srv.tls_key):
+        raise ConfigError("server: set both tls_cert and tls_key, or neither")
     return cfg
+
+
+_APP_ID_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
+
+def _apps(raw, env: str | None) -> tuple:
+    """`apps:` (a mapping APP_ID -> {api_key, secret_key[, qps]}) plus $EDGE_APPS
+    ("APP_ID:API_KEY:SECRET_KEY[,...]", for secrets kept out of the YAML file)."""
+    entries: dict[str, dict] = {}
+    if raw is not None:
+        if not isinstance(raw, dict):
+            raise ConfigError("apps: expected a mapping APP_ID -> {api_key, secret_key}")
+        for app_id, spec in raw.items():
+            if not isinstance(spec, dict):
+                raise ConfigError(f"apps.{app_id}: expected a mapping with api_key and secret_key")
+            unknown = set(spec) - {"api_key", "secret_key", "qps"}
+            if unknown:
+                raise ConfigError(f"apps.{app_id}: unknown key(s) {', '.join(sorted(unknown))}")
+            entries[str(app_id)] = dict(spec)
+    for item in filter(None, (env or "").split(",")):
+        parts = item.strip().split(":")
+        if len(parts) != 3:
+            raise ConfigError("EDGE_APPS: expected APP_ID:API_KEY:SECRET_KEY[,...]")
+        entries[parts[0]] = {"api_key": parts[1], "secret_key": parts[2]}
+    apps = []
+    for app_id, spec in entries.items():
+        if not _APP_ID_RE.match(app_id):
+            raise ConfigError(f"apps.{app_id}: APP_ID must be 1-64 letters, digits or underscores")
+        key, secret, qps = spec.get("api_key"), spec.get("secret_key"), spec.get("qps", 0.0)
+        if not isinstance(key, str) or not key or not isinstance(secret, str) or not secret:
+            raise ConfigError(f"apps.{app_id}: api_key and secret_key must be non-empty strings")
+        if isinstance(qps, bool) or not isinstance(qps, (int, float)) or qps < 0:
+            raise ConfigError(f"apps.{app_id}.qps: expected a number >= 0")
+        apps.append(AppConfig(app_id, key, secret, float(qps)))
+    if len({a.api_key for a in apps}) != len(apps):
+        raise ConfigError("apps: two APP_IDs share an api_key")
+    return tuple(apps)
 
 
 def load_config(path: Path | str | None = None) -> Config:
@@ -106,13 +182,16 @@ def load_config(path: Path | str | None = None) -> Config:
     path = Path(path or os.environ.get("EDGE_CONFIG") or DEFAULT_CONFIG)
     if not path.exists():
         if path == DEFAULT_CONFIG:
-            return Config()
+            return validate(Config(apps=_apps(None, os.environ.get("EDGE_APPS"))))
         raise ConfigError(f"config file {path} does not exist")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    cfg = _build(Config, raw, "")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    apps = _apps(raw.pop("apps", None), os.environ.get("EDGE_APPS"))
+    cfg = dataclasses.replace(_build(Config, raw, ""), apps=apps)
     base = path.resolve().parent
     base = base.parent if base.name == "config" else base  # a checkout's config/ folder
     return validate(dataclasses.replace(cfg, base_dir=base))

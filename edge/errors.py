@@ -8,7 +8,10 @@ from __future__ import annotations
 # code -> Baidu's error_msg, exactly as the docs' tables spell it.
 MESSAGES: dict[int, str] = {
     # both versions: access and rate limits
+    2: "Service temporarily unavailable",
+    3: "Unsupported openapi method",
     4: "Open api request limit reached",
+    14: "IAM Certification failed",
     17: "Open api daily request limit reached",
     18: "Open api qps request limit reached",
     100: "Invalid parameter",

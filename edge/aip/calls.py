@@ -61,5 +61,10 @@ def _v3_body(result, err: EdgeError | None) -> dict:
     return {**head, "result": result, "timestamp": int(time.time()), "cached": 0}
 
 
+def error_body(version: str, err: EdgeError) -> dict:
+    """The version's answer for an error raised outside a method (HTTP layer: auth, limits)."""
+    return {**(_v3_body if version == "v3" else _v2_body)(None, err), "log_id": new_log_id()}
+
+
 v2_call = _api_call("v2", _v2_body)
 v3_call = _api_call("v3", _v3_body)

@@ -403,6 +403,9 @@ class LibraryStore:
     def face_count(self) -> int:
         return self._one("SELECT COUNT(*) FROM faces")
 
+    def user_count(self) -> int:
+        return self._one("SELECT COUNT(DISTINCT user_id) FROM members")
+
     def iter_faces(self, batch: int = 10_000):
         """(face_refs, group_refs, embeddings) in batches, for rebuilding the index."""
         last = 0

@@ -1,0 +1,1 @@
+"""The Baidu-compatible HTTP service (`edge serve`); see docs/server.md."""

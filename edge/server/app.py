@@ -1,0 +1,321 @@
+"""`edge serve`: Baidu's face REST API over HTTP, for the official SDKs unchanged.
+
+Request path: size check -> authentication (access_token or bce-auth-v1) -> per-APP_ID
+QPS -> body parsing -> the same AipFace method an in-process caller runs, in a worker
+thread.  The asyncio loop only parses, routes and writes: models run in the inference
+pool (`server.workers` threads), library-only calls in a small pool of their own so a
+burst of photos cannot starve a getUser.  Every answer is Baidu's JSON (HTTP 200, as
+Baidu answers API errors); nothing a client sends can produce a traceback.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import signal
+import ssl
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aiohttp import web
+
+from edge import __version__
+from edge.aip import v2 as aip_v2
+from edge.aip import v3 as aip_v3
+from edge.aip.calls import error_body
+from edge.aip.runtime import get_runtime
+from edge.config import AppConfig, Config
+from edge.errors import EdgeError
+from edge.server import auth
+from edge.server.endpoints import ENDPOINTS, MISSING_CODE, PREFIX, Endpoint
+from edge.server.metrics import CONTENT_TYPE, ServerMetrics
+from edge.server.openapi import openapi
+from edge.server.ratelimit import TokenBucket
+
+log = logging.getLogger("edge.server")
+access_log = logging.getLogger("edge.access")
+
+UNSUPPORTED, QPS_LIMIT, BUSY, TOO_LONG = 3, 18, 4, 216103
+BAD_PARAM = {"v2": 216100, "v3": 222200}
+SDK_QUERY = {"access_token", "aipSdk", "aipVersion"}
+_dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+
+
+class FaceService:
+    """What the handlers share, built once at start-up: apps, clients, pools, limits."""
+
+    def __init__(self, config: Config):
+        self.config, srv = config, config.server
+        self.apps_by_id = {a.app_id: a for a in config.apps}
+        self.apps_by_key = {a.api_key: a for a in config.apps}
+        self.clients = {}
+        for app in config.apps:
+            self.clients[app.app_id, "v2"] = aip_v2.AipFace(app.app_id, app.api_key, app.secret_key, config=config)
+            self.clients[app.app_id, "v3"] = aip_v3.AipFace(app.app_id, app.api_key, app.secret_key, config=config)
+        self.buckets = {a.app_id: TokenBucket(a.qps or srv.qps) for a in config.apps}
+        self.infer_pool = ThreadPoolExecutor(srv.workers, thread_name_prefix="edge-infer")
+        self.io_pool = ThreadPoolExecutor(2, thread_name_prefix="edge-library")
+        self.pending = 0
+        self.started = time.time()
+        self.metrics = ServerMetrics(self.library_sizes)
+        self.runtime = get_runtime(config)
+
+    def warm_up(self) -> None:
+        """Load the models and open every app's library now, not on the first request."""
+        self.runtime.analyser  # noqa: B018 - the property loads the models
+        for app in self.config.apps:
+            self.runtime.library(app.app_id)
+
+    def library_sizes(self) -> dict[str, tuple[int, int]]:
+        sizes = {}
+        for app in self.config.apps:
+            store = self.runtime.library(app.app_id).store
+            sizes[app.app_id] = (store.face_count(), store.user_count())
+        return sizes
+
+    def close(self) -> None:
+        self.infer_pool.shutdown(wait=True)
+        self.io_pool.shutdown(wait=True)
+
+
+# -- small pure helpers -----------------------------------------------------------------
+def _version_of(path: str) -> str:
+    return "v2" if path.startswith(PREFIX + "/v2/") else "v3"
+
+
+def _answer(body: Any, request: web.Request, status: int = 200) -> web.Response:
+    if isinstance(body, dict) and "error_code" in body:
+        request["error_code"] = body["error_code"]
+    return web.json_response(body, status=status, dumps=_dumps)
+
+
+def _error(request: web.Request, version: str, err: EdgeError) -> web.Response:
+    log.debug("%s %s -> %s", request.method, request.path, err)
+    return _answer(error_body(version, err), request)
+
+
+def _arguments(ep: Endpoint, payload) -> tuple[list, dict]:
+    """(positional arguments, options) of the SDK method for this request body."""
+    if ep.body == "list":
+        if not isinstance(payload, list):
+            raise EdgeError(222200, "the body must be a JSON array of image objects")
+        return [payload], {}
+    if not isinstance(payload, dict):
+        raise EdgeError(BAD_PARAM[ep.version], "the body must be an object")
+    missing = [name for name in ep.args if payload.get(name) in (None, "")]
+    if missing:
+        raise EdgeError(MISSING_CODE[ep.version], f"missing {', '.join(missing)}")
+    options = {k: v for k, v in payload.items() if k not in ep.args and k not in SDK_QUERY}
+    args = [payload[name] for name in ep.args]
+    if ep.version == "v2" and ep.method == "match":
+        args[0] = args[0].split(",")
+    return args, options
+
+
+# -- handlers ---------------------------------------------------------------------------------
+class Handlers:
+    def __init__(self, service: FaceService):
+        self.s = service
+
+    async def health(self, request: web.Request) -> web.Response:
+        s = self.s
+        return _answer({"status": "ok", "version": __version__, "uptime_s": round(time.time() - s.started, 1),
+                        "apps": sorted(s.apps_by_id), "workers": s.config.server.workers,
+                        "pending": s.pending}, request)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        body = await asyncio.get_running_loop().run_in_executor(self.s.io_pool, self.s.metrics.render)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return _answer(openapi(), request)
+
+    async def token(self, request: web.Request) -> web.Response:
+        """/oauth/2.0/token, GET or POST, parameters in the query or a form body."""
+        params = dict(request.query)
+        if request.method == "POST":
+            try:
+                params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+            except (ValueError, web.HTTPException):
+                pass
+        if params.get("grant_type") != "client_credentials":
+            request["error_code"] = "unsupported_grant_type"
+            return web.json_response({"error": "unsupported_grant_type",
+                                      "error_description": "The authorization grant type is not supported"},
+                                     status=400)
+        client_id, secret = params.get("client_id") or "", params.get("client_secret") or ""
+        app = auth.check_credentials(self.s.apps_by_key, client_id, secret)
+        if app is None:
+            request["error_code"] = "invalid_client"
+            reason = "Client authentication failed" if client_id in self.s.apps_by_key else "unknown client id"
+            return web.json_response({"error": "invalid_client", "error_description": reason}, status=401)
+        request["app_id"] = app.app_id
+        return web.json_response(auth.issue_token(app, time.time(), self.s.config.server.token_ttl_s))
+
+    async def face(self, request: web.Request) -> web.Response:
+        """Every /rest/2.0/face/... path: route, authenticate, limit, parse, run."""
+        version = _version_of(request.path)
+        ep = ENDPOINTS.get(request.path.rstrip("/"))
+        if ep is None or request.method != "POST":
+            return _error(request, version, EdgeError(UNSUPPORTED, request.path))
+        cap = int(self.s.config.server.max_body_mb * 1024 * 1024)
+        if request.content_length is not None and request.content_length > cap:
+            return _error(request, version, EdgeError(TOO_LONG, f"body over {cap} bytes"))
+        try:
+            payload = await self._payload(request, ep)
+        except web.HTTPRequestEntityTooLarge:
+            return _error(request, version, EdgeError(TOO_LONG, f"body over {cap} bytes"))
+        except EdgeError as err:
+            payload = err  # reported after authentication: an anonymous caller learns nothing
+        try:
+            app = self._authenticate(request, payload)
+            request["app_id"] = app.app_id
+            if not self.s.buckets[app.app_id].allow():
+                raise EdgeError(QPS_LIMIT)
+            if isinstance(payload, EdgeError):
+                raise payload
+            args, options = _arguments(ep, payload)
+        except EdgeError as err:
+            return _error(request, version, err)
+        return await self._run(request, app, ep, args, options)
+
+    async def _payload(self, request: web.Request, ep: Endpoint):
+        if ep.version == "v2":
+            form = await request.post()
+            out = {}
+            for key in form.keys():
+                value = form.getone(key)
+                if not isinstance(value, str):
+                    raise EdgeError(216100, f"{key}: file uploads are not accepted, send base64 text")
+                out[key] = value
+            return out
+        raw = await request.read()
+        try:
+            return json.loads(raw.decode("utf-8")) if raw.strip() else {}
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise EdgeError(222200, "malformed JSON") from None
+
+    def _authenticate(self, request: web.Request, payload) -> AppConfig:
+        token = request.query.get("access_token")
+        if token is None and isinstance(payload, dict) and isinstance(payload.get("access_token"), str):
+            token = payload["access_token"]  # v2 also accepts it as a form field
+        header = request.headers.get("Authorization", "")
+        if token is None and header.lower().startswith("bce-auth-v1/"):
+            return auth.verify_bce(header, method=request.method, path=request.path,
+                                   query=list(request.query.items()), headers=request.headers,
+                                   apps_by_key=self.s.apps_by_key, now=time.time(),
+                                   clock_skew_s=self.s.config.server.clock_skew_s)
+        return auth.check_token(token, self.s.apps_by_id, time.time())
+
+    async def _run(self, request: web.Request, app: AppConfig, ep: Endpoint, args: list, options: dict):
+        s = self.s
+        if ep.images and s.pending >= s.config.server.max_pending:
+            return _error(request, ep.version, EdgeError(BUSY, "inference queue full"))
+        method = getattr(s.clients[app.app_id, ep.version], ep.method)
+        call = functools.partial(method, *args) if ep.body == "list" else functools.partial(method, *args, options)
+        loop = asyncio.get_running_loop()
+        if not ep.images:
+            return _answer(await loop.run_in_executor(s.io_pool, call), request)
+        s.pending += 1
+        s.metrics.pending.set(s.pending)
+        try:
+            body = await loop.run_in_executor(s.infer_pool, call)
+        finally:
+            s.pending -= 1
+            s.metrics.pending.set(s.pending)
+        return _answer(body, request)
+
+
+# -- middleware: one access-log line and the metrics for every request ------------------------
+def _route_label(path: str) -> str:
+    """Bounded label set: known paths as they are, anything else as 'other'."""
+    if path in ENDPOINTS or path in ("/oauth/2.0/token", "/health", "/metrics", "/openapi.json"):
+        return path
+    return "other"
+
+
+@web.middleware
+async def observe(request: web.Request, handler):
+    service: FaceService = request.app["service"]
+    started = time.perf_counter()
+    service.metrics.in_flight.inc()
+    status = 500
+    try:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # aiohttp's own 404/405/413 ... as JSON
+            response = web.json_response({"error_code": UNSUPPORTED if exc.status in (404, 405) else 100,
+                                          "error_msg": exc.reason}, status=exc.status)
+            request["error_code"] = response.status
+        except Exception:  # noqa: BLE001 - a bug must not reach the client as a traceback
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            response = web.json_response(EdgeError(2).to_dict(), status=500)
+            request["error_code"] = 2
+        status = response.status
+        return response
+    finally:
+        elapsed = time.perf_counter() - started
+        service.metrics.in_flight.dec()
+        code = request.get("error_code", 0)
+        service.metrics.observe(_route_label(request.path), code, elapsed)
+        access_log.info(_dumps({
+            "ts": round(time.time(), 3), "remote": request.remote, "method": request.method,
+            "path": request.path[:200], "status": status, "error_code": code, "app_id": request.get("app_id"),
+            "ms": round(elapsed * 1000, 2), "bytes_in": request.content_length or 0,
+            "user_agent": request.headers.get("User-Agent", "")[:100]}))
+
+
+def make_app(service: FaceService) -> web.Application:
+    srv = service.config.server
+    app = web.Application(middlewares=[observe], client_max_size=int(srv.max_body_mb * 1024 * 1024))
+    app["service"] = service
+    h = Handlers(service)
+    app.router.add_get("/health", h.health)
+    app.router.add_get("/metrics", h.metrics)
+    app.router.add_get("/openapi.json", h.openapi)
+    app.router.add_route("GET", "/oauth/2.0/token", h.token)
+    app.router.add_route("POST", "/oauth/2.0/token", h.token)
+    app.router.add_route("*", PREFIX + "/{tail:.*}", h.face)
+    return app
+
+
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    srv = config.server
+    if not srv.tls_cert:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(config.path(srv.tls_cert), config.path(srv.tls_key))
+    return ctx
+
+
+async def _serve(config: Config, ready=None) -> None:
+    service = FaceService(config)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, service.warm_up)
+    runner = web.AppRunner(make_app(service), access_log=None, handle_signals=False)
+    await runner.setup()
+    ctx = tls_context(config)
+    site = web.TCPSite(runner, config.server.host, config.server.port, ssl_context=ctx, backlog=256)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    url = f"{'https' if ctx else 'http'}://{host}:{port}"
+    log.info("edge serve %s listening on %s (%d app(s), %d inference worker(s))",
+             __version__, url, len(config.apps), config.server.workers)
+    if ready:
+        ready(url)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("edge serve stopping: finishing in-flight requests")
+    await runner.cleanup()
+    await loop.run_in_executor(None, service.close)
+
+
+def serve(config: Config, ready=None) -> int:
+    """Run until SIGTERM/SIGINT; in-flight requests finish before the process exits."""
+    asyncio.run(_serve(config, ready))
+    return 0
