@@ -55,3 +55,16 @@ def centre_face(analyser: FaceAnalyser, img: np.ndarray, stages=("landmarks", "q
 def gamma(img: np.ndarray, g: float) -> np.ndarray:
     lut = (255.0 * (np.arange(256) / 255.0) ** g).clip(0, 255).astype(np.uint8)
     return cv2.LUT(img, lut)
+
+
+# The HTTP service: one real `edge serve` process for the session (tests/serving.py).
+SERVER_APPS = {"1001": ("AK1001test", "SK1001-secret-value", 1000),   # high QPS: the fuzz run
+               "2002": ("AK2002test", "SK2002-secret-value")}
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    from serving import start_server
+    srv = start_server(tmp_path_factory.mktemp("serve"), SERVER_APPS, server={"max_body_mb": 6})
+    yield srv
+    srv.stop()
