@@ -22,6 +22,7 @@ from conftest import PEERS, SERVER_APPS
 from edge.aip import AipFace as LocalV2
 from edge.aip.v3 import AipFace as LocalV3
 from edge.config import AppConfig, load_config
+from edge.models.manifest import REPO_ROOT
 from edge.server import auth
 from serving import load_sdk, sdk_client, start_server, wait_until
 from test_aip_v2 import A, B, C, photo, side_by_side
@@ -380,3 +381,37 @@ def test_access_log_is_structured_and_secret_free(server):
     for app_id, (key, secret, *_) in SERVER_APPS.items():
         assert secret not in text
     assert tok not in text and tok.split(".")[1] not in text
+
+
+# -- configuration of apps --------------------------------------------------------------------------------
+def test_app_credentials_from_config_and_environment(tmp_path, monkeypatch):
+    from edge.config import ConfigError
+    path = tmp_path / "edge.yaml"
+    path.write_text('apps:\n  "7": {api_key: k7, secret_key: s7-hidden, qps: 3}\n')
+    monkeypatch.setenv("EDGE_APPS", "8:k8:s8-hidden,9:k9:s9")
+    apps = {a.app_id: a for a in load_config(path).apps}
+    assert sorted(apps) == ["7", "8", "9"] and apps["7"].qps == 3 and apps["8"].secret_key == "s8-hidden"
+    assert "hidden" not in repr(load_config(path))
+    monkeypatch.setenv("EDGE_APPS", "8:k7:other")           # api keys must be unique
+    with pytest.raises(ConfigError, match="share an api_key"):
+        load_config(path)
+    monkeypatch.setenv("EDGE_APPS", "8:k8")
+    with pytest.raises(ConfigError, match="EDGE_APPS"):
+        load_config(path)
+    monkeypatch.delenv("EDGE_APPS")
+    path.write_text("apps:\n  \"7\": {api_key: k7}\n")
+    with pytest.raises(ConfigError, match="secret_key"):
+        load_config(path)
+    path.write_text("server: {tls_cert: a.pem}\n")
+    with pytest.raises(ConfigError, match="tls_key"):
+        load_config(path)
+
+
+def test_serve_without_apps_refuses_to_start(tmp_path):
+    import os
+    import sys
+    (tmp_path / "edge.yaml").write_text(f"data_dir: {tmp_path}\n")
+    env = {k: v for k, v in os.environ.items() if k != "EDGE_APPS"}
+    run = subprocess.run([sys.executable, "-m", "edge.cli", "--config", str(tmp_path / "edge.yaml"), "serve"],
+                         capture_output=True, text=True, env={**env, "PYTHONPATH": str(REPO_ROOT)}, timeout=60)
+    assert run.returncode == 2 and "no APP_ID configured" in run.stderr and "Traceback" not in run.stderr
