@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http import HttpProcessingError
 
 from edge import __version__
 from edge.aip import v2 as aip_v2
@@ -42,6 +43,10 @@ UNSUPPORTED, QPS_LIMIT, BUSY, TOO_LONG = 3, 18, 4, 216103
 BAD_PARAM = {"v2": 216100, "v3": 222200}
 SDK_QUERY = {"access_token", "aipSdk", "aipVersion"}
 INLINE_PARSE_BYTES = 256 * 1024
+# What aiohttp raises reading a body it cannot make sense of: a malformed multipart form
+# (ValueError; LookupError or RuntimeError for a part's unknown charset or encoding;
+# BadHttpMessage) or a payload error of the transfer (RequestPayloadError).
+UNREADABLE_BODY = (ValueError, LookupError, RuntimeError, HttpProcessingError, web.RequestPayloadError)
 _dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -159,7 +164,7 @@ class Handlers:
         if request.method == "POST":
             try:
                 params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
-            except (ValueError, web.HTTPException):
+            except (*UNREADABLE_BODY, web.HTTPException):
                 pass
         if params.get("grant_type") != "client_credentials":
             request["error_code"] = "unsupported_grant_type"
@@ -203,16 +208,19 @@ class Handlers:
         return await self._run(request, app, ep, args, options)
 
     async def _payload(self, request: web.Request, ep: Endpoint):
-        if ep.version == "v2" and request.content_type == "multipart/form-data":
-            form = await request.post()
-            if any(not isinstance(v, str) for v in form.values()):
+        multipart = ep.version == "v2" and request.content_type == "multipart/form-data"
+        try:
+            body = await (request.post() if multipart else request.read())
+        except UNREADABLE_BODY:
+            raise EdgeError(BAD_PARAM[ep.version], "the body cannot be read") from None
+        if multipart:
+            if any(not isinstance(v, str) for v in body.values()):
                 raise EdgeError(216100, "file uploads are not accepted, send base64 text")
-            return {k: form.getone(k) for k in form.keys()}
-        raw = await request.read()
+            return {k: body.getone(k) for k in body.keys()}
         parse = _parse_form if ep.version == "v2" else _parse_json
-        if len(raw) > INLINE_PARSE_BYTES:  # a 4 MB form takes ~70 ms to unquote: not on the loop
-            return await asyncio.get_running_loop().run_in_executor(None, parse, raw)
-        return parse(raw)
+        if len(body) > INLINE_PARSE_BYTES:  # a 4 MB form takes ~70 ms to unquote: not on the loop
+            return await asyncio.get_running_loop().run_in_executor(None, parse, body)
+        return parse(body)
 
     def _authenticate(self, request: web.Request, payload) -> AppConfig:
         token = request.query.get("access_token")
@@ -266,6 +274,9 @@ async def observe(request: web.Request, handler):
             response = web.json_response({"error_code": UNSUPPORTED if exc.status in (404, 405) else 100,
                                           "error_msg": exc.reason}, status=exc.status)
             request["error_code"] = response.status
+        except ConnectionResetError:  # the client left before its body was read: no one to answer, no bug
+            log.info("%s %s: client disconnected", request.method, request.path)
+            response = web.Response(status=499)  # nginx's "client closed request", for the log and metrics
         except Exception:  # noqa: BLE001 - a bug must not reach the client as a traceback
             log.exception("unhandled error on %s %s", request.method, request.path)
             response = web.json_response(EdgeError(2).to_dict(), status=500)
@@ -312,7 +323,10 @@ async def _serve(config: Config, ready=None) -> None:
     service = FaceService(config)
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, service.warm_up)
-    runner = web.AppRunner(make_app(service), access_log=None, handle_signals=False)
+    # Request bodies are taken as sent, never decompressed: Baidu's SDKs compress none, and
+    # aiohttp decoding a broken gzip/deflate body fails outside any handler (a text 400,
+    # a traceback in the log, at times a hung or reset connection).
+    runner = web.AppRunner(make_app(service), access_log=None, handle_signals=False, auto_decompress=False)
     await runner.setup()
     ctx = tls_context(config)
     site = web.TCPSite(runner, config.server.host, config.server.port, ssl_context=ctx, backlog=256)
