@@ -1,29 +1,37 @@
 """Load test of `edge serve` on loopback against calling the Python API directly.
 
-    python scripts/bench_server.py [--clients 50] [--faces 10000] [--seconds 20]
+    python scripts/bench_server.py [--clients 50] [--faces 10000] [--seconds 20] [--warmup 3]
                                    [--workers 2 | --workers 1,2,3] [--threads N] [--token]
+                                   [--direct-threads N] [--skip-direct] [--dir D --keep]
 
 One temporary data folder holds a library of --faces synthetic faces (unit-norm 128-d
-vectors, 3 per identity, bulk-registered) plus a few real people enrolled through the
-HTTP API (v3 faceset/user/add with LFW / face_recognition photos). Then:
+vectors, 3 per identity, bulk-registered with register_many) plus a few real people
+enrolled through the HTTP API (v3 faceset/user/add with LFW / face_recognition photos,
+through a server of its own). Then:
 
   A  `edge serve` in a subprocess (server.workers = --workers; several values: one
-     server each); --clients threads, each with its own requests.Session (keep-alive),
-     POST v3 search with other photos of the enrolled people (base64 and JSON bodies
-     precomputed) for --warmup + --seconds;
-  B  the same number of threads calling edge.aip.v3.AipFace.search in this process,
-     same config, library and photos, same duration.
+     fresh server each); --clients threads, each with its own requests.Session
+     (keep-alive), POST v3 search with other photos of the enrolled people (base64 and
+     JSON bodies precomputed) for --warmup + --seconds;
+  B  as many threads (--direct-threads, default --clients) calling
+     edge.aip.v3.AipFace.search in this process, same config, library and photos, same
+     duration.
 
 Reported per phase: throughput (completions inside the measured window / window),
 p50/p99 latency of the requests started inside it, errors (HTTP status != 200,
 exceptions, error_code != 0 -- over every request, warm-up included; must be 0),
-top-1 hits on the expected person, and resident memory (VmRSS) of the serving process
-(the server for A, this process for B) before the load and after it, plus its peak
-(VmHWM). Target (the issue): A's throughput >= 80 % of B's.
+top-1 hits on the expected person, resident memory (VmRSS) of the serving process (the
+server for A, this process for B) before the load and after it plus its peak (VmHWM),
+the serving process's CPU per request, and the share of the machine other processes
+used meanwhile (a shared machine makes every figure meaningless; look there first).
+Target (the issue): A's throughput >= 80 % of B's.
 
 With --token the same two phases also run with image_type FACE_TOKEN (the enrolled
 faces' tokens): no inference, library search only, so they show the HTTP stack's own
 cost; reported separately, no target.
+
+numpy's OpenBLAS thread settings (OPENBLAS_NUM_THREADS, ...) are passed on to the
+server and shown; they matter for the library search under concurrency.
 
 A table is printed, then one JSON line with every figure.
 """
@@ -62,6 +70,8 @@ EXAMPLES = Path("/work/shared/data/peers/face_recognition/examples")
 LFW_PEOPLE = ("Ricardo_Lagos", "Paul_Wolfowitz", "Jennifer_Lopez", "Zhu_Rongji", "Hans_Blix", "Angelina_Jolie")
 EXAMPLE_PEOPLE = (("obama", "obama.jpg", "obama2.jpg"), ("biden", "biden.jpg", None))
 TARGET = 0.80
+# Thread settings of numpy's BLAS; they reach the server through its environment.
+BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 # -- small helpers ----------------------------------------------------------------------------
@@ -77,6 +87,44 @@ def rss_mb(pid: int | str = "self") -> dict:
     except OSError:
         pass
     return out
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int | str = "self") -> float:
+    """User + system CPU seconds of a process (all its threads)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def busy_s() -> float:
+    """CPU seconds the whole machine has been busy (every core, every process)."""
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in
+                                                             Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / TICK
+
+
+class CpuMeter:
+    """CPU used over a phase by the serving process, this (client) process and everything else."""
+
+    def __init__(self, server_pid: int | None = None):
+        self.pid = server_pid
+        self.t, self.busy, self.me = time.perf_counter(), busy_s(), cpu_s()
+        self.srv = cpu_s(server_pid) if server_pid else 0.0
+
+    def done(self, requests: int) -> dict:
+        wall = time.perf_counter() - self.t
+        me = cpu_s() - self.me
+        srv = cpu_s(self.pid) - self.srv if self.pid else 0.0
+        other = max(0.0, busy_s() - self.busy - me - srv)
+        serving = srv if self.pid else me
+        return {"serving_cpu_ms_per_req": round(serving * 1000 / requests, 2) if requests else None,
+                "client_cpu_s": round(me, 1) if self.pid else None, "server_cpu_s": round(serving, 1),
+                "other_cpu_pct": round(100 * other / (wall * (os.cpu_count() or 1)), 1)}
 
 
 def b64_file(path: Path) -> str:
@@ -354,8 +402,20 @@ def make_jobs(items: list[tuple[str, str]], image_type: str) -> list[dict]:
 
 
 # -- phases ----------------------------------------------------------------------------------------
-def phase_http(config_path: Path, tmp: Path, args, enrol, state: dict, modes: dict) -> list[dict]:
-    """Start a server, (enrol the real people the first time), run each mode, stop it."""
+def enrol_people(config_path: Path, tmp: Path, enrol) -> dict[str, str]:
+    """The real people, enrolled through a server of their own (so that every measured
+    server starts fresh: its 'RSS before' is the same start-up figure)."""
+    srv = start_server(config_path, tmp)
+    try:
+        tokens = enrol_http(srv.url, access_token(srv.url), enrol)
+    finally:
+        srv.stop()
+    print(f"  enrolled {len(tokens)} real people over HTTP (v3 faceset/user/add)", flush=True)
+    return tokens
+
+
+def phase_http(config_path: Path, tmp: Path, args, state: dict, modes: dict) -> list[dict]:
+    """Start a server, run each mode against it, stop it."""
     rows = []
     t0 = time.perf_counter()
     srv = start_server(config_path, tmp)
@@ -365,18 +425,17 @@ def phase_http(config_path: Path, tmp: Path, args, enrol, state: dict, modes: di
         print(f"  server pid {srv.proc.pid} up in {startup:.1f} s ({workers} inference worker(s)), {srv.url}",
               flush=True)
         token = access_token(srv.url)
-        if "tokens" not in state:
-            state["tokens"] = enrol_http(srv.url, token, enrol)
-            print(f"  enrolled {len(state['tokens'])} real people over HTTP", flush=True)
         for mode, build in modes.items():
             jobs = build(state)
             before = rss_mb(srv.proc.pid)
+            meter = CpuMeter(srv.proc.pid)
             load = run_load(http_caller(srv.url, token), jobs, args.clients, args.warmup, args.seconds)
+            cpu = meter.done(load.issued)
             after = rss_mb(srv.proc.pid)
             if srv.proc.poll() is not None:
                 raise RuntimeError("edge serve exited during the load:\n" + "\n".join(srv.lines))
             row = {"phase": "http", "mode": mode, "workers": workers, "server_startup_s": round(startup, 2),
-                   **load.figures(), "rss_before_mb": round(before["rss"], 1),
+                   **load.figures(), **cpu, "rss_before_mb": round(before["rss"], 1),
                    "rss_after_mb": round(after["rss"], 1), "rss_peak_mb": round(after["peak"], 1)}
             rows.append(row)
             print_row(row)
@@ -392,7 +451,7 @@ def phase_direct(config_path: Path, args, state: dict, modes: dict) -> list[dict
     from edge.aip.v3 import AipFace
     from edge.config import load_config
 
-    rows = []
+    rows, threads = [], args.direct_threads or args.clients
     start = rss_mb()
     client = AipFace(APP_ID, API_KEY, SECRET_KEY, config=load_config(config_path))
     client._rt.analyser  # noqa: B018 - load the models now, as the server's warm-up does
@@ -400,9 +459,11 @@ def phase_direct(config_path: Path, args, state: dict, modes: dict) -> list[dict
     for mode, build in modes.items():
         jobs = build(state)
         before = rss_mb()
-        load = run_load(direct_caller(client), jobs, args.clients, args.warmup, args.seconds)
+        meter = CpuMeter()
+        load = run_load(direct_caller(client), jobs, threads, args.warmup, args.seconds)
+        cpu = meter.done(load.issued)
         after = rss_mb()
-        row = {"phase": "direct", "mode": mode, "workers": args.clients, **load.figures(),
+        row = {"phase": "direct", "mode": mode, "workers": threads, **load.figures(), **cpu,
                "rss_start_mb": round(start["rss"], 1), "rss_before_mb": round(before["rss"], 1),
                "rss_after_mb": round(after["rss"], 1), "rss_peak_mb": round(after["peak"], 1)}
         rows.append(row)
@@ -411,13 +472,17 @@ def phase_direct(config_path: Path, args, state: dict, modes: dict) -> list[dict
 
 
 HEADER = (f"  {'phase':<7}{'mode':<7}{'wrk':>4}{'requests':>9}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}"
-          f"{'errors':>7}{'top-1':>7}{'RSS before':>11}{'RSS after':>10}{'peak':>7}")
+          f"{'errors':>7}{'top-1':>7}{'RSS before':>11}{'RSS after':>10}{'peak':>7}{'CPU ms/req':>11}{'other CPU':>10}")
+LEGEND = ("  wrk: server inference workers (http) or calling threads (direct); RSS: the serving process;\n"
+          "  CPU ms/req: the serving process's CPU per request; other CPU: share of the machine used by\n"
+          "  processes outside this benchmark during the phase (should be ~0 for trustworthy figures)")
 
 
 def print_row(r: dict) -> None:
     print(f"  {r['phase']:<7}{r['mode']:<7}{r['workers']:>4}{r['requests']:>9}{r['throughput_rps']:>8.1f}"
           f"{r['p50_ms']:>8.1f}{r['p99_ms']:>8.1f}{r['errors']:>7}{r['top1_rate']:>7.1%}"
-          f"{r['rss_before_mb']:>9.0f}MB{r['rss_after_mb']:>8.0f}MB{r['rss_peak_mb']:>5.0f}MB", flush=True)
+          f"{r['rss_before_mb']:>9.0f}MB{r['rss_after_mb']:>8.0f}MB{r['rss_peak_mb']:>5.0f}MB"
+          f"{r['serving_cpu_ms_per_req'] or 0:>11.1f}{r['other_cpu_pct']:>9.0f}%", flush=True)
     for sample in r["error_samples"]:
         print(f"      error: {sample}", flush=True)
 
@@ -444,6 +509,8 @@ def main(argv=None) -> int:
                     help="runtime.threads (onnxruntime intra-op threads per session); default: edge's default")
     ap.add_argument("--photos", type=int, default=6, help="different search photos (default 6)")
     ap.add_argument("--token", action="store_true", help="also run both phases searching by FACE_TOKEN")
+    ap.add_argument("--direct-threads", type=int, default=None,
+                    help="threads of phase B (default: --clients, as the issue's target says)")
     ap.add_argument("--skip-direct", action="store_true", help="HTTP phase(s) only (no ratio)")
     ap.add_argument("--dir", help="work folder (default: a new temporary folder, removed afterwards)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -459,7 +526,8 @@ def main(argv=None) -> int:
     if (tmp / "data").exists():
         ap.error(f"{tmp / 'data'} exists: give --dir a new or empty folder")
     result: dict = {"clients": args.clients, "seconds": args.seconds, "warmup": args.warmup,
-                    "threads": args.threads, "cpus": os.cpu_count()}
+                    "threads": args.threads, "cpus": os.cpu_count(),
+                    "env": {k: os.environ[k] for k in BLAS_ENV if k in os.environ}}
     try:
         from edge.aip.runtime import Runtime
         from edge.config import load_config
@@ -470,7 +538,8 @@ def main(argv=None) -> int:
         enrol, search = photo_sets(args.photos)
         search_b64 = [(uid, b64_file(path)) for uid, path in search]
         print(f"bench_server: {args.clients} clients, {args.seconds:g} s (+{args.warmup:g} s warm-up) a phase, "
-              f"runtime.threads {cfg.runtime.threads}, {os.cpu_count()} CPUs; work folder {tmp}", flush=True)
+              f"runtime.threads {cfg.runtime.threads}, {os.cpu_count()} CPUs"
+              + "".join(f", {k}={v}" for k, v in result["env"].items()) + f"; work folder {tmp}", flush=True)
         print(f"  search photos: {', '.join(p.name for _, p in search)}", flush=True)
 
         lib = build_library(cfg.path(cfg.data_dir), args.faces, Runtime(cfg).model_id)
@@ -480,11 +549,11 @@ def main(argv=None) -> int:
         modes = {"image": lambda st: make_jobs(search_b64, "BASE64")}
         if args.token:
             modes["token"] = lambda st: make_jobs(list(st["tokens"].items()), "FACE_TOKEN")
-        state: dict = {}
+        state = {"tokens": enrol_people(configs[args.workers[0]], tmp, enrol)}
         print(HEADER, flush=True)
         rows = []
         for w in args.workers:
-            rows += phase_http(configs[w], tmp, args, enrol, state, modes)
+            rows += phase_http(configs[w], tmp, args, state, modes)
         if not args.skip_direct:
             rows += phase_direct(configs[args.workers[0]], args, state, modes)
         result["phases"] = rows
@@ -501,10 +570,13 @@ def main(argv=None) -> int:
             ratios[f"{r['mode']}_w{r['workers']}"] = round(ratio, 3)
             verdict = ("meets" if ratio >= TARGET else "MISSES") + f" the {TARGET:.0%} target" \
                 if r["mode"] == "image" else "(no target: HTTP overhead only)"
-            print(f"  {r['mode']:<6} HTTP ({r['workers']} worker(s)) / direct ({args.clients} threads): "
+            print(f"  {r['mode']:<6} HTTP ({r['workers']} worker(s)) / direct ({d['workers']} threads): "
                   f"{r['throughput_rps']:.1f} / {d['throughput_rps']:.1f} req/s = {ratio:.1%} {verdict}")
+            if d["workers"] != args.clients:
+                print(f"         (direct ran {d['workers']} threads, not --clients {args.clients})")
         errors = sum(r["errors"] for r in rows)
         print(f"  errors over all phases: {errors}" + ("" if errors == 0 else "  (must be 0)"))
+        print(LEGEND)
         result["ratios"] = ratios
         result["errors"] = errors
         image_ratios = [v for k, v in ratios.items() if k.startswith("image_")]
