@@ -41,15 +41,12 @@ import argparse
 import base64
 import json
 import os
-import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +56,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from edge.server.process import spawn  # noqa: E402 - after the path set-up
 
 APP_ID, API_KEY, SECRET_KEY = "1001", "AKbench1001", "SKbench1001-secret"
 GROUP = "bench"
@@ -184,24 +182,7 @@ def build_library(data_dir: Path, faces: int, model_id: str, seed: int = 0) -> d
     return {"faces": count, "build_s": time.perf_counter() - t0}
 
 
-# -- the server subprocess (as tests/serving.py starts it) --------------------------------------
-@dataclass
-class Server:
-    url: str
-    proc: subprocess.Popen
-    lines: deque = field(default_factory=lambda: deque(maxlen=200))
-
-    def stop(self, timeout: float = 30.0) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-
+# -- the server subprocess ------------------------------------------------------------------------
 def write_config(tmp: Path, workers: int, threads: int | None, clients: int) -> Path:
     from edge.config import load_config
     cfg = {"data_dir": str(tmp / "data"),
@@ -213,31 +194,6 @@ def write_config(tmp: Path, workers: int, threads: int | None, clients: int) -> 
     path = tmp / f"edge-w{workers}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
-
-
-def start_server(config_path: Path, cwd: Path, timeout: float = 180.0) -> Server:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-    env.pop("EDGE_APPS", None)
-    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "--config", str(config_path), "serve"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=str(cwd), text=True)
-    srv = Server("", proc)
-    found = threading.Event()
-
-    def drain():  # the access log: one line a request, read so the pipe never fills
-        for line in proc.stdout:
-            srv.lines.append(line.rstrip("\n"))
-            if not found.is_set():
-                m = re.search(r"listening on (https?://\S+)", line)
-                if m:
-                    srv.url = m.group(1)
-                    found.set()
-        found.set()
-
-    threading.Thread(target=drain, daemon=True).start()
-    if not found.wait(timeout) or not srv.url:
-        srv.stop()
-        raise RuntimeError("edge serve did not start:\n" + "\n".join(srv.lines))
-    return srv
 
 
 def access_token(url: str) -> str:
@@ -405,7 +361,7 @@ def make_jobs(items: list[tuple[str, str]], image_type: str) -> list[dict]:
 def enrol_people(config_path: Path, tmp: Path, enrol) -> dict[str, str]:
     """The real people, enrolled through a server of their own (so that every measured
     server starts fresh: its 'RSS before' is the same start-up figure)."""
-    srv = start_server(config_path, tmp)
+    srv = spawn(config_path, cwd=tmp, timeout=180.0)
     try:
         tokens = enrol_http(srv.url, access_token(srv.url), enrol)
     finally:
@@ -418,7 +374,7 @@ def phase_http(config_path: Path, tmp: Path, args, state: dict, modes: dict) -> 
     """Start a server, run each mode against it, stop it."""
     rows = []
     t0 = time.perf_counter()
-    srv = start_server(config_path, tmp)
+    srv = spawn(config_path, cwd=tmp, timeout=180.0)
     try:
         startup = time.perf_counter() - t0
         workers = yaml.safe_load(config_path.read_text())["server"]["workers"]
@@ -433,7 +389,7 @@ def phase_http(config_path: Path, tmp: Path, args, state: dict, modes: dict) -> 
             cpu = meter.done(load.issued)
             after = rss_mb(srv.proc.pid)
             if srv.proc.poll() is not None:
-                raise RuntimeError("edge serve exited during the load:\n" + "\n".join(srv.lines))
+                raise RuntimeError("edge serve exited during the load:\n" + srv.log_text())
             row = {"phase": "http", "mode": mode, "workers": workers, "server_startup_s": round(startup, 2),
                    **load.figures(), **cpu, "rss_before_mb": round(before["rss"], 1),
                    "rss_after_mb": round(after["rss"], 1), "rss_peak_mb": round(after["peak"], 1)}

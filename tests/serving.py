@@ -7,47 +7,21 @@ alias (aip_2_2_2_0, aip_4_16_13); their class-private URLs are pointed at the se
 from __future__ import annotations
 
 import importlib.util
-import os
-import re
-import signal
 import subprocess
 import sys
-import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from edge.server.process import ServerProcess, spawn
+
 BAIDU = "https://aip.baidubce.com"
 SDK_VERSIONS = ("2.2.2.0", "4.16.13")
 
 
-@dataclass
-class Server:
-    url: str
-    proc: subprocess.Popen
-    config_path: Path
-    apps: dict            # APP_ID -> (api_key, secret_key[, qps])
-    lines: list = field(default_factory=list)   # everything the process logged
-
-    def log_text(self) -> str:
-        return "\n".join(self.lines)
-
-    def stop(self, timeout: float = 30.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-
 def start_server(tmp: Path, apps: dict, server: dict | None = None, models_dir: Path | None = None,
-                 timeout: float = 120.0) -> Server:
+                 timeout: float = 120.0) -> ServerProcess:
     """`python -m edge.cli serve` on a free port, with its own config and data folder
     (tmp/data; starting again on the same tmp reopens the same library)."""
     from edge.config import load_config
@@ -58,26 +32,8 @@ def start_server(tmp: Path, apps: dict, server: dict | None = None, models_dir: 
                     for app_id, a in apps.items()}}
     path = tmp / "edge.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-    env.pop("EDGE_APPS", None)
-    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "--config", str(path), "serve"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=str(tmp), text=True)
-    srv = Server("", proc, path, dict(apps))
-    found = threading.Event()
-
-    def drain():
-        for line in proc.stdout:
-            srv.lines.append(line.rstrip("\n"))
-            m = re.search(r"listening on (https?://\S+)", line)
-            if m and not found.is_set():
-                srv.url = m.group(1)
-                found.set()
-        found.set()
-
-    threading.Thread(target=drain, daemon=True).start()
-    if not found.wait(timeout) or not srv.url:
-        srv.stop()
-        raise RuntimeError("edge serve did not start:\n" + srv.log_text())
+    srv = spawn(path, cwd=tmp, timeout=timeout)
+    srv.apps = dict(apps)
     return srv
 
 
