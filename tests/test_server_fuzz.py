@@ -39,18 +39,17 @@ import zlib
 
 import pytest
 import requests
+import schemathesis
+from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
 
-schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from hypothesis.errors import Unsatisfiable  # noqa: E402
-from schemathesis import GenerationMode  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
-
-from edge.analysis.baidu import FACE_FIELDS, V3_FACE_FIELDS  # noqa: E402
-from edge.server.endpoints import ENDPOINTS  # noqa: E402
-from edge.server.openapi import openapi  # noqa: E402
-from serving import wait_until  # noqa: E402
+from edge.analysis.baidu import FACE_FIELDS, V3_FACE_FIELDS
+from edge.server.endpoints import ENDPOINTS
+from edge.server.openapi import openapi
+from serving import wait_until
 
 APP_ID = "1001"
 MAX_EXAMPLES = 20
