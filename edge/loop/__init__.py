@@ -1,0 +1,1 @@
+"""The capture loop: frames -> faces -> tracks -> gated, embedded best frames -> decision -> event."""

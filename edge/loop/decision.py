@@ -1,0 +1,90 @@
+"""Who is this track: one decision from several frames, with unknown as a normal outcome.
+
+A single frame can match the wrong person (motion blur, a turned head, an impostor one
+in 10^4 at score 80), so a track is decided by votes of its best frames: a frame votes
+for its top person only when that person scores at least `match_score` AND leads the
+second-best person by `margin` points (two look-alikes enrolled side by side must not
+be a coin toss). A person is recognised with `min_votes` votes and a strict majority of
+the votes cast; after `max_frames` searched frames without that, the track is unknown.
+Which frames are searched is `frame_goodness`: sharp, frontal, large, confident.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from edge.analysis.face import Face
+
+
+@dataclass(frozen=True)
+class DecisionRules:
+    match_score: float = 80.0   # Baidu 0-100 score; 80 is an impostor rate of ~1e-4 (docs/api.md)
+    margin: float = 5.0         # best person minus second-best person, in score points
+    min_votes: int = 2          # frames that must agree on the person
+    max_frames: int = 6         # searched frames before the track is declared unknown
+
+
+@dataclass(frozen=True)
+class Hit:
+    user_id: str
+    group_id: str
+    user_info: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: str                   # "recognised" | "unknown"
+    hit: Hit | None
+    score: float                # the recognised person's median vote score, or the best seen
+    frames: int                 # searched frames the decision rests on
+    margin: float | None        # over the second-best person, in the frames that voted
+    reason: str
+
+
+def frame_goodness(face: Face) -> float:
+    """How much a frame of this face is worth searching, 0..1: sharp, frontal, large,
+    confident. Used to pick a track's best frames; gating has already refused bad ones."""
+    q = face.quality
+    sharp = 1.0 - (q.blur if q else 0.5)
+    frontal = max(0.0, 1.0 - max(abs(face.yaw), abs(face.pitch)) / 45.0)
+    size = min(1.0, min(face.width, face.height) / 160.0)
+    return float(sharp * frontal * (0.5 + 0.5 * size) * face.score)
+
+
+def frame_vote(hits: list[Hit], rules: DecisionRules) -> tuple[Hit | None, float | None]:
+    """(the person this frame votes for or None, its lead over the next person)."""
+    if not hits:
+        return None, None
+    ranked = sorted(hits, key=lambda h: -h.score)
+    top = ranked[0]
+    second = next((h.score for h in ranked[1:] if h.user_id != top.user_id), None)
+    lead = None if second is None else top.score - second
+    if top.score < rules.match_score or (lead is not None and lead < rules.margin):
+        return None, lead
+    return top, lead
+
+
+def decide(per_frame: list[list[Hit]], rules: DecisionRules) -> Decision | None:
+    """The track's decision from the hits of its searched frames, or None: need more."""
+    votes: list[tuple[Hit, float | None]] = []
+    best_seen = 0.0
+    for hits in per_frame:
+        best_seen = max([best_seen] + [h.score for h in hits])
+        hit, lead = frame_vote(hits, rules)
+        if hit is not None:
+            votes.append((hit, lead))
+    counts = Counter((h.user_id, h.group_id) for h, _ in votes)
+    if counts:
+        (user, group), n = counts.most_common(1)[0]
+        if n >= rules.min_votes and n * 2 > len(per_frame):
+            mine = sorted(h.score for h, _ in votes if (h.user_id, h.group_id) == (user, group))
+            leads = [lead for h, lead in votes if h.user_id == user and lead is not None]
+            hit = next(h for h, _ in votes if (h.user_id, h.group_id) == (user, group))
+            return Decision("recognised", hit, mine[len(mine) // 2], len(per_frame),
+                            min(leads) if leads else None, f"{n} of {len(per_frame)} frames agree")
+    if len(per_frame) >= rules.max_frames:
+        return Decision("unknown", None, best_seen, len(per_frame), None,
+                        f"no person reached score {rules.match_score:g} with a {rules.margin:g}-point "
+                        f"lead in {rules.min_votes} of {len(per_frame)} frames")
+    return None
