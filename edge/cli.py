@@ -1,4 +1,4 @@
-"""`edge` command line: models, detect, run, serve, bench."""
+"""`edge` command line: models, detect, run, serve, enroll, bench."""
 from __future__ import annotations
 
 import argparse
@@ -73,6 +73,27 @@ def cmd_serve(args) -> int:
     return serve(cfg)
 
 
+def cmd_enroll(args) -> int:
+    """Enrol a folder tree group/user/*.jpg (or, with --camera, frames from a camera)."""
+    from tqdm import tqdm
+
+    from edge.enroll import Enroller
+    cfg = load_config(args.config)
+    enroller = Enroller(cfg, args.app_id, quality=args.quality, liveness=args.liveness,
+                        duplicate_score=args.duplicate_score)
+    root = Path(args.folder)
+    if not root.is_dir():
+        raise ConfigError(f"edge enroll: {root} is not a folder (expected <folder>/<group>/<user>/*.jpg)")
+    outcomes = enroller.enroll_folder(root, progress=lambda items: tqdm(items, unit="photo", file=sys.stderr))
+    for outcome in outcomes:
+        print(outcome.line())
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("enrolled", "already", "rejected")}
+    warnings = sum(bool(o.duplicates) for o in outcomes)
+    print(f"{len(outcomes)} photos: {counts['enrolled']} enrolled, {counts['already']} already enrolled, "
+          f"{counts['rejected']} rejected, {warnings} duplicate warning(s)")
+    return 1 if counts["rejected"] else 0
+
+
 def cmd_bench(args) -> int:
     from edge.bench import main as bench_main
     return bench_main(args)
@@ -107,6 +128,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, help="override server.port (0: any free port)")
     s.add_argument("--workers", type=int, help="override server.workers (inference threads)")
     s.set_defaults(func=cmd_serve)
+
+    e = sub.add_parser("enroll", help="enrol photos from a folder tree <group>/<user>/*.jpg")
+    e.add_argument("folder", help="root of the tree: one folder per group, one per user inside")
+    e.add_argument("--config", default=argparse.SUPPRESS, help="as the global --config")
+    e.add_argument("--app-id", default="edge", help="the face library (APP_ID) to enrol into (default: edge)")
+    e.add_argument("--quality", default="NORMAL", choices=["NONE", "LOW", "NORMAL", "HIGH"],
+                   help="quality_control every photo must pass (default NORMAL)")
+    e.add_argument("--liveness", default="NONE", choices=["NONE", "LOW", "NORMAL", "HIGH"])
+    e.add_argument("--duplicate-score", type=float, default=80.0,
+                   help="warn when a new face matches another person at this score or above")
+    e.set_defaults(func=cmd_enroll)
 
     b = sub.add_parser("bench", help="per-stage latency and memory figures")
     b.add_argument("--repeat", type=int, default=50)

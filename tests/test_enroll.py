@@ -1,0 +1,70 @@
+"""Local enrollment from a folder tree: real photos, real models, the real library."""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.enroll import Enroller, folder_items
+from edge.models.manifest import REPO_ROOT
+from test_aip_v2 import A, B, C, LFW
+
+PHOTOS = LFW / "images"
+
+
+def person(name: str, i: int):
+    return sorted((PHOTOS / name).glob("*.jpg"))[i - 1]
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / "people"
+    for group, user, name, picks in (("staff", "paul", A, (1, 2, 3)), ("staff", "jlo", B, (1, 2)),
+                                     ("visitors", "ricardo", C, (1,))):
+        (root / group / user).mkdir(parents=True)
+        for i in picks:
+            shutil.copy(person(name, i), root / group / user / f"{i}.jpg")
+    blurred = cv2.GaussianBlur(cv2.imread(str(person(C, 2))), (0, 0), 4)
+    cv2.imwrite(str(root / "visitors" / "ricardo" / "blurred.jpg"), blurred)
+    cv2.imwrite(str(root / "visitors" / "ricardo" / "wall.jpg"), np.full((200, 200, 3), 128, np.uint8))
+    (root / "visitors" / "ricardo" / "notes.jpg").write_bytes(b"not a picture")
+    (root / "staff" / "paul_again").mkdir()
+    shutil.copy(person(A, 4), root / "staff" / "paul_again" / "1.jpg")   # one person, two ids
+    return root
+
+
+def test_folder_enrollment_reports_every_photo_and_is_idempotent(tree, edge_config, tmp_path):
+    cfg = dataclasses.replace(edge_config, data_dir=str(tmp_path / "data"))
+    enroller = Enroller(cfg, "enroll_test")
+    assert [(g, u) for g, u, _ in folder_items(tree)][:3] == [("staff", "jlo"), ("staff", "jlo"), ("staff", "paul")]
+    first = {(o.user_id, o.source.rsplit("/", 1)[1]): o for o in enroller.enroll_folder(tree)}
+    assert len(first) == 10
+    assert all(first[("paul", f"{i}.jpg")].status == "enrolled" for i in (1, 2, 3))
+    assert first[("ricardo", "blurred.jpg")].error_code == 223114          # face is fuzzy
+    assert first[("ricardo", "wall.jpg")].error_code == 222202             # pic not has face
+    assert first[("ricardo", "notes.jpg")].error_code == 216201            # image format error
+    twin = first[("paul_again", "1.jpg")]
+    assert twin.status == "enrolled" and [d.user_id for d in twin.duplicates] == ["paul"]
+    assert not first[("jlo", "1.jpg")].duplicates and not first[("ricardo", "1.jpg")].duplicates
+
+    again = enroller.enroll_folder(tree)
+    assert {o.status for o in again if o.error_code not in (223114, 222202, 216201)} == {"already"}
+    lib = enroller.client._lib
+    assert lib.store.face_count() == 3 + 2 + 1 + 1
+    assert sorted(u for u, _ in lib.store.list_group_users("staff", 0, 100)) == ["jlo", "paul", "paul_again"]
+
+
+def test_enroll_command(tree, tmp_path):
+    (tmp_path / "edge.yaml").write_text(f"data_dir: {tmp_path / 'data'}\nmodels: {{dir: {REPO_ROOT / 'models'}}}\n")
+    run = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "enroll.py"), str(tree), "--config",
+                          str(tmp_path / "edge.yaml"), "--app-id", "gate1"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1  # some photos were rejected
+    assert "10 photos: 7 enrolled, 0 already enrolled, 3 rejected, 1 duplicate warning(s)" in run.stdout
+    assert "rejected staff" not in run.stdout and "blurred.jpg: 223114 face is fuzzy" in run.stdout
+    assert "Traceback" not in run.stderr
