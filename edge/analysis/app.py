@@ -97,6 +97,12 @@ class FaceAnalyser:
             self._fill(img_bgr, face, stages)
         return faces
 
+    def complete(self, img_bgr: np.ndarray, face: Face, stages) -> Face:
+        """Fill more stages of an already analysed face (the capture loop embeds only a
+        track's best frames, long after detecting every frame)."""
+        self._fill(img_bgr, face, frozenset(stages))
+        return face
+
     def _confirmed(self, img: np.ndarray, face: Face) -> bool:
         """A detection below the sure threshold stands only if the mesh net sees a face."""
         if face.score >= self.config.det_score_threshold:
