@@ -16,7 +16,7 @@ from datetime import datetime
 from edge.errors import MESSAGES
 
 KINDS = ("recognised", "unknown", "rejected")
-LIVENESS = ("", "live", "spoof")     # "": not checked
+LIVENESS = ("", "live", "spoof", "undecided")     # "": not checked
 
 
 def format_iso(ts: float) -> str:

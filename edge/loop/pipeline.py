@@ -1,0 +1,181 @@
+"""One camera's frames to events: detect -> track -> gate -> liveness -> embed best -> decide.
+
+Every frame is detected and its faces get the mesh and quality (the cheap stages, ~10
+ms a face here); only a track's best frames are embedded and searched (SFace is the
+expensive stage on a Pi, ~70 ms), at most one every `embed_interval_s`, until the track
+is decided. A decided track stays quiet until it leaves, so one person at the door is
+one event. Liveness evidence (blinks, 3-D parallax, the HIGH-level challenge) is
+gathered on every gated frame; a recognised person is only announced once liveness says
+live, within `liveness_timeout_s`, otherwise the track is rejected with 223120.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.analysis.gating import quality_failure
+from edge.analysis.motion_liveness import MotionLiveness
+from edge.errors import MESSAGES
+from edge.events.event import Event
+from edge.library.scores import similarity_to_score
+from edge.loop.decision import Decision, DecisionRules, Hit, decide, frame_goodness
+from edge.loop.tracker import Track, Tracker
+
+LIVENESS_CODE = 223120
+
+
+@dataclass(frozen=True)
+class LoopRules:
+    quality_control: str = "NORMAL"
+    liveness_control: str = "NORMAL"     # NONE, LOW/NORMAL (motion), HIGH (+ challenge)
+    max_face_num: int = 5
+    groups: tuple[str, ...] = ()         # searched groups; () = all
+    decision: DecisionRules = DecisionRules()
+    min_goodness: float = 0.2            # frames below this are not worth an embedding
+    embed_interval_s: float = 0.15       # at most one embedding per track this often
+    liveness_timeout_s: float = 6.0      # a recognised track must prove liveness within this
+    min_track_frames: int = 3            # a track seen fewer frames ends without an event
+    track_max_age_s: float = 1.0
+
+
+@dataclass
+class TrackState:
+    searched: list[list[Hit]] = field(default_factory=list)
+    rejections: Counter = field(default_factory=Counter)
+    frames: int = 0
+    last_embed: float = -1e9
+    decision: Decision | None = None
+    decided_at: float | None = None
+    announced: bool = False
+    liveness: MotionLiveness | None = None
+
+
+@dataclass
+class StageTimes:
+    """Milliseconds per stage, summed since the last `take()` (for the status and bench)."""
+    ms: Counter = field(default_factory=Counter)
+    frames: int = 0
+
+    def take(self) -> tuple[dict[str, float], int]:
+        out, n = dict(self.ms), self.frames
+        self.ms.clear()
+        self.frames = 0
+        return out, n
+
+
+class Pipeline:
+    def __init__(self, analyser, library, rules: LoopRules, camera: str):
+        self.analyser, self.library, self.rules, self.camera = analyser, library, rules, camera
+        self.tracker = Tracker(max_age_s=rules.track_max_age_s)
+        self.times = StageTimes()
+        self._groups = list(rules.groups) or None
+
+    def process(self, image: np.ndarray, ts: float) -> list[Event]:
+        """Events this frame completes; `ts` is the capture time in seconds."""
+        t0 = time.perf_counter()
+        stages = {"landmarks", "quality"}
+        faces = self.analyser.analyse(image, self.rules.max_face_num, 0, stages)
+        t1 = time.perf_counter()
+        matched, ended = self.tracker.update(faces, ts)
+        events = []
+        for track, face in matched:
+            event = self._frame(track, face, image, ts)
+            if event:
+                events.append(event)
+        for track in ended:
+            event = self._ended(track)
+            if event:
+                events.append(event)
+        t2 = time.perf_counter()
+        self.times.ms["detect+landmarks+quality"] += (t1 - t0) * 1000
+        self.times.ms["track+liveness+embed+search"] += (t2 - t1) * 1000
+        self.times.frames += 1
+        return events
+
+    def flush(self) -> list[Event]:
+        """Events of every open track (the camera stopped)."""
+        return [e for e in (self._ended(t) for t in self.tracker.flush()) if e]
+
+    # -- per track ------------------------------------------------------------------
+    def _state(self, track: Track) -> TrackState:
+        st = track.state.get("loop")
+        if st is None:
+            level = self.rules.liveness_control
+            st = track.state["loop"] = TrackState(
+                liveness=MotionLiveness(level) if level != "NONE" else None)
+        return st
+
+    def _frame(self, track: Track, face, image: np.ndarray, ts: float) -> Event | None:
+        st = self._state(track)
+        st.frames += 1
+        if st.announced:
+            return None
+        code = quality_failure(face, self.rules.quality_control)
+        if st.liveness is not None:
+            st.liveness.update(face if code is None else None, ts, image if code is None else None)
+        if code:
+            st.rejections[code] += 1
+        elif st.decision is None and ts - st.last_embed >= self.rules.embed_interval_s \
+                and frame_goodness(face) >= self.rules.min_goodness:
+            st.last_embed = ts
+            self.analyser.complete(image, face, {"embedding"})
+            st.searched.append(self._search(face.embedding))
+            st.decision = decide(st.searched, self.rules.decision)
+            if st.decision is not None:
+                st.decided_at = ts
+        if st.decision is None:
+            return None
+        return self._announce(track, st, ts, final=False)
+
+    def _search(self, embedding: np.ndarray) -> list[Hit]:
+        matches = self.library.search(embedding, self._groups, 2)
+        return [Hit(m.user_id, m.group_id, m.user_info, round(float(similarity_to_score(m.similarity)), 2))
+                for m in matches]
+
+    def _announce(self, track: Track, st: TrackState, ts: float, final: bool) -> Event | None:
+        """The track's event once decision and liveness allow it (or it ended)."""
+        d = st.decision
+        verdict = st.liveness.verdict() if st.liveness is not None else None
+        live = verdict is None or verdict.state == "live"
+        if verdict is not None and verdict.state == "spoof":
+            return self._event(track, st, "rejected", LIVENESS_CODE, verdict.reason)
+        if d.kind == "unknown":
+            return self._event(track, st, "unknown", 0, d.reason)
+        if live:
+            return self._event(track, st, "recognised", 0, d.reason)
+        if final or ts - st.decided_at >= self.rules.liveness_timeout_s:
+            return self._event(track, st, "rejected", LIVENESS_CODE, f"liveness not proven: {verdict.reason}")
+        return None
+
+    def _ended(self, track: Track) -> Event | None:
+        st = self._state(track)
+        if st.announced or st.frames < self.rules.min_track_frames:
+            return None
+        if st.decision is not None:
+            return self._announce(track, st, track.last_ts, final=True)
+        if st.searched:
+            best = max((h.score for hits in st.searched for h in hits), default=0.0)
+            st.decision = Decision("unknown", None, best, len(st.searched), None,
+                                   f"left after {len(st.searched)} searched frame(s) without a match")
+            return self._announce(track, st, track.last_ts, final=True)
+        if st.rejections:
+            code, _ = st.rejections.most_common(1)[0]
+            return self._event(track, st, "rejected", code,
+                               f"no frame passed quality_control {self.rules.quality_control}")
+        return None
+
+    def _event(self, track: Track, st: TrackState, kind: str, code: int, reason: str) -> Event:
+        st.announced = True
+        d = st.decision
+        hit = d.hit if d is not None and kind == "recognised" else None
+        verdict = st.liveness.verdict() if st.liveness is not None else None
+        return Event(kind, camera=self.camera, track_id=track.track_id,
+                     user_id=hit.user_id if hit else "", group_id=hit.group_id if hit else "",
+                     user_info=hit.user_info if hit else "",
+                     score=(d.score if d is not None else None), error_code=code,
+                     error_msg=MESSAGES.get(code, "") if code else "", reason=reason,
+                     frames=st.frames, liveness=verdict.state if verdict else "",
+                     ts=time.time())

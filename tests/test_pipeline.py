@@ -1,0 +1,72 @@
+"""The per-camera pipeline on recorded sequences made from real photos."""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import itertools
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.aip.v3 import AipFace
+from edge.imaging import decode_image
+from edge.loop.decision import DecisionRules
+from edge.loop.pipeline import LoopRules, Pipeline
+from test_aip_v2 import A, B, C, photo
+
+_apps = itertools.count()
+
+
+@pytest.fixture
+def library(edge_config):
+    client = AipFace(f"loop{next(_apps)}", "", "", config=edge_config)
+    for name, user in ((A, "paul"), (B, "jlo")):
+        answer = client.addUser(base64.b64encode(photo(name, 1)).decode(), "BASE64", "staff", user)
+        assert answer["error_code"] == 0
+    return client._lib
+
+
+def walk(img: np.ndarray, frames: int = 24, blur: float = 0.0):
+    """A 640x480, 15 fps sequence of the photo walking slowly into the middle."""
+    h, w = img.shape[:2]
+    for i in range(frames):
+        frame = np.full((480, 640, 3), 70, np.uint8)
+        x, y = 120 + 4 * i, 100 + i
+        frame[y:y + h, x:x + w] = img
+        if blur:
+            frame = cv2.GaussianBlur(frame, (0, 0), blur)
+        yield frame, i / 15
+
+
+def run(pipeline: Pipeline, frames) -> list:
+    events = []
+    for frame, ts in frames:
+        events += pipeline.process(frame, ts)
+    return events + pipeline.flush()
+
+
+RULES = LoopRules(liveness_control="NONE", decision=DecisionRules(max_frames=4))
+
+
+def test_an_enrolled_person_is_recognised_once(analyser, library):
+    events = run(Pipeline(analyser, library, RULES, "gate"), walk(decode_image(photo(A, 2))))
+    assert [(e.kind, e.user_id, e.group_id, e.camera) for e in events] == [("recognised", "paul", "staff", "gate")]
+    assert events[0].score >= 80 and events[0].track_id == 1 and events[0].frames <= 4
+
+
+def test_a_stranger_is_unknown(analyser, library):
+    events = run(Pipeline(analyser, library, RULES, "gate"), walk(decode_image(photo(C, 1))))
+    assert [(e.kind, e.user_id, e.error_code) for e in events] == [("unknown", "", 0)]
+
+
+def test_a_blurred_track_is_rejected_with_the_quality_code(analyser, library):
+    events = run(Pipeline(analyser, library, RULES, "gate"), walk(decode_image(photo(A, 2)), blur=4))
+    assert [(e.kind, e.error_code, e.error_msg) for e in events] == [("rejected", 223114, "face is fuzzy")]
+
+
+def test_a_photo_moved_in_front_of_the_camera_does_not_pass_liveness(analyser, library):
+    rules = dataclasses.replace(RULES, liveness_control="NORMAL", liveness_timeout_s=0.5)
+    events = run(Pipeline(analyser, library, rules, "gate"), walk(decode_image(photo(A, 2))))
+    assert len(events) == 1 and events[0].kind == "rejected" and events[0].error_code == 223120
+    assert events[0].user_id == ""  # a rejected track never names the person
