@@ -1,10 +1,11 @@
-"""`edge` command line: models, detect, run, serve, enroll, bench."""
+"""`edge` command line: models, detect, run, status, serve, enroll, bench."""
 from __future__ import annotations
 
 import argparse
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 from edge import __version__
@@ -41,22 +42,48 @@ def cmd_detect(args) -> int:
     return 1 if "error_code" in out else 0
 
 
-def cmd_run(args) -> int:
-    """The terminal's main job. Until the capture loop lands it analyses its source once:
-    the bundled demo photo (`run.source: demo`) or an image file, and prints the detect
-    JSON with every field."""
-    from edge.models.manifest import sample_path
-    cfg = load_config(args.config)
-    engine = _engine(args)
-    source = args.source or cfg.run.source
-    path = sample_path("demo", cfg.models_dir) if source == "demo" else Path(source)
+def _source(spec: str):
+    """`--source`: demo, a camera index or /dev/videoN, a stream URL, a video file or a folder."""
+    from edge.camera import SourceConfig
+    if spec == "demo":
+        return SourceConfig(name="demo", kind="demo")
+    if spec.isdigit() or spec.startswith("/dev/video"):
+        return SourceConfig(name="camera", kind="usb", uri=int(spec) if spec.isdigit() else spec)
+    if "://" in spec:
+        return SourceConfig(name="stream", kind="stream", uri=spec)
+    path = Path(spec)
     if not path.exists():
-        print(f"edge run: source {path} not found (run `edge models fetch` for the demo photo)", file=sys.stderr)
-        return 2
-    fields = "age,expression,faceshape,gender,landmark,qualities,faceliveness"
-    out = engine.detect(path.read_bytes(), {"max_face_num": cfg.run.max_face_num, "face_fields": fields})
-    print(json.dumps({"source": str(path), **out}, ensure_ascii=False))
-    return 1 if "error_code" in out else 0
+        raise ConfigError(f"edge run: source {spec} not found")
+    return SourceConfig(name=path.stem or "source", kind="folder" if path.is_dir() else "file", uri=str(path))
+
+
+def cmd_run(args) -> int:
+    """The terminal's main job: the capture loop on the configured cameras (the built-in
+    demo source when none is configured) until SIGTERM or --duration."""
+    import dataclasses
+    from edge.loop.runner import Runner
+    cfg = load_config(args.config)
+    if args.source:
+        cfg = dataclasses.replace(cfg, cameras=(_source(args.source),))
+    if args.duration is not None:
+        cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, duration_s=args.duration))
+    return Runner(cfg).run()
+
+
+def cmd_status(args) -> int:
+    """The running loop's status file: cameras, frame rates, latencies, recent errors."""
+    cfg = load_config(args.config)
+    path = cfg.path(cfg.data_dir) / "run" / "status.json"
+    if not path.exists():
+        print(f"edge status: {path} does not exist: is `edge run` running?", file=sys.stderr)
+        return 1
+    snap = json.loads(path.read_text())
+    age = time.time() - snap["time"]
+    print(json.dumps({**snap, "age_s": round(age, 1)}, indent=None if args.json else 1))
+    stale = age > 3 * max(cfg.run.status_interval_s, 1.0)
+    if stale:
+        print(f"edge status: the status is {age:.0f} s old: the loop is not running", file=sys.stderr)
+    return 1 if stale else 0
 
 
 def cmd_serve(args) -> int:
@@ -119,9 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--pretty", action="store_true")
     d.set_defaults(func=cmd_detect)
 
-    r = sub.add_parser("run", help="the terminal's main job")
-    r.add_argument("--source", help="override run.source (demo or an image path)")
+    r = sub.add_parser("run", help="the terminal's main job: the capture loop")
+    r.add_argument("--source", help="instead of the configured cameras: demo, a camera index, a URL, "
+                                    "a video file or an image folder")
+    r.add_argument("--duration", type=float, help="stop after this many seconds")
     r.set_defaults(func=cmd_run)
+
+    st = sub.add_parser("status", help="the running loop's status (exit 1 when it is not running)")
+    st.add_argument("--json", action="store_true", help="one line")
+    st.set_defaults(func=cmd_status)
 
     s = sub.add_parser("serve", help="the Baidu face REST API over HTTP (docs/server.md)")
     s.add_argument("--host", help="override server.host (default 127.0.0.1)")

@@ -41,8 +41,36 @@ class DetectorConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    source: str = "demo"
-    max_face_num: int = 10
+    """`edge run`, the capture loop (docs/loop.md). Cameras are listed under `cameras:`."""
+    app_id: str = "edge"              # the face library searched (and `edge enroll`'s default)
+    groups: str = ""                  # comma-separated groups to search; "" = every group
+    max_face_num: int = 5             # faces analysed per frame
+    quality_control: str = "NORMAL"   # NONE / LOW / NORMAL / HIGH, the documented thresholds
+    liveness_control: str = "NORMAL"  # NONE; LOW/NORMAL: blink or 3-D motion; HIGH: + a challenge
+    match_score: float = 80.0         # Baidu score a person must reach (80: impostors ~1e-4)
+    margin: float = 5.0               # lead over the second-best person, in score points
+    min_votes: int = 2                # frames that must agree on the person
+    max_frames: int = 6               # searched frames before a track is unknown
+    liveness_timeout_s: float = 6.0   # a recognised track must prove liveness within this
+    duration_s: float = 0.0           # stop after this long (0: run until SIGTERM)
+    status_interval_s: float = 2.0    # status file and log line refresh
+    metrics_port: int = 0             # Prometheus metrics on 127.0.0.1:PORT (0: off)
+
+
+@dataclass(frozen=True)
+class EventsConfig:
+    """Where events go besides the log (docs/loop.md)."""
+    log_file: str = ""                # JSON lines file ("" = the log only)
+    webhook_url: str = ""             # POST each event, retried from a durable outbox
+    webhook_secret: str = ""          # HMAC-SHA256 signature header when set
+    relay_command: str = ""           # door relay: a command, {door} {pulse_ms} filled in
+    relay_gpio_pin: int = 0           # or a GPIO pin driven with gpiozero (0: off)
+    relay_groups: str = ""            # groups allowed through ("" = every group)
+    relay_pulse_s: float = 1.0
+    debounce_s: float = 3.0           # one opening per door this often at most
+    anti_passback_s: float = 0.0      # the same person again through the same door (0: off)
+    attendance: bool = True           # record recognised people in the local database
+    attendance_min_interval_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +108,8 @@ class Config:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     run: RunConfig = field(default_factory=RunConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
+    cameras: tuple = ()           # edge.camera.SourceConfig, from `cameras:` (default: the demo)
     apps: tuple = ()              # AppConfig, from `apps:` and $EDGE_APPS
     base_dir: Path = REPO_ROOT
 
@@ -97,7 +127,7 @@ def _build(cls, raw, where: str):
         return cls()
     if not isinstance(raw, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(raw).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in ("base_dir", "apps")}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in ("base_dir", "apps", "cameras")}
     unknown = set(raw) - set(fields)
     if unknown:
         raise ConfigError(f"{where or 'config'}: unknown key(s) {', '.join(sorted(unknown))}")
@@ -107,7 +137,11 @@ def _build(cls, raw, where: str):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         if dataclasses.is_dataclass(default):
             kwargs[name] = _build(type(default), value, key)
-        elif isinstance(default, bool) or not isinstance(value, (int, float, str)) or \
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{key}: expected true or false, got {value!r}")
+            kwargs[name] = value
+        elif isinstance(value, bool) or not isinstance(value, (int, float, str)) or \
                 (isinstance(default, (int, float)) and isinstance(value, str)) or \
                 (isinstance(default, str) and not isinstance(value, str)) or \
                 (type(default) is int and not isinstance(value, int)):
@@ -126,8 +160,16 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("detector.verify_threshold: must be in (0, score_threshold]")
     if not 160 <= cfg.detector.max_side <= 8192:
         raise ConfigError("detector.max_side: must be between 160 and 8192")
-    if cfg.run.max_face_num < 1:
+    run = cfg.run
+    if run.max_face_num < 1:
         raise ConfigError("run.max_face_num: must be at least 1")
+    for key in ("quality_control", "liveness_control"):
+        if getattr(run, key) not in ("NONE", "LOW", "NORMAL", "HIGH"):
+            raise ConfigError(f"run.{key}: must be NONE, LOW, NORMAL or HIGH")
+    if not 0 <= run.match_score <= 100 or run.margin < 0 or run.min_votes < 1 or run.max_frames < run.min_votes:
+        raise ConfigError("run: match_score in 0-100, margin >= 0, 1 <= min_votes <= max_frames")
+    if not _APP_ID_RE.match(run.app_id):
+        raise ConfigError("run.app_id: 1-64 letters, digits or underscores")
     srv = cfg.server
     if not 0 <= srv.port <= 65535:
         raise ConfigError("server.port: must be between 0 and 65535")
@@ -177,6 +219,24 @@ def _apps(raw, env: str | None) -> tuple:
     return tuple(apps)
 
 
+def _cameras(raw) -> tuple:
+    """`cameras:` as a list of mappings (name, kind, uri, ...; edge/camera/config.py)."""
+    from edge.camera.config import SourceConfig
+    from edge.camera.errors import CameraError
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError("cameras: expected a list of cameras (name, kind, uri, ...)")
+    try:
+        cams = tuple(SourceConfig.from_dict(item, None if isinstance(item, dict) and "name" in item
+                                            else f"camera{i}") for i, item in enumerate(raw))
+    except CameraError as exc:
+        raise ConfigError(f"cameras: {exc}") from None
+    if len({c.name for c in cams}) != len(cams):
+        raise ConfigError("cameras: two cameras share a name")
+    return cams
+
+
 def load_config(path: Path | str | None = None) -> Config:
     """The config at `path` (or $EDGE_CONFIG, or config/edge.yaml); defaults if absent."""
     path = Path(path or os.environ.get("EDGE_CONFIG") or DEFAULT_CONFIG)
@@ -191,7 +251,8 @@ def load_config(path: Path | str | None = None) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     apps = _apps(raw.pop("apps", None), os.environ.get("EDGE_APPS"))
-    cfg = dataclasses.replace(_build(Config, raw, ""), apps=apps)
+    cameras = _cameras(raw.pop("cameras", None))
+    cfg = dataclasses.replace(_build(Config, raw, ""), apps=apps, cameras=cameras)
     base = path.resolve().parent
     base = base.parent if base.name == "config" else base  # a checkout's config/ folder
     return validate(dataclasses.replace(cfg, base_dir=base))

@@ -86,13 +86,6 @@ def test_cli_detect_and_error_exit_codes(tmp_path):
     assert b"Traceback" not in res.stderr
 
 
-def test_cli_run_uses_the_demo_source():
-    res = run_cli("run")
-    assert res.returncode == 0, res.stderr
-    out = json.loads(res.stdout)
-    assert out["source"].endswith("demo.jpg") and out["result_num"] >= 1
-
-
 def test_config_is_validated(tmp_path):
     cfg = tmp_path / "edge.yaml"
     cfg.write_text("runtime:\n  threads: 4\n")

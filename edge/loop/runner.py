@@ -1,0 +1,189 @@
+"""`edge run`: cameras -> pipelines -> events, as a long-running service.
+
+One processing thread per camera takes that camera's newest frame (older ones are
+skipped, never queued: a slow CPU lowers the frame rate, not the freshness) and runs
+its Pipeline; events go to the EventBus (log, webhook outbox, relay, attendance). The
+main thread supervises: it writes the status file, feeds systemd's watchdog only while
+every processing thread is making progress, and on SIGTERM stops the cameras, emits
+the events of tracks still open and closes the sinks (the outbox is flushed).
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import shlex
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.aip.runtime import get_runtime
+from edge.camera import CameraSet, SourceConfig
+from edge.config import Config
+from edge.events import (AttendanceSink, AttendanceStore, CommandRelay, EventBus, GpiozeroRelay, LogSink,
+                         RelaySink, WebhookSink)
+from edge.loop import systemd
+from edge.loop.decision import DecisionRules
+from edge.loop.pipeline import LoopRules, Pipeline
+
+log = logging.getLogger("edge.loop")
+
+STALE_WORKER_S = 20.0   # a processing thread silent this long stops the watchdog feed
+
+
+@dataclass
+class CameraStatus:
+    """What one processing thread reports (read by the supervisor, status and metrics)."""
+    frames: int = 0
+    skipped: int = 0                   # frames the camera captured that were never processed
+    events: collections.Counter = field(default_factory=collections.Counter)
+    heartbeat: float = field(default_factory=time.monotonic)
+    frame_latency: collections.deque = field(default_factory=lambda: collections.deque(maxlen=300))
+    event_latency: collections.deque = field(default_factory=lambda: collections.deque(maxlen=300))
+    fps_times: collections.deque = field(default_factory=lambda: collections.deque(maxlen=120))
+    stage_ms: dict = field(default_factory=dict)
+    errors: collections.deque = field(default_factory=lambda: collections.deque(maxlen=10))
+
+    def fps(self) -> float:
+        t = self.fps_times
+        return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 2 and t[-1] > t[0] else 0.0
+
+
+def _pct(values, q: float) -> float | None:
+    return round(float(np.percentile(list(values), q)) * 1000, 1) if values else None
+
+
+def loop_rules(config: Config) -> LoopRules:
+    run = config.run
+    return LoopRules(
+        quality_control=run.quality_control, liveness_control=run.liveness_control,
+        max_face_num=run.max_face_num, groups=tuple(g for g in run.groups.split(",") if g),
+        decision=DecisionRules(run.match_score, run.margin, run.min_votes, run.max_frames),
+        liveness_timeout_s=run.liveness_timeout_s)
+
+
+def build_bus(config: Config) -> EventBus:
+    """The sinks the config asks for; the relay first (someone is waiting at the door)."""
+    ev, data = config.events, config.path(config.data_dir)
+    sinks = []
+    groups = [g for g in ev.relay_groups.split(",") if g] or None
+    relay_args = dict(allowed_groups=groups, pulse_s=ev.relay_pulse_s, debounce_s=max(ev.debounce_s, ev.relay_pulse_s),
+                      anti_passback_s=ev.anti_passback_s)
+    if ev.relay_command:
+        sinks.append(RelaySink(CommandRelay(shlex.split(ev.relay_command)), **relay_args))
+    elif ev.relay_gpio_pin:
+        sinks.append(RelaySink(GpiozeroRelay({"door": ev.relay_gpio_pin}), **relay_args))
+    sinks.append(LogSink(config.path(ev.log_file) if ev.log_file else None))
+    if ev.webhook_url:
+        sinks.append(WebhookSink(ev.webhook_url, data / "run" / "outbox.db", secret=ev.webhook_secret or None))
+    if ev.attendance:
+        sinks.append(AttendanceSink(AttendanceStore(data / "attendance.db", ev.attendance_min_interval_s)))
+    return EventBus(sinks)
+
+
+class Runner:
+    def __init__(self, config: Config):
+        self.config = config
+        rt = get_runtime(config)
+        analyser, library = rt.analyser, rt.library(config.run.app_id)
+        cams = config.cameras or (SourceConfig(name="demo", kind="demo"),)
+        self.cameras = CameraSet(cams, models_dir=config.models_dir)
+        rules = loop_rules(config)
+        self.pipelines = {c.name: Pipeline(analyser, library, rules, c.name) for c in cams}
+        self.status = {c.name: CameraStatus() for c in cams}
+        self.bus = build_bus(config)
+        self.stop_event = threading.Event()
+        self.status_path = config.path(config.data_dir) / "run" / "status.json"
+        self.started = time.time()
+
+    # -- processing, one thread per camera -----------------------------------------------
+    def _work(self, name: str) -> None:
+        camera, pipeline, st = self.cameras[name], self.pipelines[name], self.status[name]
+        seq = 0
+        while not self.stop_event.is_set():
+            st.heartbeat = time.monotonic()
+            frame = camera.latest(after_seq=seq, timeout=0.5)
+            if frame is None:
+                continue
+            if seq and frame.seq > seq + 1:
+                st.skipped += frame.seq - seq - 1
+            seq = frame.seq
+            try:
+                events = pipeline.process(frame.image, frame.timestamp)
+            except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the gate
+                log.exception("camera %s: frame %d failed", name, frame.seq)
+                st.errors.append(f"{time.strftime('%H:%M:%S')} {exc!r}")
+                continue
+            done = time.monotonic()
+            st.frames += 1
+            st.fps_times.append(done)
+            st.frame_latency.append(done - frame.timestamp)
+            for event in events:
+                self.bus.publish(event)
+                st.events[event.kind] += 1
+                st.event_latency.append(time.monotonic() - frame.timestamp)
+        for event in pipeline.flush():
+            self.bus.publish(event)
+            st.events[event.kind] += 1
+
+    # -- supervision --------------------------------------------------------------------
+    def snapshot(self) -> dict:
+        cams = self.cameras.stats()
+        out = {"time": time.time(), "uptime_s": round(time.time() - self.started, 1), "pid": os.getpid(),
+               "app_id": self.config.run.app_id, "cameras": {}}
+        for name, st in self.status.items():
+            stage, n = self.pipelines[name].times.take()
+            if n:
+                st.stage_ms = {k: round(v / n, 2) for k, v in stage.items()}
+            c = cams[name]
+            out["cameras"][name] = {
+                "state": c.state.value, "capture_fps": round(c.fps, 1), "reconnects": c.reconnects,
+                "last_error": c.last_error, "processed_fps": round(st.fps(), 1), "frames": st.frames,
+                "skipped_frames": st.skipped, "events": dict(st.events),
+                "frame_latency_ms": {"p50": _pct(st.frame_latency, 50), "p95": _pct(st.frame_latency, 95)},
+                "event_latency_ms": {"p50": _pct(st.event_latency, 50), "p95": _pct(st.event_latency, 95)},
+                "stage_ms_per_frame": st.stage_ms, "recent_errors": list(st.errors),
+                "open_tracks": len(self.pipelines[name].tracker.tracks)}
+        return out
+
+    def _write_status(self, snap: dict) -> None:
+        self.status_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.status_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(snap, indent=1))
+        os.replace(tmp, self.status_path)
+
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop_event.set())
+        self.cameras.start()
+        workers = [threading.Thread(target=self._work, args=(name,), name=f"edge-loop-{name}", daemon=True)
+                   for name in self.pipelines]
+        for w in workers:
+            w.start()
+        systemd.notify("READY=1")
+        log.info("edge run: %d camera(s) %s, library %s, quality %s, liveness %s", len(workers),
+                 ", ".join(self.pipelines), self.config.run.app_id, self.config.run.quality_control,
+                 self.config.run.liveness_control)
+        interval = self.config.run.status_interval_s
+        deadline = time.monotonic() + self.config.run.duration_s if self.config.run.duration_s > 0 else None
+        while not self.stop_event.wait(min(interval, 1.0)):
+            snap = self.snapshot()
+            self._write_status(snap)
+            alive = all(time.monotonic() - st.heartbeat < STALE_WORKER_S for st in self.status.values())
+            if alive:  # a stuck processing thread starves the watchdog: systemd restarts us
+                systemd.notify("WATCHDOG=1\nSTATUS=" + "; ".join(
+                    f"{n}: {c['state']} {c['processed_fps']} fps" for n, c in snap["cameras"].items()))
+            if deadline and time.monotonic() >= deadline:
+                self.stop_event.set()
+        systemd.notify("STOPPING=1")
+        log.info("edge run: stopping")
+        for w in workers:
+            w.join(10)
+        self.cameras.stop()
+        self._write_status(self.snapshot())
+        self.bus.close()
+        return 0

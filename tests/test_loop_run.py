@@ -1,0 +1,75 @@
+"""`edge run` as the service runs it: systemd notifications, status, events, clean stop."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+
+from edge.aip.v3 import AipFace
+from edge.config import load_config
+from edge.models.manifest import REPO_ROOT
+from test_aip_v2 import A, photo
+
+
+def test_edge_run_notifies_systemd_reports_status_and_stops_cleanly(tmp_path):
+    # a library with Paul, and a recorded sequence of him walking in (an image folder source)
+    (tmp_path / "edge.yaml").write_text(
+        f"data_dir: {tmp_path / 'data'}\nmodels: {{dir: {REPO_ROOT / 'models'}}}\n"
+        "run: {liveness_control: NONE, status_interval_s: 0.5}\n"
+        f"events: {{log_file: {tmp_path / 'events.jsonl'}}}\n"
+        f"cameras:\n  - {{name: gate, kind: folder, uri: {tmp_path / 'frames'}, fps: 10, loop: true}}\n")
+    cfg = load_config(tmp_path / "edge.yaml")
+    assert AipFace("edge", "", "", config=cfg).addUser(base64.b64encode(photo(A, 1)).decode(), "BASE64",
+                                                        "staff", "paul")["error_code"] == 0
+    face = cv2.imdecode(np.frombuffer(photo(A, 2), np.uint8), cv2.IMREAD_COLOR)
+    (tmp_path / "frames").mkdir()
+    for i in range(20):
+        frame = np.full((480, 640, 3), 70, np.uint8)
+        frame[100 + i:100 + i + face.shape[0], 150 + 3 * i:150 + 3 * i + face.shape[1]] = face
+        cv2.imwrite(str(tmp_path / "frames" / f"{i:03d}.jpg"), frame)
+
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(60)
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "--config", str(tmp_path / "edge.yaml"), "run"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        messages = []
+        while not any(m.startswith("WATCHDOG=1") for m in messages):
+            messages.append(notify.recv(4096).decode())
+        assert messages[0] == "READY=1"
+        deadline = time.monotonic() + 60
+        events = []
+        while time.monotonic() < deadline and not events:
+            time.sleep(0.5)
+            if (tmp_path / "events.jsonl").exists():
+                events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+        assert events and events[0]["kind"] == "recognised" and events[0]["user_id"] == "paul"
+        status = subprocess.run([sys.executable, "-m", "edge.cli", "--config", str(tmp_path / "edge.yaml"),
+                                 "status", "--json"], capture_output=True, text=True, env=env, timeout=60)
+        assert status.returncode == 0, status.stderr
+        gate = json.loads(status.stdout)["cameras"]["gate"]
+        assert gate["state"] == "streaming" and gate["frames"] > 0 and gate["events"]["recognised"] >= 1
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+        while not any(m.startswith("STOPPING=1") for m in messages):
+            messages.append(notify.recv(4096).decode())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        notify.close()
+    out = proc.stdout.read()
+    assert "Traceback" not in out and "edge run: stopping" in out
+    # attendance was recorded in the local database
+    from edge.events import AttendanceStore
+    records = AttendanceStore(tmp_path / "data" / "attendance.db").records()
+    assert [r.user_id for r in records][:1] == ["paul"]
