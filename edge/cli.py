@@ -108,6 +108,10 @@ def cmd_enroll(args) -> int:
     cfg = load_config(args.config)
     enroller = Enroller(cfg, args.app_id, quality=args.quality, liveness=args.liveness,
                         duplicate_score=args.duplicate_score)
+    if args.camera:
+        return _enroll_camera(args, enroller)
+    if not args.folder:
+        raise ConfigError("edge enroll: give a FOLDER, or --camera with --group and --user")
     root = Path(args.folder)
     if not root.is_dir():
         raise ConfigError(f"edge enroll: {root} is not a folder (expected <folder>/<group>/<user>/*.jpg)")
@@ -119,6 +123,23 @@ def cmd_enroll(args) -> int:
     print(f"{len(outcomes)} photos: {counts['enrolled']} enrolled, {counts['already']} already enrolled, "
           f"{counts['rejected']} rejected, {warnings} duplicate warning(s)")
     return 1 if counts["rejected"] else 0
+
+
+def _enroll_camera(args, enroller) -> int:
+    from edge.camera import Camera
+    if not (args.group and args.user):
+        raise ConfigError("edge enroll --camera: --group and --user are needed")
+    camera = Camera(_source(args.camera)).start()
+    try:
+        outcomes = enroller.enroll_camera(camera, args.group, args.user, frames=args.frames,
+                                          timeout_s=args.timeout, say=lambda text: print(f">> {text}", flush=True))
+    finally:
+        camera.stop()
+    for outcome in outcomes:
+        print(outcome.line())
+    enrolled = sum(o.status == "enrolled" for o in outcomes)
+    print(f"{enrolled} of {args.frames} frames enrolled for {args.group}/{args.user}")
+    return 0 if enrolled >= args.frames else 1
 
 
 def cmd_bench(args) -> int:
@@ -163,7 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_serve)
 
     e = sub.add_parser("enroll", help="enrol photos from a folder tree <group>/<user>/*.jpg")
-    e.add_argument("folder", help="root of the tree: one folder per group, one per user inside")
+    e.add_argument("folder", nargs="?", help="root of the tree: one folder per group, one per user inside")
+    e.add_argument("--camera", help="enrol one person from a camera instead: demo, an index, a URL, a file")
+    e.add_argument("--group", help="with --camera: the group to enrol into")
+    e.add_argument("--user", help="with --camera: the user id")
+    e.add_argument("--frames", type=int, default=5, help="with --camera: good frames to take (default 5)")
+    e.add_argument("--timeout", type=float, default=60.0, help="with --camera: give up after this many seconds")
     e.add_argument("--config", default=argparse.SUPPRESS, help="as the global --config")
     e.add_argument("--app-id", default="edge", help="the face library (APP_ID) to enrol into (default: edge)")
     e.add_argument("--quality", default="NORMAL", choices=["NONE", "LOW", "NORMAL", "HIGH"],

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -63,6 +64,30 @@ def folder_items(root: Path) -> Iterator[tuple[str, str, Path]]:
                 yield group_dir.name, user_dir.name, photo
 
 
+MIN_FACE_SHARE = 0.18   # face height / frame height below this: "come closer"
+HINTS = {223114: "Hold still", 223115: "More light, please", 223116: "Move into the middle of the picture",
+         223129: "Look straight at the camera"}
+
+
+def guidance(faces, shape, level: str) -> str | None:
+    """What to tell the person in front of the camera, or None when the frame is good."""
+    from edge.analysis.gating import OCCLUSION_CODES, quality_failure
+    if not faces:
+        return "Step in front of the camera and look at it"
+    if len(faces) > 1:
+        return "Only one person in front of the camera, please"
+    face = faces[0]
+    if face.height < MIN_FACE_SHARE * shape[0]:
+        return "Come closer"
+    code = quality_failure(face, level)
+    if code in HINTS:
+        return HINTS[code]
+    if code in OCCLUSION_CODES.values():
+        part = next(p for p, c in OCCLUSION_CODES.items() if c == code).replace("_", " ")
+        return f"Uncover your face: the {part} is hidden"
+    return None
+
+
 class Enroller:
     def __init__(self, config: Config, app_id: str, *, quality: str = "NORMAL", liveness: str = "NONE",
                  duplicate_score: float = 80.0):
@@ -94,6 +119,52 @@ class Enroller:
             return ()
         matches = lib.search(embedding, None, 4, self.duplicate_similarity)
         return tuple(Duplicate(m.group_id, m.user_id, score(m.similarity)) for m in matches if m.user_id != user_id)
+
+    def enroll_camera(self, camera, group_id: str, user_id: str, *, frames: int = 5, timeout_s: float = 60.0,
+                      say=print, min_pose_delta: float = 4.0, patience_s: float = 1.5) -> list[Outcome]:
+        """Take `frames` good frames of one person from a started Camera and enrol them.
+
+        The person is guided with what is wrong (no face, two faces, too small, one of
+        the quality codes); after the first good frame, frames are taken when the head
+        pose differs by `min_pose_delta` degrees from every frame taken, or, failing
+        that, `patience_s` after the last one (variety of pose, expression and light
+        makes the template robust)."""
+        import cv2
+
+        analyser = self.client._rt.analyser
+        level = self.options["quality_control"]
+        taken: list[tuple[float, float, float]] = []   # (yaw, pitch, time) of frames taken
+        outcomes: list[Outcome] = []
+        seq, last_hint, end = 0, None, time.monotonic() + timeout_s
+        while len(taken) < frames and time.monotonic() < end:
+            frame = camera.latest(after_seq=seq, timeout=1.0)
+            if frame is None:
+                continue
+            seq = frame.seq
+            faces = analyser.analyse(frame.image, 2, 1, {"landmarks", "quality"})
+            hint = guidance(faces, frame.image.shape, level)
+            if hint is None:
+                face = faces[0]
+                now = time.monotonic()
+                varied = all(max(abs(face.yaw - y), abs(face.pitch - p)) >= min_pose_delta for y, p, _ in taken)
+                if not taken or varied or now - taken[-1][2] >= patience_s:
+                    ok, jpeg = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+                    outcome = self.enroll(group_id, user_id, jpeg.tobytes(), f"camera:{frame.camera}#{frame.seq}")
+                    outcomes.append(outcome)
+                    if outcome.status == "enrolled":
+                        taken.append((face.yaw, face.pitch, now))
+                        hint = f"Got it ({len(taken)}/{frames})" + (
+                            ": now turn your head a little" if len(taken) < frames else ": done")
+                    elif outcome.status == "rejected":
+                        hint = f"Not taken: {outcome.error_msg}"
+                else:
+                    hint = "Turn your head a little to the left or right"
+            if hint != last_hint:
+                say(hint)
+                last_hint = hint
+        if len(taken) < frames:
+            say(f"Timed out with {len(taken)} of {frames} frames")
+        return outcomes
 
     def enroll_folder(self, root: Path, progress=None) -> list[Outcome]:
         items = list(folder_items(root))

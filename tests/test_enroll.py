@@ -68,3 +68,34 @@ def test_enroll_command(tree, tmp_path):
     assert "10 photos: 7 enrolled, 0 already enrolled, 3 rejected, 1 duplicate warning(s)" in run.stdout
     assert "rejected staff" not in run.stdout and "blurred.jpg: 223114 face is fuzzy" in run.stdout
     assert "Traceback" not in run.stderr
+
+
+def test_camera_enrollment_guides_and_takes_varied_frames(edge_config, tmp_path):
+    from edge.camera import Camera, SourceConfig
+    cfg = dataclasses.replace(edge_config, data_dir=str(tmp_path / "data"))
+    enroller = Enroller(cfg, "camera_test")
+    said = []
+    with Camera(SourceConfig(name="demo", kind="demo"), models_dir=cfg.models_dir) as camera:
+        outcomes = enroller.enroll_camera(camera, "visitors", "demo_person", frames=3, timeout_s=60,
+                                          say=said.append, patience_s=0.5)
+    assert [o.status for o in outcomes] == ["enrolled"] * 3
+    assert len({o.face_token for o in outcomes}) == 3 and said[-1] == "Got it (3/3): done"
+    assert enroller.client._lib.store.face_count() == 3
+
+
+def test_guidance_tells_what_is_wrong(analyser):
+    from edge.enroll import guidance
+    img = cv2.resize(cv2.imread(str(person(A, 1))), (250, 250))
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    frame[100:350, 200:450] = img
+    ok = analyser.analyse(frame, 2, 1, {"landmarks", "quality"})
+    assert guidance(ok, frame.shape, "NORMAL") is None
+    assert guidance([], frame.shape, "NORMAL").startswith("Step in front")
+    small = cv2.resize(frame, None, fx=0.35, fy=0.35)
+    canvas = np.full((480, 640, 3), 90, np.uint8)
+    canvas[:small.shape[0], :small.shape[1]] = small
+    assert guidance(analyser.analyse(canvas, 2, 1, {"landmarks", "quality"}), canvas.shape, "NORMAL") == "Come closer"
+    blurred = cv2.GaussianBlur(frame, (0, 0), 5)
+    assert guidance(analyser.analyse(blurred, 2, 1, {"landmarks", "quality"}), blurred.shape, "NORMAL") == "Hold still"
+    two = np.hstack([frame[:, 120:440], frame[:, 120:440]])
+    assert guidance(analyser.analyse(two, 2, 1, {"landmarks", "quality"}), two.shape, "NORMAL").startswith("Only one")
