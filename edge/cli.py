@@ -1,4 +1,4 @@
-"""`edge` command line: models, detect, run, status, serve, enroll, bench."""
+"""`edge` command line: models, detect, run, status, serve, enroll, attendance, bench."""
 from __future__ import annotations
 
 import argparse
@@ -142,6 +142,28 @@ def _enroll_camera(args, enroller) -> int:
     return 0 if enrolled >= args.frames else 1
 
 
+def cmd_attendance(args) -> int:
+    """Export the attendance records (who, when, camera, score) as CSV."""
+    import datetime as dt
+
+    from edge.events import AttendanceStore
+    cfg = load_config(args.config)
+    day = lambda text: dt.date.fromisoformat(text) if text else None  # noqa: E731
+    try:
+        since, until = day(args.since), day(args.until)
+    except ValueError:
+        raise ConfigError("edge attendance: --since/--until are dates, YYYY-MM-DD") from None
+    if until is not None:
+        until = until + dt.timedelta(days=1)  # --until is inclusive
+    store = AttendanceStore(cfg.path(cfg.data_dir) / "attendance.db")
+    try:
+        n = store.export_csv(sys.stdout if args.output == "-" else args.output, since, until)
+    finally:
+        store.close()
+    print(f"{n} attendance record(s)", file=sys.stderr)
+    return 0
+
+
 def cmd_bench(args) -> int:
     from edge.bench import main as bench_main
     return bench_main(args)
@@ -198,6 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--duplicate-score", type=float, default=80.0,
                    help="warn when a new face matches another person at this score or above")
     e.set_defaults(func=cmd_enroll)
+
+    a = sub.add_parser("attendance", help="export attendance records as CSV")
+    a.add_argument("output", nargs="?", default="-", help="CSV file (default: standard output)")
+    a.add_argument("--since", help="first day, YYYY-MM-DD")
+    a.add_argument("--until", help="last day, YYYY-MM-DD (inclusive)")
+    a.set_defaults(func=cmd_attendance)
 
     b = sub.add_parser("bench", help="per-stage latency and memory figures")
     b.add_argument("--repeat", type=int, default=50)

@@ -73,3 +73,6 @@ def test_edge_run_notifies_systemd_reports_status_and_stops_cleanly(tmp_path):
     from edge.events import AttendanceStore
     records = AttendanceStore(tmp_path / "data" / "attendance.db").records()
     assert [r.user_id for r in records][:1] == ["paul"]
+    export = subprocess.run([sys.executable, "-m", "edge.cli", "--config", str(tmp_path / "edge.yaml"), "attendance",
+                             "--since", time.strftime("%Y-%m-%d")], capture_output=True, text=True, env=env, timeout=60)
+    assert export.returncode == 0 and export.stdout.splitlines()[1].count("paul") == 1, export.stdout
