@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import cv2
 import numpy as np
@@ -20,10 +21,13 @@ from test_aip_v2 import A, photo
 
 
 def test_edge_run_notifies_systemd_reports_status_and_stops_cleanly(tmp_path):
+    with socket.socket() as probe:  # a free port for the metrics endpoint
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     # a library with Paul, and a recorded sequence of him walking in (an image folder source)
     (tmp_path / "edge.yaml").write_text(
         f"data_dir: {tmp_path / 'data'}\nmodels: {{dir: {REPO_ROOT / 'models'}}}\n"
-        "run: {liveness_control: NONE, status_interval_s: 0.5}\n"
+        f"run: {{liveness_control: NONE, status_interval_s: 0.5, metrics_port: {port}}}\n"
         f"events: {{log_file: {tmp_path / 'events.jsonl'}}}\n"
         f"cameras:\n  - {{name: gate, kind: folder, uri: {tmp_path / 'frames'}, fps: 10, loop: true}}\n")
     cfg = load_config(tmp_path / "edge.yaml")
@@ -59,6 +63,10 @@ def test_edge_run_notifies_systemd_reports_status_and_stops_cleanly(tmp_path):
         assert status.returncode == 0, status.stderr
         gate = json.loads(status.stdout)["cameras"]["gate"]
         assert gate["state"] == "streaming" and gate["frames"] > 0 and gate["events"]["recognised"] >= 1
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
+        assert 'edge_camera_state{camera="gate",state="streaming"} 1.0' in metrics
+        assert 'edge_loop_events_total{camera="gate",kind="recognised"}' in metrics
+        assert 'edge_loop_stage_ms{camera="gate",stage="detect+landmarks+quality"}' in metrics
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
         while not any(m.startswith("STOPPING=1") for m in messages):

@@ -99,6 +99,7 @@ class Runner:
         self.stop_event = threading.Event()
         self.status_path = config.path(config.data_dir) / "run" / "status.json"
         self.started = time.time()
+        self.last_snapshot: dict | None = None
 
     # -- processing, one thread per camera -----------------------------------------------
     def _work(self, name: str) -> None:
@@ -164,6 +165,9 @@ class Runner:
                    for name in self.pipelines]
         for w in workers:
             w.start()
+        if self.config.run.metrics_port:
+            from edge.loop.metrics import serve_metrics
+            serve_metrics(self.config.run.metrics_port, lambda: self.last_snapshot)
         systemd.notify("READY=1")
         log.info("edge run: %d camera(s) %s, library %s, quality %s, liveness %s", len(workers),
                  ", ".join(self.pipelines), self.config.run.app_id, self.config.run.quality_control,
@@ -171,7 +175,7 @@ class Runner:
         interval = self.config.run.status_interval_s
         deadline = time.monotonic() + self.config.run.duration_s if self.config.run.duration_s > 0 else None
         while not self.stop_event.wait(min(interval, 1.0)):
-            snap = self.snapshot()
+            snap = self.last_snapshot = self.snapshot()
             self._write_status(snap)
             alive = all(time.monotonic() - st.heartbeat < STALE_WORKER_S for st in self.status.values())
             if alive:  # a stuck processing thread starves the watchdog: systemd restarts us
