@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge.aip.runtime import get_runtime
-from edge.camera import CameraSet, SourceConfig
+from edge.camera import CameraSet, CameraState, SourceConfig
 from edge.config import Config
 from edge.events import (AttendanceSink, AttendanceStore, CommandRelay, EventBus, GpiozeroRelay, LogSink,
                          RelaySink, WebhookSink)
@@ -109,6 +109,11 @@ class Runner:
             st.heartbeat = time.monotonic()
             frame = camera.latest(after_seq=seq, timeout=0.5)
             if frame is None:
+                if camera.state in (CameraState.STOPPED, CameraState.FAILED):
+                    if camera.state is CameraState.STOPPED:  # a finite source (file, folder) ended
+                        log.info("camera %s: source ended", name)
+                        break
+                    self.stop_event.wait(1.0)  # failed for good (see its last_error); others go on
                 continue
             if seq and frame.seq > seq + 1:
                 st.skipped += frame.seq - seq - 1
@@ -181,8 +186,8 @@ class Runner:
             if alive:  # a stuck processing thread starves the watchdog: systemd restarts us
                 systemd.notify("WATCHDOG=1\nSTATUS=" + "; ".join(
                     f"{n}: {c['state']} {c['processed_fps']} fps" for n, c in snap["cameras"].items()))
-            if deadline and time.monotonic() >= deadline:
-                self.stop_event.set()
+            if (deadline and time.monotonic() >= deadline) or not any(w.is_alive() for w in workers):
+                self.stop_event.set()  # time is up, or every source has ended
         systemd.notify("STOPPING=1")
         log.info("edge run: stopping")
         for w in workers:
