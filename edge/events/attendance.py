@@ -14,9 +14,6 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import sqlite3
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -24,10 +21,10 @@ from typing import TextIO, Union
 
 from edge.events.event import Event, format_iso
 from edge.events.sinks import Sink
+from edge.sqlite import SqliteFile
 
 log = logging.getLogger(__name__)
 
-BUSY_TIMEOUT_MS = 30_000
 CSV_COLUMNS = ("time", "date", "user_id", "group_id", "camera", "score", "event_id")
 
 SCHEMA = """
@@ -82,41 +79,12 @@ class DaySummary:
     count: int
 
 
-class AttendanceStore:
+class AttendanceStore(SqliteFile):
     """Thread-safe; several processes may share the file."""
 
     def __init__(self, path: Path | str, min_interval_s: float = 0.0):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(path, SCHEMA)
         self.min_interval_s = min_interval_s
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
-                                   timeout=BUSY_TIMEOUT_MS / 1000)
-        self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        with self._write() as db:
-            for statement in filter(str.strip, SCHEMA.split(";")):
-                db.execute(statement)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _write(self):
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _all(self, sql: str, args=()) -> list:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
 
     # -- writes -------------------------------------------------------------------
     def record(self, user_id: str, group_id: str, camera: str, score: float | None, ts: float,

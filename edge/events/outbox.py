@@ -20,19 +20,16 @@ serialises them and `busy_timeout` makes a writer wait rather than fail).
 from __future__ import annotations
 
 import logging
-import sqlite3
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from edge.events.event import Event
+from edge.sqlite import SqliteFile
 
 log = logging.getLogger(__name__)
 
-BUSY_TIMEOUT_MS = 30_000
 DROP_LOG_EVERY_S = 60.0
 
 SCHEMA = """
@@ -86,55 +83,21 @@ class OutboxStats:
     dropped: int            # pending rows discarded by the bound, ever
 
 
-class Outbox:
+class Outbox(SqliteFile):
     """The queue of one destination. Thread-safe."""
 
     def __init__(self, path: Path | str, max_rows: int = 50_000, max_dead: int = 10_000):
         if max_rows < 1 or max_dead < 1:
             raise ValueError("max_rows and max_dead must be positive")
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(path, SCHEMA)
         self.max_rows, self.max_dead = max_rows, max_dead
-        self._lock = threading.RLock()
         self._last_drop_log = 0.0
         self._dropped_unlogged = 0
-        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
-                                   timeout=BUSY_TIMEOUT_MS / 1000)
-        self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
         with self._write() as db:
-            for statement in filter(str.strip, SCHEMA.split(";")):
-                db.execute(statement)
             db.execute("INSERT OR IGNORE INTO meta VALUES ('dropped', 0)")
             # the row count put() checks the bound against, recounted at every open
             db.execute("INSERT OR REPLACE INTO meta VALUES ('rows', (SELECT COUNT(*) FROM outbox))")
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _write(self):
-        """One write transaction, the write lock taken up front (as edge.library.store)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _all(self, sql: str, args=()) -> list:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
-
-    def _one(self, sql: str, args=()):
-        rows = self._all(sql, args)
-        return rows[0][0] if rows else None
-
-    # -- producer ---------------------------------------------------------------
     def put(self, event: Event) -> int:
         """Queue the event; committed when this returns. Returns its id. A second put
         of an event_id still in the table is ignored (returns the first one's id)."""

@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from edge.sqlite import SqliteFile
+
 SCHEMA_VERSION = 1
-BUSY_TIMEOUT_MS = 30_000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -112,53 +110,17 @@ def _vec(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.float32)
 
 
-class LibraryStore:
+class LibraryStore(SqliteFile):
     """Groups, members and faces of one app, with the change log. Thread-safe."""
 
     def __init__(self, path: Path | str):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
-                                   timeout=BUSY_TIMEOUT_MS / 1000)
-        self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
+        super().__init__(path, SCHEMA, foreign_keys=True)
         with self._write():
-            for statement in filter(str.strip, SCHEMA.split(";")):
-                self._db.execute(statement)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('library_uuid', lower(hex(randomblob(16))))")
         self.uuid = self._one("SELECT value FROM meta WHERE key='library_uuid'")
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
     # -- plumbing -------------------------------------------------------------
-    @contextmanager
-    def _write(self):
-        """One write transaction; the write lock is taken up front so two processes
-        never deadlock upgrading read locks."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _one(self, sql: str, args=()):
-        with self._lock:
-            row = self._db.execute(sql, args).fetchone()
-        return None if row is None else row[0]
-
-    def _all(self, sql: str, args=()) -> list:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
-
     def _log(self, db, op: str, group_id=None, user_id=None, face_token=None, face_ref=None, data=None):
         db.execute("INSERT INTO changes (ts, op, group_id, user_id, face_token, face_ref, data) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
