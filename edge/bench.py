@@ -65,13 +65,23 @@ def bench_image(analyser: FaceAnalyser, name: str, img: np.ndarray, encoded: byt
     print(f"    detect + align + embed (1 face): {core:.2f} ms   full detect, every field, all faces: {full:.2f} ms")
 
 
+def memory_mb(pid: int | str = "self") -> dict[str, float]:
+    """Resident set size now ("rss") and at its peak ("peak") of a process (Linux), in MB;
+    NaN where /proc cannot tell. Every benchmark reads memory through this."""
+    out = {"rss": float("nan"), "peak": float("nan")}
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    out["rss" if line.startswith("VmRSS") else "peak"] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return out
+
+
 def resident_mb() -> float:
-    """Current resident set size of this process (Linux), in MB."""
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    """Current resident set size of this process, in MB."""
+    return memory_mb()["rss"]
 
 
 def main(args) -> int:

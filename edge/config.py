@@ -170,6 +170,9 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("run: match_score in 0-100, margin >= 0, 1 <= min_votes <= max_frames")
     if not _APP_ID_RE.match(run.app_id):
         raise ConfigError("run.app_id: 1-64 letters, digits or underscores")
+    ev = cfg.events
+    if ev.relay_pulse_s <= 0 or ev.debounce_s < ev.relay_pulse_s:
+        raise ConfigError("events: relay_pulse_s must be positive and debounce_s at least relay_pulse_s")
     srv = cfg.server
     if not 0 <= srv.port <= 65535:
         raise ConfigError("server.port: must be between 0 and 65535")

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from edge.aip.runtime import score
 from edge.aip.v3 import AipFace
 from edge.config import Config
-from edge.errors import MESSAGES
 from edge.library.scores import score_to_similarity
-from edge.rules import ID_RE
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +95,6 @@ class Enroller:
         self.duplicate_similarity = score_to_similarity(duplicate_score)
 
     def enroll(self, group_id: str, user_id: str, image: bytes, source: str, user_info: str | None = None) -> Outcome:
-        for name, value in (("group", group_id), ("user", user_id)):
-            if not ID_RE.match(value):
-                code = 222006 if name == "group" else 222018
-                return Outcome(source, group_id, user_id, "rejected", code,
-                               f"{MESSAGES[code]}: a {name} id is letters, digits and underscores")
         options = {**self.options, "user_info": user_info if user_info is not None else user_id}
         answer = self.client.addUser(base64.b64encode(image).decode(), "BASE64", group_id, user_id, options)
         code = answer["error_code"]
@@ -112,7 +106,6 @@ class Enroller:
         return Outcome(source, group_id, user_id, "enrolled", 0, "", token, self._duplicates(user_id, token))
 
     def _duplicates(self, user_id: str, token: str) -> tuple[Duplicate, ...]:
-        from edge.aip.runtime import score
         lib = self.client._lib
         embedding = lib.store.token_embedding(token, float("inf"))
         if embedding is None:

@@ -23,18 +23,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from edge.bench import resident_mb as rss_mb  # noqa: E402
 from edge.library.library import FaceLibrary  # noqa: E402
 from edge.library.store import FaceRecord  # noqa: E402
 
 FACES_PER_ID = 3
 NOISE = 0.055  # per-dimension noise: same-identity cosine ~0.7, like SFace on real faces
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def unit(v: np.ndarray) -> np.ndarray:

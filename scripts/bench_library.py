@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from edge.bench import resident_mb  # noqa: E402
 from edge.library.index import FaceIndex  # noqa: E402
 
 DIM = 128
@@ -37,11 +38,7 @@ def rss() -> int:
     """Resident bytes, after handing freed heap back to the OS so deltas are the index's."""
     gc.collect()
     ctypes.CDLL("libc.so.6").malloc_trim(0)
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    return int(resident_mb() * 1024 * 1024)
 
 
 def unit(x: np.ndarray) -> np.ndarray:

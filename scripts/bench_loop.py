@@ -87,11 +87,10 @@ TARGET_EVENT_P95_MS = 150.0
 
 # -- small helpers -----------------------------------------------------------------
 def proc_status() -> dict:
-    out = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(("VmRSS:", "VmHWM:")):
-            out[line.split(":")[0]] = round(int(line.split()[1]) / 1024, 1)
-    return out
+    """{"VmRSS", "VmHWM"} of this process in MB, one decimal (edge.bench.memory_mb)."""
+    from edge.bench import memory_mb
+    mem = memory_mb()
+    return {"VmRSS": round(mem["rss"], 1), "VmHWM": round(mem["peak"], 1)}
 
 
 def cpu_jiffies() -> tuple[int, int]:

@@ -56,7 +56,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from edge.server.process import spawn  # noqa: E402 - after the path set-up
+from edge.bench import memory_mb as rss_mb  # noqa: E402 - after the path set-up
+from edge.server.process import spawn  # noqa: E402
 
 APP_ID, API_KEY, SECRET_KEY = "1001", "AKbench1001", "SKbench1001-secret"
 GROUP = "bench"
@@ -73,20 +74,6 @@ BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 # -- small helpers ----------------------------------------------------------------------------
-def rss_mb(pid: int | str = "self") -> dict:
-    """VmRSS and VmHWM (peak) of a process, in MB."""
-    out = {"rss": float("nan"), "peak": float("nan")}
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                out["rss"] = int(line.split()[1]) / 1024
-            elif line.startswith("VmHWM:"):
-                out["peak"] = int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return out
-
-
 TICK = os.sysconf("SC_CLK_TCK")
 
 

@@ -19,6 +19,7 @@ import pytest
 from conftest import lfw_people, load
 from edge.camera import (Camera, CameraConfigError, CameraError, CameraSet, CameraState, DemoSource,
                          EndOfSource, FolderSource, OpenCVSource, PiCameraSource, SourceConfig)
+from serving import wait_until
 
 SIZE = (640, 480)
 NOT_STREAMING = (CameraState.STALLED, CameraState.RECONNECTING)
@@ -166,15 +167,6 @@ def cameras():
 
 def stream_config(server: MjpegServer, name: str = "door", **over) -> SourceConfig:
     return SourceConfig(name=name, kind="stream", uri=server.url, **{**FAST, **over})
-
-
-def wait_until(predicate, timeout: float = 10.0, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def frames_after(cam: Camera, n: int, after_seq: int = -1) -> list:

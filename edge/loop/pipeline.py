@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.aip.runtime import score
 from edge.analysis.gating import quality_failure
 from edge.analysis.motion_liveness import MotionLiveness
 from edge.errors import MESSAGES
 from edge.events.event import Event
-from edge.library.scores import similarity_to_score
 from edge.loop.decision import Decision, DecisionRules, Hit, decide, frame_goodness
 from edge.loop.tracker import Track, Tracker
 
@@ -132,8 +132,7 @@ class Pipeline:
 
     def _search(self, embedding: np.ndarray) -> list[Hit]:
         matches = self.library.search(embedding, self._groups, 2)
-        return [Hit(m.user_id, m.group_id, m.user_info, round(float(similarity_to_score(m.similarity)), 2))
-                for m in matches]
+        return [Hit(m.user_id, m.group_id, m.user_info, score(m.similarity)) for m in matches]
 
     def _announce(self, track: Track, st: TrackState, ts: float, final: bool) -> Event | None:
         """The track's event once decision and liveness allow it (or it ended)."""
@@ -141,13 +140,14 @@ class Pipeline:
         verdict = st.liveness.verdict() if st.liveness is not None else None
         live = verdict is None or verdict.state == "live"
         if verdict is not None and verdict.state == "spoof":
-            return self._event(track, st, "rejected", LIVENESS_CODE, verdict.reason)
+            return self._event(track, st, "rejected", LIVENESS_CODE, verdict.reason, verdict)
         if d.kind == "unknown":
-            return self._event(track, st, "unknown", 0, d.reason)
+            return self._event(track, st, "unknown", 0, d.reason, verdict)
         if live:
-            return self._event(track, st, "recognised", 0, d.reason)
+            return self._event(track, st, "recognised", 0, d.reason, verdict)
         if final or ts - st.decided_at >= self.rules.liveness_timeout_s:
-            return self._event(track, st, "rejected", LIVENESS_CODE, f"liveness not proven: {verdict.reason}")
+            return self._event(track, st, "rejected", LIVENESS_CODE, f"liveness not proven: {verdict.reason}",
+                               verdict)
         return None
 
     def _ended(self, track: Track) -> Event | None:
@@ -164,14 +164,15 @@ class Pipeline:
         if st.rejections:
             code, _ = st.rejections.most_common(1)[0]
             return self._event(track, st, "rejected", code,
-                               f"no frame passed quality_control {self.rules.quality_control}")
+                               f"no frame passed quality_control {self.rules.quality_control}",
+                               st.liveness.verdict() if st.liveness is not None else None)
         return None
 
-    def _event(self, track: Track, st: TrackState, kind: str, code: int, reason: str) -> Event:
+    def _event(self, track: Track, st: TrackState, kind: str, code: int, reason: str, verdict) -> Event:
+        """The track's one event; `verdict` is the liveness verdict it was decided on."""
         st.announced = True
         d = st.decision
         hit = d.hit if d is not None and kind == "recognised" else None
-        verdict = st.liveness.verdict() if st.liveness is not None else None
         return Event(kind, camera=self.camera, track_id=track.track_id,
                      user_id=hit.user_id if hit else "", group_id=hit.group_id if hit else "",
                      user_info=hit.user_info if hit else "",

@@ -71,7 +71,7 @@ def build_bus(config: Config) -> EventBus:
     ev, data = config.events, config.path(config.data_dir)
     sinks = []
     groups = [g for g in ev.relay_groups.split(",") if g] or None
-    relay_args = dict(allowed_groups=groups, pulse_s=ev.relay_pulse_s, debounce_s=max(ev.debounce_s, ev.relay_pulse_s),
+    relay_args = dict(allowed_groups=groups, pulse_s=ev.relay_pulse_s, debounce_s=ev.debounce_s,
                       anti_passback_s=ev.anti_passback_s)
     if ev.relay_command:
         sinks.append(RelaySink(CommandRelay(shlex.split(ev.relay_command)), **relay_args))
