@@ -45,6 +45,7 @@ class RunConfig:
     app_id: str = "edge"              # the face library searched (and `edge enroll`'s default)
     groups: str = ""                  # comma-separated groups to search; "" = every group
     max_face_num: int = 5             # faces analysed per frame
+    min_face_px: int = 40             # smaller faces are ignored; sets the detector's input size
     quality_control: str = "NORMAL"   # NONE / LOW / NORMAL / HIGH, the documented thresholds
     liveness_control: str = "NORMAL"  # NONE; LOW/NORMAL: blink or 3-D motion; HIGH: + a challenge
     match_score: float = 80.0         # Baidu score a person must reach (80: impostors ~1e-4)
@@ -163,6 +164,8 @@ def validate(cfg: Config) -> Config:
     run = cfg.run
     if run.max_face_num < 1:
         raise ConfigError("run.max_face_num: must be at least 1")
+    if not 20 <= run.min_face_px <= 2000:
+        raise ConfigError("run.min_face_px: must be between 20 and 2000")
     for key in ("quality_control", "liveness_control"):
         if getattr(run, key) not in ("NONE", "LOW", "NORMAL", "HIGH"):
             raise ConfigError(f"run.{key}: must be NONE, LOW, NORMAL or HIGH")

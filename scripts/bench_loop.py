@@ -3,7 +3,10 @@
     python scripts/bench_loop.py [--seconds 20] [--fps 25] [--extra-faces 1000] [--explore]
                                  [--quick] [--keep DIR] [--only TEXT] [--wait-idle S]
 
-Default run: 7 measurements, ~2.5 minutes on a quiet 2-core machine. Other processes
+Default run: 7 measurements, ~2.5 minutes on a quiet 2-core machine, all at the
+config's run.min_face_px (40): the loop detects each frame with its first pass at
+edge.loop.pipeline.detect_side(frame, min_face_px), i.e. one 320x240 YuNet pass on a
+640x480 frame, and drops faces shorter than min_face_px before tracking. Other processes
 skew everything on 2 cores: each run reports the CPU others used during it, and
 --wait-idle S waits (up to S seconds) for a quiet machine before each run. --keep DIR
 keeps (and on the next run reuses) the clips and library; --only reruns some runs.
@@ -22,7 +25,9 @@ What it measures (each run in its own child process, so memory figures are its o
 - Mode A "throughput": Pipeline.process on every decoded frame, as fast as it goes
   (no camera pacing; capture time = video time): processed fps, per-frame latency
   p50/p95/p99, CPU time per frame, RSS/VmHWM, and per-stage ms per frame and per
-  face. Stages come from the analyser's own `timings` plus thin wrappers handed to
+  face (per face of a track not yet announced: the loop skips mesh, quality and
+  search for the faces of a track whose event is out). Stages come from the
+  analyser's own `timings` plus thin wrappers handed to
   the Pipeline (the analyser, library and tracker objects it calls): nothing in edge/
   is patched. "liveness+gating" is the rest of process() (MotionLiveness.update plus
   the gating/decision bookkeeping, which is microseconds).
@@ -38,11 +43,15 @@ What it measures (each run in its own child process, so memory figures are its o
   cv.dnn CPU backend: YuNet 2023mar [160,120] mean 6.23 ms; SFace 2021dec [150,150]
   mean 68.82 ms. YuNet's ratio comes from a sub-millisecond run here, where fixed
   costs weigh more than at 640x480, so detect is also projected by scaling the zoo's
-  6.23 ms by input pixels (160x128 padded vs our pyramid's padded pixels).
-- What-if lines: ms per frame estimated from the measured stage costs (not measured)
-  for a smaller detector input, per-face stages on every second frame, and no mesh or
-  quality for faces of tracks whose event is already out; --explore measures the
-  detector sizes and threads=1 end to end.
+  6.23 ms by input pixels (160x128 padded vs the padded input pixels of the
+  detector side the run used).
+- Detector probe (Mode A): YuNet alone on every 10th frame at the side the loop uses
+  for min_face_px 20, 40 and 80 (640: two passes, 640x480 + 213x160, the old
+  full-resolution behaviour; 320: one 320x240 pass; 160: one 160x120 pass): ms,
+  input pixels and faces found.
+- What-if line: ms per frame estimated from the measured stage costs (an estimate,
+  not a measurement) if the per-face stages ran on every second frame only.
+  --explore measures min_face_px 20 and 80 and threads=1 end to end.
 
 Targets (the issue): >= 25 processed fps with detection on every frame; p95 capture
 -> event <= 150 ms. Mode B cannot process more frames than the paced 25 fps clip
@@ -120,13 +129,28 @@ def pct(values, q) -> float | None:
     return round(float(np.percentile(values, q)), 1) if len(values) else None
 
 
-def make_config(data_dir: Path, threads: int = 2, max_side: int | None = None, **run):
+def make_config(data_dir: Path, threads: int = 2, min_face_px: int | None = None, **run):
+    """The repo's config with this bench's data dir, threads and run settings;
+    min_face_px (None: the config's) sets run.min_face_px, hence the loop's detector side."""
     from edge.config import load_config
     cfg = load_config()
-    det = cfg.detector if max_side is None else dataclasses.replace(cfg.detector, max_side=max_side)
+    if min_face_px is not None:
+        run["min_face_px"] = min_face_px
     return dataclasses.replace(cfg, data_dir=str(data_dir),
-                               runtime=dataclasses.replace(cfg.runtime, threads=threads), detector=det,
+                               runtime=dataclasses.replace(cfg.runtime, threads=threads),
                                run=dataclasses.replace(cfg.run, app_id=APP_ID, **run))
+
+
+def det_side(min_face_px: int) -> int:
+    """The loop's detector first-pass long side on our 640x480 frames."""
+    from edge.loop.pipeline import detect_side
+    return detect_side((H, W), min_face_px)
+
+
+def det_passes(min_face_px: int) -> str:
+    """The detector passes the loop runs on a 640x480 frame, e.g. "640x480 + 213x160"."""
+    from edge.analysis.detector import pyramid_scales
+    return " + ".join(f"{round(W * s)}x{round(H * s)}" for s in pyramid_scales(H, W, det_side(min_face_px)))
 
 
 # -- recorded streams ----------------------------------------------------------------
@@ -343,17 +367,16 @@ class TimedAnalyser:
         self.ms = collections.Counter()
         self.n = collections.Counter()
 
-    def analyse(self, img, max_face_num, sort_type, stages):
+    def analyse(self, img, max_face_num, sort_type, stages, det_max_side=None):
         t0 = time.perf_counter()
-        faces = self.inner.analyse(img, max_face_num, sort_type, stages)
+        faces = self.inner.analyse(img, max_face_num, sort_type, stages, det_max_side=det_max_side)
         wall = (time.perf_counter() - t0) * 1000
         self.ms["analyse_wall"] += wall
         for k, v in self.inner.timings.items():
             self.ms[k] += v
         self.ms["analyse_other"] += wall - sum(self.inner.timings.values())
         self.n["frames"] += 1
-        self.n["faces"] += len(faces)
-        self.last_faces = len(faces)
+        self.n["detected_faces"] += len(faces)     # before the loop's min_face_px cut
         return faces
 
     def complete(self, img, face, stages):
@@ -391,6 +414,8 @@ class TimedTracker:
         self.inner, self.ms = inner, 0.0
         self.first_seen: dict[int, float] = {}
         self.announced_faces = 0     # faces of tracks whose event was already out
+        self.faces = 0               # faces tracked (after the min_face_px cut)
+        self.last_faces = 0
 
     @staticmethod
     def announced(track) -> bool:
@@ -405,6 +430,8 @@ class TimedTracker:
         t0 = time.perf_counter()
         matched, ended = self.inner.update(faces, ts)
         self.ms += (time.perf_counter() - t0) * 1000
+        self.faces += len(faces)
+        self.last_faces = len(faces)
         for track, _ in matched:
             self.first_seen.setdefault(track.track_id, track.first_ts)
             self.announced_faces += self.announced(track)
@@ -447,30 +474,35 @@ def zoo_ratios(cfg) -> dict:
                                                 "other": round((r_det + r_emb) / 2, 2)}}
 
 
-def detector_sizes(cfg, clip: str, sides=(1280, 480, 400, 320), every: int = 10) -> dict:
-    """YuNet alone at several `max_side` on every `every`-th frame of the clip: ms per
-    frame, padded input pixels per frame (all pyramid passes) and confident faces
-    found (score >= the config's score_threshold), to see what a smaller input costs
-    in faces. Any max_side >= 640 gives the same two passes on a 640x480 frame."""
+def detector_sizes(cfg, clip: str, min_face_pxs=(20, 40, 80), every: int = 10) -> dict:
+    """YuNet alone on every `every`-th frame of the clip, at the first-pass side the loop
+    uses for each min_face_px (detect_side; one detector, `detect(img, max_side=side)`
+    as the loop calls it): ms per frame, padded input pixels per frame (all pyramid
+    passes), confident faces found (score >= the config's score_threshold) and those
+    of them at least min_face_px tall (the ones the loop would track). Keyed by
+    min_face_px as a string; the run's own min_face_px is always included."""
     from edge.analysis.detector import YuNetDetector, pyramid_scales
     from edge.models.manifest import load_manifest
     spec = load_manifest(cfg.models_dir)["detector"]
     frames = [img for i, img in enumerate(read_frames(clip)) if i % every == 0]
+    det = YuNetDetector(cfg.models_dir / spec.file, cfg.runtime.threads, 0.3, max_side=cfg.detector.max_side)
     out = {}
-    for side in sides:
-        det = YuNetDetector(cfg.models_dir / spec.file, cfg.runtime.threads, 0.3, max_side=side)
-        for img in frames[:5]:
-            det.detect(img)
-        times, found = [], 0
+    for m in sorted({*min_face_pxs, cfg.run.min_face_px}):
+        side = det_side(m)
+        for img in frames[:5]:                    # warm up this input shape
+            det.detect(img, max_side=side)
+        times, found, kept = [], 0, 0
         for img in frames:
             t0 = time.perf_counter()
-            d = det.detect(img)
+            d = det.detect(img, max_side=side)
             times.append((time.perf_counter() - t0) * 1000)
-            found += int((d.scores >= cfg.detector.score_threshold).sum())
-        px = sum(math.ceil(round(H * sc) / 32) * 32 * math.ceil(round(W * sc) / 32) * 32
-                 for sc in pyramid_scales(H, W, side))
-        out[str(side)] = {"passes": len(pyramid_scales(H, W, side)), "input_px": px,
-                          "ms": round(float(np.mean(times)), 2), "faces": found, "frames": len(frames)}
+            sure = d.scores >= cfg.detector.score_threshold
+            found += int(sure.sum())
+            kept += int((sure & (d.boxes[:, 3] - d.boxes[:, 1] >= m)).sum())
+        scales = pyramid_scales(H, W, side)
+        px = sum(math.ceil(round(H * sc) / 32) * 32 * math.ceil(round(W * sc) / 32) * 32 for sc in scales)
+        out[str(m)] = {"side": side, "passes": len(scales), "input_px": px, "ms": round(float(np.mean(times)), 2),
+                       "faces": found, "faces_kept": kept, "frames": len(frames)}
     return out
 
 
@@ -491,7 +523,7 @@ def run_throughput(job: dict) -> dict:
     from edge.aip.runtime import get_runtime
     from edge.loop.pipeline import Pipeline
     from edge.loop.runner import loop_rules
-    cfg = make_config(Path(job["data_dir"]), job["threads"], job.get("max_side"),
+    cfg = make_config(Path(job["data_dir"]), job["threads"], job["min_face_px"],
                       liveness_control=job["liveness"])
     rt = get_runtime(cfg)
     analyser, library = rt.analyser, rt.library(APP_ID)
@@ -519,7 +551,7 @@ def run_throughput(job: dict) -> dict:
             embed_frames.append(dt)
         lat.append(dt)
         cpu.append((time.process_time() - c0) * 1000)
-        faces_per_frame.append(ta.last_faces)
+        faces_per_frame.append(tt.last_faces)
         for e in out:
             events[e.kind] += 1
             event_rows.append({"kind": e.kind, "frame_ms": round(dt, 1), "reason": e.reason,
@@ -543,8 +575,8 @@ def run_throughput(job: dict) -> dict:
         "liveness+gating (rest of process)": total_ms - known,
         "embedding (align + SFace)": ms["embed_wall"], "library search": tl.ms}
     per_frame = {k: v / n for k, v in per_frame.items()}
-    faces = max(ta.n["faces"], 1)
-    per_face = {k: per_frame[k] * n / faces for k in
+    completed = max(ta.n["completed_faces"], 1)     # faces of tracks not yet announced
+    per_face = {k: per_frame[k] * n / completed for k in
                 ("landmarks (mesh + pose)", "align (quality chip)", "quality", "liveness+gating (rest of process)")}
     per_call = {"embedding (align + SFace)": ms["embed_wall"] / max(ta.n["embeds"], 1),
                 "embedding: SFace alone": ms["embed.embedding"] / max(ta.n["embeds"], 1),
@@ -560,7 +592,8 @@ def run_throughput(job: dict) -> dict:
     lat_arr = np.asarray(lat)
     face_arr = np.asarray(faces_per_frame)
     return {
-        "mode": "A", "clip": job["name"], "threads": job["threads"], "max_side": cfg.detector.max_side,
+        "mode": "A", "clip": job["name"], "threads": job["threads"], "min_face_px": cfg.run.min_face_px,
+        "det_side": det_side(cfg.run.min_face_px), "det_passes": det_passes(cfg.run.min_face_px),
         "liveness": job["liveness"], "frames": n, "faces_per_frame": round(float(face_arr.mean()), 2),
         "processed_fps": round(n / (total_ms / 1000), 1), "loop_fps_incl_decode": round(n / wall, 1),
         "latency_ms": {"mean": round(total_ms / n, 1), "p50": pct(lat, 50), "p95": pct(lat, 95), "p99": pct(lat, 99),
@@ -571,7 +604,8 @@ def run_throughput(job: dict) -> dict:
         "cpu_ms_per_frame": round(float(np.mean(cpu)), 1), "cpu_cores_busy": round(sum(cpu) / total_ms, 2),
         "cpu_total_s_incl_decode": round(cpu_total, 1), "load": load,
         "rss_mb": {"before": mem_before.get("VmRSS"), "after": mem_after.get("VmRSS"), "peak": mem_after.get("VmHWM")},
-        "counts": {"faces": ta.n["faces"], "embeddings": ta.n["embeds"], "searches": tl.n,
+        "counts": {"detected_faces": ta.n["detected_faces"], "faces": tt.faces,
+                   "completed_faces": ta.n["completed_faces"], "embeddings": ta.n["embeds"], "searches": tl.n,
                    "faces_of_announced_tracks": tt.announced_faces},
         "events": dict(events),
         "event_frame_ms_p95": pct([e["frame_ms"] for e in event_rows], 95),
@@ -582,7 +616,7 @@ def run_throughput(job: dict) -> dict:
         "stage_ms_per_call": {k: round(v, 2) for k, v in per_call.items()},
         "detector_sizes": probe,
         "pi4": {"calibration": calib, "stage_ms_per_frame": {k: round(v, 1) for k, v in pi4.items()},
-                "detect_ms_pixel_scaled": round(ZOO_PI4_MS["yunet_160x120"] * probe[str(cfg.detector.max_side)]
+                "detect_ms_pixel_scaled": round(ZOO_PI4_MS["yunet_160x120"] * probe[str(cfg.run.min_face_px)]
                                                 ["input_px"] / (160 * 128), 1),
                 "ms_per_frame": round(pi4_total, 1), "fps": round(1000 / pi4_total, 1),
                 "embedding_call_ms": round(per_call["embedding (align + SFace)"] * r["embedding"], 1),
@@ -596,7 +630,7 @@ def run_live(job: dict) -> dict:
     from edge.camera import CameraState, SourceConfig
     from edge.loop.runner import Runner
     cam = SourceConfig(name="clip", kind="file", uri=job["clip"], fps=job["fps"], loop=False)
-    cfg = make_config(Path(job["data_dir"]), job["threads"], job.get("max_side"),
+    cfg = make_config(Path(job["data_dir"]), job["threads"], job["min_face_px"],
                       liveness_control=job["liveness"], duration_s=job["seconds"] + 10.0)
     cfg = dataclasses.replace(cfg, cameras=(cam,))
     analyser = get_runtime(cfg).analyser
@@ -639,7 +673,8 @@ def run_live(job: dict) -> dict:
     fl = [v * 1000 for v in st.frame_latency]
     el = [v * 1000 for v in st.event_latency]
     return {
-        "mode": "B", "clip": job["name"], "threads": job["threads"], "max_side": cfg.detector.max_side,
+        "mode": "B", "clip": job["name"], "threads": job["threads"], "min_face_px": cfg.run.min_face_px,
+        "det_side": det_side(cfg.run.min_face_px), "det_passes": det_passes(cfg.run.min_face_px),
         "liveness": job["liveness"], "captured": captured, "processed": st.frames, "skipped": st.skipped,
         "processed_fps": round((len(times) - 1) / (times[-1] - times[0]), 1) if len(times) > 2 else 0.0,
         "frame_latency_ms": {"p50": pct(fl, 50), "p95": pct(fl, 95), "p99": pct(fl, 99)},
@@ -682,8 +717,8 @@ def child(job: dict) -> dict:
 
 
 def label(r: dict) -> str:
-    return (f"{r['mode']} {r['clip']} threads={r['threads']} max_side={r['max_side']} "
-            f"liveness={r['liveness']}")
+    return (f"{r['mode']} {r['clip']} threads={r['threads']} min_face_px={r['min_face_px']} "
+            f"(det {r['det_side']}) liveness={r['liveness']}")
 
 
 def verdict(ok: bool) -> str:
@@ -693,7 +728,8 @@ def verdict(ok: bool) -> str:
 def print_a(r: dict) -> None:
     lat = r["latency_ms"]
     print(f"\n== Mode A (throughput, every frame, no pacing): {label(r)}")
-    print(f"   frames {r['frames']}, faces/frame {r['faces_per_frame']}, processed {r['processed_fps']} fps "
+    print(f"   detector: {r['det_passes']} on each 640x480 frame; faces shorter than {r['min_face_px']} px dropped")
+    print(f"   frames {r['frames']}, tracked faces/frame {r['faces_per_frame']}, processed {r['processed_fps']} fps "
           f"(loop incl. MJPG decode {r['loop_fps_incl_decode']} fps)  [target >= {TARGET_FPS:g}: "
           f"{verdict(r['processed_fps'] >= TARGET_FPS)}]")
     emb = r["latency_ms_frames_with_embedding"]
@@ -705,14 +741,17 @@ def print_a(r: dict) -> None:
     print(f"   events {r['events']}; event-frame latency p95 {r['event_frame_ms_p95']} ms; "
           f"track start -> event (video s) {r['track_start_to_event_s']}")
     c = r["counts"]
-    print(f"   faces {c['faces']}, embeddings {c['embeddings']}, searches {c['searches']}; "
-          f"{c['faces_of_announced_tracks']} faces ({100 * c['faces_of_announced_tracks'] / max(c['faces'], 1):.0f} %) "
-          "belonged to tracks whose event was already out (their mesh and quality are never used)")
+    print(f"   faces detected {c['detected_faces']}, tracked {c['faces']} (>= {r['min_face_px']} px), "
+          f"completed (mesh + quality) {c['completed_faces']}, embeddings {c['embeddings']}, searches {c['searches']}; "
+          f"{c['faces_of_announced_tracks']} tracked faces "
+          f"({100 * c['faces_of_announced_tracks'] / max(c['faces'], 1):.0f} %) belonged to tracks whose event "
+          "was already out (the loop skips their mesh, quality and search)")
     cal = r["pi4"]["calibration"]
     print(f"   Pi 4 ratios: YuNet 160x120 here {cal['ours_ms']['yunet_160x120']} ms vs zoo 6.23 -> x{cal['ratio']['detect']}; "
           f"SFace here {cal['ours_ms']['sface_112x112']} ms vs zoo 68.82 -> x{cal['ratio']['embedding']}; "
           f"other stages x{cal['ratio']['other']} (mean)")
-    print(f"   {'stage':40s} {'ms/frame':>9s} {'ms/face':>8s} {'Pi4 ms/frame':>13s}")
+    print(f"   {'stage':40s} {'ms/frame':>9s} {'ms/face':>8s} {'Pi4 ms/frame':>13s}"
+          "   (ms/face: per completed face)")
     for k, v in r["stage_ms_per_frame"].items():
         face = r["stage_ms_per_face"].get(k)
         print(f"   {k:40s} {v:9.2f} {'' if face is None else f'{face:8.2f}':>8s} {r['pi4']['stage_ms_per_frame'][k]:13.1f}")
@@ -724,37 +763,29 @@ def print_a(r: dict) -> None:
     pi = r["pi4"]
     alt = pi["ms_per_frame"] - pi["detect_ms"] + pi["detect_ms_pixel_scaled"]
     print(f"   Pi 4: detect {pi['detect_ms']} ms/frame by the ratio, {pi['detect_ms_pixel_scaled']} ms by scaling the "
-          f"zoo's 6.23 ms by input pixels (-> {alt:.1f} ms/frame, ~{1000 / alt:.1f} fps); one embedding "
-          f"{pi['embedding_call_ms']} ms")
-    print("   YuNet alone on every 10th frame of this clip, by detector max_side:")
-    for side, d in r["detector_sizes"].items():
-        print(f"     max_side {side:>4s}: {d['passes']} pass(es), {d['input_px']:6d} input px, {d['ms']:6.2f} ms/frame, "
-              f"{d['faces']} confident faces in {d['frames']} frames")
+          f"zoo's 6.23 ms by input pixels at det {r['det_side']} (-> {alt:.1f} ms/frame, ~{1000 / alt:.1f} fps); "
+          f"one embedding {pi['embedding_call_ms']} ms")
+    print("   YuNet alone on every 10th frame of this clip, at the loop's detector side per min_face_px:")
+    for m, d in r["detector_sizes"].items():
+        mark = "  <- this run" if int(m) == r["min_face_px"] else ""
+        print(f"     min_face_px {m:>3s} (det {d['side']:>4d}): {d['passes']} pass(es), {d['input_px']:6d} input px, "
+              f"{d['ms']:6.2f} ms/frame, {d['faces']} confident faces ({d['faces_kept']} >= {m} px tall) "
+              f"in {d['frames']} frames{mark}")
     for name, (here, pi4) in what_if(r).items():
-        print(f"   what-if {name:58s} {1000 / here:5.1f} fps here ({here:5.1f} ms), Pi 4 ~{1000 / pi4:4.1f} fps")
+        print(f"   what-if (estimate) {name}: {1000 / here:5.1f} fps here ({here:5.1f} ms), Pi 4 ~{1000 / pi4:4.1f} fps")
     print_load(r)
 
 
 def what_if(r: dict) -> dict:
-    """Estimated ms per frame (here, Pi 4) from the measured stage costs, if the
-    detector ran at max_side 320 and/or the per-face stages (mesh, quality chip,
-    quality, liveness) ran on every second frame only. Estimates, not measurements."""
-    st, pi, det = r["stage_ms_per_frame"], r["pi4"]["stage_ms_per_frame"], r["detector_sizes"]
-    ratio = r["pi4"]["calibration"]["ratio"]
+    """Estimated ms per frame (here, Pi 4) from the measured stage costs if the
+    per-face stages (mesh, quality chip, quality, liveness) ran on every second frame
+    only: half their measured cost taken off. An estimate, not a measurement (the
+    loop does not do this)."""
+    st, pi = r["stage_ms_per_frame"], r["pi4"]["stage_ms_per_frame"]
     base, base_pi = sum(st.values()), r["pi4"]["ms_per_frame"]
-    d320 = det["320"]["ms"] - det[str(r["max_side"])]["ms"]
     per_face = ("landmarks (mesh + pose)", "align (quality chip)", "quality", "liveness+gating (rest of process)")
     half, half_pi = 0.5 * sum(st[k] for k in per_face), 0.5 * sum(pi[k] for k in per_face)
-    mesh_q = ("landmarks (mesh + pose)", "align (quality chip)", "quality")
-    share = r["counts"]["faces_of_announced_tracks"] / max(r["counts"]["faces"], 1)
-    decided, decided_pi = share * sum(st[k] for k in mesh_q), share * sum(pi[k] for k in mesh_q)
-    return {"detector max_side 320 (one 320x240 pass)": (base + d320, base_pi + d320 * ratio["detect"]),
-            "mesh+quality+liveness on every 2nd frame": (base - half, base_pi - half_pi),
-            "both": (base + d320 - half, base_pi + d320 * ratio["detect"] - half_pi),
-            "no mesh+quality for tracks already announced": (base - decided, base_pi - decided_pi),
-            "max_side 320 + that + every 2nd frame for the rest": (
-                base + d320 - decided - 0.5 * (half * 2 - decided),
-                base_pi + d320 * ratio["detect"] - decided_pi - 0.5 * (half_pi * 2 - decided_pi))}
+    return {"mesh+quality+liveness on every 2nd frame": (base - half, base_pi - half_pi)}
 
 
 def print_load(r: dict) -> None:
@@ -793,7 +824,7 @@ def main() -> None:
     ap.add_argument("--fps", type=float, default=25.0, help="clip frame rate")
     ap.add_argument("--extra-faces", type=int, default=1000, help="synthetic faces added to the library")
     ap.add_argument("--explore", action="store_true",
-                    help="also Mode A at detector max_side 400 and 320, Mode B at 320 and at threads 1")
+                    help="also Mode A at min_face_px 20 (full resolution) and 80, Mode B at 20 and at threads 1")
     ap.add_argument("--quick", action="store_true", help="8 s clips, fewer runs (a smoke test)")
     ap.add_argument("--keep", type=Path, help="work dir to keep (default: a temp dir, removed)")
     ap.add_argument("--wait-idle", type=float, default=0.0, metavar="S",
@@ -833,8 +864,9 @@ def main() -> None:
             saved.write_text(json.dumps(setup))
         print(f"  clips: {setup['frames']} frames at {args.fps:g} fps ({setup['make_s']} s); "
               f"library: {setup['library']}; people {setup['people']}", flush=True)
+        from edge.config import load_config
         base = {"data_dir": str(work / "data"), "fps": args.fps, "seconds": args.seconds, "liveness": "NORMAL",
-                "threads": 2}
+                "threads": 2, "min_face_px": load_config().run.min_face_px}
 
         def job(mode, clip, **kw):
             return {**base, "mode": mode, "name": clip, "clip": setup["clips"][clip], **kw}
@@ -845,13 +877,13 @@ def main() -> None:
         if args.quick:
             jobs = [job("A", "1face"), job("B", "1face")]
         if args.explore:
-            for side in (400, 320):
-                jobs += [job("A", "1face", max_side=side), job("A", "3face", max_side=side)]
-            jobs += [job("B", "1face", max_side=320), job("B", "3face", max_side=320),
+            for m in (20, 80):
+                jobs += [job("A", "1face", min_face_px=m), job("A", "3face", min_face_px=m)]
+            jobs += [job("B", "1face", min_face_px=20), job("B", "3face", min_face_px=20),
                      job("B", "1face", threads=1), job("B", "3face", threads=1)]
         if args.only:
             wanted = [w.strip() for w in args.only.split(",")]
-            jobs = [j for j in jobs if any(w in label({**j, "clip": j["name"], "max_side": j.get("max_side", 1280)})
+            jobs = [j for j in jobs if any(w in label({**j, "clip": j["name"], "det_side": det_side(j["min_face_px"])})
                                            for w in wanted)]
         print(f"running {len(jobs)} measurements, one child process each ...", flush=True)
         results = []
@@ -863,13 +895,15 @@ def main() -> None:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\nmachine: {os.cpu_count()} cores; default detector max_side 1280 means two YuNet passes on a "
-          "640x480 frame (640x480 and 213x160)")
+    print(f"\nmachine: {os.cpu_count()} cores; the loop detects at detect_side(frame, run.min_face_px): "
+          f"on a 640x480 frame min_face_px 40 (the default) is one {det_passes(40)} pass; "
+          f"20 is {det_passes(20)} (the old full resolution); 80 is {det_passes(80)}; "
+          "faces shorter than min_face_px are dropped before tracking")
     for r in results:
         (print_a if r["mode"] == "A" else print_b)(r)
 
     print("\n== Summary (targets: >= 25 processed fps with detection on every frame; p95 capture->event <= 150 ms)")
-    print(f"   {'run':56s} {'fps':>6s} {'p95 frame':>10s} {'p95 event':>10s} {'fps/event target':>17s} "
+    print(f"   {'run':60s} {'fps':>6s} {'p95 frame':>10s} {'p95 event':>10s} {'fps/event target':>17s} "
           f"{'cores':>6s} {'peak MB':>8s} {'others':>7s}")
     for r in results:
         if r["mode"] == "A":
@@ -879,7 +913,7 @@ def main() -> None:
             p95f, p95e = r["frame_latency_ms"]["p95"], r["event_latency_ms"]["p95"]
             fps_ok = live_fps_ok(r)
         ev_ok = "-" if p95e is None else verdict(p95e <= TARGET_EVENT_P95_MS)
-        print(f"   {label(r):56s} {r['processed_fps']:6.1f} {p95f!s:>10s} {p95e!s:>10s} "
+        print(f"   {label(r):60s} {r['processed_fps']:6.1f} {p95f!s:>10s} {p95e!s:>10s} "
               f"{verdict(fps_ok) + '/' + ev_ok:>17s} {r['cpu_cores_busy']:6.2f} {r['rss_mb']['peak']!s:>8s} "
               f"{r['load']['other_cores_busy']:7.2f}")
     print("   fps: A = 1000 / mean process() ms; B = processed frames per second of the paced clip. p95 frame: A "

@@ -12,7 +12,7 @@ import pytest
 from edge.aip.v3 import AipFace
 from edge.imaging import decode_image
 from edge.loop.decision import DecisionRules
-from edge.loop.pipeline import LoopRules, Pipeline
+from edge.loop.pipeline import LoopRules, Pipeline, detect_side
 from test_aip_v2 import A, B, C, photo
 
 _apps = itertools.count()
@@ -52,7 +52,9 @@ RULES = LoopRules(liveness_control="NONE", decision=DecisionRules(max_frames=4))
 def test_an_enrolled_person_is_recognised_once(analyser, library):
     events = run(Pipeline(analyser, library, RULES, "gate"), walk(decode_image(photo(A, 2))))
     assert [(e.kind, e.user_id, e.group_id, e.camera) for e in events] == [("recognised", "paul", "staff", "gate")]
-    assert events[0].score >= 80 and events[0].track_id == 1 and events[0].frames <= 4
+    # within a few frames: this photo's yaw (~-19 deg) sits at NORMAL's 20 deg limit, so
+    # the odd frame is refused for pose and the next one searched instead
+    assert events[0].score >= 80 and events[0].track_id == 1 and events[0].frames <= 6
 
 
 def test_a_stranger_is_unknown(analyser, library):
@@ -70,3 +72,19 @@ def test_a_photo_moved_in_front_of_the_camera_does_not_pass_liveness(analyser, l
     events = run(Pipeline(analyser, library, rules, "gate"), walk(decode_image(photo(A, 2))))
     assert len(events) == 1 and events[0].kind == "rejected" and events[0].error_code == 223120
     assert events[0].user_id == ""  # a rejected track never names the person
+
+
+def test_faces_below_min_face_px_are_not_tracked(analyser, library):
+    """The same walk-in (faces ~72 px tall) at a gate set to ignore faces under 100 px
+    (people far behind the one at the door) gives no event, and costs only detection."""
+    rules = dataclasses.replace(RULES, min_face_px=100)
+    pipeline = Pipeline(analyser, library, rules, "gate")
+    for frame, ts in walk(decode_image(photo(A, 2))):
+        assert pipeline.process(frame, ts) == [] and pipeline.tracker.tracks == {}
+
+
+def test_video_frames_are_detected_at_the_scale_of_the_smallest_wanted_face():
+    assert detect_side((480, 640, 3), 40) == 320          # one pass where a 40 px face is 20 px
+    assert detect_side((1080, 1920, 3), 40) == 960
+    assert detect_side((480, 640, 3), 20) == 640          # full resolution, never upscaled
+    assert detect_side((120, 160, 3), 200) == 160         # the detector's smallest input

@@ -77,12 +77,13 @@ class FaceAnalyser:
         self.timings[stage] = self.timings.get(stage, 0.0) + (time.perf_counter() - t0) * 1000
 
     def analyse(self, img_bgr: np.ndarray, max_face_num: int = 1, face_sort_type: int = 0,
-                stages=ALL_STAGES) -> list[Face]:
-        """Faces in the image, sorted and cut to max_face_num, with the asked stages filled."""
+                stages=ALL_STAGES, det_max_side: int | None = None) -> list[Face]:
+        """Faces in the image, sorted and cut to max_face_num, with the asked stages filled.
+        `det_max_side` overrides the detector's first-pass size for this image."""
         self.timings = {}
         stages = frozenset(stages)
         with self._timed("detect"):
-            det = self.detector.detect(img_bgr)
+            det = self.detector.detect(img_bgr, det_max_side)
         candidates = [Face(box=det.boxes[i], score=float(det.scores[i]), kps5=det.kps[i]) for i in range(len(det))]
         max_face_num = max(0, int(max_face_num))
         # Confirm in the final order and stop once enough faces stand, so the mesh runs

@@ -8,6 +8,7 @@ kiosk frame is found as well as a 20 px face in a crowd.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -37,15 +38,25 @@ def pyramid_scales(h: int, w: int, max_side: int) -> list[float]:
     return scales
 
 
-def preprocess(img_bgr: np.ndarray, scale: float) -> np.ndarray:
-    """Resize by `scale`, zero-pad to a multiple of 32, NCHW float32 BGR 0..255."""
-    h, w = img_bgr.shape[:2]
+def input_shape(h: int, w: int, scale: float) -> tuple[int, int, int, int]:
+    """(scaled h, scaled w, padded h, padded w): YuNet wants multiples of 32."""
     sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+    return sh, sw, math.ceil(sh / 32) * 32, math.ceil(sw / 32) * 32
+
+
+def preprocess(img_bgr: np.ndarray, scale: float, out: np.ndarray | None = None) -> np.ndarray:
+    """Resize by `scale`, zero-pad to a multiple of 32, NCHW float32 BGR 0..255; into
+    `out` (1 x 3 x padded h x padded w) when given, so a video loop reuses one buffer."""
+    h, w = img_bgr.shape[:2]
+    sh, sw, ph, pw = input_shape(h, w, scale)
     img = img_bgr if (sh, sw) == (h, w) else cv2.resize(img_bgr, (sw, sh), interpolation=cv2.INTER_AREA)
-    ph, pw = math.ceil(sh / 32) * 32, math.ceil(sw / 32) * 32
-    blob = np.zeros((1, 3, ph, pw), dtype=np.float32)
-    blob[0, :, :sh, :sw] = img.transpose(2, 0, 1)
-    return blob
+    if out is None:
+        out = np.zeros((1, 3, ph, pw), dtype=np.float32)
+    else:
+        out[0, :, sh:, :] = 0
+        out[0, :, :sh, sw:] = 0
+    out[0, :, :sh, :sw] = img.transpose(2, 0, 1)
+    return out
 
 
 def decode(outputs: dict[str, np.ndarray], in_h: int, in_w: int, score_threshold: float) -> Detections:
@@ -99,16 +110,31 @@ class YuNetDetector:
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.max_side = max_side
+        self._buffers = threading.local()   # per thread: input shape -> reused input blob
+
+    def _blob(self, img_bgr: np.ndarray, scale: float) -> np.ndarray:
+        """The input blob, written into this thread's buffer for that input shape:
+        video frames are all one size, so a camera loop allocates no new input."""
+        _, _, ph, pw = input_shape(*img_bgr.shape[:2], scale)
+        cache = self._buffers.__dict__.setdefault("blobs", {})
+        buf = cache.get((ph, pw))
+        if buf is None:
+            if len(cache) >= 8:             # photos of many sizes (the API): keep a few
+                cache.clear()
+            buf = cache[(ph, pw)] = np.zeros((1, 3, ph, pw), np.float32)
+        return preprocess(img_bgr, scale, buf)
 
     def _run(self, img_bgr: np.ndarray, scale: float) -> Detections:
-        blob = preprocess(img_bgr, scale)
+        blob = self._blob(img_bgr, scale)
         outs = dict(zip(self.output_names, self.session.run(self.output_names, {self.input_name: blob})))
         det = decode(outs, blob.shape[2], blob.shape[3], self.score_threshold)
         return Detections(det.boxes / scale, det.scores, det.kps / scale)
 
-    def detect(self, img_bgr: np.ndarray) -> Detections:
+    def detect(self, img_bgr: np.ndarray, max_side: int | None = None) -> Detections:
+        """Faces of the image; `max_side` overrides the first pass's long side (the
+        capture loop detects video frames smaller, sized to the faces it wants)."""
         h, w = img_bgr.shape[:2]
-        passes = [self._run(img_bgr, s) for s in pyramid_scales(h, w, self.max_side)]
+        passes = [self._run(img_bgr, s) for s in pyramid_scales(h, w, max_side or self.max_side)]
         boxes = np.concatenate([p.boxes for p in passes])
         scores = np.concatenate([p.scores for p in passes])
         kps = np.concatenate([p.kps for p in passes])

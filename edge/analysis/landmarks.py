@@ -38,8 +38,9 @@ def crop_transform(box: np.ndarray, angle: float) -> tuple[np.ndarray, float]:
 
 
 def preprocess(img_bgr: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """The 1 x 3 x 192 x 192 RGB 0..1 input (blobFromImage: one float buffer, no temporaries)."""
     crop = cv2.warpAffine(img_bgr, m, (INPUT, INPUT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    return (crop[:, :, ::-1].transpose(2, 0, 1)[None] / np.float32(255.0)).astype(np.float32)
+    return cv2.dnn.blobFromImage(crop, 1.0 / 255.0, swapRB=True)
 
 
 def postprocess(raw: np.ndarray, m: np.ndarray, scale: float) -> np.ndarray:

@@ -95,9 +95,12 @@ def skin_reference(lab: np.ndarray, masks: dict[str, np.ndarray]) -> tuple[np.nd
 
 def skin_distance(lab: np.ndarray, ref: np.ndarray, spread: np.ndarray) -> np.ndarray:
     """Per-pixel robust distance (in spreads) from the face's skin colour."""
-    z = (lab - ref) / spread
+    # float32 throughout, in place: this runs on every gated face of every frame
+    z = lab - ref.astype(np.float32)
+    z /= spread.astype(np.float32)
     z[..., 0] *= 0.5  # light varies across a face more than hue: weigh luma less
-    return np.sqrt((z ** 2).sum(-1))
+    np.square(z, out=z)
+    return np.sqrt(z.sum(-1))
 
 
 def occlusion(crop_bgr: np.ndarray, pts: np.ndarray) -> tuple[Occlusion, dict[str, float]]:

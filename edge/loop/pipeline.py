@@ -10,6 +10,7 @@ live, within `liveness_timeout_s`, otherwise the track is rejected with 223120.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,6 +26,18 @@ from edge.loop.decision import Decision, DecisionRules, Hit, decide, frame_goodn
 from edge.loop.tracker import Track, Tracker
 
 LIVENESS_CODE = 223120
+# YuNet finds faces down to ~10 px at its input, but from ~20 px up its boxes and five
+# points are as good for alignment as at full resolution (LFW pairs placed in 640x480
+# frames: TAR@FAR 1 % 0.984 detected at 1280 or at 320). So video frames are detected at
+# the scale where the smallest wanted face is this tall: 640x480 with min_face_px 40 is
+# one 320x240 pass (~2 ms here) instead of two passes at 640x480 and 213x160 (~7 ms).
+DETECT_FACE_PX = 20
+
+
+def detect_side(shape, min_face_px: int) -> int:
+    """The detector's first-pass long side for frames of `shape`."""
+    long_side = max(shape[:2])
+    return max(160, math.ceil(long_side * min(1.0, DETECT_FACE_PX / min_face_px)))
 
 
 @dataclass(frozen=True)
@@ -32,6 +45,7 @@ class LoopRules:
     quality_control: str = "NORMAL"
     liveness_control: str = "NORMAL"     # NONE, LOW/NORMAL (motion), HIGH (+ challenge)
     max_face_num: int = 5
+    min_face_px: int = 40                # faces less tall are not tracked (see DETECT_FACE_PX)
     groups: tuple[str, ...] = ()         # searched groups; () = all
     decision: DecisionRules = DecisionRules()
     min_goodness: float = 0.2            # frames below this are not worth an embedding
@@ -76,7 +90,10 @@ class Pipeline:
     def process(self, image: np.ndarray, ts: float) -> list[Event]:
         """Events this frame completes; `ts` is the capture time in seconds."""
         t0 = time.perf_counter()
-        faces = self.analyser.analyse(image, self.rules.max_face_num, 0, ())  # boxes only: tracks need no more
+        # Boxes only (tracks need no more), largest first, so the size cut keeps the right ones.
+        faces = self.analyser.analyse(image, self.rules.max_face_num, 0, (),
+                                      det_max_side=detect_side(image.shape, self.rules.min_face_px))
+        faces = [f for f in faces if f.height >= self.rules.min_face_px]
         t1 = time.perf_counter()
         matched, ended = self.tracker.update(faces, ts)
         events = []

@@ -61,7 +61,7 @@ def loop_rules(config: Config) -> LoopRules:
     run = config.run
     return LoopRules(
         quality_control=run.quality_control, liveness_control=run.liveness_control,
-        max_face_num=run.max_face_num, groups=tuple(g for g in run.groups.split(",") if g),
+        max_face_num=run.max_face_num, min_face_px=run.min_face_px, groups=tuple(g for g in run.groups.split(",") if g),
         decision=DecisionRules(run.match_score, run.margin, run.min_votes, run.max_frames),
         liveness_timeout_s=run.liveness_timeout_s)
 
