@@ -32,6 +32,18 @@ def test_blur_rises_monotonically_with_gaussian_blur(analyser, path):
     assert values[-1] > QUALITY["NORMAL"].blur, values
 
 
+def test_extreme_blur_does_not_read_sharp_again(analyser):
+    """Blur of 7-10 px on a 150 px photo: the re-blur effect alone falls back and let
+    ~12 % of the faces still detected pass NORMAL's 0.6; the edge strength keeps them out."""
+    values = []
+    for path in lfw_people(60, seed=11):
+        for sigma in (7, 10):
+            faces = analyser.analyse(cv2.GaussianBlur(load(path), (0, 0), sigma), 1, 1, {"landmarks", "quality"})
+            values += [f.quality.blur for f in faces]
+    passing = sum(v <= QUALITY["NORMAL"].blur for v in values)
+    assert len(values) >= 40 and passing <= 0.05 * len(values), (passing, len(values))
+
+
 @pytest.mark.parametrize("path", PHOTOS, ids=[p.stem for p in PHOTOS])
 def test_illumination_follows_gamma_darkening(analyser, path):
     img = load(path)
