@@ -116,7 +116,9 @@ class YuNetDetector:
         """The input blob, written into this thread's buffer for that input shape:
         video frames are all one size, so a camera loop allocates no new input."""
         _, _, ph, pw = input_shape(*img_bgr.shape[:2], scale)
-        cache = self._buffers.__dict__.setdefault("blobs", {})
+        cache = getattr(self._buffers, "blobs", None)
+        if cache is None:
+            cache = self._buffers.blobs = {}
         buf = cache.get((ph, pw))
         if buf is None:
             if len(cache) >= 8:             # photos of many sizes (the API): keep a few

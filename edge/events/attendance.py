@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import TextIO, Union
 
 from edge.events.event import Event, format_iso
 from edge.events.sinks import Sink
+from edge.fileio import atomic_open
 from edge.sqlite import SqliteFile
 
 log = logging.getLogger(__name__)
@@ -154,13 +154,8 @@ class AttendanceStore(SqliteFile):
         number of records."""
         rows = self.records(since, until)
         if isinstance(dest, (str, Path)):
-            dest = Path(dest)
-            tmp = dest.with_name(dest.name + ".tmp")
-            with open(tmp, "w", newline="", encoding="utf-8") as f:
+            with atomic_open(dest, "w", newline="", encoding="utf-8") as f:
                 self._write_csv(f, rows)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, dest)
         else:
             self._write_csv(dest, rows)
         return len(rows)

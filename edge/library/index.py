@@ -59,6 +59,8 @@ import hnswlib
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from edge.fileio import atomic_open
+
 FORMAT = 1
 MANIFEST = "manifest.json"
 OVERFETCH = 4  # HNSW candidates per requested result before the exact re-rank ...
@@ -470,12 +472,8 @@ class FaceIndex:
                 files["hnsw"] = _describe(path, fsync=True)
             manifest = {"format": FORMAT, "dim": self.dim, "slots": hi, "count": len(self._slot),
                         "M": self.M, "files": files, "meta": meta_json}
-            tmp = directory / f"{MANIFEST}.tmp"
-            with open(tmp, "w") as fh:
+            with atomic_open(directory / MANIFEST) as fh:
                 json.dump(manifest, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, directory / MANIFEST)
             _fsync_dir(directory)
             keep = {f["name"] for f in files.values()}
             for p in directory.glob("index-*"):

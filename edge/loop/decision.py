@@ -78,10 +78,10 @@ def decide(per_frame: list[list[Hit]], rules: DecisionRules) -> Decision | None:
     if counts:
         (user, group), n = counts.most_common(1)[0]
         if n >= rules.min_votes and n * 2 > len(per_frame):
-            mine = sorted(h.score for h, _ in votes if (h.user_id, h.group_id) == (user, group))
-            leads = [lead for h, lead in votes if h.user_id == user and lead is not None]
-            hit = next(h for h, _ in votes if (h.user_id, h.group_id) == (user, group))
-            return Decision("recognised", hit, mine[len(mine) // 2], len(per_frame),
+            mine = [(h, lead) for h, lead in votes if (h.user_id, h.group_id) == (user, group)]
+            scores = sorted(h.score for h, _ in mine)
+            leads = [lead for _, lead in mine if lead is not None]
+            return Decision("recognised", mine[0][0], scores[len(scores) // 2], len(per_frame),
                             min(leads) if leads else None, f"{n} of {len(per_frame)} frames agree")
     if len(per_frame) >= rules.max_frames:
         return Decision("unknown", None, best_seen, len(per_frame), None,

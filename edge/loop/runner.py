@@ -26,6 +26,7 @@ from edge.camera import CameraSet, CameraState, SourceConfig
 from edge.config import Config
 from edge.events import (AttendanceSink, AttendanceStore, CommandRelay, EventBus, GpiozeroRelay, LogSink,
                          RelaySink, WebhookSink)
+from edge.fileio import atomic_open
 from edge.loop import systemd
 from edge.loop.decision import DecisionRules
 from edge.loop.pipeline import LoopRules, Pipeline
@@ -158,9 +159,8 @@ class Runner:
 
     def _write_status(self, snap: dict) -> None:
         self.status_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.status_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(snap, indent=1))
-        os.replace(tmp, self.status_path)
+        with atomic_open(self.status_path, fsync=False) as fh:
+            json.dump(snap, fh, indent=1)
 
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -179,13 +179,19 @@ class Runner:
                  self.config.run.liveness_control)
         interval = self.config.run.status_interval_s
         deadline = time.monotonic() + self.config.run.duration_s if self.config.run.duration_s > 0 else None
+        next_status = time.monotonic()
+        # Wake at least every second for the watchdog; the status file (flash writes on
+        # a Pi) and the metrics snapshot are refreshed every status_interval_s.
         while not self.stop_event.wait(min(interval, 1.0)):
-            snap = self.last_snapshot = self.snapshot()
-            self._write_status(snap)
+            if time.monotonic() >= next_status:
+                next_status = time.monotonic() + interval
+                snap = self.last_snapshot = self.snapshot()
+                self._write_status(snap)
             alive = all(time.monotonic() - st.heartbeat < STALE_WORKER_S for st in self.status.values())
             if alive:  # a stuck processing thread starves the watchdog: systemd restarts us
                 systemd.notify("WATCHDOG=1\nSTATUS=" + "; ".join(
-                    f"{n}: {c['state']} {c['processed_fps']} fps" for n, c in snap["cameras"].items()))
+                    f"{n}: {c['state']} {c['processed_fps']} fps"
+                    for n, c in self.last_snapshot["cameras"].items()))
             if (deadline and time.monotonic() >= deadline) or not any(w.is_alive() for w in workers):
                 self.stop_event.set()  # time is up, or every source has ended
         systemd.notify("STOPPING=1")

