@@ -14,6 +14,11 @@ from edge.errors import EdgeError, ModelError
 
 log = logging.getLogger("edge")
 
+# `edge enroll` exit codes (README): 0 nothing new went wrong (a photo rejected again with
+# the code of the previous run is not new), 1 new rejections or unreadable photos this run
+# (camera: fewer good frames than asked), 2 usage or configuration error.
+ENROLL_NEW_PROBLEMS = 1
+
 
 def _engine(args):
     from edge.service import Engine
@@ -118,11 +123,13 @@ def cmd_enroll(args) -> int:
     outcomes = enroller.enroll_folder(root, progress=lambda items: tqdm(items, unit="photo", file=sys.stderr))
     for outcome in outcomes:
         print(outcome.line())
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("enrolled", "already", "rejected")}
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("enrolled", "already", "rejected", "error")}
     warnings = sum(bool(o.duplicates) for o in outcomes)
+    new = sum(o.new_problem for o in outcomes)
     print(f"{len(outcomes)} photos: {counts['enrolled']} enrolled, {counts['already']} already enrolled, "
-          f"{counts['rejected']} rejected, {warnings} duplicate warning(s)")
-    return 1 if counts["rejected"] else 0
+          f"{counts['rejected']} rejected, {counts['error']} unreadable, {warnings} duplicate warning(s); "
+          f"{new} new problem(s)")
+    return ENROLL_NEW_PROBLEMS if new else 0
 
 
 def _enroll_camera(args, enroller) -> int:
@@ -139,7 +146,7 @@ def _enroll_camera(args, enroller) -> int:
         print(outcome.line())
     enrolled = sum(o.status == "enrolled" for o in outcomes)
     print(f"{enrolled} of {args.frames} frames enrolled for {args.group}/{args.user}")
-    return 0 if enrolled >= args.frames else 1
+    return 0 if enrolled >= args.frames else ENROLL_NEW_PROBLEMS
 
 
 def cmd_attendance(args) -> int:

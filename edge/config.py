@@ -90,6 +90,17 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class ApiConfig:
+    """Both SDK versions, in-process and over HTTP (docs/api.md)."""
+    # spoofing_control LOW/NORMAL/HIGH asks for a synthetic-image (PS, face swap) check that
+    # no shipped model makes: "refuse" answers 216102; "ignore" accepts and skips it (logged once).
+    spoofing_control: str = "refuse"
+
+
+SPOOFING_POLICIES = ("refuse", "ignore")
+
+
+@dataclass(frozen=True)
 class AppConfig:
     """One APP_ID's credentials; its face library is <data_dir>/apps/<APP_ID>/."""
     app_id: str
@@ -109,6 +120,7 @@ class Config:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     run: RunConfig = field(default_factory=RunConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
     cameras: tuple = ()           # edge.camera.SourceConfig, from `cameras:` (default: the demo)
     apps: tuple = ()              # AppConfig, from `apps:` and $EDGE_APPS
@@ -185,6 +197,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("server: max_pending, qps and max_body_mb must be positive, token_ttl_s >= 60")
     if bool(srv.tls_cert) != bool(srv.tls_key):
         raise ConfigError("server: set both tls_cert and tls_key, or neither")
+    if cfg.api.spoofing_control not in SPOOFING_POLICIES:
+        raise ConfigError(f"api.spoofing_control: must be {' or '.join(SPOOFING_POLICIES)}")
     return cfg
 
 
@@ -261,4 +275,27 @@ def load_config(path: Path | str | None = None) -> Config:
     cfg = dataclasses.replace(_build(Config, raw, ""), apps=apps, cameras=cameras)
     base = path.resolve().parent
     base = base.parent if base.name == "config" else base  # a checkout's config/ folder
-    return validate(dataclasses.replace(cfg, base_dir=base))
+    return validate(_anchor(cfg, raw, base))
+
+
+# Path keys of the file: (section or None, key).
+PATH_KEYS = ((None, "data_dir"), ("models", "dir"), ("server", "tls_cert"), ("server", "tls_key"),
+             ("events", "log_file"))
+
+
+def _anchor(cfg: Config, raw: dict, base: Path) -> Config:
+    """Make the relative paths *written in the file* absolute against the file's folder
+    (its parent for a checkout's config/ folder). Keys the file leaves out keep their
+    defaults, which resolve against the checkout (Config.base_dir) wherever the file
+    lies: a config in /srv/site/ that sets only data_dir still finds the models."""
+    for section, key in PATH_KEYS:
+        written = (raw.get(section) or {}) if section else raw
+        value = written.get(key) if isinstance(written, dict) else None
+        if not isinstance(value, str) or not value or Path(value).expanduser().is_absolute():
+            continue
+        absolute = str(base / value)
+        if section is None:
+            cfg = dataclasses.replace(cfg, **{key: absolute})
+        else:
+            cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section), **{key: absolute})})
+    return cfg

@@ -4,13 +4,18 @@ Every image goes through the same v3 `addUser` an application would call, so the
 sees the codes an application would (223114 "face is fuzzy", 222202 "pic not has
 face", ...) and enrollment obeys the same quality control. Re-running is idempotent:
 a photo already enrolled answers 223105 "face is already exist", reported as
-`already`, never as a second face. After a face is stored, the library is searched
+`already`, never as a second face. A photo rejected again with the same code as in
+the previous run is reported as such (`repeat`), so a script can tell a clean re-run
+from something new going wrong (the exit codes of `edge enroll`, README). After a face is stored, the library is searched
 for *other* people scoring at or above `duplicate_score`: a warning that one person
 may be enrolled twice under two ids, or two people look alike enough to be confused.
 """
 from __future__ import annotations
 
 import base64
+import dataclasses
+import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -20,6 +25,7 @@ from typing import Iterator
 from edge.aip.runtime import score
 from edge.aip.v3 import AipFace
 from edge.config import Config
+from edge.fileio import write_atomic
 from edge.library.scores import score_to_similarity
 
 log = logging.getLogger(__name__)
@@ -40,16 +46,25 @@ class Outcome:
     source: str
     group_id: str
     user_id: str
-    status: str                 # "enrolled" | "already" | "rejected"
+    status: str                 # "enrolled" | "already" | "rejected" | "error" (unreadable file)
     error_code: int = 0
     error_msg: str = ""
     face_token: str = ""
     duplicates: tuple[Duplicate, ...] = ()
+    repeat: bool = False        # rejected in the previous run too, with the same code
+    digest: str = ""            # sha256 of the photo's bytes
+
+    @property
+    def new_problem(self) -> bool:
+        """Something went wrong that the previous run did not already report."""
+        return self.status == "error" or (self.status == "rejected" and not self.repeat)
 
     def line(self) -> str:
         text = f"{self.status:8s} {self.group_id}/{self.user_id} {self.source}"
-        if self.error_code and self.status == "rejected":
-            text += f": {self.error_code} {self.error_msg}"
+        if self.status in ("rejected", "error"):
+            text += f": {self.error_code} {self.error_msg}" if self.error_code else f": {self.error_msg}"
+            if self.repeat:
+                text += " (as in the previous run)"
         for d in self.duplicates:
             text += f"\n         WARNING: also matches {d.group_id}/{d.user_id} at score {d.score:.1f}"
         return text
@@ -91,6 +106,7 @@ class Enroller:
     def __init__(self, config: Config, app_id: str, *, quality: str = "NORMAL", liveness: str = "NONE",
                  duplicate_score: float = 80.0):
         self.client = AipFace(app_id, "", "", config=config)
+        self.rejections = RejectionLog(config.path(config.data_dir) / "enroll" / f"{app_id}-rejected.json")
         self.options = {"quality_control": quality, "liveness_control": liveness}
         self.duplicate_similarity = score_to_similarity(duplicate_score)
 
@@ -160,10 +176,45 @@ class Enroller:
         return outcomes
 
     def enroll_folder(self, root: Path, progress=None) -> list[Outcome]:
+        """Every photo of the tree; rejections are remembered until the next run (RejectionLog)."""
         items = list(folder_items(root))
+        previous = self.rejections.load()
         outcomes = []
         for group_id, user_id, photo in (progress(items) if progress else items):
-            outcome = self.enroll(group_id, user_id, photo.read_bytes(), str(photo))
+            try:
+                data = photo.read_bytes()
+            except OSError as exc:
+                outcomes.append(Outcome(str(photo), group_id, user_id, "error", error_msg=exc.strerror or str(exc)))
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            outcome = dataclasses.replace(self.enroll(group_id, user_id, data, str(photo)), digest=digest)
+            if outcome.status == "rejected" and previous.get(digest) == outcome.error_code:
+                outcome = dataclasses.replace(outcome, repeat=True)
             log.log(logging.WARNING if outcome.duplicates else logging.INFO, "%s", outcome.line())
             outcomes.append(outcome)
+        self.rejections.save(outcomes)
         return outcomes
+
+
+class RejectionLog:
+    """The photos the last folder run rejected (sha256 -> code), in
+    <data_dir>/enroll/<APP_ID>-rejected.json: outside the library, written atomically."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def load(self) -> dict[str, int]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return {str(k): int(v["error_code"]) for k, v in data.items()}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            log.warning("%s is unreadable: every rejection counts as new this run", self.path)
+            return {}
+
+    def save(self, outcomes: list[Outcome]) -> None:
+        rejected = {o.digest: {"error_code": o.error_code, "source": o.source}
+                    for o in outcomes if o.status == "rejected" and o.digest}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path, json.dumps(rejected, indent=1, sort_keys=True).encode())

@@ -20,6 +20,9 @@ PAGE_DEFAULT, PAGE_MAX = 100, 1000       # start/num (v2), start/length (v3)
 IDENTIFY_TOP_MAX = 5                     # v2 identify user_top_num
 MULTI_IDENTIFY_TOP_MAX = 20              # v2 multi-identify user_top_num
 DETECT_TOP_MAX = 10                      # v2 multi-identify detect_top_num, v3 max_face_num
+INT32_MAX = 2**31 - 1                    # the largest count a request may name (a string in v2)
+V2_DETECT_FACES_CAP = 50                 # v2 detect/faceverify max_face_num: no documented maximum, so any
+                                         # count is accepted; at most this many faces are analysed (cost bound)
 MAX_USER_NUM = 50                        # v3 search max_user_num
 
 

@@ -16,7 +16,6 @@ from edge.config import Config, load_config
 from edge.errors import EdgeError
 from edge.imaging import decode_image
 
-MAX_FACE_NUM = rules.DETECT_TOP_MAX  # v3 detect's documented ceiling; v2 leaves it open
 
 
 def new_log_id() -> int:
@@ -41,7 +40,9 @@ class Engine:
         log_id = new_log_id()
         try:
             img = decode_image(image)
-            max_face_num = rules.integer(options, "max_face_num", 1, 1, MAX_FACE_NUM, 216100)
+            # v2 documents no maximum: any count is valid, the faces analysed are capped (docs/api.md)
+            max_face_num = min(rules.integer(options, "max_face_num", 1, 1, rules.INT32_MAX, 216100),
+                               rules.V2_DETECT_FACES_CAP)
             sort_type = rules.integer(options, "face_sort_type", 0, 0, 1, 216100)
             fields = parse_face_fields(options.get("face_fields"))
             faces = self.analyser.analyse(img, max_face_num, sort_type, stages_for(fields))

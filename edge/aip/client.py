@@ -12,6 +12,7 @@ class AipClient:
     def __init__(self, appId, apiKey, secretKey, *, config: Config | None = None):
         self.appId, self.apiKey, self.secretKey = str(appId), apiKey, secretKey
         self._rt = get_runtime(config)
+        self._api = (config or self._rt.config).api
 
     def getVersion(self):
         return __version__

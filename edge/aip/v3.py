@@ -12,6 +12,8 @@ the rest follows Baidu's public v3 reference (choices: docs/api.md).
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import logging
 import re
 import statistics
 
@@ -31,6 +33,16 @@ FACE_TYPES = ("LIVE", "IDCARD", "WATERMARK", "CERT", "INFRARED")
 TOKEN_RE = re.compile(r"^[0-9a-f]{32}$")
 NO_FACE, NO_MATCH, NO_TOKEN = 222202, 222207, 222209
 ALL_GROUPS = "@ALL"
+NOT_SUPPORTED = 216102
+
+log = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=1)
+def _log_spoofing_ignored() -> None:
+    """Once per process: the operator chose to accept spoofing_control without a check."""
+    log.warning("spoofing_control above NONE accepted and NOT evaluated (api.spoofing_control: ignore): "
+                "no synthetic-image detector on this device")
 
 
 def _opts(options) -> dict:
@@ -98,12 +110,21 @@ class AipFace(AipClient):
         face, record = self._faces(image, image_type, sort_type=sort_type, quality=quality, liveness=liveness)[0]
         return record.embedding, record.face_token, face
 
-    @staticmethod
-    def _controls(options: dict) -> tuple[str, str]:
+    def _controls(self, options: dict) -> tuple[str, str]:
         quality = rules.level(options, "quality_control", 222019)
         liveness = rules.level(options, "liveness_control", 222020)
-        rules.level(options, "spoofing_control", 222026)  # checked, not evaluated: docs/api.md
+        self._spoofing(rules.level(options, "spoofing_control", 222026))
         return quality, liveness
+
+    def _spoofing(self, level: str) -> None:
+        """No synthetic-image detector ships: a level above NONE is refused, so a caller never
+        believes a check ran, unless the operator opted in to ignoring it (docs/api.md)."""
+        if level == "NONE":
+            return
+        if self._api.spoofing_control != "ignore":
+            raise EdgeError(NOT_SUPPORTED, f"spoofing_control {level}: no synthetic-image detector on this device "
+                                           "(set api.spoofing_control: ignore to accept and skip it)")
+        _log_spoofing_ignored()
 
     # -- detection and comparison ----------------------------------------------------
     @v3_call
@@ -315,4 +336,4 @@ class AipFace(AipClient):
     @v3_call
     def personVerify(self, image, image_type, id_card_number, name, options=None):
         """Needs the national ID photo database: not available offline (docs/api.md)."""
-        raise EdgeError(216102, "personVerify checks against the public-security database; edge is offline")
+        raise EdgeError(NOT_SUPPORTED, "personVerify checks against the public-security database; edge is offline")

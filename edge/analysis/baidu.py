@@ -33,13 +33,22 @@ def stages_for(fields: set[str]) -> set[str]:
 
 
 def _pts(arr) -> list[dict]:
+    """v3 points: doubles."""
     return [{"x": float(x), "y": float(y)} for x, y in arr]
 
 
+def _pixels(arr) -> list[dict]:
+    """v2 points: uint32, as v2's table types them (docs/api.md, v2-integer-fields)."""
+    return [{"x": max(0, round(float(x))), "y": max(0, round(float(y)))} for x, y in arr]
+
+
 def location(face: Face) -> dict:
+    """v2's box: uint32 pixels, as the table types it and its example shows; apps slice
+    images with it. The box is clipped at the image's left and top edges (a uint32 is not
+    negative); right and bottom are rounded, so left + width is the rounded right edge."""
     x1, y1, x2, y2 = (float(v) for v in face.box)
-    return {"left": round(x1, 2), "top": round(y1, 2), "width": round(x2 - x1, 2),
-            "height": round(y2 - y1, 2)}
+    left, top = max(0, round(x1)), max(0, round(y1))
+    return {"left": left, "top": top, "width": max(0, round(x2) - left), "height": max(0, round(y2) - top)}
 
 
 def qualities(q) -> dict:
@@ -63,8 +72,8 @@ def face_to_baidu(face: Face, fields: set[str]) -> dict:
         out["gender"] = face.gender
         out["gender_probability"] = face.gender_probability
     if "landmark" in fields and face.mesh is not None:
-        out["landmark"] = _pts(meshmap.landmark4(face.mesh))
-        out["landmark72"] = _pts(meshmap.landmark72(face.mesh))
+        out["landmark"] = _pixels(meshmap.landmark4(face.mesh))
+        out["landmark72"] = _pixels(meshmap.landmark72(face.mesh))
     if "qualities" in fields and face.quality is not None:
         out["qualities"] = qualities(face.quality)
     if "faceliveness" in fields and face.liveness is not None:
@@ -91,7 +100,10 @@ def v3_stages_for(fields: set[str]) -> set[str]:
 
 
 def v3_location(face: Face) -> dict:
-    return {**location(face), "rotation": int(round(face.roll))}
+    """v3's box: doubles (Baidu's v3 detect table) plus the int rotation."""
+    x1, y1, x2, y2 = (float(v) for v in face.box)
+    return {"left": round(x1, 2), "top": round(y1, 2), "width": round(x2 - x1, 2), "height": round(y2 - y1, 2),
+            "rotation": int(round(face.roll))}
 
 
 def face_to_v3(face: Face, fields: set[str], face_token: str) -> dict:
