@@ -46,6 +46,7 @@ class Img:
     blur: float = 0.0
     grow_mb: float = 0.0          # re-encode with noise padding to about this many MB of base64
     size: tuple | None = None     # resize to (width, height)
+    tile: int = 0                 # a tile x tile grid of the photo (a crowd of faces)
 
 
 GARBAGE = "garbage"               # bytes that are no image at all
@@ -175,6 +176,8 @@ ROWS: tuple[Row, ...] = (
         choice="max-face-num"),
     Row("v2-detect-max-face-num-huge", "v2", "detect", (TWO,), {"max_face_num": 100000},
         {"result_num": F(INT, 2, 2)}, doc="v2:max_face_num string 1", choice="max-face-num"),
+    Row("v2-detect-max-face-num-cap", "v2", "detect", (Img(A, 2, tile=8),), {"max_face_num": 64},
+        {"result_num": F(INT, 50, 50)}, doc="v2:max_face_num string 1", choice="max-face-num"),
     Row("v2-detect-max-face-num-0", "v2", "detect", (Img(A, 2),), {"max_face_num": 0}, error=216100,
         doc="v2:216100 invalid param"),
     Row("v2-detect-max-face-num-text", "v2", "detect", (Img(A, 2),), {"max_face_num": "two"}, error=216100,
