@@ -244,3 +244,36 @@ def test_bad_input_never_raises(client):
     assert code(client.detect(b64(photo(A, 1)), "BASE64", "options must be a dict")) == 222200
     assert code(client.personVerify(b64(photo(A, 1)), "BASE64", "110233112299822211", "张三")) == 216102
     assert code(client.getUser("nobody", "staff")) == 223100
+
+
+def test_spoofing_control_is_refused_unless_the_operator_opts_in(edge_config, caplog):
+    """No synthetic-image detector ships: LOW/NORMAL/HIGH must not pass silently (216102),
+    unless api.spoofing_control: ignore, which accepts them and logs that once."""
+    import dataclasses
+
+    from edge.aip import v3 as v3_module
+    from edge.config import ApiConfig
+    strict = AipFace(f"v3app{next(_apps)}", "key", "secret", config=edge_config)
+    probe = b64(photo(A, 2))
+    assert code(strict.addUser(b64(photo(A, 1)), "BASE64", "g", "paul", {"spoofing_control": "LOW"})) == 216102
+    ok(strict.addUser(b64(photo(A, 1)), "BASE64", "g", "paul", {"spoofing_control": "NONE"}))
+    assert code(strict.search(probe, "BASE64", "g", {"spoofing_control": "HIGH"})) == 216102
+    assert code(strict.search(probe, "BASE64", "g", {"spoofing_control": "MAX"})) == 222026
+
+    lenient_cfg = dataclasses.replace(edge_config, api=ApiConfig(spoofing_control="ignore"))
+    lenient = AipFace(strict.appId, "key", "secret", config=lenient_cfg)
+    v3_module._log_spoofing_ignored.cache_clear()
+    with caplog.at_level("WARNING", logger="edge.aip.v3"):
+        for level in ("LOW", "NORMAL", "HIGH"):
+            assert ok(lenient.search(probe, "BASE64", "g", {"spoofing_control": level}))["user_list"][0]["user_id"] == "paul"
+    assert sum("NOT evaluated" in r.getMessage() for r in caplog.records) == 1   # once per process
+    assert code(lenient.search(probe, "BASE64", "g", {"spoofing_control": "MAX"})) == 222026
+
+
+def test_spoofing_policy_is_validated(tmp_path):
+    from edge.config import ConfigError, load_config
+    (tmp_path / "edge.yaml").write_text("api: {spoofing_control: ignore}\n")
+    assert load_config(tmp_path / "edge.yaml").api.spoofing_control == "ignore"
+    (tmp_path / "edge.yaml").write_text("api: {spoofing_control: maybe}\n")
+    with pytest.raises(ConfigError, match="api.spoofing_control"):
+        load_config(tmp_path / "edge.yaml")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import subprocess
 import sys
@@ -59,15 +60,34 @@ def test_folder_enrollment_reports_every_photo_and_is_idempotent(tree, edge_conf
     assert sorted(u for u, _ in lib.store.list_group_users("staff", 0, 100)) == ["jlo", "paul", "paul_again"]
 
 
-def test_enroll_command(tree, tmp_path):
+def test_enroll_command_exit_codes_tell_new_problems(tree, tmp_path):
+    """0: nothing new went wrong; 1: new rejections this run; 2: usage or configuration."""
     (tmp_path / "edge.yaml").write_text(f"data_dir: {tmp_path / 'data'}\nmodels: {{dir: {REPO_ROOT / 'models'}}}\n")
-    run = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "enroll.py"), str(tree), "--config",
-                          str(tmp_path / "edge.yaml"), "--app-id", "gate1"],
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 1  # some photos were rejected
-    assert "10 photos: 7 enrolled, 0 already enrolled, 3 rejected, 1 duplicate warning(s)" in run.stdout
-    assert "rejected staff" not in run.stdout and "blurred.jpg: 223114 face is fuzzy" in run.stdout
-    assert "Traceback" not in run.stderr
+
+    def enroll(*args, module=False):
+        head = [sys.executable, "-m", "edge", "enroll"] if module else [sys.executable, str(REPO_ROOT / "scripts" / "enroll.py")]
+        return subprocess.run([*head, *args, "--config", str(tmp_path / "edge.yaml"), "--app-id", "gate1"],
+                              capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                              env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+
+    first = enroll(str(tree))
+    assert first.returncode == 1, first.stderr  # some photos were rejected: new this run
+    assert "10 photos: 7 enrolled, 0 already enrolled, 3 rejected, 0 unreadable, 1 duplicate warning(s); " \
+           "3 new problem(s)" in first.stdout
+    assert "rejected staff" not in first.stdout and "blurred.jpg: 223114 face is fuzzy" in first.stdout
+    assert "Traceback" not in first.stderr
+
+    again = enroll(str(tree), module=True)       # a clean re-run: the same photos rejected as before
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "7 already enrolled, 3 rejected, 0 unreadable, 0 duplicate warning(s); 0 new problem(s)" in again.stdout
+    assert "blurred.jpg: 223114 face is fuzzy (as in the previous run)" in again.stdout
+
+    (tree / "visitors" / "ricardo" / "wall2.jpg").write_bytes((tree / "visitors" / "ricardo" / "notes.jpg").read_bytes() + b"!")
+    third = enroll(str(tree))
+    assert third.returncode == 1 and "1 new problem(s)" in third.stdout
+
+    assert enroll(str(tmp_path / "no_such_folder")).returncode == 2
+    assert enroll(str(tree), "--quality", "BEST").returncode == 2     # usage error (argparse)
 
 
 def test_camera_enrollment_guides_and_takes_varied_frames(edge_config, tmp_path):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 
@@ -97,3 +98,31 @@ def test_config_is_validated(tmp_path):
             load_config(cfg)
     res = run_cli("--config", str(cfg), "models", "status")
     assert res.returncode == 2 and b"Traceback" not in res.stderr and b"edge:" in res.stderr
+
+
+def test_defaults_do_not_depend_on_where_the_config_lies(tmp_path, monkeypatch):
+    """A config outside the checkout that sets only data_dir still finds the models; only
+    paths written in the file resolve against it."""
+    monkeypatch.delenv("EDGE_MODELS_DIR", raising=False)
+    site = tmp_path / "srv" / "site"
+    site.mkdir(parents=True)
+    (site / "edge.yaml").write_text("data_dir: data\nserver: {tls_cert: tls/cert.pem, tls_key: /etc/key.pem}\n")
+    cfg = load_config(site / "edge.yaml")
+    assert cfg.models_dir == REPO / "models"                       # a default: the checkout's
+    assert cfg.path(cfg.data_dir) == site / "data"                 # written: next to the file
+    assert cfg.path(cfg.server.tls_cert) == site / "tls" / "cert.pem"
+    assert cfg.server.tls_key == "/etc/key.pem"                  # absolute: as written
+    (site / "edge.yaml").write_text("models: {dir: m}\n")
+    cfg = load_config(site / "edge.yaml")
+    assert cfg.models_dir == site / "m" and cfg.path(cfg.data_dir) == REPO / "var"
+    (tmp_path / "srv" / "config").mkdir()
+    (tmp_path / "srv" / "config" / "edge.yaml").write_text("data_dir: var\n")   # a checkout-like config/ folder
+    cfg = load_config(tmp_path / "srv" / "config" / "edge.yaml")
+    assert cfg.path(cfg.data_dir) == tmp_path / "srv" / "var" and cfg.models_dir == REPO / "models"
+
+    (site / "edge.yaml").write_text(f"data_dir: {tmp_path / 'data'}\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("EDGE_MODELS_DIR", "EDGE_CONFIG")}
+    status = subprocess.run([sys.executable, "-m", "edge", "--config", str(site / "edge.yaml"), "models", "status"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                            env={**env, "PYTHONPATH": str(REPO)})
+    assert status.returncode == 0 and "missing" not in status.stdout, status.stdout + status.stderr
