@@ -124,7 +124,7 @@ class Config:
     events: EventsConfig = field(default_factory=EventsConfig)
     cameras: tuple = ()           # edge.camera.SourceConfig, from `cameras:` (default: the demo)
     apps: tuple = ()              # AppConfig, from `apps:` and $EDGE_APPS
-    base_dir: Path = REPO_ROOT
+    base_dir: Path = REPO_ROOT    # relative defaults resolve here; paths written in a file are made absolute
 
     def path(self, value: str) -> Path:
         p = Path(value).expanduser()

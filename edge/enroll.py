@@ -6,9 +6,10 @@ face", ...) and enrollment obeys the same quality control. Re-running is idempot
 a photo already enrolled answers 223105 "face is already exist", reported as
 `already`, never as a second face. A photo rejected again with the same code as in
 the previous run is reported as such (`repeat`), so a script can tell a clean re-run
-from something new going wrong (the exit codes of `edge enroll`, README). After a face is stored, the library is searched
-for *other* people scoring at or above `duplicate_score`: a warning that one person
-may be enrolled twice under two ids, or two people look alike enough to be confused.
+from something new going wrong (the exit codes of `edge enroll`, README). After a face
+is stored, the library is searched for *other* people scoring at or above
+`duplicate_score`: a warning that one person may be enrolled twice under two ids, or
+two people look alike enough to be confused.
 """
 from __future__ import annotations
 

@@ -265,7 +265,8 @@ def test_spoofing_control_is_refused_unless_the_operator_opts_in(edge_config, ca
     v3_module._log_spoofing_ignored.cache_clear()
     with caplog.at_level("WARNING", logger="edge.aip.v3"):
         for level in ("LOW", "NORMAL", "HIGH"):
-            assert ok(lenient.search(probe, "BASE64", "g", {"spoofing_control": level}))["user_list"][0]["user_id"] == "paul"
+            found = ok(lenient.search(probe, "BASE64", "g", {"spoofing_control": level}))
+            assert found["user_list"][0]["user_id"] == "paul"
     assert sum("NOT evaluated" in r.getMessage() for r in caplog.records) == 1   # once per process
     assert code(lenient.search(probe, "BASE64", "g", {"spoofing_control": "MAX"})) == 222026
 

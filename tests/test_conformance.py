@@ -147,7 +147,8 @@ def raw_http(ctx: dict, template: bytes) -> dict:
     try:
         return json.loads(body)
     except ValueError:
-        return {"not JSON": head.split(b"\r\n", 1)[0].decode(errors="replace") + " " + body[:200].decode(errors="replace")}
+        status = head.split(b"\r\n", 1)[0].decode(errors="replace")
+        return {"not JSON": f"{status} {body[:200].decode(errors='replace')}"}
 
 
 def _complete(response: bytes) -> bool:
@@ -237,7 +238,8 @@ def _field_problems(value, spec: T.F) -> list[str]:
         return [f"{value!r:.60} is not {spec.type}"]
     out = []
     number = float(value) if spec.type in (T.INT, T.NUM, T.NUMSTR) else None
-    if number is not None and ((spec.lo is not None and number < spec.lo) or (spec.hi is not None and number > spec.hi)):
+    below = number is not None and spec.lo is not None and number < spec.lo
+    if below or (number is not None and spec.hi is not None and number > spec.hi):
         out.append(f"{value!r} outside [{spec.lo}, {spec.hi}]")
     if spec.one_of and value not in spec.one_of:
         out.append(f"{value!r} not one of {spec.one_of}")

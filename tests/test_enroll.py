@@ -65,7 +65,7 @@ def test_enroll_command_exit_codes_tell_new_problems(tree, tmp_path):
     (tmp_path / "edge.yaml").write_text(f"data_dir: {tmp_path / 'data'}\nmodels: {{dir: {REPO_ROOT / 'models'}}}\n")
 
     def enroll(*args, module=False):
-        head = [sys.executable, "-m", "edge", "enroll"] if module else [sys.executable, str(REPO_ROOT / "scripts" / "enroll.py")]
+        head = [sys.executable, *(["-m", "edge", "enroll"] if module else [str(REPO_ROOT / "scripts" / "enroll.py")])]
         return subprocess.run([*head, *args, "--config", str(tmp_path / "edge.yaml"), "--app-id", "gate1"],
                               capture_output=True, text=True, timeout=300, cwd=tmp_path,
                               env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
@@ -82,7 +82,8 @@ def test_enroll_command_exit_codes_tell_new_problems(tree, tmp_path):
     assert "7 already enrolled, 3 rejected, 0 unreadable, 0 duplicate warning(s); 0 new problem(s)" in again.stdout
     assert "blurred.jpg: 223114 face is fuzzy (as in the previous run)" in again.stdout
 
-    (tree / "visitors" / "ricardo" / "wall2.jpg").write_bytes((tree / "visitors" / "ricardo" / "notes.jpg").read_bytes() + b"!")
+    ricardo = tree / "visitors" / "ricardo"
+    (ricardo / "notes2.jpg").write_bytes((ricardo / "notes.jpg").read_bytes() + b"!")   # a new bad photo
     third = enroll(str(tree))
     assert third.returncode == 1 and "1 new problem(s)" in third.stdout
 
