@@ -69,10 +69,13 @@ def _grow(jpeg: bytes, mb: float) -> bytes:
     return jpeg[:2] + b"".join(segments) + jpeg[2:]
 
 
+FIXED = {T.GARBAGE: b"this is not a picture at all", T.EMPTY: b"", T.GIF: b"GIF89a\x10\x00\x10\x00" + b"\0" * 64}
+
+
 def resolve(value, sdk: str, ctx: dict):
     """A table argument as the SDK takes it: v2 raw image bytes, v3 base64 text."""
-    if isinstance(value, T.Img) or (isinstance(value, str) and value == T.GARBAGE):
-        data = b"this is not a picture at all" if value == T.GARBAGE else image_bytes(value)
+    if isinstance(value, T.Img) or (isinstance(value, str) and value in FIXED):
+        data = FIXED[value] if isinstance(value, str) else image_bytes(value)
         return data if sdk == "v2" else base64.b64encode(data).decode()
     if isinstance(value, T.SeedToken):
         return ctx["seed_token"]
