@@ -101,7 +101,7 @@ class AipFace(AipClient):
         options = options or {}
         uid = rules.user_id(uid, 216111, "uid")
         groups = rules.group_ids(group_id, INVALID)
-        top = rules.integer(options, "top_num", 1, 1, 1000, INVALID)
+        top = rules.integer(options, "top_num", 1, 1, rules.INT32_MAX, INVALID)  # no documented maximum
         photo, live = self._search_photo(image, options, 1)
         face = photo.faces[0]
         matches = self._lib.user_similarities(face.embedding, uid, groups)
