@@ -263,7 +263,7 @@ ROWS: tuple[Row, ...] = (
         {"result_num": F(INT, 1), "result[]": F(NUM, 0, 100), "ext_info[].faceliveness": F(NUMSTR, 0, 1)},
         doc="v2:result array(double)"),
     Row("v2-verify-top-num-5000", "v2", "verifyUser", ("paul", "c2_staff", Img(A, 2)), {"top_num": 5000},
-        {"result_num": F(INT, 1, 1)}, doc="v2:top_num string 1 返回用户top数,默认为1"),
+        {"result_num": F(INT, 1, 1)}, doc="v2:top_num string 1 返回用户top数,默认为1", choice="max-face-num"),
     Row("v2-verify-top-num-0", "v2", "verifyUser", ("paul", "c2_staff", Img(A, 2)), {"top_num": 0}, error=216100,
         doc="v2:top_num string 1 返回用户top数,默认为1"),
     Row("v2-verify-bad-uid", "v2", "verifyUser", ("pa ul", "c2_staff", Img(A, 2)), None, error=216111,
