@@ -414,6 +414,8 @@ ROWS: tuple[Row, ...] = (
         doc="v3:现支持PNG、JPG、JPEG、BMP,不支持GIF图片", xfail=H_IMAGES),
     Row("v3-detect-garbage", "v3", "detect", (GARBAGE, "BASE64"), None, error=(222013, 222203),
         doc="v3:222203 image check fail", xfail=H_IMAGES),
+    Row("v3-detect-too-small", "v3", "detect", (Img(A, 2, size=(12, 12)), "BASE64"), None, error=(222013, 222203),
+        doc="v3:222203 image check fail", xfail=H_IMAGES),
     Row("v3-detect-too-wide", "v3", "detect", (Img(A, 2, size=(6100, 200)), "BASE64"), None, error=222304,
         doc="v3:222304 image size is too large"),
     # ==== v3 search (the search doc) =======================================================

@@ -206,18 +206,20 @@ def doc_messages(doc: str) -> dict[int, set[str]]:
 
 def problems(answer: dict, row: T.Row) -> list[str]:
     out = []
-    version = "v3" if row.sdk in ("v3", "http") and "result" in answer else row.sdk
+    version = row.method.split("/")[0] if row.sdk == "http" else row.sdk
     if not isinstance(answer.get("log_id"), int):
         out.append(f"log_id is not an integer: {answer.get('log_id')!r}")
     if version == "v3":
         for key, kind in (("error_code", int), ("error_msg", str), ("timestamp", int), ("cached", int)):
             if not isinstance(answer.get(key), kind):
                 out.append(f"v3 envelope: {key} is {answer.get(key)!r}")
+        if "result" not in answer:
+            out.append("v3 envelope: no result")
     if row.error is not None:
         codes = row.error if isinstance(row.error, tuple) else (row.error,)
         if answer.get("error_code") not in codes or not isinstance(answer.get("error_msg"), str):
             out.append(f"expected error {' or '.join(map(str, codes))}, got {_short(answer)}")
-        documented = doc_messages(version if version in DOCS else "v3").get(answer.get("error_code"))
+        documented = doc_messages(version).get(answer.get("error_code"))
         if documented and answer.get("error_msg") not in documented:
             out.append(f"error_msg {answer.get('error_msg')!r} is not the document's {sorted(documented)}")
         return out
