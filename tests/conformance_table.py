@@ -354,7 +354,8 @@ ROWS: tuple[Row, ...] = (
         doc="v2:\"error_code\": 216619", choice="error-msg",
         setup=(("addUser", ("last2", "L", "c2_last", Img(C, 2)), None),)),
     Row("v2-person-verify", "v2", "personVerify", (Img(A, 2), "110233112299822211", "Ann"),
-        {"quality": "use", "faceliveness": "use", "ext_fields": "qualities"}, error=216102,
+        {"quality": "use", "quality_conf": '{"left_eye": 0.6}', "faceliveness": "use",
+         "faceliveness_conf": '{"faceliveness": 0.834963}', "ext_fields": "qualities"}, error=216102,
         doc="v2:216102 service not support", choice="person-verify"),
 
     # ==== v3 detect (v3ref 人脸检测) ==========================================================
