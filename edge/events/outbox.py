@@ -86,6 +86,8 @@ class OutboxStats:
 class Outbox(SqliteFile):
     """The queue of one destination. Thread-safe."""
 
+    REMEDY = "`edge run` sets it aside and starts a new outbox at its next start (docs/storage.md)"
+
     def __init__(self, path: Path | str, max_rows: int = 50_000, max_dead: int = 10_000):
         if max_rows < 1 or max_dead < 1:
             raise ValueError("max_rows and max_dead must be positive")
