@@ -214,8 +214,7 @@ class Outbox(SqliteFile):
 
     def stats(self) -> OutboxStats:
         with self._lock:
-            pending, delivered = self._db.execute(
-                "SELECT COUNT(*) - COUNT(delivered), COUNT(delivered) FROM outbox").fetchone()
-            dead = self._db.execute("SELECT COUNT(*) FROM dead").fetchone()[0]
-            dropped = self._db.execute("SELECT value FROM meta WHERE key='dropped'").fetchone()[0]
+            pending, delivered = self._all("SELECT COUNT(*) - COUNT(delivered), COUNT(delivered) FROM outbox")[0]
+            dead = self._one("SELECT COUNT(*) FROM dead")
+            dropped = self._one("SELECT value FROM meta WHERE key='dropped'")
         return OutboxStats(pending, delivered, dead, dropped)

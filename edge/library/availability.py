@@ -4,8 +4,9 @@ An app whose library.db is damaged, missing or cannot be opened is refused on it
 each of its calls answers the db error at once, with no traceback and without
 touching the files again, while the other apps are served. One log line names the
 file and the remedy. The refusal lifts by itself once the files change (`edge library
-recover` replaced them, or the operator fixed a permission) and is otherwise looked at
-again every RETRY_S, so a full disk that was cleared needs no restart either.
+recover` replaced them, or the operator fixed a permission); one that may pass by
+itself (a full disk, a busy or unreadable file) is also looked at again every RETRY_S.
+A damaged file does not heal: it is not reopened until it changes.
 """
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ class Availability:
             refusal = self._down.get(app_id)
             if refusal is None:
                 return
-            if time.monotonic() < refusal.look_again and _signature(directory) == refusal.signature:
+            waiting = refusal.error.sticky or time.monotonic() < refusal.look_again
+            if waiting and _signature(directory) == refusal.signature:
                 raise refusal.error
             del self._down[app_id]
         log.info("app %s: opening its library again (%s)", app_id, directory)

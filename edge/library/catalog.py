@@ -6,19 +6,15 @@ The catalog is that missing half, written beside the vectors at every index save
 library.db is lost or damaged beyond salvage, `edge library recover` rebuilds groups,
 members and faces from the last save (docs/storage.md).
 
-One JSON document per line, so writing and reading stream (1M faces ~ 120 MB):
-    {"catalog": 1, "library_uuid": ..., "seq": ...}
-    {"g": [group_id, ctime]}
-    {"m": [group_id, user_id, user_info, ctime]}
-    {"f": [face_ref, group_id, user_id, face_token, model, quality, ctime]}
-It is read from its own read-only connection in one read transaction (a consistent
-snapshot that never holds up the service's connection); faces added after the snapshot
-are simply not in it.
+It is a small SQLite file of its own (groups, members, faces without embeddings and
+without the change log; ~150 B a face), made by SQLite itself from the store through a
+read-only connection in one read transaction: a consistent snapshot, no Python per row
+(20k faces ~ 0.1 s), and the service's own connection is never held up. Faces added
+after the snapshot are simply not in it.
 """
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,28 +34,31 @@ class Catalog:
     faces: list[tuple[int, str, str, str, str, dict | None, float]] = field(default_factory=list)
 
 
+_COPY = (
+    "CREATE TABLE cat.meta AS SELECT key, value FROM meta",
+    "INSERT INTO cat.meta VALUES ('catalog_format', '%d')" % FORMAT,
+    "INSERT INTO cat.meta SELECT 'seq', COALESCE(MAX(seq), 0) FROM changes",
+    "CREATE TABLE cat.groups AS SELECT group_id, ctime FROM groups ORDER BY id",
+    "CREATE TABLE cat.members AS SELECT g.group_id, m.user_id, m.user_info, m.ctime FROM members m "
+    "JOIN groups g ON g.id=m.group_ref ORDER BY m.id",
+    "CREATE TABLE cat.faces AS SELECT f.id AS face_ref, g.group_id, m.user_id, f.face_token, f.model, f.quality, "
+    "f.ctime FROM faces f JOIN members m ON m.id=f.member_ref JOIN groups g ON g.id=m.group_ref ORDER BY f.id",
+)
+
+
 def write_catalog(store_path: Path, out: Path) -> None:
-    """Stream the store's groups, members and faces into `out` (fsynced by the caller)."""
-    db = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    """Copy the store's names into a new SQLite file `out` (fsynced by the caller)."""
+    out.unlink(missing_ok=True)
+    db = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                         isolation_level=None)
     try:
-        db.execute("BEGIN")  # one snapshot for every SELECT below
-        uuid = db.execute("SELECT value FROM meta WHERE key='library_uuid'").fetchone()[0]
-        seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
-        with open(out, "w", encoding="utf-8") as fh:
-            dump = lambda obj: fh.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")  # noqa: E731
-            dump({"catalog": FORMAT, "library_uuid": uuid, "seq": seq})
-            for row in db.execute("SELECT group_id, ctime FROM groups ORDER BY id"):
-                dump({"g": list(row)})
-            for row in db.execute("SELECT g.group_id, m.user_id, m.user_info, m.ctime FROM members m "
-                                  "JOIN groups g ON g.id=m.group_ref ORDER BY m.id"):
-                dump({"m": list(row)})
-            for ref, gid, uid, token, model, quality, ctime in db.execute(
-                    "SELECT f.id, g.group_id, m.user_id, f.face_token, f.model, f.quality, f.ctime FROM faces f "
-                    "JOIN members m ON m.id=f.member_ref JOIN groups g ON g.id=m.group_ref ORDER BY f.id"):
-                dump({"f": [ref, gid, uid, token, model, json.loads(quality) if quality else None, ctime]})
-            fh.flush()
-            os.fsync(fh.fileno())
+        db.execute("ATTACH DATABASE ? AS cat", (str(out),))
+        db.execute("PRAGMA cat.journal_mode=OFF")
+        db.execute("BEGIN")  # one snapshot of the store for every statement
+        for sql in _COPY:
+            db.execute(sql)
         db.execute("COMMIT")
+        db.execute("DETACH DATABASE cat")
     except sqlite3.Error as exc:
         raise StorageError(storage_kind(exc) or "corrupt", store_path, f"writing the catalog: {exc}") from None
     finally:
@@ -67,22 +66,23 @@ def write_catalog(store_path: Path, out: Path) -> None:
 
 
 def read_catalog(path: Path) -> Catalog:
-    """The catalog in `path`; ValueError when it is not one (checked by its CRC first)."""
-    cat = Catalog()
-    with open(path, encoding="utf-8") as fh:
-        head = json.loads(fh.readline() or "null")
-        if not isinstance(head, dict) or head.get("catalog") != FORMAT:
+    """The catalog in `path` (checked by its CRC first); ValueError when it is not one."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise ValueError(f"{path.name}: {exc}") from None
+    try:
+        meta = dict(db.execute("SELECT key, value FROM meta"))
+        if meta.get("catalog_format") != str(FORMAT):
             raise ValueError(f"{path.name}: not a catalog")
-        cat.library_uuid, cat.seq = str(head.get("library_uuid", "")), int(head.get("seq", 0))
-        for line in fh:
-            row = json.loads(line)
-            if "f" in row:
-                ref, gid, uid, token, model, quality, ctime = row["f"]
-                cat.faces.append((int(ref), gid, uid, token, model, quality, float(ctime)))
-            elif "m" in row:
-                gid, uid, info, ctime = row["m"]
-                cat.members.append((gid, uid, info, float(ctime)))
-            elif "g" in row:
-                gid, ctime = row["g"]
-                cat.groups.append((gid, float(ctime)))
-    return cat
+        return Catalog(
+            str(meta.get("library_uuid", "")), int(meta.get("seq", 0)),
+            [(g, float(t)) for g, t in db.execute("SELECT group_id, ctime FROM groups")],
+            [(g, u, i or "", float(t)) for g, u, i, t in db.execute("SELECT group_id, user_id, user_info, ctime "
+                                                                     "FROM members")],
+            [(int(r), g, u, tok, model, json.loads(q) if q else None, float(t)) for r, g, u, tok, model, q, t in
+             db.execute("SELECT face_ref, group_id, user_id, face_token, model, quality, ctime FROM faces")])
+    except sqlite3.Error as exc:
+        raise ValueError(f"{path.name}: {exc}") from None
+    finally:
+        db.close()
