@@ -1,4 +1,5 @@
-"""Files that readers never see half-written: write a sibling temp file, then rename."""
+"""Files that readers never see half-written (a sibling temp file, then a rename), and
+files moved out of the way rather than deleted."""
 from __future__ import annotations
 
 import os

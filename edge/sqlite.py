@@ -146,10 +146,13 @@ class SqliteFile:
                 with self._write() as db:
                     for statement in filter(str.strip, schema.split(";")):
                         db.execute(statement)
-        except BaseException:
+        except BaseException as exc:
             if self._db is not None:
                 self._db.close()
-            raise
+            err = self._storage_error(exc) if isinstance(exc, sqlite3.Error) else None
+            if err is None:
+                raise
+            raise err from None
         self._opened = True
 
     def close(self) -> None:

@@ -241,32 +241,43 @@ def test_a_full_disk_answers_the_db_error_and_writes_nothing(cfg, caplog):
 
 
 @pytest.fixture
-def read_only_dir(tmp_path):
-    """A folder that cannot be written: a read-only bind mount as root, chmod otherwise."""
-    src, ro = tmp_path / "rw", tmp_path / "ro"
-    src.mkdir()
-    ro.mkdir()
-    if os.geteuid() != 0:
-        os.chmod(src, 0o555)
-        yield src
-        os.chmod(src, 0o755)
-        return
-    if subprocess.run(["mount", "--bind", str(src), str(ro)], capture_output=True).returncode:
-        pytest.skip("root without mount: cannot make a read-only folder here")
-    try:
+def read_only(tmp_path):
+    """make(folder) -> the folder, now read-only: a read-only bind mount as root (who
+    ignores permissions), chmod otherwise."""
+    mounts, chmods = [], []
+
+    def make(src: Path) -> Path:
+        if os.geteuid() != 0:
+            for p in [src, *src.rglob("*")]:
+                os.chmod(p, 0o555 if p.is_dir() else 0o444)
+                chmods.append(p)
+            return src
+        ro = tmp_path / f"ro{len(mounts)}"
+        ro.mkdir()
+        if subprocess.run(["mount", "--bind", str(src), str(ro)], capture_output=True).returncode:
+            pytest.skip("root without mount: cannot make a read-only folder here")
+        mounts.append(ro)
         if subprocess.run(["mount", "-o", "remount,ro,bind", str(ro)], capture_output=True).returncode:
             pytest.skip("cannot remount read-only")
-        yield ro
-    finally:
+        return ro
+
+    yield make
+    for ro in mounts:
         subprocess.run(["umount", str(ro)], check=False)
+    for p in chmods:
+        os.chmod(p, 0o755)
 
 
-def test_a_read_only_data_dir_refuses_the_app_with_a_clear_error(read_only_dir, caplog):
-    cfg = dataclasses.replace(load_config(), data_dir=str(read_only_dir / "apps-parent"))
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_read_only_data_dir_refuses_the_app_with_a_clear_error(cfg, read_only, caplog, existing):
+    if existing:
+        enrol(cfg, "ro")
+    else:
+        (data_dir(cfg) / "apps").mkdir(parents=True)
+    ro_cfg = dataclasses.replace(cfg, data_dir=str(read_only(data_dir(cfg))))
     caplog.set_level(logging.INFO)
-    answer = search(cfg, "ro")
-    assert answer["error_code"] == 222915
-    assert V2("ro", "", "", config=cfg).getGroupList()["error_code"] == 216300
+    assert search(ro_cfg, "ro")["error_code"] == 222915
+    assert V2("ro", "", "", config=ro_cfg).getGroupList()["error_code"] == 216300
     no_traceback(caplog)
     assert any("read-only" in r.getMessage() or "cannot be opened" in r.getMessage() for r in caplog.records
                if r.levelno >= logging.ERROR)

@@ -7,10 +7,15 @@ search, so a library written by another process (an enrollment script next to th
 service) is searched as it is now, without a restart.
 
 At start-up the saved index is loaded when its recorded sequence number and library
-uuid match the store (then only the newer changes are replayed); a missing, partial,
-foreign or newer-than-store index is rebuilt from the faces table. Replay is
-idempotent (adds replace, removes ignore unknown ids), so no ordering subtleties arise
-between reading the sequence number and reading faces.
+uuid match the store (then only the newer changes are replayed); otherwise it is
+rebuilt from the faces table. Replay is idempotent (adds replace, removes ignore
+unknown ids), so no ordering subtleties arise between reading the sequence number and
+reading faces.
+
+The saved index is also the second copy of the embeddings (with its catalog, enough
+to rebuild the store: docs/storage.md), so it is never thrown away or overwritten
+when it does not fit the store: a damaged, foreign or newer one is set aside; a store
+that went missing or empty beside a saved index with faces is refused, not recreated.
 """
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.library.catalog import write_catalog
-from edge.library.index import FaceIndex, read_manifest
+from edge.library.index import MANIFEST, FaceIndex, read_manifest
 from edge.library.store import FaceRecord, LibraryError, LibraryStore
 from edge.sqlite import StorageError, set_aside
 
@@ -156,6 +161,11 @@ class FaceLibrary:
     def _open_index(self) -> tuple[FaceIndex, int, str]:
         with self._file_lock(exclusive=False):
             loaded = FaceIndex.load(self.dir / INDEX_DIR, self.dim, **self._index_options)
+            unusable = loaded is None and (self.dir / INDEX_DIR / MANIFEST).exists()
+        if unusable:  # its files may still hold what a double fault needs: keep them
+            with self._file_lock(exclusive=True):
+                aside = set_aside(self.dir / INDEX_DIR, "damaged")
+            log.warning("saved index kept as %s; rebuilding it from %s", aside, self.store.path)
         last = self.store.last_seq()
         if loaded is not None:
             index, meta = loaded
