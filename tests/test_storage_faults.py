@@ -263,7 +263,7 @@ def read_only(tmp_path):
 
     yield make
     for ro in mounts:
-        subprocess.run(["umount", str(ro)], check=False)
+        subprocess.run(["umount", "--lazy", str(ro)], check=False)  # files may still be open
     for p in chmods:
         os.chmod(p, 0o755)
 

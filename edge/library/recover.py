@@ -70,11 +70,18 @@ class AppCheck:
     set_aside: list[str] = field(default_factory=list)
 
     @property
+    def new(self) -> bool:
+        """Nothing stored yet: created at first use."""
+        return self.store.status in ("missing", "empty") and self.index.status == "missing"
+
+    @property
     def healthy(self) -> bool:
-        return self.store.status == "ok" and self.index.status in ("ok", "behind", "missing")
+        return self.new or (self.store.status == "ok" and self.index.status in ("ok", "behind", "missing"))
 
     @property
     def advice(self) -> str:
+        if self.new:
+            return "ok (no library yet)"
         if self.healthy:
             return "ok" if self.index.status != "missing" else "ok (the index is rebuilt at the next start)"
         if self.store.status == "ok":
