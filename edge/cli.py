@@ -78,8 +78,12 @@ def cmd_status(args) -> int:
     if not path.exists():
         print(f"edge status: {path} does not exist: is `edge run` running?", file=sys.stderr)
         return 1
-    snap = json.loads(path.read_text())
-    age = time.time() - snap["time"]
+    try:
+        snap = json.loads(path.read_text())
+        age = time.time() - float(snap["time"])
+    except (OSError, ValueError, TypeError, KeyError):
+        print(f"edge status: {path} is unreadable or damaged: is `edge run` running?", file=sys.stderr)
+        return 1
     print(json.dumps({**snap, "age_s": round(age, 1)}, indent=None if args.json else 1))
     stale = age > 3 * max(cfg.run.status_interval_s, 1.0)
     if stale:

@@ -30,9 +30,10 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 30_000
 HEADER = b"SQLite format 3\x00"
-# A database up to this size (file + WAL) gets a whole-file PRAGMA quick_check at open
-# (~0.1 s per 64 MB from the page cache here; an SD card reads ~40 MB/s). Larger ones
-# check only their small tables at open; damage elsewhere is caught when it is read.
+# A database up to this size (file + WAL; ~40k faces) gets a whole-file PRAGMA
+# quick_check at open (31 MB: 50-70 ms here, scripts/bench_storage.py; an SD card reads
+# ~40 MB/s). Larger ones check only their small tables at open: damage elsewhere is
+# met when it is read.
 QUICK_CHECK_MAX_BYTES = 64 * 1024 * 1024
 SIDECARS = ("-wal", "-shm")
 
@@ -85,14 +86,18 @@ def check_header(path: Path, remedy: str = "") -> None:
         return
     if not path.is_file():
         raise StorageError("corrupt", path, "not a regular file", remedy)
-    size = path.stat().st_size
     wal = path.with_name(path.name + "-wal")
+    try:
+        size = path.stat().st_size
+        wal_size = wal.stat().st_size if wal.exists() else 0
+        with open(path, "rb") as fh:
+            head = fh.read(100)
+    except OSError as exc:
+        raise StorageError("unreadable", path, exc.strerror or str(exc)) from None
     if size == 0:
-        if wal.exists() and wal.stat().st_size > 0:
-            raise StorageError("corrupt", path, f"empty, but {wal.name} holds {wal.stat().st_size} bytes", remedy)
+        if wal_size:
+            raise StorageError("corrupt", path, f"empty, but {wal.name} holds {wal_size} bytes", remedy)
         return
-    with open(path, "rb") as fh:
-        head = fh.read(100)
     if len(head) < 100 or not head.startswith(HEADER):
         raise StorageError("corrupt", path, "not an SQLite database (bad header)", remedy)
 

@@ -402,3 +402,13 @@ def test_edge_serve_refuses_a_damaged_app_serves_the_others_and_recovers(tmp_pat
         assert cli(srv.config_path, "check").returncode == 0
     finally:
         assert srv.stop() == 0
+
+
+def test_edge_status_on_a_damaged_status_file_says_so(tmp_path):
+    (tmp_path / "edge.yaml").write_text(f"data_dir: {tmp_path / 'data'}\n")
+    (tmp_path / "data" / "run").mkdir(parents=True)
+    (tmp_path / "data" / "run" / "status.json").write_bytes(b'{"time": 17\x00\x00')
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    out = subprocess.run([sys.executable, "-m", "edge.cli", "--config", str(tmp_path / "edge.yaml"), "status"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "Traceback" not in out.stderr and "damaged" in out.stderr, out

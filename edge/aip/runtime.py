@@ -22,8 +22,8 @@ from edge.library.availability import Availability
 from edge.library.library import FaceLibrary, discard_library, library_dir, open_library
 from edge.library.scores import similarity_to_score
 from edge.library.store import FaceRecord, LibraryError
-from edge.sqlite import StorageError
 from edge.models.manifest import load_manifest
+from edge.sqlite import StorageError
 
 # A detected (not registered) face's token can be searched for this long (v3 docs).
 TOKEN_TTL_S = 3600.0
