@@ -412,3 +412,41 @@ def test_edge_status_on_a_damaged_status_file_says_so(tmp_path):
     out = subprocess.run([sys.executable, "-m", "edge.cli", "--config", str(tmp_path / "edge.yaml"), "status"],
                          env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "Traceback" not in out.stderr and "damaged" in out.stderr, out
+
+
+def test_edge_run_stops_when_its_library_breaks_while_running(tmp_path):
+    """A library over QUICK_CHECK_MAX_BYTES is checked only in its small tables at start
+    (here made large by an hour's worth of detected-face tokens), so the damaged faces
+    table is met at the first search: the loop stops (exit 1, for systemd to restart it
+    into the refusal) with one line, not a traceback per frame."""
+    import cv2
+
+    from edge.sqlite import QUICK_CHECK_MAX_BYTES
+    (tmp_path / "edge.yaml").write_text(
+        f"data_dir: {tmp_path / 'data'}\nmodels: {{dir: {REPO_ROOT / 'models'}}}\n"
+        f"run: {{liveness_control: NONE}}\n"
+        f"cameras:\n  - {{name: gate, kind: folder, uri: {tmp_path / 'frames'}, fps: 10, loop: true}}\n")
+    cfg = load_config(tmp_path / "edge.yaml")
+    enrol(cfg, "edge")
+    db = app_dir(cfg, "edge") / "library.db"
+    con = sqlite3.connect(db)
+    with con:
+        con.executemany("INSERT INTO tokens VALUES (?, zeroblob(1048576), 'm', NULL, strftime('%s'))",
+                        [(f"pad{i}",) for i in range(QUICK_CHECK_MAX_BYTES // 2**20 + 4)])
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    assert db.stat().st_size > QUICK_CHECK_MAX_BYTES
+    garble_pages(db, ("faces",))
+    face = cv2.imdecode(np.frombuffer(photo(A, 2), np.uint8), cv2.IMREAD_COLOR)
+    (tmp_path / "frames").mkdir()
+    for i in range(5):
+        frame = np.full((480, 640, 3), 70, np.uint8)
+        frame[100:100 + face.shape[0], 150 + 3 * i:150 + 3 * i + face.shape[1]] = face
+        cv2.imwrite(str(tmp_path / "frames" / f"{i:03d}.jpg"), frame)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    out = subprocess.run([sys.executable, "-m", "edge.cli", "--config", str(tmp_path / "edge.yaml"), "run",
+                          "--duration", "60"], env=env, capture_output=True, text=True, timeout=180)
+    log = out.stdout + out.stderr
+    assert out.returncode == 1, log[-3000:]
+    assert "Traceback" not in log
+    assert "the face library is unusable, stopping" in log and "library.db is damaged" in log
