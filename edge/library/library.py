@@ -132,7 +132,7 @@ class FaceLibrary:
             self.index_source = how  # "loaded" or "rebuilt": start-up diagnostics and tests
             self.sync()
             if how == "rebuilt":
-                self.save_index()
+                self._try_save("after the rebuild")
         except OSError as exc:
             self.store.close()
             raise os_storage_error(exc, self.dir / INDEX_DIR, self.remedy) from None
@@ -209,13 +209,18 @@ class FaceLibrary:
                 done += len(changes)
             self._unsaved += done
         if self._unsaved >= SAVE_EVERY_CHANGES and time.monotonic() - self._save_failed > SAVE_RETRY_S:
-            try:
-                self.save_index()
-            except (StorageError, OSError) as exc:  # the index is a cache: the change itself is committed
-                self._save_failed = time.monotonic()
-                log.error("library %s: saving the index failed (%s); retrying in %.0f s", self.dir, exc,
-                          SAVE_RETRY_S)
+            self._try_save(f"after {self._unsaved} changes")
         return done
+
+    def _try_save(self, when: str) -> None:
+        """Save the index; a failure (full disk) is logged, not raised: the index is a
+        cache, and the change that led here is committed."""
+        try:
+            self.save_index()
+        except (StorageError, OSError) as exc:
+            self._save_failed = time.monotonic()
+            log.error("library %s: saving the index %s failed (%s); the index is kept in memory", self.dir,
+                      when, exc)
 
     def save_index(self) -> None:
         """Save the index with its catalog. Never over a damaged store's: the saved
@@ -232,10 +237,7 @@ class FaceLibrary:
     def close(self) -> None:
         with self._lock:
             if self._unsaved and self.fault is None:
-                try:
-                    self.save_index()
-                except (StorageError, OSError) as exc:
-                    log.error("library %s: saving the index at close failed: %s", self.dir, exc)
+                self._try_save("at close")
             self.store.close()
 
     # -- writes: the store, then the index ---------------------------------------
