@@ -1,4 +1,4 @@
-"""`edge` command line: models, detect, run, status, serve, enroll, attendance, bench."""
+"""`edge` command line: models, detect, run, status, serve, enroll, attendance, library, bench."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +11,7 @@ from pathlib import Path
 from edge import __version__
 from edge.config import ConfigError, load_config
 from edge.errors import EdgeError, ModelError
+from edge.sqlite import StorageError
 
 log = logging.getLogger("edge")
 
@@ -82,8 +83,12 @@ def cmd_status(args) -> int:
     if not path.exists():
         print(f"edge status: {path} does not exist: is `edge run` running?", file=sys.stderr)
         return 1
-    snap = json.loads(path.read_text())
-    age = time.time() - snap["time"]
+    try:
+        snap = json.loads(path.read_text())
+        age = time.time() - float(snap["time"])
+    except (OSError, ValueError, TypeError, KeyError):
+        print(f"edge status: {path} is unreadable or damaged: is `edge run` running?", file=sys.stderr)
+        return 1
     print(json.dumps({**snap, "age_s": round(age, 1)}, indent=None if args.json else 1))
     stale = age > 3 * max(cfg.run.status_interval_s, 1.0)
     if stale:
@@ -171,6 +176,42 @@ def cmd_attendance(args) -> int:
     return 0
 
 
+def cmd_library(args) -> int:
+    """check: the state of each app's library.db and saved index (exit 1 if any is not
+    healthy); recover: rebuild one app's index or store (docs/storage.md)."""
+    from dataclasses import asdict
+
+    from edge.library import recover
+    from edge.library.library import APP_ID_RE
+    cfg = load_config(args.config)
+    data = cfg.path(cfg.data_dir)
+    if args.app_id is not None and not APP_ID_RE.match(args.app_id):
+        raise ConfigError(f"edge library: {args.app_id!r} is not an APP_ID")
+    if args.action == "recover":
+        if not args.app_id:
+            raise ConfigError("edge library recover: --app-id is needed")
+        try:
+            report = recover.recover_app(data, args.app_id)
+        except recover.RecoverError as exc:
+            print(f"edge library recover: {exc}", file=sys.stderr)
+            return 1
+        print(json.dumps(asdict(report), ensure_ascii=False, indent=None if args.json else 1))
+        return 0
+    ids = [args.app_id] if args.app_id else sorted(set(recover.app_ids(data)) | {a.app_id for a in cfg.apps})
+    checks = [recover.check_app(data, app_id) for app_id in ids]
+    for c in checks:
+        if args.json:
+            print(json.dumps(c.to_dict(), ensure_ascii=False))
+        else:
+            print(f"{c.app_id}: library.db {c.store.status}{' (' + c.store.detail + ')' if c.store.detail else ''}, "
+                  f"{c.store.faces} faces; index {c.index.status}"
+                  f"{' (' + c.index.detail + ')' if c.index.detail else ''}, {c.index.faces} faces"
+                  f"{', catalog' if c.index.catalog else ''}; {c.advice}")
+            for name in c.set_aside:
+                print(f"{c.app_id}:   set aside: {name}")
+    return 0 if all(c.healthy for c in checks) else 1
+
+
 def cmd_bench(args) -> int:
     from edge.bench import main as bench_main
     return bench_main(args)
@@ -234,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--until", help="last day, YYYY-MM-DD (inclusive)")
     a.set_defaults(func=cmd_attendance)
 
+    lb = sub.add_parser("library", help="check a face library's files, or recover a damaged one")
+    lb.add_argument("action", choices=["check", "recover"])
+    lb.add_argument("--app-id", help="the app (default for check: every app)")
+    lb.add_argument("--json", action="store_true", help="JSON lines")
+    lb.set_defaults(func=cmd_library)
+
     b = sub.add_parser("bench", help="per-stage latency and memory figures")
     b.add_argument("--repeat", type=int, default=50)
     b.add_argument("--threads", type=int, nargs="*", default=[1, 2])
@@ -247,7 +294,7 @@ def main(argv=None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (ConfigError, ModelError) as exc:
+    except (ConfigError, ModelError, StorageError) as exc:
         print(f"edge: {exc}", file=sys.stderr)
         return 2
     except EdgeError as exc:

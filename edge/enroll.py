@@ -26,6 +26,7 @@ from typing import Iterator
 from edge.aip.runtime import score
 from edge.aip.v3 import AipFace
 from edge.config import Config
+from edge.errors import EdgeError
 from edge.fileio import write_atomic
 from edge.library.scores import score_to_similarity
 
@@ -107,6 +108,10 @@ class Enroller:
     def __init__(self, config: Config, app_id: str, *, quality: str = "NORMAL", liveness: str = "NONE",
                  duplicate_score: float = 80.0):
         self.client = AipFace(app_id, "", "", config=config)
+        try:  # a damaged library stops the enrollment here, with its file and remedy (a StorageError)
+            self.client._lib  # noqa: B018
+        except EdgeError:
+            pass  # an invalid app id is answered with every photo, as before
         self.rejections = RejectionLog(config.path(config.data_dir) / "enroll" / f"{app_id}-rejected.json")
         self.options = {"quality_control": quality, "liveness_control": liveness}
         self.duplicate_similarity = score_to_similarity(duplicate_score)

@@ -13,6 +13,7 @@ import time
 
 from edge.errors import EdgeError
 from edge.library.store import LibraryError
+from edge.sqlite import StorageError
 from edge.service import new_log_id
 
 log = logging.getLogger("edge.aip")
@@ -25,6 +26,9 @@ LIBRARY_CODES = {
            "group_not_found": 223100, "group_exists": 223101, "face_not_found": 223106, "bad_app_id": 216110},
 }
 INTERNAL_ERROR = {"v2": 216401, "v3": 222915}
+# The library's files are damaged, missing, full or read-only (docs/storage.md): v2's
+# "db error"; v3 documents no database code, so its backend-failure 222915.
+DB_ERROR = {"v2": 216300, "v3": 222915}
 
 
 def _error(version: str, exc: BaseException) -> EdgeError:
@@ -32,6 +36,10 @@ def _error(version: str, exc: BaseException) -> EdgeError:
         return exc
     if isinstance(exc, LibraryError):
         return EdgeError(LIBRARY_CODES[version][exc.kind], str(exc))
+    if isinstance(exc, StorageError):  # a damaged file is logged once where it is found
+        if not exc.sticky:
+            log.warning("%s", exc)
+        return EdgeError(DB_ERROR[version], str(exc))
     log.exception("internal error")
     return EdgeError(INTERNAL_ERROR[version], repr(exc))
 

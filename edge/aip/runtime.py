@@ -18,10 +18,12 @@ from edge.analysis.face import Face
 from edge.config import Config, load_config
 from edge.errors import EdgeError
 from edge.imaging import decode_image
-from edge.library.library import FaceLibrary, open_library
+from edge.library.availability import Availability
+from edge.library.library import FaceLibrary, discard_library, library_dir, open_library
 from edge.library.scores import similarity_to_score
 from edge.library.store import FaceRecord, LibraryError
 from edge.models.manifest import load_manifest
+from edge.sqlite import StorageError
 
 # A detected (not registered) face's token can be searched for this long (v3 docs).
 TOKEN_TTL_S = 3600.0
@@ -57,6 +59,7 @@ class Runtime:
         spec = load_manifest(config.models_dir)["embedder"]
         # Stored with every face: embeddings of different models must never be compared.
         self.model_id = f"{spec.file.rsplit('.', 1)[0]}@{spec.sha256[:12]}"
+        self.availability = Availability()
 
     @property
     def engine(self):
@@ -68,10 +71,24 @@ class Runtime:
         return self.engine.analyser
 
     def library(self, app_id: str) -> FaceLibrary:
+        """The app's library; a StorageError (answered with the db error code) while it
+        is damaged, missing or cannot be opened. Other apps are not affected."""
+        data_dir = self.config.path(self.config.data_dir)
         try:
-            return open_library(self.config.path(self.config.data_dir), app_id)
+            directory = library_dir(data_dir, app_id)
         except LibraryError:
             raise EdgeError(216110, f"appid {app_id!r} is not a valid library name") from None
+        self.availability.check(app_id, directory)
+        try:
+            lib = open_library(data_dir, app_id)
+        except StorageError as err:
+            self.availability.refuse(app_id, directory, err)
+            raise
+        if lib.fault is not None:  # found damaged while serving: refuse from now on
+            discard_library(data_dir, app_id)
+            self.availability.refuse(app_id, directory, lib.fault)
+            raise lib.fault
+        return lib
 
     def photo(self, image, api: str, max_face_num: int, sort_type: int, stages) -> Photo:
         img = decode_image(image, api=api)

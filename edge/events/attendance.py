@@ -82,6 +82,8 @@ class DaySummary:
 class AttendanceStore(SqliteFile):
     """Thread-safe; several processes may share the file."""
 
+    REMEDY = "`edge run` sets it aside and starts a new one at its next start (docs/storage.md)"
+
     def __init__(self, path: Path | str, min_interval_s: float = 0.0):
         super().__init__(path, SCHEMA)
         self.min_interval_s = min_interval_s

@@ -86,6 +86,8 @@ class OutboxStats:
 class Outbox(SqliteFile):
     """The queue of one destination. Thread-safe."""
 
+    REMEDY = "`edge run` sets it aside and starts a new outbox at its next start (docs/storage.md)"
+
     def __init__(self, path: Path | str, max_rows: int = 50_000, max_dead: int = 10_000):
         if max_rows < 1 or max_dead < 1:
             raise ValueError("max_rows and max_dead must be positive")
@@ -212,8 +214,7 @@ class Outbox(SqliteFile):
 
     def stats(self) -> OutboxStats:
         with self._lock:
-            pending, delivered = self._db.execute(
-                "SELECT COUNT(*) - COUNT(delivered), COUNT(delivered) FROM outbox").fetchone()
-            dead = self._db.execute("SELECT COUNT(*) FROM dead").fetchone()[0]
-            dropped = self._db.execute("SELECT value FROM meta WHERE key='dropped'").fetchone()[0]
+            pending, delivered = self._all("SELECT COUNT(*) - COUNT(delivered), COUNT(delivered) FROM outbox")[0]
+            dead = self._one("SELECT COUNT(*) FROM dead")
+            dropped = self._one("SELECT value FROM meta WHERE key='dropped'")
         return OutboxStats(pending, delivered, dead, dropped)

@@ -47,6 +47,7 @@ save (a long write on an SD card). hnswlib queries are serialised among themselv
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import threading
@@ -60,6 +61,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from edge.fileio import atomic_open
+
+log = logging.getLogger(__name__)
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -323,6 +326,12 @@ class FaceIndex:
         except (TypeError, ValueError):
             return False
 
+    def vector(self, face_id: int) -> np.ndarray | None:
+        """A face's stored vector (a copy), or None: what recovery rebuilds a store from."""
+        with self._rw.read():
+            slot = self._slot.get(int(face_id))
+            return None if slot is None else self._vecs[slot].copy()
+
     def face_ids(self) -> np.ndarray:
         """Live face ids, ascending."""
         with self._rw.read():
@@ -451,11 +460,12 @@ class FaceIndex:
         return out
 
     # -- persistence ------------------------------------------------------------------
-    def save(self, directory: Path, meta: dict) -> None:
+    def save(self, directory: Path, meta: dict, extras: dict | None = None) -> None:
         """Write the index into `directory`. New files get fresh names and the manifest
         (sizes + CRC32s + meta) is replaced last, so a crash mid-save leaves the previous
         manifest and the files it names intact. Searches continue meanwhile; adds and
-        removals wait for it."""
+        removals wait for it. `extras` maps a part name to a function writing that file
+        (the library's catalog): saved, checksummed and replaced with the rest."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         meta_json = json.loads(json.dumps(meta))  # fail before writing anything
@@ -470,6 +480,10 @@ class FaceIndex:
                 path = directory / f"{token}.hnsw"
                 self._hnsw.save_index(str(path))
                 files["hnsw"] = _describe(path, fsync=True)
+            for part, write in (extras or {}).items():
+                path = directory / f"{token}.{part}"
+                write(path)
+                files[part] = _describe(path, fsync=True)
             manifest = {"format": FORMAT, "dim": self.dim, "slots": hi, "count": len(self._slot),
                         "M": self.M, "files": files, "meta": meta_json}
             with atomic_open(directory / MANIFEST) as fh:
@@ -484,10 +498,17 @@ class FaceIndex:
     def load(cls, directory: Path, dim: int = 128, **kwargs) -> tuple["FaceIndex", dict] | None:
         """The saved index and its meta dict, or None when missing, partial, corrupt or of another dim."""
         index = cls(dim, **kwargs)
-        try:
-            return index._load(Path(directory))
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError, MemoryError):
+        directory = Path(directory)
+        if not (directory / MANIFEST).exists():
             return None
+        try:
+            loaded = index._load(directory)
+            reason = "its files do not match its manifest"
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError, MemoryError) as exc:
+            loaded, reason = None, f"{type(exc).__name__}: {exc}"
+        if loaded is None:
+            log.warning("saved index %s is unusable (%s)", directory, reason)
+        return loaded
 
     def _load(self, directory: Path):
         """Fill this fresh index from a save; None when the save does not check out."""
@@ -520,6 +541,23 @@ class FaceIndex:
         elif count > self.exact_limit:
             self._build_hnsw()
         return self, meta
+
+
+def read_manifest(directory: Path) -> dict | None:
+    """A saved index's manifest, or None when there is none or it does not parse."""
+    try:
+        manifest = json.loads((Path(directory) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def check_file(directory: Path, entry: dict) -> bool:
+    """Whether a file a manifest names is there with its recorded size and CRC32."""
+    try:
+        return _describe(Path(directory) / entry["name"]) == entry
+    except (OSError, KeyError, TypeError):
+        return False
 
 
 def _crc_file(path: Path) -> tuple[int, int]:

@@ -7,15 +7,22 @@ search, so a library written by another process (an enrollment script next to th
 service) is searched as it is now, without a restart.
 
 At start-up the saved index is loaded when its recorded sequence number and library
-uuid match the store (then only the newer changes are replayed); a missing, partial,
-foreign or newer-than-store index is rebuilt from the faces table. Replay is
-idempotent (adds replace, removes ignore unknown ids), so no ordering subtleties arise
-between reading the sequence number and reading faces.
+uuid match the store (then only the newer changes are replayed); otherwise it is
+rebuilt from the faces table. Replay is idempotent (adds replace, removes ignore
+unknown ids), so no ordering subtleties arise between reading the sequence number and
+reading faces.
+
+The saved index is also the second copy of the embeddings (with its catalog, enough
+to rebuild the store: docs/storage.md), so it is never thrown away or overwritten
+when it does not fit the store: a damaged, foreign or newer one is set aside; a store
+that went missing or empty beside a saved index with faces is refused, not recreated.
 """
 from __future__ import annotations
 
 import atexit
+import errno
 import fcntl
+import functools
 import logging
 import os
 import re
@@ -27,8 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.library.index import FaceIndex
+from edge.library.catalog import write_catalog
+from edge.library.index import MANIFEST, FaceIndex, read_manifest
 from edge.library.store import FaceRecord, LibraryError, LibraryStore
+from edge.sqlite import StorageError, set_aside
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +45,7 @@ APP_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Save the index after this many replayed changes (and always on close), so a restart
 # replays little without saving a large index on every write.
 SAVE_EVERY_CHANGES = 20_000
+SAVE_RETRY_S = 60.0  # after a failed save (full disk): wait before trying again
 # Faces fetched per wanted user, so that users with several close faces do not crowd
 # other users out of the top-k.
 FACES_PER_USER = 4
@@ -51,24 +61,91 @@ class UserMatch:
     similarities: list[float] = field(default_factory=list)  # every face hit, best first
 
 
+STORE_FILE = "library.db"
+INDEX_DIR = "index"
+
+
+def recover_remedy(app_id: str) -> str:
+    return f"run `edge library recover --app-id {app_id}` (docs/storage.md)"
+
+
+def os_storage_error(exc: OSError, path: Path, remedy: str = "") -> StorageError:
+    """A StorageError for a file-system failure around the library's files."""
+    kind = {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "readonly", errno.EACCES: "readonly",
+            errno.EPERM: "readonly"}.get(exc.errno, "unreadable")
+    return StorageError(kind, path, exc.strerror or str(exc), remedy)
+
+
+def _saved_faces(index_dir: Path) -> tuple[int, str]:
+    """(faces, library uuid) a saved index's manifest claims; (0, '') when there is none."""
+    manifest = read_manifest(index_dir)
+    if manifest is None:
+        return 0, ""
+    try:
+        return int(manifest.get("count", 0)), str(manifest.get("meta", {}).get("library_uuid", ""))
+    except (TypeError, ValueError, AttributeError):
+        return 0, ""
+
+
+def _prepare(directory: Path, remedy: str) -> None:
+    """Refuse or repair the app folder's layout before anything is opened or created:
+    a folder where the app folder should be; a file where the index folder should be
+    (set aside: the index is rebuilt); a missing or empty library.db beside a saved
+    index that holds faces (the store was lost: refused, never silently replaced by an
+    empty one whose first save would overwrite the last copy of the embeddings)."""
+    if directory.exists() and not directory.is_dir():
+        raise StorageError("unreadable", directory, "not a folder", "move it away; the app's library is a folder")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise os_storage_error(exc, directory, remedy) from None
+    index_dir = directory / INDEX_DIR
+    if index_dir.exists() and not index_dir.is_dir():
+        aside = set_aside(index_dir, "not-a-folder")
+        log.warning("%s was not a folder: moved to %s; the index is rebuilt from %s", index_dir, aside.name,
+                    STORE_FILE)
+    db = directory / STORE_FILE
+    wal = db.with_name(db.name + "-wal")
+    empty = not db.exists() or (db.is_file() and db.stat().st_size == 0
+                                and not (wal.exists() and wal.stat().st_size > 0))
+    faces, uuid = _saved_faces(index_dir)
+    if empty and faces > 0:
+        raise StorageError("lost", db, f"{'empty' if db.exists() else 'absent'}, while the saved index holds "
+                                       f"{faces} faces of library {uuid}", remedy)
+
+
 class FaceLibrary:
     def __init__(self, directory: Path | str, *, dim: int = 128, index_options: dict | None = None):
         self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.dim = dim
+        self.remedy = recover_remedy(self.dir.name)
         # Bulk builds (rebuild, large replays) may use every core; searches are single queries.
         self._index_options = {"threads": min(os.cpu_count() or 1, 4), **(index_options or {})}
-        self.store = LibraryStore(self.dir / "library.db")
+        _prepare(self.dir, self.remedy)
+        self.store = LibraryStore(self.dir / STORE_FILE, remedy=self.remedy)
         self._lock = threading.RLock()
         self._unsaved = 0
+        self._save_failed = 0.0
         t0 = time.perf_counter()
-        self.index, self._seq, how = self._open_index()
-        self.index_source = how  # "loaded" or "rebuilt": start-up diagnostics and tests
-        self.sync()
-        if how == "rebuilt":
-            self.save_index()
+        try:
+            self.index, self._seq, how = self._open_index()
+            self.index_source = how  # "loaded" or "rebuilt": start-up diagnostics and tests
+            self.sync()
+            if how == "rebuilt":
+                self._try_save("after the rebuild")
+        except OSError as exc:
+            self.store.close()
+            raise os_storage_error(exc, self.dir / INDEX_DIR, self.remedy) from None
+        except BaseException:
+            self.store.close()
+            raise
         log.info("library %s: %d faces, index %s in %.2f s", self.dir, len(self.index), how,
                  time.perf_counter() - t0)
+
+    @property
+    def fault(self) -> StorageError | None:
+        """Why the library refuses every call (its store is damaged), or None."""
+        return self.store.fault
 
     # -- index lifecycle --------------------------------------------------------
     @contextmanager
@@ -83,14 +160,26 @@ class FaceLibrary:
 
     def _open_index(self) -> tuple[FaceIndex, int, str]:
         with self._file_lock(exclusive=False):
-            loaded = FaceIndex.load(self.dir / "index", self.dim, **self._index_options)
+            loaded = FaceIndex.load(self.dir / INDEX_DIR, self.dim, **self._index_options)
+            unusable = loaded is None and (self.dir / INDEX_DIR / MANIFEST).exists()
+        if unusable:  # its files may still hold what a double fault needs: keep them
+            with self._file_lock(exclusive=True):
+                aside = set_aside(self.dir / INDEX_DIR, "damaged")
+            log.warning("saved index kept as %s; rebuilding it from %s", aside, self.store.path)
         last = self.store.last_seq()
         if loaded is not None:
             index, meta = loaded
-            seq = meta.get("seq")
-            if meta.get("library_uuid") == self.store.uuid and isinstance(seq, int) and 0 <= seq <= last:
+            seq, uuid = meta.get("seq"), meta.get("library_uuid")
+            if uuid == self.store.uuid and isinstance(seq, int) and 0 <= seq <= last:
                 return index, seq, "loaded"
-            log.warning("saved index does not match the store (seq %s, store %d): rebuilding", seq, last)
+            if len(index) and not self.store.face_count():
+                raise StorageError("lost", self.store.path, f"library {self.store.uuid} holds no face, while the "
+                                   f"saved index holds {len(index)} faces of library {uuid}", self.remedy)
+            # Another library's (or a newer) save: possibly the last copy of those faces.
+            with self._file_lock(exclusive=True):
+                aside = set_aside(self.dir / INDEX_DIR, "foreign" if uuid != self.store.uuid else "newer")
+            log.warning("saved index of library %s at seq %s does not belong to %s (library %s at seq %d): "
+                        "kept as %s, rebuilding", uuid, seq, self.store.path, self.store.uuid, last, aside)
         index = FaceIndex(self.dim, **self._index_options)
         for refs, groups, vecs in self.store.iter_faces():
             index.add(refs, groups, vecs)
@@ -119,20 +208,36 @@ class FaceLibrary:
                 self._seq = changes[-1][0]
                 done += len(changes)
             self._unsaved += done
-        if self._unsaved >= SAVE_EVERY_CHANGES:
-            self.save_index()
+        if self._unsaved >= SAVE_EVERY_CHANGES and time.monotonic() - self._save_failed > SAVE_RETRY_S:
+            self._try_save(f"after {self._unsaved} changes")
         return done
 
+    def _try_save(self, when: str) -> None:
+        """Save the index; a failure (full disk) is logged, not raised: the index is a
+        cache, and the change that led here is committed."""
+        try:
+            self.save_index()
+        except (StorageError, OSError) as exc:
+            self._save_failed = time.monotonic()
+            log.error("library %s: saving the index %s failed (%s); the index is kept in memory", self.dir,
+                      when, exc)
+
     def save_index(self) -> None:
+        """Save the index with its catalog. Never over a damaged store's: the saved
+        index may be the last good copy of its embeddings."""
+        if self.fault is not None:
+            log.warning("library %s is damaged: its saved index is left as it is", self.dir)
+            return
         with self._lock, self._file_lock(exclusive=True):
-            self.index.save(self.dir / "index", {"seq": self._seq, "library_uuid": self.store.uuid,
-                                                 "faces": len(self.index)})
+            self.index.save(self.dir / INDEX_DIR, {"seq": self._seq, "library_uuid": self.store.uuid,
+                                                   "faces": len(self.index)},
+                            extras={"catalog": functools.partial(write_catalog, self.store.path)})
             self._unsaved = 0
 
     def close(self) -> None:
         with self._lock:
-            if self._unsaved:
-                self.save_index()
+            if self._unsaved and self.fault is None:
+                self._try_save("at close")
             self.store.close()
 
     # -- writes: the store, then the index ---------------------------------------
@@ -228,6 +333,26 @@ def open_library(data_dir: Path, app_id: str, **kwargs) -> FaceLibrary:
                 atexit.register(close_all)  # save the indexes a process leaves behind
             lib = _open[path] = FaceLibrary(path, **kwargs)
         return lib
+
+
+def close_library(data_dir: Path, app_id: str, *, save: bool = True) -> None:
+    """Close an app's process-wide library (saving its index unless save=False or it
+    is damaged), so the next open_library reads the files afresh."""
+    path = library_dir(data_dir, app_id).resolve()
+    with _open_lock:
+        lib = _open.pop(path, None)
+    if lib is None:
+        return
+    if save:
+        lib.close()
+    else:
+        with lib._lock:
+            lib.store.close()
+
+
+def discard_library(data_dir: Path, app_id: str) -> None:
+    """Forget a damaged library without saving anything of it."""
+    close_library(data_dir, app_id, save=False)
 
 
 def close_all() -> None:

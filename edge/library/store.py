@@ -113,12 +113,18 @@ def _vec(blob: bytes) -> np.ndarray:
 class LibraryStore(SqliteFile):
     """Groups, members and faces of one app, with the change log. Thread-safe."""
 
-    def __init__(self, path: Path | str):
-        super().__init__(path, SCHEMA, foreign_keys=True)
-        with self._write():
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('library_uuid', lower(hex(randomblob(16))))")
-        self.uuid = self._one("SELECT value FROM meta WHERE key='library_uuid'")
+    SMALL_TABLES = ("meta", "groups", "members")
+
+    def __init__(self, path: Path | str, remedy: str = ""):
+        super().__init__(path, SCHEMA, foreign_keys=True, remedy=remedy)
+        try:
+            with self._write():
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('library_uuid', lower(hex(randomblob(16))))")
+            self.uuid = self._one("SELECT value FROM meta WHERE key='library_uuid'")
+        except BaseException:
+            self._db.close()
+            raise
 
     # -- plumbing -------------------------------------------------------------
     def _log(self, db, op: str, group_id=None, user_id=None, face_token=None, face_ref=None, data=None):
@@ -293,6 +299,45 @@ class LibraryStore(SqliteFile):
                 self._delete_member(db, member_ref, group_id, user_id)
             db.execute("DELETE FROM groups WHERE id=?", (group_ref,))
             self._log(db, "group.delete", group_id=group_id)
+
+    def restore(self, groups, members, faces) -> int:
+        """Fill an empty store from recovered rows, in ONE transaction, keeping their
+        ctimes; the change log is written afresh. groups: (group_id, ctime); members:
+        (group_id, user_id, user_info, ctime); faces: (group_id, user_id, face_token,
+        embedding, model, quality, ctime). Returns the faces stored."""
+        n = 0
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM groups LIMIT 1").fetchone():
+                raise ValueError("restore() needs an empty store")
+            refs: dict[str, int] = {}
+            mrefs: dict[tuple[str, str], int] = {}
+            for group_id, ctime in groups:
+                if group_id not in refs:
+                    refs[group_id] = db.execute("INSERT INTO groups (group_id, ctime) VALUES (?, ?)",
+                                                (group_id, ctime)).lastrowid
+                    self._log(db, "group.add", group_id=group_id)
+            for group_id, user_id, user_info, ctime in members:
+                if (group_id, user_id) in mrefs or group_id not in refs:
+                    continue
+                mrefs[group_id, user_id] = db.execute(
+                    "INSERT INTO members (group_ref, user_id, user_info, ctime) VALUES (?, ?, ?, ?)",
+                    (refs[group_id], user_id, user_info or "", ctime)).lastrowid
+                self._log(db, "user.add", group_id, user_id, data={"user_info": user_info or ""})
+            seen = set()
+            for group_id, user_id, token, vec, model, quality, ctime in faces:
+                member_ref = mrefs.get((group_id, user_id))
+                if member_ref is None or (member_ref, token) in seen:
+                    continue
+                seen.add((member_ref, token))
+                cur = db.execute("INSERT INTO faces (member_ref, group_ref, face_token, embedding, model, quality, "
+                                 "ctime) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 (member_ref, refs[group_id], token, _blob(vec), model,
+                                  None if quality is None else json.dumps(quality), ctime))
+                self._log(db, "face.add", group_id, user_id, token, cur.lastrowid,
+                          {"embedding": base64.b64encode(_blob(vec)).decode(), "model": model, "quality": quality})
+                n += 1
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('restored_at', ?)", (str(time.time()),))
+        return n
 
     # -- face tokens of detected (not registered) faces ------------------------
     def put_tokens(self, faces: list[FaceRecord], max_age_s: float) -> None:

@@ -30,10 +30,12 @@ from edge.fileio import atomic_open
 from edge.loop import systemd
 from edge.loop.decision import DecisionRules
 from edge.loop.pipeline import LoopRules, Pipeline
+from edge.sqlite import StorageError, open_or_set_aside
 
 log = logging.getLogger("edge.loop")
 
 STALE_WORKER_S = 20.0   # a processing thread silent this long stops the watchdog feed
+STORAGE_LOG_EVERY_S = 60.0
 
 
 @dataclass
@@ -79,10 +81,16 @@ def build_bus(config: Config) -> EventBus:
     elif ev.relay_gpio_pin:
         sinks.append(RelaySink(GpiozeroRelay({"door": ev.relay_gpio_pin}), **relay_args))
     sinks.append(LogSink(config.path(ev.log_file) if ev.log_file else None))
+    # A damaged outbox or attendance file is set aside (kept) and a new one started:
+    # the door must not stay shut for want of a webhook queue.
     if ev.webhook_url:
-        sinks.append(WebhookSink(ev.webhook_url, data / "run" / "outbox.db", secret=ev.webhook_secret or None))
+        outbox = data / "run" / "outbox.db"
+        sinks.append(open_or_set_aside(
+            lambda: WebhookSink(ev.webhook_url, outbox, secret=ev.webhook_secret or None), outbox, "webhook outbox"))
     if ev.attendance:
-        sinks.append(AttendanceSink(AttendanceStore(data / "attendance.db", ev.attendance_min_interval_s)))
+        records = data / "attendance.db"
+        sinks.append(AttendanceSink(open_or_set_aside(
+            lambda: AttendanceStore(records, ev.attendance_min_interval_s), records, "attendance")))
     return EventBus(sinks)
 
 
@@ -101,6 +109,8 @@ class Runner:
         self.status_path = config.path(config.data_dir) / "run" / "status.json"
         self.started = time.time()
         self.last_snapshot: dict | None = None
+        self.fault: StorageError | None = None   # the library broke while running
+        self._storage_logged = float("-inf")
 
     # -- processing, one thread per camera -----------------------------------------------
     def _work(self, name: str) -> None:
@@ -121,6 +131,10 @@ class Runner:
             seq = frame.seq
             try:
                 events = pipeline.process(frame.image, frame.timestamp)
+            except StorageError as exc:
+                if self._storage_failed(name, exc, st):
+                    break
+                continue
             except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the gate
                 log.exception("camera %s: frame %d failed", name, frame.seq)
                 st.errors.append(f"{time.strftime('%H:%M:%S')} {exc!r}")
@@ -136,6 +150,21 @@ class Runner:
         for event in pipeline.flush():
             self.bus.publish(event)
             st.events[event.kind] += 1
+
+    def _storage_failed(self, name: str, exc: StorageError, st: CameraStatus) -> bool:
+        """A damaged library stops the loop (True): exit 1, and systemd's restart then
+        refuses with the file and the remedy. A full or busy disk is logged once a
+        minute and the next frame tries again."""
+        st.errors.append(f"{time.strftime('%H:%M:%S')} {exc}")
+        if exc.sticky:
+            log.error("camera %s: the face library is unusable, stopping: %s", name, exc)
+            self.fault = exc
+            self.stop_event.set()
+            return True
+        if time.monotonic() - self._storage_logged >= STORAGE_LOG_EVERY_S:
+            self._storage_logged = time.monotonic()
+            log.error("camera %s: %s", name, exc)
+        return False
 
     # -- supervision --------------------------------------------------------------------
     def snapshot(self) -> dict:
@@ -201,4 +230,4 @@ class Runner:
         self.cameras.stop()
         self._write_status(self.snapshot())
         self.bus.close()
-        return 0
+        return 1 if self.fault else 0

@@ -35,6 +35,7 @@ from edge.server.endpoints import ENDPOINTS, MISSING_CODE, PREFIX, Endpoint
 from edge.server.metrics import CONTENT_TYPE, ServerMetrics
 from edge.server.openapi import openapi
 from edge.server.ratelimit import TokenBucket
+from edge.sqlite import StorageError
 
 log = logging.getLogger("edge.server")
 access_log = logging.getLogger("edge.access")
@@ -73,13 +74,19 @@ class FaceService:
         """Load the models and open every app's library now, not on the first request."""
         self.runtime.analyser  # noqa: B018 - the property loads the models
         for app in self.config.apps:
-            self.runtime.library(app.app_id)
+            try:
+                self.runtime.library(app.app_id)
+            except StorageError:  # logged by the runtime; that app alone is refused
+                pass
 
     def library_sizes(self) -> dict[str, tuple[int, int]]:
         sizes = {}
         for app in self.config.apps:
-            store = self.runtime.library(app.app_id).store
-            sizes[app.app_id] = (store.face_count(), store.user_count())
+            try:
+                store = self.runtime.library(app.app_id).store
+                sizes[app.app_id] = (store.face_count(), store.user_count())
+            except StorageError:
+                continue
         return sizes
 
     def close(self) -> None:
@@ -147,9 +154,10 @@ class Handlers:
 
     async def health(self, request: web.Request) -> web.Response:
         s = self.s
-        return _answer({"status": "ok", "version": __version__, "uptime_s": round(time.time() - s.started, 1),
+        refused = s.runtime.availability.refused()
+        return _answer({"status": "degraded" if refused else "ok", "version": __version__, "uptime_s": round(time.time() - s.started, 1),
                         "apps": sorted(s.apps_by_id), "workers": s.config.server.workers,
-                        "pending": s.pending}, request)
+                        "pending": s.pending, "unavailable": refused}, request)
 
     async def metrics(self, request: web.Request) -> web.Response:
         body = await asyncio.get_running_loop().run_in_executor(self.s.io_pool, self.s.metrics.render)
