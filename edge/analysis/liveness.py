@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from edge.analysis.crops import INNER, face_crop, warp
+from edge.analysis.face_type import flat_share, human_probability
 
 FINE_BAND = (0.30, 0.48)  # cycles/px: the finest detail the crop holds (Nyquist 0.5)
 MID_BAND = (0.05, 0.15)   # cycles/px: facial features (eyes, lips, nostrils)
@@ -141,9 +142,10 @@ def frame_edges(img_bgr: np.ndarray, box: np.ndarray) -> float:
     return float(sum(best.values()))
 
 
-def liveness_features(img_bgr: np.ndarray, box: np.ndarray, kps5: np.ndarray) -> np.ndarray:
-    """The FEATURES of one face, in order."""
-    face = face_crop(img_bgr, kps5)
+def liveness_features(img_bgr: np.ndarray, box: np.ndarray, kps5: np.ndarray,
+                      face: np.ndarray | None = None) -> np.ndarray:
+    """The FEATURES of one face, in order (`face`: its face_crop, when already cut)."""
+    face = face_crop(img_bgr, kps5) if face is None else face
     return np.array([fine_detail(face), chroma_spread(face), frame_edges(img_bgr, box)])
 
 
@@ -156,10 +158,16 @@ def score_from_features(x: np.ndarray, weights: np.ndarray = WEIGHTS, bias: floa
 def liveness_score(img_bgr: np.ndarray, box: np.ndarray, kps5: np.ndarray) -> float:
     """Single-image liveness in [0, 1] (1 = live) for the face at `box` / `kps5`.
 
+    The logistic score, capped by the face's P(human) (edge.analysis.face_type): the
+    texture and colour cues read a drawn face's flat fills and saturated colours as
+    very live (a toon rendering scores ~1.0), so a clear cartoon must not pass. The
+    cap only ever lowers the score, so no attack the cues stop can pass because of it.
     Compare with edge.thresholds.LIVENESS (v3 liveness_control) or V2_FACELIVENESS.
     The cues need only the box and the 5 points, not the mesh. ~4 ms per face on a 640x480 frame; the first call in a process
     takes ~0.1 s more while OpenCV builds its Lab conversion tables."""
-    return float(score_from_features(liveness_features(img_bgr, box, kps5)))
+    face = face_crop(img_bgr, kps5)
+    live = float(score_from_features(liveness_features(img_bgr, box, kps5, face)))
+    return min(live, human_probability(flat_share(face)))
 
 
 def fit_logistic(x: np.ndarray, live: np.ndarray, l2: float = FIT["l2"]) -> tuple[np.ndarray, float]:
