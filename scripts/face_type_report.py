@@ -6,7 +6,7 @@ cartoons: renderings of the same photos (edge.analysis.cartoonize); every sample
 the real detector. The edges (edge.thresholds.FACE_TYPE) are measured on the tuning
 half of the people; the report half gives the rates, per group: faces found, median
 flat share, share called cartoon (P(human) < 0.5), and the liveness score before and
-after the P(human) cap (share passing NORMAL). spoof-dev figures: scripts/liveness_report.py.
+after the HUMAN_CAP x P(human) cap (share passing NORMAL). spoof-dev figures: scripts/liveness_report.py.
 
     python scripts/face_type_report.py [--people N]
 
@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edge.analysis.app import AnalyserConfig, FaceAnalyser  # noqa: E402
 from edge.analysis.cartoonize import RENDERERS  # noqa: E402
 from edge.analysis.face_type_fit import PHOTO_VARIANTS, collect, edges, p_human, people  # noqa: E402
+from edge.analysis.liveness import HUMAN_CAP  # noqa: E402
 from edge.thresholds import FACE_TYPE, LIVENESS  # noqa: E402
 
 
@@ -46,7 +47,7 @@ def main() -> int:
         flat = np.array([s.flat for s in ss])
         ph = np.array([p_human(s) for s in ss])
         raw = np.array([s.raw_liveness for s in ss])
-        after = np.minimum(raw, ph)
+        after = np.minimum(raw, HUMAN_CAP * ph)
         truth = "human" if ss and ss[0].human else "cartoon"
         print(f"  {g:13s} {truth:8s} {len(ss):2d}/{n:2d} {np.median(flat):8.4f} {flat.max():8.4f}"
               f" {np.mean(ph < 0.5):14.3f} {np.mean(raw >= LIVENESS['NORMAL']):18.3f}"

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edge.analysis.detector import YuNetDetector  # noqa: E402
 from edge.analysis.face_type import face_type  # noqa: E402
 from edge.analysis.liveness import (  # noqa: E402
-    BIAS, FEATURES, FIT, WEIGHTS, fit_logistic, liveness_features, liveness_score, score_from_features,
+    BIAS, FEATURES, FIT, HUMAN_CAP, WEIGHTS, fit_logistic, liveness_features, liveness_score, score_from_features,
 )
 from edge.imaging import decode_image  # noqa: E402
 from edge.models.manifest import default_models_dir, load_manifest  # noqa: E402
@@ -122,7 +122,7 @@ def roc_auc(scores, live) -> float:
 
 def loso_scores(samples: list[Sample], l2: float = FIT["l2"]) -> np.ndarray:
     """Each subject's scores from weights fitted on the other subjects only (capped by
-    P(human) as liveness_score is)."""
+    HUMAN_CAP x P(human) as liveness_score is)."""
     x = np.array([s.features for s in samples])
     y = np.array([s.live for s in samples])
     subj = np.array([s.subject for s in samples])
@@ -132,7 +132,7 @@ def loso_scores(samples: list[Sample], l2: float = FIT["l2"]) -> np.ndarray:
         held = subj == sub
         w, b = fit_logistic(x[~held & ok], y[~held & ok], l2)
         out[held & ok] = score_from_features(x[held & ok], w, b)
-    return np.minimum(out, [s.human for s in samples])
+    return np.minimum(out, HUMAN_CAP * np.array([s.human for s in samples]))
 
 
 def table(title: str, scores, live) -> list[str]:

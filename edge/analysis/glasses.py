@@ -97,7 +97,8 @@ def _window(a: np.ndarray, win, mirror: bool = False) -> np.ndarray:
 
 
 def _both(a: np.ndarray, win) -> np.ndarray:
-    return np.concatenate([_window(a, win).reshape(-1, a.shape[-1]), _window(a, win, True).reshape(-1, a.shape[-1])])
+    """The pixels (rows of channels) of a window and of its mirror image."""
+    return np.concatenate([_window(a, win, mirror).reshape(-1, a.shape[-1]) for mirror in (False, True)])
 
 
 def edge_map(band_bgr: np.ndarray) -> np.ndarray:
@@ -133,11 +134,14 @@ def glasses_features(img_bgr: np.ndarray, mesh: np.ndarray) -> np.ndarray:
     return np.concatenate([lens_colour(band), edge_map(band)])
 
 
+def _logistic(entry: dict) -> Logistic:
+    return Logistic(np.asarray(entry["weights"], dtype=np.float64), float(entry["bias"]))
+
+
 @lru_cache(maxsize=1)
 def load_model(path: Path = TABLE_PATH) -> GlassesModel:
     table = json.loads(Path(path).read_text())
-    part = lambda k: Logistic(np.asarray(table[k]["weights"], dtype=np.float64), float(table[k]["bias"]))  # noqa: E731
-    return GlassesModel(sun=part("sun"), frame=part("frame"))
+    return GlassesModel(sun=_logistic(table["sun"]), frame=_logistic(table["frame"]))
 
 
 def probabilities(x: np.ndarray, model: GlassesModel | None = None) -> np.ndarray:

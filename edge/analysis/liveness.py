@@ -44,6 +44,11 @@ FRAME_TILT = 25.0         # deg: how far from parallel to the box side an edge m
 FRAME_MIN_LEN = 0.35      # shortest straight segment counted, in face sides
 
 FEATURES = ("fine_detail", "chroma_spread", "frame_edges")
+# The score is capped at HUMAN_CAP x P(human) (edge.analysis.face_type): only a face more
+# likely drawn than photographed (P(human) < 0.5) is capped at all, so a photo near the
+# type measure's edge (small faces in compressed video read P(human) down to ~0.64) is
+# never refused for it, while a clear cartoon (P(human) ~1e-3) is capped near 0.
+HUMAN_CAP = 2.0
 
 # Logistic regression over FEATURES: logit = BIAS + sum(WEIGHTS * features).
 # Obtained with `fit_logistic` (L2 = 1.0 on standardised features, classes weighted
@@ -158,16 +163,18 @@ def score_from_features(x: np.ndarray, weights: np.ndarray = WEIGHTS, bias: floa
 def liveness_score(img_bgr: np.ndarray, box: np.ndarray, kps5: np.ndarray) -> float:
     """Single-image liveness in [0, 1] (1 = live) for the face at `box` / `kps5`.
 
-    The logistic score, capped by the face's P(human) (edge.analysis.face_type): the
-    texture and colour cues read a drawn face's flat fills and saturated colours as
-    very live (a toon rendering scores ~1.0), so a clear cartoon must not pass. The
-    cap only ever lowers the score, so no attack the cues stop can pass because of it.
+    The logistic score, capped at HUMAN_CAP x the face's P(human) (edge.analysis.
+    face_type): the texture and colour cues read a drawn face's flat fills and
+    saturated colours as very live (a toon rendering scores ~1.0), so a clear cartoon
+    must not pass. The cap only ever lowers the score, so no attack the cues stop can
+    pass because of it.
     Compare with edge.thresholds.LIVENESS (v3 liveness_control) or V2_FACELIVENESS.
-    The cues need only the box and the 5 points, not the mesh. ~4 ms per face on a 640x480 frame; the first call in a process
-    takes ~0.1 s more while OpenCV builds its Lab conversion tables."""
+    The cues need only the box and the 5 points, not the mesh. ~4 ms per face on a
+    640x480 frame; the first call in a process takes ~0.1 s more while OpenCV builds
+    its Lab conversion tables."""
     face = face_crop(img_bgr, kps5)
     live = float(score_from_features(liveness_features(img_bgr, box, kps5, face)))
-    return min(live, human_probability(flat_share(face)))
+    return min(live, HUMAN_CAP * human_probability(flat_share(face)))
 
 
 def fit_logistic(x: np.ndarray, live: np.ndarray, l2: float = FIT["l2"]) -> tuple[np.ndarray, float]:
