@@ -24,10 +24,10 @@ CLEAR = {
     2: ["Keanu_Reeves_0005", "Sepp_Blatter_0001", "Marc_Anthony_0001", "Janice_Goldfinger_0001"],
 }
 V3_TYPE = {0: "none", 1: "common", 2: "sun"}
-# Measured on the report half (scripts/glasses_report.py): recall none 0.91, ordinary
-# 0.73, sunglasses 0.95; precision 0.96 / 0.61 / 0.72. Floors a few faces below.
-MIN_RECALL = {0: 0.85, 1: 0.6, 2: 0.85}
-MIN_PRECISION = {0: 0.9, 1: 0.5, 2: 0.6}
+# Measured on the report half (scripts/glasses_report.py): recall none 0.94, ordinary
+# 0.75, sunglasses 0.91; precision 0.97 / 0.71 / 0.66. Floors a few faces below.
+MIN_RECALL = {0: 0.9, 1: 0.65, 2: 0.8}
+MIN_PRECISION = {0: 0.93, 1: 0.6, 2: 0.55}
 
 
 def path(image: str):
@@ -82,6 +82,6 @@ def test_rates_on_the_report_half(analyser):
             truth.append(lab.kind)
             pred.append(classify(glasses_features(img, faces[0].mesh)).kind)
     m = confusion(np.array(truth), np.array(pred))
-    assert m.sum() >= 400 and m[2].sum() >= 20, m
+    assert m.sum() >= 580 and m[2].sum() >= 20, m
     for k, (p, r) in enumerate(precision_recall(m)):
         assert r >= MIN_RECALL[k] and p >= MIN_PRECISION[k], (k, p, r, m)
