@@ -76,7 +76,7 @@ def test_live_spoof_dev_frames_stay_human(engine):
 
 def test_report_half_separation(analyser):
     """A smaller run of scripts/face_type_report.py's measurement on report-half people."""
-    samples = collect(analyser, people(12, tuning_half=False))
+    samples = collect(analyser, people(12, tuning=False))
     found = [s for s in samples if np.isfinite(s.flat)]
     humans = [p_human(s) for s in found if s.group in PHOTO_VARIANTS]
     flat_cartoons = [p_human(s) for s in found if s.group in FLAT_RENDERERS]

@@ -1,10 +1,10 @@
 """Measuring qualities.type (human / cartoon) on photos and cartoon renderings of them.
 
 Shared by scripts/face_type_report.py and tests/test_face_type.py. LFW people are split
-into a tuning and a report half by the same name hash as the glasses labels; each
-person's first photo gives human samples (as taken, and smoothed, blurred or heavily
-JPEG-compressed, the way phone and webcam pipelines process faces) and cartoon samples
-(edge.analysis.cartoonize renderings of it). Every sample runs through the real
+into a tuning and a report half (edge.analysis.splits); each person's first photo gives
+human samples (as taken, and smoothed, blurred or heavily JPEG-compressed, the way
+phone and webcam pipelines process faces) and cartoon samples (edge.analysis.cartoonize
+renderings of it). Every sample runs through the real
 detector; the face type is measured on the face it finds, as in the service.
 """
 from __future__ import annotations
@@ -20,6 +20,7 @@ from edge.analysis.cartoonize import RENDERERS, render
 from edge.analysis.crops import face_crop
 from edge.analysis.face_type import flat_share, human_probability
 from edge.analysis.liveness import liveness_features, score_from_features
+from edge.analysis.splits import tuning_half
 
 LFW_IMAGES = Path(__file__).resolve().parents[3] / "shared" / "data" / "lfw-view1" / "images"
 # Cartoons made of flat fills: the kind the measure is built to see, and whose least
@@ -38,13 +39,9 @@ class Sample:
     raw_liveness: float  # the liveness cues' score before the P(human) cap
 
 
-def tuning(person: str) -> bool:
-    return zlib.crc32(person.encode()) % 2 == 0
-
-
-def people(n: int, tuning_half: bool) -> list[Path]:
+def people(n: int, tuning: bool) -> list[Path]:
     """First photos of n LFW people of one half, in a fixed order (by name hash)."""
-    dirs = [p for p in LFW_IMAGES.iterdir() if p.is_dir() and tuning(p.name) == tuning_half]
+    dirs = [p for p in LFW_IMAGES.iterdir() if p.is_dir() and tuning_half(p.name) == tuning]
     dirs.sort(key=lambda p: zlib.crc32(p.name.encode()[::-1]))
     return [sorted(d.glob("*.jpg"))[0] for d in dirs[:n]]
 
@@ -92,6 +89,6 @@ def edges(samples: list[Sample]) -> tuple[float, float]:
     return float(h), float(c)
 
 
-def p_human(sample: Sample, human_edge: float | None = None, cartoon_edge: float | None = None) -> float:
-    kw = {k: v for k, v in (("human_edge", human_edge), ("cartoon_edge", cartoon_edge)) if v is not None}
-    return human_probability(sample.flat, **kw)
+def p_human(sample: Sample) -> float:
+    """P(human) of a sample with the shipped edges."""
+    return human_probability(sample.flat)
