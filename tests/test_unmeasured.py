@@ -62,3 +62,5 @@ def test_capabilities_over_http(server, edge_config):
     r = requests.get(f"{server.url}/rest/2.0/face/capabilities", timeout=30)
     assert r.status_code == 200
     assert r.json() == AipFaceV2("caps", "k", "s", config=edge_config).capabilities()
+    post = requests.post(f"{server.url}/rest/2.0/face/capabilities", timeout=30)
+    assert post.json()["error_code"] == 3  # only GET: anything else is an unknown API method
