@@ -60,3 +60,17 @@ SAME_PERSON_SCORE = 80.0
 # zoo); scripts/eval_lfw.py picks 0.37 on LFW pairsDevTrain, in agreement. The 0..100
 # score calibration (issue 3) maps this scale onto Baidu's.
 SFACE_SAME_PERSON_COSINE = 0.363
+
+
+@dataclass(frozen=True)
+class FaceTypeEdges:
+    """qualities.type: P(human) is 0.95 at `human` and 0.05 at `cartoon` flat-fill share,
+    logistic in between and beyond (edge.analysis.face_type)."""
+    human: float    # the most flat-filled photographed face measured (tuning half)
+    cartoon: float  # the least flat-filled flat cartoon rendering measured (tuning half)
+
+
+# Measured by scripts/face_type_report.py on the tuning half of LFW people: photos
+# (also smoothed, blurred, JPEG quality 15) against toon / poster / mesh-drawing
+# renderings of them; rates on the other half and on spoof-dev in docs/fields.md.
+FACE_TYPE = FaceTypeEdges(human=0.066, cartoon=0.109)

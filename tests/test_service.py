@@ -29,15 +29,19 @@ def test_detect_with_every_field(engine):
     face = out["result"][0]
     for key in ("location", "face_probability", "rotation_angle", "yaw", "pitch", "roll", "age",
                 "expression", "expression_probability", "faceshape", "gender", "gender_probability",
-                "landmark", "landmark72", "qualities", "faceliveness"):
+                "landmark", "landmark72", "qualities", "faceliveness", "glasses", "glasses_probability", "beauty"):
         assert key in face, key
-    # No honest model: never made up.
-    assert "beauty" not in face and "glasses" not in face
+    # Not measurable honestly: present (no KeyError in the app), null, never made up.
+    assert face["beauty"] is None
+    assert face["glasses"] in (0, 1, 2) and type(face["glasses"]) is int
+    assert 0.0 <= face["glasses_probability"] <= 1.0
     assert len(face["landmark"]) == 4 and len(face["landmark72"]) == 72
     assert set(face["location"]) == {"left", "top", "width", "height"}
     q = face["qualities"]
     assert set(q["occlusion"]) == {"left_eye", "right_eye", "nose", "mouth", "left_cheek", "right_cheek", "chin"}
     assert 0 <= q["blur"] <= 1 and 0 <= q["illumination"] <= 255 and q["completeness"] == pytest.approx(1, abs=0.01)
+    assert set(q["type"]) == {"human", "cartoon"} and q["type"]["human"] > 0.9
+    assert q["type"]["human"] + q["type"]["cartoon"] == pytest.approx(1.0)
     assert face["gender"] == "female"
     assert 0.0 <= face["faceliveness"] <= 1.0
     json.dumps(out)  # plain JSON types only

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from edge import __version__
 from edge.aip.runtime import get_runtime
+from edge.analysis.capabilities import capabilities
 from edge.config import Config
 
 
@@ -16,6 +17,11 @@ class AipClient:
 
     def getVersion(self):
         return __version__
+
+    def capabilities(self) -> dict:
+        """edge's own addition (not in Baidu's SDK): the detect fields measured, and the
+        ones answered null because edge cannot measure them (docs/fields.md)."""
+        return capabilities()
 
     def setConnectionTimeoutInMillis(self, ms):
         self._connection_timeout = ms

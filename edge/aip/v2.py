@@ -55,7 +55,7 @@ class AipFace(AipClient):
                 rules.text(options.get("image_liveness", ""), INVALID, "image_liveness").split(",")]
         faces = []
         for i, image in enumerate(images):
-            stages = {"embedding"} | ({"landmarks", "quality"} if "qualities" in ext else set()) \
+            stages = {"embedding"} | ({"landmarks", "quality", "face_type"} if "qualities" in ext else set()) \
                 | ({"liveness"} if i < len(live) and live[i] else set())
             faces.append(self._photo(image, 1, stages).faces[0])
         result = [{"index_i": i, "index_j": j, "score": score(faces[i].embedding @ faces[j].embedding)}
@@ -69,7 +69,7 @@ class AipFace(AipClient):
     def _ext_info(face, qualities: bool) -> dict:
         info = {}
         if qualities and face.quality is not None:
-            info["qualities"] = baidu.qualities(face.quality)
+            info["qualities"] = baidu.qualities(face.quality, face.face_type)
         if face.liveness is not None:
             info["faceliveness"] = _liveness_text(face.liveness)
         return info

@@ -1,8 +1,9 @@
 """FaceAnalyser: one image -> complete Face records.
 
 Composes one small class per model (detector, mesh, age/gender, embedder) with the
-pure measurement functions (pose, quality, expression, liveness), in the order the
-data flows: detect -> mesh -> pose/quality/attributes -> liveness -> embedding.
+pure measurement functions (pose, quality, expression, glasses, face type, liveness),
+in the order the data flows: detect -> mesh -> pose/quality/attributes/glasses ->
+face type -> liveness -> embedding.
 Stages a caller does not ask for are skipped.
 """
 from __future__ import annotations
@@ -21,6 +22,8 @@ from edge.analysis.attributes import AgeGender
 from edge.analysis.detector import YuNetDetector
 from edge.analysis.embedder import SFaceEmbedder
 from edge.analysis.face import Face
+from edge.analysis.face_type import face_type
+from edge.analysis.glasses import glasses
 from edge.analysis.landmarks import FaceMesh
 from edge.analysis.liveness import liveness_score
 from edge.analysis.pose import head_pose
@@ -29,9 +32,9 @@ from edge.models.manifest import default_models_dir, load_manifest
 
 log = logging.getLogger(__name__)
 
-ALL_STAGES = frozenset({"landmarks", "quality", "attributes", "liveness", "embedding"})
+ALL_STAGES = frozenset({"landmarks", "quality", "attributes", "glasses", "face_type", "liveness", "embedding"})
 # Stages each needs first.
-NEEDS_MESH = frozenset({"landmarks", "quality", "attributes"})
+NEEDS_MESH = frozenset({"landmarks", "quality", "attributes", "glasses"})
 
 
 @dataclass
@@ -130,6 +133,12 @@ class FaceAnalyser:
                 face.age, face.gender, face.gender_probability = self.age_gender.get(img, face.mesh)
                 face.expression, face.expression_probability = expr.expression(face.mesh)
                 face.faceshape = expr.faceshape(face.mesh)
+        if "glasses" in stages:
+            with self._timed("glasses"):
+                face.glasses = glasses(img, face.mesh)
+        if "face_type" in stages:
+            with self._timed("face_type"):
+                face.face_type = face_type(img, face.kps5)
         if "liveness" in stages:
             with self._timed("liveness"):
                 face.liveness = liveness_score(img, face.box, face.kps5)

@@ -1,7 +1,8 @@
 """Render Face records as Baidu v2 `detect` JSON (see ../shared/docs, 人脸检测).
 
-Only the fields the engine measures honestly are emitted: `beauty` and `glasses` are
-left out (no permissively licensed model exists, MODELS.md), whatever face_fields asks.
+A field asked for that the engine cannot measure honestly (`beauty`; v3 also
+eye_status, emotion, mask, spoofing, landmark150) is answered present and null, never
+with a made-up number (edge.analysis.unmeasured; docs/fields.md).
 """
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import dataclasses
 
 from edge.analysis import meshmap
 from edge.analysis.face import Face
+from edge.analysis.unmeasured import null_fields
 from edge.thresholds import COMPLETE_TOLERANCE
 
 FACE_FIELDS = ("age", "beauty", "expression", "faceshape", "gender", "glasses", "landmark",
                "qualities", "faceliveness")
-UNSUPPORTED_FIELDS = frozenset({"beauty", "glasses"})
 
 
 def parse_face_fields(value: str | None) -> set[str]:
@@ -26,7 +27,11 @@ def stages_for(fields: set[str]) -> set[str]:
     if fields & {"age", "gender", "expression", "faceshape"}:
         stages.add("attributes")
     if "qualities" in fields:
-        stages.add("quality")
+        stages |= {"quality", "face_type"}
+    if "glasses" in fields:
+        stages.add("glasses")
+    if "face_type" in fields:  # v3's name
+        stages.add("face_type")
     if "faceliveness" in fields:
         stages.add("liveness")
     return stages
@@ -51,10 +56,13 @@ def location(face: Face) -> dict:
     return {"left": left, "top": top, "width": max(0, round(x2) - left), "height": max(0, round(y2) - top)}
 
 
-def qualities(q) -> dict:
-    """v2's `qualities` object of a Quality record."""
-    return {"occlusion": dataclasses.asdict(q.occlusion), "blur": q.blur, "illumination": q.illumination,
-            "completeness": q.completeness}
+def qualities(q, face_type=None) -> dict:
+    """v2's `qualities` object of a Quality record (and the face's FaceType, for `type`)."""
+    out = {"occlusion": dataclasses.asdict(q.occlusion), "blur": q.blur, "illumination": q.illumination,
+           "completeness": q.completeness}
+    if face_type is not None:
+        out["type"] = {"human": face_type.human, "cartoon": face_type.cartoon}
+    return out
 
 
 def face_to_baidu(face: Face, fields: set[str]) -> dict:
@@ -74,10 +82,14 @@ def face_to_baidu(face: Face, fields: set[str]) -> dict:
     if "landmark" in fields and face.mesh is not None:
         out["landmark"] = _pixels(meshmap.landmark4(face.mesh))
         out["landmark72"] = _pixels(meshmap.landmark72(face.mesh))
+    if "glasses" in fields and face.glasses is not None:
+        out["glasses"] = face.glasses.kind
+        out["glasses_probability"] = face.glasses.probability
     if "qualities" in fields and face.quality is not None:
-        out["qualities"] = qualities(face.quality)
+        out["qualities"] = qualities(face.quality, face.face_type)
     if "faceliveness" in fields and face.liveness is not None:
         out["faceliveness"] = face.liveness
+    out.update(null_fields("v2", fields))
     return out
 
 
@@ -85,8 +97,6 @@ def face_to_baidu(face: Face, fields: set[str]) -> dict:
 V3_FACE_FIELDS = ("age", "beauty", "expression", "face_shape", "gender", "glasses", "landmark",
                   "landmark72", "landmark150", "quality", "eye_status", "emotion", "face_type", "mask",
                   "spoofing", "liveness")
-V3_UNSUPPORTED = frozenset({"beauty", "glasses", "landmark150", "eye_status", "emotion", "face_type", "mask",
-                            "spoofing"})
 V3_EXPRESSIONS = ("none", "smile", "laugh")
 
 
@@ -107,7 +117,7 @@ def v3_location(face: Face) -> dict:
 
 
 def face_to_v3(face: Face, fields: set[str], face_token: str) -> dict:
-    """One face of v3 detect's face_list (unsupported fields are left out, as in v2)."""
+    """One face of v3 detect's face_list (unmeasured fields null, as in v2)."""
     out = {"face_token": face_token, "location": v3_location(face), "face_probability": round(face.score, 4),
            "angle": {"yaw": face.yaw, "pitch": face.pitch, "roll": face.roll}}
     if "age" in fields and face.age is not None:
@@ -128,6 +138,11 @@ def face_to_v3(face: Face, fields: set[str], face_token: str) -> dict:
         occ["chin_contour"] = occ.pop("chin")
         out["quality"] = {"occlusion": occ, "blur": q.blur, "illumination": q.illumination,
                           "completeness": int(q.completeness + COMPLETE_TOLERANCE >= 1.0)}
+    if "glasses" in fields and face.glasses is not None:
+        out["glasses"] = {"type": face.glasses.v3_type, "probability": face.glasses.probability}
+    if "face_type" in fields and face.face_type is not None:
+        out["face_type"] = {"type": face.face_type.kind, "probability": face.face_type.probability}
     if "liveness" in fields and face.liveness is not None:
         out["liveness"] = {"livemapscore": face.liveness}
+    out.update(null_fields("v3", fields))
     return out

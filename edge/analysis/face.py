@@ -1,14 +1,17 @@
 """The Face record: everything the analyser knows about one detected face.
 
 Filled stage by stage by FaceAnalyser (detector -> landmarks -> pose/quality ->
-attributes -> liveness -> embedding); `edge.analysis.baidu.face_to_baidu` renders it
-as Baidu's detect JSON. Coordinates are pixels of the (EXIF-upright) input image.
+attributes/glasses/face type -> liveness -> embedding); `edge.analysis.baidu.face_to_baidu`
+renders it as Baidu's detect JSON. Coordinates are pixels of the (EXIF-upright) input image.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from edge.analysis.face_type import FaceType
+from edge.analysis.glasses import Glasses
 
 
 @dataclass
@@ -48,6 +51,8 @@ class Face:
     expression_probability: float | None = None
     faceshape: list[dict] = field(default_factory=list)
     liveness: float | None = None
+    glasses: Glasses | None = None
+    face_type: FaceType | None = None  # human / cartoon
     embedding: np.ndarray | None = None  # 128-d, L2-normalised
 
     @property

@@ -29,11 +29,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-FACE_SIZE = 112          # side of the aligned face crop the texture/colour cues use (px)
-# The face crop is centred between the eye centre and the mouth centre and spans
-# this many eye-to-mouth distances (about the detector box side for a frontal face).
-FACE_SPAN = 1.0 / 0.36
-INNER = slice(20, 92)    # the inner face of the crop (eyes, nose, mouth, cheeks)
+from edge.analysis.crops import INNER, face_crop, warp
+from edge.analysis.face_type import flat_share, human_probability
 
 FINE_BAND = (0.30, 0.48)  # cycles/px: the finest detail the crop holds (Nyquist 0.5)
 MID_BAND = (0.05, 0.15)   # cycles/px: facial features (eyes, lips, nostrils)
@@ -47,6 +44,11 @@ FRAME_TILT = 25.0         # deg: how far from parallel to the box side an edge m
 FRAME_MIN_LEN = 0.35      # shortest straight segment counted, in face sides
 
 FEATURES = ("fine_detail", "chroma_spread", "frame_edges")
+# The score is capped at HUMAN_CAP x P(human) (edge.analysis.face_type): only a face more
+# likely drawn than photographed (P(human) < 0.5) is capped at all, so a photo near the
+# type measure's edge (small faces in compressed video read P(human) down to ~0.64) is
+# never refused for it, while a clear cartoon (P(human) ~1e-3) is capped near 0.
+HUMAN_CAP = 2.0
 
 # Logistic regression over FEATURES: logit = BIAS + sum(WEIGHTS * features).
 # Obtained with `fit_logistic` (L2 = 1.0 on standardised features, classes weighted
@@ -60,43 +62,6 @@ FEATURES = ("fine_detail", "chroma_spread", "frame_edges")
 WEIGHTS = np.array([6.8125, 1.3081, -3.0727])
 BIAS = 15.0507
 FIT = {"l2": 1.0}
-
-
-def _warp(img: np.ndarray, centre, angle: float, scale: float, size: int) -> np.ndarray:
-    """size x size crop: `img` rotated by `angle` deg about `centre`, scaled by `scale`,
-    centre at the middle. Shrinking goes through an area resize first so that a large,
-    sharp face does not alias (which would read as extra fine detail)."""
-    cx, cy = float(centre[0]), float(centre[1])
-    if scale < 1.0:
-        # Cut a square that holds the rotated crop, area-resize it, then rotate.
-        half = size / scale * 0.75 + 2
-        x0, y0 = int(max(0, np.floor(cx - half))), int(max(0, np.floor(cy - half)))
-        x1 = int(min(img.shape[1], np.ceil(cx + half)))
-        y1 = int(min(img.shape[0], np.ceil(cy + half)))
-        if x1 - x0 >= 2 and y1 - y0 >= 2:
-            roi = img[y0:y1, x0:x1]
-            w = max(1, round((x1 - x0) * scale))
-            h = max(1, round((y1 - y0) * scale))
-            small = cv2.resize(roi, (w, h), interpolation=cv2.INTER_AREA)
-            sx, sy = w / (x1 - x0), h / (y1 - y0)
-            img, cx, cy = small, (cx - x0) * sx, (cy - y0) * sy
-            scale = scale / ((sx + sy) / 2)
-    m = cv2.getRotationMatrix2D((cx, cy), angle, scale)
-    m[0, 2] += size / 2 - cx
-    m[1, 2] += size / 2 - cy
-    return cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-
-
-def face_crop(img_bgr: np.ndarray, kps5: np.ndarray, size: int = FACE_SIZE) -> np.ndarray:
-    """The face, eyes level, at a fixed scale (eye-to-mouth distance = 0.36 x size).
-
-    Fixing the scale makes the texture measures comparable between faces of different
-    sizes; fixing the roll keeps the inner-face window on the same features."""
-    k = np.asarray(kps5, dtype=np.float64)
-    eyes, mouth = (k[0] + k[1]) / 2, (k[3] + k[4]) / 2
-    angle = float(np.degrees(np.arctan2(k[1, 1] - k[0, 1], k[1, 0] - k[0, 0])))
-    span = max(float(np.linalg.norm(mouth - eyes)) * FACE_SPAN, 1.0)
-    return _warp(img_bgr, (eyes + mouth) / 2, angle, size / span, size)
 
 
 def fine_detail(face: np.ndarray) -> float:
@@ -146,8 +111,8 @@ def frame_edges(img_bgr: np.ndarray, box: np.ndarray) -> float:
     w, h = max(b[2] - b[0], 1.0), max(b[3] - b[1], 1.0)
     cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
     s = CONTEXT_SIZE / (max(w, h) * CONTEXT)
-    region = _warp(img_bgr, (cx, cy), 0.0, s, CONTEXT_SIZE)
-    # Pixels outside the image are reflected by _warp; keep their edges out.
+    region = warp(img_bgr, (cx, cy), 0.0, s, CONTEXT_SIZE)
+    # Pixels outside the image are reflected by warp; keep their edges out.
     valid = np.zeros((CONTEXT_SIZE, CONTEXT_SIZE), np.uint8)
     half = CONTEXT_SIZE / 2
     vx0, vy0 = int(np.ceil(half - cx * s)) + 3, int(np.ceil(half - cy * s)) + 3
@@ -182,9 +147,10 @@ def frame_edges(img_bgr: np.ndarray, box: np.ndarray) -> float:
     return float(sum(best.values()))
 
 
-def liveness_features(img_bgr: np.ndarray, box: np.ndarray, kps5: np.ndarray) -> np.ndarray:
-    """The FEATURES of one face, in order."""
-    face = face_crop(img_bgr, kps5)
+def liveness_features(img_bgr: np.ndarray, box: np.ndarray, kps5: np.ndarray,
+                      face: np.ndarray | None = None) -> np.ndarray:
+    """The FEATURES of one face, in order (`face`: its face_crop, when already cut)."""
+    face = face_crop(img_bgr, kps5) if face is None else face
     return np.array([fine_detail(face), chroma_spread(face), frame_edges(img_bgr, box)])
 
 
@@ -197,10 +163,18 @@ def score_from_features(x: np.ndarray, weights: np.ndarray = WEIGHTS, bias: floa
 def liveness_score(img_bgr: np.ndarray, box: np.ndarray, kps5: np.ndarray) -> float:
     """Single-image liveness in [0, 1] (1 = live) for the face at `box` / `kps5`.
 
+    The logistic score, capped at HUMAN_CAP x the face's P(human) (edge.analysis.
+    face_type): the texture and colour cues read a drawn face's flat fills and
+    saturated colours as very live (a toon rendering scores ~1.0), so a clear cartoon
+    must not pass. The cap only ever lowers the score, so no attack the cues stop can
+    pass because of it.
     Compare with edge.thresholds.LIVENESS (v3 liveness_control) or V2_FACELIVENESS.
-    The cues need only the box and the 5 points, not the mesh. ~4 ms per face on a 640x480 frame; the first call in a process
-    takes ~0.1 s more while OpenCV builds its Lab conversion tables."""
-    return float(score_from_features(liveness_features(img_bgr, box, kps5)))
+    The cues need only the box and the 5 points, not the mesh. ~4 ms per face on a
+    640x480 frame; the first call in a process takes ~0.1 s more while OpenCV builds
+    its Lab conversion tables."""
+    face = face_crop(img_bgr, kps5)
+    live = float(score_from_features(liveness_features(img_bgr, box, kps5, face)))
+    return min(live, HUMAN_CAP * human_probability(flat_share(face)))
 
 
 def fit_logistic(x: np.ndarray, live: np.ndarray, l2: float = FIT["l2"]) -> tuple[np.ndarray, float]:

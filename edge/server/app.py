@@ -28,6 +28,7 @@ from edge.aip import v2 as aip_v2
 from edge.aip import v3 as aip_v3
 from edge.aip.calls import error_body
 from edge.aip.runtime import get_runtime
+from edge.analysis.capabilities import capabilities
 from edge.config import AppConfig, Config
 from edge.errors import EdgeError
 from edge.server import auth
@@ -41,6 +42,7 @@ log = logging.getLogger("edge.server")
 access_log = logging.getLogger("edge.access")
 
 UNSUPPORTED, QPS_LIMIT, BUSY, TOO_LONG = 3, 18, 4, 216103
+CAPABILITIES = PREFIX + "/capabilities"  # edge's own: the detect fields measured and answered null
 BAD_PARAM = {"v2": 216100, "v3": 222200}
 SDK_QUERY = {"access_token", "aipSdk", "aipVersion"}
 INLINE_PARSE_BYTES = 256 * 1024
@@ -166,6 +168,9 @@ class Handlers:
     async def openapi(self, request: web.Request) -> web.Response:
         return _answer(openapi(), request)
 
+    async def capabilities(self, request: web.Request) -> web.Response:
+        return _answer(capabilities(), request)
+
     async def token(self, request: web.Request) -> web.Response:
         """/oauth/2.0/token, GET or POST, parameters in the query or a form body."""
         params = dict(request.query)
@@ -264,7 +269,7 @@ class Handlers:
 # -- middleware: one access-log line and the metrics for every request ------------------------
 def _route_label(path: str) -> str:
     """Bounded label set: known paths as they are, anything else as 'other'."""
-    if path in ENDPOINTS or path in ("/oauth/2.0/token", "/health", "/metrics", "/openapi.json"):
+    if path in ENDPOINTS or path in ("/oauth/2.0/token", "/health", "/metrics", "/openapi.json", CAPABILITIES):
         return path
     return "other"
 
@@ -311,6 +316,7 @@ def make_app(service: FaceService) -> web.Application:
     app.router.add_get("/health", h.health)
     app.router.add_get("/metrics", h.metrics)
     app.router.add_get("/openapi.json", h.openapi)
+    app.router.add_get(CAPABILITIES, h.capabilities)
     app.router.add_route("GET", "/oauth/2.0/token", h.token)
     app.router.add_route("POST", "/oauth/2.0/token", h.token)
     app.router.add_route("*", PREFIX + "/{tail:.*}", h.face)
