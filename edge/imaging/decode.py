@@ -173,16 +173,18 @@ def _from_base64(text: bytes, limits: ImageLimits, api: str) -> bytes:
 
 def _decode(raw: bytes, fmt: str, api: str) -> np.ndarray:
     """Decode checked bytes; any failure of the decoder is the version's "unreadable"."""
-    # PNG: UNCHANGED keeps alpha and 16 bits, which to_bgr_uint8 handles.  JPEG: COLOR
-    # applies EXIF orientation and converts gray/CMYK.  BMP: COLOR, because 32-bit BMPs
-    # usually carry an alpha channel of zeros that would composite to a white image.
-    flags = cv2.IMREAD_UNCHANGED if fmt == "png" else cv2.IMREAD_COLOR
+    # COLOR decodes straight to 8-bit BGR (3 bytes a pixel, whatever the depth) and
+    # applies EXIF orientation; it converts gray/CMYK JPEGs, gray/palette/16-bit PNGs.
+    # A PNG with alpha needs UNCHANGED (to composite it; up to 8 bytes a pixel), which
+    # ignores orientation.  BMP: COLOR, because 32-bit BMPs usually carry an alpha
+    # channel of zeros that would composite to a white image.
+    unchanged = fmt == "png" and _png_has_alpha(raw)
     try:
-        img = cv2.imdecode(np.frombuffer(raw, np.uint8), flags)
+        img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED if unchanged else cv2.IMREAD_COLOR)
         if img is None or img.size == 0:
             raise ValueError("decoder returned no image")
         img = to_bgr_uint8(img, api=api)
-        if fmt == "png":
+        if unchanged:
             img = apply_orientation(img, _exif_orientation(_png_exif(raw)))
     except EdgeError:
         raise
@@ -261,17 +263,27 @@ def apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
     return img if turned is None else np.ascontiguousarray(turned(img))
 
 
-def _png_exif(raw: bytes) -> Optional[bytes]:
-    """The payload of a PNG's eXIf chunk (a TIFF structure), or None."""
+def _png_chunk(raw: bytes, wanted: bytes, stop: bytes = b"IEND") -> Optional[bytes]:
+    """The payload of a PNG's first ``wanted`` chunk before a ``stop`` chunk, or None."""
     i = 8
     while i + 8 <= len(raw):
         length, kind = struct.unpack(">I4s", raw[i:i + 8])
-        if kind == b"eXIf":
+        if kind == wanted:
             return raw[i + 8:i + 8 + length]
-        if kind == b"IEND":
+        if kind in (stop, b"IEND"):
             break
         i += 12 + length
     return None
+
+
+def _png_exif(raw: bytes) -> Optional[bytes]:
+    """The payload of a PNG's eXIf chunk (a TIFF structure), or None."""
+    return _png_chunk(raw, b"eXIf")
+
+
+def _png_has_alpha(raw: bytes) -> bool:
+    """Gray+alpha or RGBA colour type, or a tRNS chunk (which must come before IDAT)."""
+    return len(raw) > 25 and raw[25] in (4, 6) or _png_chunk(raw, b"tRNS", stop=b"IDAT") is not None
 
 
 def _exif_orientation(tiff: Optional[bytes]) -> int:
