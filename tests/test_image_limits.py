@@ -12,6 +12,7 @@ import requests
 from conftest import SERVER_APPS
 from edge.aip import AipFace as V2Face
 from edge.aip.v3 import AipFace as V3Face
+from edge.bench import memory_mb
 from image_bombs import jpeg_claiming, png_claiming
 from serving import sdk_client, start_server
 from test_aip_v2 import A, photo
@@ -88,11 +89,6 @@ def wide(tmp_path_factory):
     srv.stop()
 
 
-def peak_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
-
-
 def test_sdks_get_each_endpoints_documented_cap(wide):
     v2 = sdk_client("2.2.2.0", wide.url, APP, KEY, SECRET)
     v3 = sdk_client("4.16.13", wide.url, APP, KEY, SECRET)
@@ -116,10 +112,10 @@ def test_sdks_get_each_endpoints_documented_cap(wide):
 def test_bombs_through_the_sdks_cost_the_server_nothing(wide):
     v2 = sdk_client("2.2.2.0", wide.url, APP, KEY, SECRET)
     v3 = sdk_client("4.16.13", wide.url, APP, KEY, SECRET)
-    before = peak_rss_mb(wide.proc.pid)
+    before = memory_mb(wide.proc.pid)["peak"]
     for bomb in (jpeg_claiming(), jpeg_claiming(0xC2, stray=b"\xff\x00junk", progressive=True), png_claiming()):
         assert v2.detect(bomb)["error_code"] == 216202
         assert v2.identifyUser("staff", bomb)["error_code"] == 216202
         assert v3.detect(b64(bomb), "BASE64")["error_code"] == 222304
         assert v3.search(b64(bomb), "BASE64", "staff")["error_code"] == 222304
-    assert peak_rss_mb(wide.proc.pid) - before < 400
+    assert memory_mb(wide.proc.pid)["peak"] - before < 400

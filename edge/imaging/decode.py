@@ -183,7 +183,8 @@ def _decode(raw: bytes, fmt: str, api: str) -> np.ndarray:
         img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED if unchanged else cv2.IMREAD_COLOR)
         if img is None or img.size == 0:
             raise ValueError("decoder returned no image")
-        img = to_bgr_uint8(img, api=api)
+        if not (img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3 and img.flags["C_CONTIGUOUS"]):
+            img = to_bgr_uint8(img, api=api)  # the decoder's own BGR array needs no copy
         if unchanged:
             img = apply_orientation(img, _exif_orientation(_png_exif(raw)))
     except EdgeError:
