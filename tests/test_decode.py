@@ -384,3 +384,64 @@ def test_mutated_files_never_raise_anything_else(photo):
 def test_unknown_api_is_a_programming_error(jpeg_bytes):
     with pytest.raises(ValueError):
         decode_image(jpeg_bytes, api="v4")
+
+
+# ------------------------------------------------------- sizing as the decoder does
+
+def _app_segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def test_jpeg_frame_behind_stray_and_fill_bytes_is_sized(jpeg_bytes, photo):
+    # libjpeg skips stray bytes, 0xFF fill and FF 00 before a marker (warning only), so
+    # such a file decodes; it must be sized too (it was not: decoded blindly).
+    sof = jpeg_bytes.index(b"\xff\xc0")
+    for junk in (b"\x00", b"\xff\xff", b"ab\xff\x00cd"):
+        odd = jpeg_bytes[:sof] + junk + jpeg_bytes[sof:]
+        assert header_dimensions(odd) == photo.shape[:2]
+        _assert_bgr(decode_image(odd), photo.shape)
+
+
+def test_metadata_is_never_taken_for_a_frame(jpeg_bytes, photo):
+    # A frame header for 20000 x 20000 hidden inside APP segments (EXIF, ICC, maker
+    # notes are binary): segments are skipped by their length, as libjpeg does.
+    fake = b"\xff\xc0\x00\x11\x08" + struct.pack(">HH", 20000, 20000) + b"\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+    noise = np.random.default_rng(3).integers(0, 256, 65000, dtype=np.uint8).tobytes()
+    segments = [_app_segment(0xE1 + k % 3, noise[:30000] + fake + noise[30000:65000]) for k in range(40)]
+    heavy = jpeg_bytes[:2] + b"".join(segments) + jpeg_bytes[2:]  # 2.6 MB of metadata
+    assert header_dimensions(heavy) == photo.shape[:2]
+    _assert_bgr(decode_image(heavy), photo.shape)          # 3.5 MB of base64: v2 takes it
+    assert _code(heavy, api="v3") == 222304                  # over v3's 2 MB
+    oriented = _with_exif_app1(_encode(photo[:, :110], ".jpg"), 6)
+    oriented = oriented[:2] + b"".join(segments[:3]) + oriented[2:]
+    assert decode_image(oriented).shape == (110, 150, 3)     # the EXIF orientation still holds
+
+
+def test_bmp_headers_are_sized_as_opencv_reads_them(photo):
+    small = np.ascontiguousarray(photo[:40, :50])
+    bmp = bytearray(_encode(small, ".bmp"))
+    top_down = bytearray(bmp)
+    top_down[22:26] = struct.pack("<i", -40)                 # negative height: rows top-down
+    assert header_dimensions(bytes(top_down)) == (40, 50)
+    assert np.array_equal(decode_image(bytes(top_down)), small[::-1])
+    for size in (36, 39):                                    # OpenCV reads any header >= 36 bytes
+        odd = bytearray(bmp)
+        odd[14:18] = struct.pack("<I", size)
+        assert header_dimensions(bytes(odd)) == (40, 50)     # was None: decoded unsized
+    odd[14:18] = struct.pack("<I", 16)                       # OS/2 2.x short header: OpenCV refuses it
+    assert header_dimensions(bytes(odd)) is None
+    assert _code(bytes(odd)) == 216200 and _code(bytes(odd), api="v3") == 222203
+
+
+@pytest.mark.parametrize("array", [
+    np.arange(40 * 50, dtype=np.uint16).reshape(40, 50) * 31,              # 16-bit gray
+    np.random.default_rng(1).integers(0, 65536, (40, 50, 3), dtype=np.uint16),  # 16-bit RGB
+    np.random.default_rng(2).integers(0, 256, (40, 50), dtype=np.uint8),       # 8-bit gray
+])
+def test_opaque_pngs_decode_straight_to_bgr(array):
+    png = _encode(array)
+    reference = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+    expected = (reference >> 8).astype(np.uint8) if reference.dtype == np.uint16 else reference
+    if expected.ndim == 2:
+        expected = np.repeat(expected[:, :, None], 3, axis=2)
+    assert np.array_equal(decode_image(png), expected)

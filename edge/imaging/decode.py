@@ -40,7 +40,7 @@ import numpy as np
 
 from edge.errors import EdgeError, image_error
 from edge.image_limits import MAX_JPEG_SCANS, ImageLimits, image_limits
-from edge.imaging.header import header_dimensions, jpeg_scans, sniff_format
+from edge.imaging.header import header_info, sniff_format
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,12 @@ def decode_image(data, *, api: str = "v2", method: Optional[str] = None) -> np.n
     fmt = sniff_format(raw)
     if fmt not in SUPPORTED:
         raise image_error(api, "format", f"format {fmt or 'unknown'}")
-    dims = header_dimensions(raw)
+    dims, scans = header_info(raw)
     if dims is None:
         raise image_error(api, "unreadable", f"{fmt} header gives no size")
     _check(*dims, limits, api)
-    if fmt == "jpeg" and jpeg_scans(raw) > MAX_JPEG_SCANS:
-        raise image_error(api, "unreadable", f"jpeg with {jpeg_scans(raw)} scans")
+    if scans > MAX_JPEG_SCANS:
+        raise image_error(api, "unreadable", f"jpeg with {scans} scans")
     img = _decode(raw, fmt, api)
     _check(img.shape[0], img.shape[1], limits, api)
     return img

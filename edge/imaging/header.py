@@ -4,11 +4,13 @@ Why: a 700-byte JPEG can claim 20000 x 20000 and cost the decoder 2.3 GB.  The s
 must be known before any decoder runs, and read the way the decoder reads it, not the
 way a well-formed file would be read:
 
-* JPEG: libjpeg skips stray bytes and 0xFF fill before a marker, so a frame header may
-  sit anywhere.  Every byte pair 0xFF + SOFn (SOF0-3, 5-7, 9-11, 13-15) or DHP whose
-  length field matches its component count (libjpeg's own check) is taken as a frame,
-  and the largest one counts.  A stray match inside an EXIF block can only make the
-  answer larger, never hide a frame.
+* JPEG: markers are found the way libjpeg's next_marker finds them - stray bytes, 0xFF
+  fill and FF 00 pairs before a marker are skipped -, segments are skipped by their
+  length (so bytes inside EXIF or ICC data are never taken for a marker), and the walk
+  goes on through the scans to EOI.  Every frame header on the way (SOF0-3, 5-7, 9-11,
+  13-15, DHP) counts and the largest wins; libjpeg decodes the first.  A frame header
+  libjpeg would reject (length not matching its components, a zero side: DNL), a scan
+  before any frame, or a file with no frame cannot be sized.
 * PNG: libpng needs IHDR as the first chunk; its width and height are the image's
   (APNG frames must fit inside it).
 * BMP: OpenCV reads signed 32-bit sides from any info header of 36 bytes or more
@@ -19,13 +21,12 @@ A file whose size cannot be read this way is refused by the caller, never decode
 """
 from __future__ import annotations
 
-import re
 import struct
 from typing import Optional, Tuple
 
-# 0xFF followed by SOF0-3, SOF5-7, SOF9-11, SOF13-15 or DHP (0xDE).
-_FRAME = re.compile(rb"\xff[\xc0-\xc3\xc5-\xc7\xc9-\xcb\xcd-\xcf\xde]")
-_SOS = b"\xff\xda"
+_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC} | {0xDE}  # SOFn and DHP
+_NO_LENGTH = frozenset(range(0xD0, 0xD8)) | {0x01}  # RST0-7, TEM
+SOS, EOI, SOI = 0xDA, 0xD9, 0xD8
 
 
 def sniff_format(raw: bytes) -> Optional[str]:
@@ -54,16 +55,25 @@ def sniff_format(raw: bytes) -> Optional[str]:
 
 def header_dimensions(raw: bytes) -> Optional[Tuple[int, int]]:
     """(height, width) a JPEG/PNG/BMP file declares, or None if it cannot be sized."""
-    reader = {"jpeg": _jpeg_dimensions, "png": _png_dimensions, "bmp": _bmp_dimensions}.get(sniff_format(raw))
-    dims = reader(raw) if reader else None
+    return header_info(raw)[0]
+
+
+def header_info(raw: bytes) -> Tuple[Optional[Tuple[int, int]], int]:
+    """((height, width) or None, number of JPEG scans - 0 for other formats), one pass."""
+    fmt = sniff_format(raw)
+    if fmt == "jpeg":
+        dims, scans = _walk_jpeg(raw)
+    else:
+        reader = {"png": _png_dimensions, "bmp": _bmp_dimensions}.get(fmt)
+        dims, scans = (reader(raw) if reader else None), 0
     if dims is None or min(dims) <= 0:
-        return None
-    return dims
+        return None, scans
+    return dims, scans
 
 
 def jpeg_scans(raw: bytes) -> int:
-    """How many scans (SOS markers) a JPEG holds; entropy-coded data never contains FF DA."""
-    return raw.count(_SOS)
+    """How many scans (SOS segments) a JPEG holds, counted up to its EOI."""
+    return _walk_jpeg(raw)[1]
 
 
 def _png_dimensions(raw: bytes) -> Optional[Tuple[int, int]]:
@@ -87,15 +97,51 @@ def _bmp_dimensions(raw: bytes) -> Optional[Tuple[int, int]]:
     return height, width
 
 
-def _jpeg_dimensions(raw: bytes) -> Optional[Tuple[int, int]]:
-    """The largest (height, width) of any well-formed frame header in the file."""
+def _next_marker(raw: bytes, pos: int) -> Tuple[Optional[int], int]:
+    """(marker code, index after it) as libjpeg's next_marker finds it from ``pos``: stray
+    bytes, 0xFF fill and FF 00 pairs (stuffed bytes of entropy-coded data) are skipped."""
+    n = len(raw)
+    while True:
+        i = raw.find(b"\xff", pos)
+        if i < 0:
+            return None, n
+        j = i + 1
+        while j < n and raw[j] == 0xFF:
+            j += 1
+        if j >= n:
+            return None, n
+        if raw[j] != 0:
+            return raw[j], j + 1
+        pos = j + 1
+
+
+def _walk_jpeg(raw: bytes) -> Tuple[Optional[Tuple[int, int]], int]:
+    """(largest frame's (height, width) or None if it cannot be sized, number of scans)."""
     best: Optional[Tuple[int, int]] = None
-    for match in _FRAME.finditer(raw):
-        i = match.start()
-        if i + 10 > len(raw):
-            break
-        length, _precision, height, width, components = struct.unpack(">HBHHB", raw[i + 2:i + 10])
-        if components == 0 or length != 8 + 3 * components or height == 0 or width == 0:
-            continue  # not a frame libjpeg would accept (height 0 = DNL, which it refuses)
-        best = (height, width) if best is None else (max(best[0], height), max(best[1], width))
-    return best
+    scans, pos, n = 0, 2, len(raw)
+    while True:
+        code, i = _next_marker(raw, pos)
+        if code is None:
+            return best, scans
+        if code == EOI or code == SOI:  # the end, or a second SOI libjpeg refuses
+            return best, scans
+        if code in _NO_LENGTH:
+            pos = i
+            continue
+        if i + 2 > n:
+            return best, scans
+        (length,) = struct.unpack(">H", raw[i:i + 2])
+        if length < 2:
+            return None, scans
+        if code in _FRAMES:
+            if i + 8 > n:
+                return None, scans
+            _precision, height, width, components = struct.unpack(">BHHB", raw[i + 2:i + 8])
+            if components == 0 or length != 8 + 3 * components or height == 0 or width == 0:
+                return None, scans  # libjpeg refuses such a frame (height 0: DNL)
+            best = (height, width) if best is None else (max(best[0], height), max(best[1], width))
+        elif code == SOS:
+            if best is None:
+                return None, scans  # a scan before any frame
+            scans += 1
+        pos = i + length  # after a scan header, the entropy-coded data: FF 00 never matches
