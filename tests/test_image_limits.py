@@ -119,3 +119,35 @@ def test_bombs_through_the_sdks_cost_the_server_nothing(wide):
         assert v3.detect(b64(bomb), "BASE64")["error_code"] == 222304
         assert v3.search(b64(bomb), "BASE64", "staff")["error_code"] == 222304
     assert memory_mb(wide.proc.pid)["peak"] - before < 400
+
+
+def test_a_chunked_body_is_held_to_its_endpoints_cap(wide):
+    tok = requests.get(f"{wide.url}/oauth/2.0/token", params={
+        "grant_type": "client_credentials", "client_id": KEY, "client_secret": SECRET}).json()["access_token"]
+    image = b64(padded(photo(A, 2), 7 * MB)).encode()
+
+    def chunks(prefix: bytes):  # a generator body: sent chunked, without Content-Length
+        yield prefix
+        for i in range(0, len(image), MB):
+            yield image[i:i + MB].replace(b"+", b"%2B").replace(b"/", b"%2F")
+
+    url = f"{wide.url}/rest/2.0/face/v2/"
+    r = requests.post(url + "detect", params={"access_token": tok}, data=chunks(b"image="),
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.json()["error_code"] == 216103                  # 7 MB over detect's 5.4 MB cap
+    r = requests.post(url + "faceset/user/add", params={"access_token": tok},
+                      data=chunks(b"uid=ann&user_info=Ann&group_id=staff&image="),
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.json() == {"log_id": r.json()["log_id"]}        # within addUser's 12 MB: registered
+
+
+def test_operator_bound_lowers_caps_and_never_raises_them():
+    from edge.server.endpoints import ENDPOINTS, PREFIX
+    from edge.server.limits import body_cap, largest_body
+    detect, match = ENDPOINTS[PREFIX + "/v2/detect"], ENDPOINTS[PREFIX + "/v2/match"]
+    add, get = ENDPOINTS[PREFIX + "/v2/faceset/user/add"], ENDPOINTS[PREFIX + "/v3/faceset/user/get"]
+    assert body_cap(detect) == body_cap(detect, 100) == MB + int(4 * MB * 1.1)
+    assert body_cap(add) == MB + int(10 * MB * 1.1) and body_cap(get) == MB
+    assert body_cap(match) == MB + int(20 * MB * 1.1) == largest_body()
+    assert body_cap(match, 6) == body_cap(add, 6) == 6 * MB and largest_body(6) == 6 * MB
+    assert body_cap(detect, 6) == body_cap(detect)
