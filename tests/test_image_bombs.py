@@ -10,15 +10,19 @@ with its own defaults (edge's header checks alone).  A third asks OpenCV directl
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
 import time
 
+import cv2
+import numpy as np
 import pytest
 
 from edge.errors import IMAGE_ERRORS
 from edge.imaging.probe import probe
+from edge.models.manifest import REPO_ROOT
 from image_bombs import BOMBS
 
 MAX_RSS_MB, MAX_SECONDS = 400, 10.0
@@ -66,3 +70,29 @@ def test_cli_detect_refuses_a_bomb(bomb_files, tmp_path):
     assert proc.returncode == 1 and json.loads(proc.stdout)["error_code"] == 216202, proc.stderr[-2000:]
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child so far
     assert peak_mb < MAX_RSS_MB and elapsed < MAX_SECONDS, (peak_mb, elapsed)
+
+
+FOLDER_CHILD = r"""
+import sys, cv2, numpy as np
+from pathlib import Path
+from edge.camera.sources import FolderSource
+from edge.bench import memory_mb
+with FolderSource(Path(sys.argv[1]), name="f", fps=50, loop=True) as src:
+    frames = [src.read() for _ in range(2)]
+print([f.shape[:2] for f in frames], round(memory_mb()["peak"]))
+"""
+
+
+def test_a_folder_camera_skips_a_bomb(bomb_files, tmp_path):
+    # cv2.imread raises (it does not return None) for a file over the bound edge sets.
+    (tmp_path / "000.jpg").write_bytes(bomb_files["jpeg_stray_byte"].read_bytes())
+    cv2.imwrite(str(tmp_path / "001.png"), np.zeros((48, 64, 3), np.uint8))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_IO_")}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", "import edge\n" + FOLDER_CHILD, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    shapes, peak_mb = proc.stdout.strip().rsplit(" ", 1)
+    assert shapes == "[(48, 64), (48, 64)]" and float(peak_mb) < MAX_RSS_MB
+    assert time.monotonic() - started < MAX_SECONDS
