@@ -445,3 +445,38 @@ def test_opaque_pngs_decode_straight_to_bgr(array):
     if expected.ndim == 2:
         expected = np.repeat(expected[:, :, None], 3, axis=2)
     assert np.array_equal(decode_image(png), expected)
+
+
+def _cmyk_jpeg(gray: np.ndarray) -> bytes:
+    """A 4-component (Adobe CMYK) JPEG: the gray JPEG's scan repeated for C, M, Y and K,
+    one non-interleaved scan per component, behind an Adobe APP14 (transform 0)."""
+    raw = cv2.imencode(".jpg", gray)[1].tobytes()
+    i, tables = 2, b""
+    while raw[i + 1] != 0xDA:
+        (length,) = struct.unpack(">H", raw[i + 2:i + 4])
+        if raw[i + 1] in (0xDB, 0xC4):
+            tables += raw[i:i + 2 + length]
+        i += 2 + length
+    entropy = raw[i + 2 + struct.unpack(">H", raw[i + 2:i + 4])[0]:raw.rindex(b"\xff\xd9")]
+    h, w = gray.shape
+    frame = b"\xff\xc0" + struct.pack(">HBHHB", 20, 8, h, w, 4) + b"".join(bytes([k, 0x11, 0]) for k in range(1, 5))
+    adobe = b"Adobe" + struct.pack(">HHHB", 100, 0, 0, 0)
+    scans = b"".join(b"\xff\xda" + struct.pack(">HB", 8, 1) + bytes([k, 0, 0, 63, 0]) + entropy for k in range(1, 5))
+    return b"\xff\xd8" + _app_segment(0xEE, adobe) + tables + frame + scans + b"\xff\xd9"
+
+
+def test_cmyk_jpeg_becomes_bgr():
+    gray = (np.add.outer(np.arange(48), np.arange(64)) * 2).astype(np.uint8)
+    cmyk = _cmyk_jpeg(gray)
+    assert header_dimensions(cmyk) == (48, 64)
+    for api in ("v2", "v3"):
+        img = decode_image(cmyk, api=api)
+        _assert_bgr(img, (48, 64, 3))
+        assert np.array_equal(img[..., 0], img[..., 2])    # C = M = Y: a neutral image
+        assert img[-1, -1, 0] > img[0, 0, 0]
+    assert _code(cmyk[: len(cmyk) // 2]) == 216200 and _code(cmyk[: len(cmyk) // 2], api="v3") == 222203
+
+
+def test_oversized_input_is_refused_before_any_pass_over_it():
+    huge = "A" * (8 * MB + 1)  # more than twice v2's 4 MB: no regex pass, no ASCII copy
+    assert _code(huge) == 216202 and _code(huge.encode()) == 216202 and _code(huge, api="v3") == 222304

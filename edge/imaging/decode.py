@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 SUPPORTED = ("jpeg", "png", "bmp")
 
+_MAX_TEXT_FACTOR = 2  # base64 text may carry line breaks, but not as much again
 _DATA_URI = re.compile(rb"^data:[^,]*?;base64,", re.IGNORECASE)
 _WHITESPACE = re.compile(rb"\s+")
 
@@ -129,6 +130,9 @@ def _payload(data, limits: ImageLimits, api: str) -> bytes:
     """Raw file bytes from raw bytes or base64; checks emptiness and the base64 size."""
     if data is None:
         raise image_error(api, "missing")
+    if isinstance(data, (str, bytes, bytearray, memoryview)) and len(data) > _MAX_TEXT_FACTOR * limits.max_b64:
+        # refused before any copy or regex pass: no client's line breaks double its text
+        raise image_error(api, "too_big", f"{len(data)} characters")
     if isinstance(data, str):
         try:
             data = data.encode("ascii")
