@@ -82,7 +82,7 @@ class ServerConfig:
     workers: int = 2              # inference threads; the event loop never runs a model
     max_pending: int = 64         # queued inference requests before answering error 4
     qps: float = 20.0             # default per-APP_ID request rate (error 18 above it)
-    max_body_mb: float = 10.0     # whole request body (v2 user/add allows 10 MB images)
+    max_body_mb: float = 0.0      # operator's bound on request bodies; 0: each endpoint's documented cap
     tls_cert: str = ""            # PEM certificate chain; TLS is on when both are set
     tls_key: str = ""
     clock_skew_s: int = 300       # bce-auth-v1: how far a signature's timestamp may lead
@@ -193,8 +193,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("server.port: must be between 0 and 65535")
     if not 1 <= srv.workers <= 64:
         raise ConfigError("server.workers: must be between 1 and 64")
-    if srv.max_pending < 1 or srv.qps <= 0 or srv.max_body_mb <= 0 or srv.token_ttl_s < 60:
-        raise ConfigError("server: max_pending, qps and max_body_mb must be positive, token_ttl_s >= 60")
+    if srv.max_pending < 1 or srv.qps <= 0 or srv.max_body_mb < 0 or srv.token_ttl_s < 60:
+        raise ConfigError("server: max_pending and qps must be positive, max_body_mb >= 0, token_ttl_s >= 60")
     if bool(srv.tls_cert) != bool(srv.tls_key):
         raise ConfigError("server: set both tls_cert and tls_key, or neither")
     if cfg.api.spoofing_control not in SPOOFING_POLICIES:

@@ -89,6 +89,25 @@ MESSAGES: dict[int, str] = {
 }
 
 
+# Why an image is refused -> the code each version answers (docs/api.md, Choices).  v2
+# follows its error table; v3 its own codes: 222001 nothing sent, 222013 not base64
+# (param[image] format error), 222203 not a readable JPEG/PNG/BMP ("image check fail"),
+# 222304 over the size or dimensions allowed ("image size is too large").
+IMAGE_ERRORS: dict[str, dict[str, int]] = {
+    "v2": {"missing": 216200, "not_base64": 216200, "format": 216201, "unreadable": 216200,
+           "too_big": 216202, "too_large": 216202, "too_small": 216202, "request_too_big": 216103},
+    "v3": {"missing": 222001, "not_base64": 222013, "format": 222203, "unreadable": 222203,
+           "too_big": 222304, "too_large": 222304, "too_small": 222203, "request_too_big": 222304},
+}
+# A request body over its endpoint's cap that carries no image: v2 216103, v3 222200.
+BODY_TOO_LONG = {"v2": 216103, "v3": 222200}
+
+
+def image_error(api: str, cause: str, detail: str | None = None) -> "EdgeError":
+    """The EdgeError `api` answers for an image refused because of `cause`."""
+    return EdgeError(IMAGE_ERRORS[api][cause], detail)
+
+
 class EdgeError(Exception):
     """An error a caller can act on; `to_dict()` is the Baidu response body.
 

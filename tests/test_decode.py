@@ -275,7 +275,7 @@ def test_unsupported_formats_are_216201(jpeg_bytes):
 def test_too_small_is_216202():
     small = _encode(np.zeros((10, 10, 3), np.uint8))
     assert _code(small) == 216202
-    assert _code(small, api="v3") == 216202
+    assert _code(small, api="v3") == 222203  # v3: "image check fail" (docs/api.md)
     assert _code(_encode(np.zeros((14, 200), np.uint8))) == 216202
     assert decode_image(_encode(np.zeros((15, 15), np.uint8))).shape == (15, 15, 3)
 
@@ -327,7 +327,7 @@ def test_base64_size_limits(jpeg_bytes, photo):
     assert _code("data:image/jpeg;base64," + base64.b64encode(over).decode()) == 216202
 
     v3_over = padded(1536 * 1024 + 1)  # base64 just above 2 MB
-    assert _code(v3_over, api="v3") == 216202
+    assert _code(v3_over, api="v3") == 222304
     assert decode_image(v3_over).shape == photo.shape  # fine for v2
     assert decode_image(padded(1536 * 1024), api="v3").shape == photo.shape
 
@@ -372,14 +372,111 @@ def test_mutated_files_never_raise_anything_else(photo):
             at = rng.integers(2, len(mutated), size=8)
             mutated[at] = rng.integers(0, 256, size=8, dtype=np.uint8)
             cut = int(rng.integers(8, len(mutated) + 1))
-            try:
-                img = decode_image(mutated[:cut].tobytes(), api="v3")
-            except EdgeError as exc:
-                assert exc.error_code in (216200, 216201, 216202, 222304)
-            else:
-                _assert_bgr(img)
+            for api, codes in (("v2", (216200, 216201, 216202)), ("v3", (222203, 222304))):
+                try:
+                    img = decode_image(mutated[:cut].tobytes(), api=api)
+                except EdgeError as exc:
+                    assert exc.error_code in codes
+                else:
+                    _assert_bgr(img)
 
 
 def test_unknown_api_is_a_programming_error(jpeg_bytes):
     with pytest.raises(ValueError):
         decode_image(jpeg_bytes, api="v4")
+
+
+# ------------------------------------------------------- sizing as the decoder does
+
+def _app_segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def test_jpeg_frame_behind_stray_and_fill_bytes_is_sized(jpeg_bytes, photo):
+    # libjpeg skips stray bytes, 0xFF fill and FF 00 before a marker (warning only), so
+    # such a file decodes; it must be sized too (it was not: decoded blindly).
+    sof = jpeg_bytes.index(b"\xff\xc0")
+    for junk in (b"\x00", b"\xff\xff", b"ab\xff\x00cd"):
+        odd = jpeg_bytes[:sof] + junk + jpeg_bytes[sof:]
+        assert header_dimensions(odd) == photo.shape[:2]
+        _assert_bgr(decode_image(odd), photo.shape)
+
+
+def test_metadata_is_never_taken_for_a_frame(jpeg_bytes, photo):
+    # A frame header for 20000 x 20000 hidden inside APP segments (EXIF, ICC, maker
+    # notes are binary): segments are skipped by their length, as libjpeg does.
+    fake = b"\xff\xc0\x00\x11\x08" + struct.pack(">HH", 20000, 20000) + b"\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+    noise = np.random.default_rng(3).integers(0, 256, 65000, dtype=np.uint8).tobytes()
+    segments = [_app_segment(0xE1 + k % 3, noise[:30000] + fake + noise[30000:65000]) for k in range(40)]
+    heavy = jpeg_bytes[:2] + b"".join(segments) + jpeg_bytes[2:]  # 2.6 MB of metadata
+    assert header_dimensions(heavy) == photo.shape[:2]
+    _assert_bgr(decode_image(heavy), photo.shape)          # 3.5 MB of base64: v2 takes it
+    assert _code(heavy, api="v3") == 222304                  # over v3's 2 MB
+    oriented = _with_exif_app1(_encode(photo[:, :110], ".jpg"), 6)
+    oriented = oriented[:2] + b"".join(segments[:3]) + oriented[2:]
+    assert decode_image(oriented).shape == (110, 150, 3)     # the EXIF orientation still holds
+
+
+def test_bmp_headers_are_sized_as_opencv_reads_them(photo):
+    small = np.ascontiguousarray(photo[:40, :50])
+    bmp = bytearray(_encode(small, ".bmp"))
+    top_down = bytearray(bmp)
+    top_down[22:26] = struct.pack("<i", -40)                 # negative height: rows top-down
+    assert header_dimensions(bytes(top_down)) == (40, 50)
+    assert np.array_equal(decode_image(bytes(top_down)), small[::-1])
+    for size in (36, 39):                                    # OpenCV reads any header >= 36 bytes
+        odd = bytearray(bmp)
+        odd[14:18] = struct.pack("<I", size)
+        assert header_dimensions(bytes(odd)) == (40, 50)     # was None: decoded unsized
+    odd[14:18] = struct.pack("<I", 16)                       # OS/2 2.x short header: OpenCV refuses it
+    assert header_dimensions(bytes(odd)) is None
+    assert _code(bytes(odd)) == 216200 and _code(bytes(odd), api="v3") == 222203
+
+
+@pytest.mark.parametrize("array", [
+    np.arange(40 * 50, dtype=np.uint16).reshape(40, 50) * 31,              # 16-bit gray
+    np.random.default_rng(1).integers(0, 65536, (40, 50, 3), dtype=np.uint16),  # 16-bit RGB
+    np.random.default_rng(2).integers(0, 256, (40, 50), dtype=np.uint8),       # 8-bit gray
+])
+def test_opaque_pngs_decode_straight_to_bgr(array):
+    png = _encode(array)
+    reference = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+    expected = (reference >> 8).astype(np.uint8) if reference.dtype == np.uint16 else reference
+    if expected.ndim == 2:
+        expected = np.repeat(expected[:, :, None], 3, axis=2)
+    assert np.array_equal(decode_image(png), expected)
+
+
+def _cmyk_jpeg(gray: np.ndarray) -> bytes:
+    """A 4-component (Adobe CMYK) JPEG: the gray JPEG's scan repeated for C, M, Y and K,
+    one non-interleaved scan per component, behind an Adobe APP14 (transform 0)."""
+    raw = cv2.imencode(".jpg", gray)[1].tobytes()
+    i, tables = 2, b""
+    while raw[i + 1] != 0xDA:
+        (length,) = struct.unpack(">H", raw[i + 2:i + 4])
+        if raw[i + 1] in (0xDB, 0xC4):
+            tables += raw[i:i + 2 + length]
+        i += 2 + length
+    entropy = raw[i + 2 + struct.unpack(">H", raw[i + 2:i + 4])[0]:raw.rindex(b"\xff\xd9")]
+    h, w = gray.shape
+    frame = b"\xff\xc0" + struct.pack(">HBHHB", 20, 8, h, w, 4) + b"".join(bytes([k, 0x11, 0]) for k in range(1, 5))
+    adobe = b"Adobe" + struct.pack(">HHHB", 100, 0, 0, 0)
+    scans = b"".join(b"\xff\xda" + struct.pack(">HB", 8, 1) + bytes([k, 0, 0, 63, 0]) + entropy for k in range(1, 5))
+    return b"\xff\xd8" + _app_segment(0xEE, adobe) + tables + frame + scans + b"\xff\xd9"
+
+
+def test_cmyk_jpeg_becomes_bgr():
+    gray = (np.add.outer(np.arange(48), np.arange(64)) * 2).astype(np.uint8)
+    cmyk = _cmyk_jpeg(gray)
+    assert header_dimensions(cmyk) == (48, 64)
+    for api in ("v2", "v3"):
+        img = decode_image(cmyk, api=api)
+        _assert_bgr(img, (48, 64, 3))
+        assert np.array_equal(img[..., 0], img[..., 2])    # C = M = Y: a neutral image
+        assert img[-1, -1, 0] > img[0, 0, 0]
+    assert _code(cmyk[: len(cmyk) // 2]) == 216200 and _code(cmyk[: len(cmyk) // 2], api="v3") == 222203
+
+
+def test_oversized_input_is_refused_before_any_pass_over_it():
+    huge = "A" * (8 * MB + 1)  # more than twice v2's 4 MB: no regex pass, no ASCII copy
+    assert _code(huge) == 216202 and _code(huge.encode()) == 216202 and _code(huge, api="v3") == 222304

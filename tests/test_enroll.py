@@ -48,13 +48,13 @@ def test_folder_enrollment_reports_every_photo_and_is_idempotent(tree, edge_conf
     assert all(first[("paul", f"{i}.jpg")].status == "enrolled" for i in (1, 2, 3))
     assert first[("ricardo", "blurred.jpg")].error_code == 223114          # face is fuzzy
     assert first[("ricardo", "wall.jpg")].error_code == 222202             # pic not has face
-    assert first[("ricardo", "notes.jpg")].error_code == 216201            # image format error
+    assert first[("ricardo", "notes.jpg")].error_code == 222203            # v3: image check fail
     twin = first[("paul_again", "1.jpg")]
     assert twin.status == "enrolled" and [d.user_id for d in twin.duplicates] == ["paul"]
     assert not first[("jlo", "1.jpg")].duplicates and not first[("ricardo", "1.jpg")].duplicates
 
     again = enroller.enroll_folder(tree)
-    assert {o.status for o in again if o.error_code not in (223114, 222202, 216201)} == {"already"}
+    assert {o.status for o in again if o.error_code not in (223114, 222202, 222203)} == {"already"}
     lib = enroller.client._lib
     assert lib.store.face_count() == 3 + 2 + 1 + 1
     assert sorted(u for u, _ in lib.store.list_group_users("staff", 0, 100)) == ["jlo", "paul", "paul_again"]

@@ -252,12 +252,13 @@ def test_apps_are_isolated(server):
 def test_body_and_image_limits(server):
     tok = {"access_token": token(server)}
     big = "A" * (int(2.1 * 1024 * 1024) // 4 * 4)   # valid base64 length, over v3's 2 MB
-    assert post(server, "v3/detect", {"image": big, "image_type": "BASE64"}, params=tok)["error_code"] == 216202
+    assert post(server, "v3/detect", {"image": big, "image_type": "BASE64"}, params=tok)["error_code"] == 222304
     huge = "A" * (int(4.2 * 1024 * 1024) // 4 * 4)  # over v2's 4 MB
     assert post(server, "v2/detect", {"image": huge}, params=tok, form=True)["error_code"] == 216202
-    over = "A" * (7 * 1024 * 1024)                    # over the server's 6 MB body cap (fixture)
+    over = "A" * (7 * 1024 * 1024)                    # over detect's cap and the fixture's 6 MB bound
     answer = post(server, "v3/detect", {"image": over, "image_type": "BASE64"}, params=tok)
-    assert answer["error_code"] == 216103 and answer["result"] is None
+    assert answer["error_code"] == 222304 and answer["result"] is None
+    assert post(server, "v2/detect", {"image": over}, params=tok, form=True)["error_code"] == 216103
     r = requests.post(f"{server.url}/rest/2.0/face/v3/search", params=tok, data=b"{not json",
                       headers={"Content-Type": "application/json"})
     assert r.status_code == 200 and r.json()["error_code"] == 222200

@@ -7,6 +7,7 @@ unexpected exception is logged and answered with the version's internal-error co
 """
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import time
@@ -30,6 +31,11 @@ INTERNAL_ERROR = {"v2": 216401, "v3": 222915}
 # "db error"; v3 documents no database code, so its backend-failure 222915.
 DB_ERROR = {"v2": 216300, "v3": 222915}
 
+# The AipFace method running in this thread or task: its name selects the method's own
+# image limits when the runtime decodes a photo (edge/image_limits.py), without every
+# helper between the method and the decoder passing it along.
+CURRENT_METHOD: contextvars.ContextVar[str | None] = contextvars.ContextVar("edge_aip_method", default=None)
+
 
 def _error(version: str, exc: BaseException) -> EdgeError:
     if isinstance(exc, EdgeError):
@@ -50,11 +56,14 @@ def _api_call(version: str, body):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             log_id = new_log_id()
+            method = CURRENT_METHOD.set(fn.__name__)
             try:
                 result, err = fn(*args, **kwargs), None
             except Exception as exc:  # noqa: BLE001 - every failure becomes a Baidu error body
                 result, err = None, _error(version, exc)
                 log.info("%s %s -> %s", version, fn.__name__, err)
+            finally:
+                CURRENT_METHOD.reset(method)
             return {**body(result, err), "log_id": log_id}
         return wrapper
     return decorate

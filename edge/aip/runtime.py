@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.aip.calls import CURRENT_METHOD
 from edge.analysis.app import FaceAnalyser
 from edge.analysis.baidu import qualities
 from edge.analysis.face import Face
@@ -91,7 +92,7 @@ class Runtime:
         return lib
 
     def photo(self, image, api: str, max_face_num: int, sort_type: int, stages) -> Photo:
-        img = decode_image(image, api=api)
+        img = decode_image(image, api=api, method=CURRENT_METHOD.get())
         faces = self.analyser.analyse(img, max_face_num, sort_type, stages)
         return Photo(img, hashlib.sha1(np.ascontiguousarray(img)).hexdigest(), faces)
 

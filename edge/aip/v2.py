@@ -21,6 +21,7 @@ from edge.aip.runtime import Photo, score
 from edge.analysis import baidu
 from edge.analysis.baidu import location, parse_face_fields
 from edge.errors import EdgeError
+from edge.imaging import check_request_size
 
 INVALID = 216100
 NO_FACE = 216402
@@ -50,6 +51,7 @@ class AipFace(AipClient):
         options = options or {}
         if isinstance(images, (bytes, str)) or len(images) < 2:
             raise EdgeError(216614)
+        check_request_size(images, api="v2", method="match")  # "单次请求总共最大20M"
         ext = _ext_fields(options)
         live = [s.strip() == "faceliveness" for s in
                 rules.text(options.get("image_liveness", ""), INVALID, "image_liveness").split(",")]

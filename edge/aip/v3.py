@@ -24,6 +24,7 @@ from edge.aip.runtime import TOKEN_TTL_S, score
 from edge.analysis.baidu import V3_FACE_FIELDS, face_to_v3, v3_location, v3_stages_for
 from edge.analysis.gating import liveness_failure, quality_failure
 from edge.errors import EdgeError
+from edge.image_limits import V3_FACEVERIFY_MAX_IMAGES
 from edge.library.scores import score_to_similarity
 from edge.library.store import FaceRecord
 from edge.thresholds import LIVENESS
@@ -166,6 +167,8 @@ class AipFace(AipClient):
     def faceverify(self, images):
         if not isinstance(images, list) or not images:
             raise EdgeError(222200, "the body must be a list of images")
+        if len(images) > V3_FACEVERIFY_MAX_IMAGES:
+            raise EdgeError(222208, f"at most {V3_FACEVERIFY_MAX_IMAGES} images")
         face_list, scores = [], []
         for item in images:
             if not isinstance(item, dict):

@@ -84,6 +84,15 @@ def _fit(img: np.ndarray, width: int, height: int) -> np.ndarray:
     return img
 
 
+def _imread(path) -> Optional[np.ndarray]:
+    """cv2.imread, or None for a file OpenCV refuses: over the decoder bound edge sets
+    (OPENCV_IO_MAX_IMAGE_*, edge/image_limits.py) OpenCV raises instead of returning None."""
+    try:
+        return cv2.imread(str(path), cv2.IMREAD_COLOR)
+    except cv2.error:
+        return None
+
+
 def _bgr(img: np.ndarray) -> np.ndarray:
     """Grey or BGRA frames (some USB cameras, PNG folders) as 3-channel BGR."""
     if img.ndim == 2:
@@ -230,7 +239,7 @@ class FolderSource(FrameSource):
                 self._new_pass()
             path = self._files[self._next]
             self._next += 1
-            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            img = _imread(path)
             if img is not None:
                 self._good_in_pass += 1
                 return _fit(img, self.width, self.height)
@@ -323,7 +332,7 @@ class DemoSource(FrameSource):
         if path is None:
             from edge.models.manifest import sample_path
             path = sample_path("demo", self.models_dir)
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        img = _imread(path)
         if img is None:
             raise CameraError(f"camera {self.name!r}: demo photo {path} is missing or unreadable "
                               "(run `edge models fetch`)")

@@ -1,22 +1,22 @@
 """Turn whatever a Baidu client sends as "image" into one upright uint8 BGR array.
 
 Why this module exists: every endpoint must accept the same inputs and refuse bad ones
-with the same Baidu error codes, before any model sees a pixel.  Clients send base64
-(sometimes as a ``data:image/...;base64,`` URI), tests and in-process callers pass raw
-file bytes or numpy arrays.  The rules reproduced here are Baidu's documented ones:
+with its version's Baidu error codes, before any model sees a pixel.  Clients send
+base64 (sometimes as a ``data:image/...;base64,`` URI), tests and in-process callers pass
+raw file bytes or numpy arrays.  The rules reproduced here are Baidu's documented ones:
 
-* only JPEG, PNG and BMP, recognised by their magic bytes, not by a file name
-  (anything else -> 216201 "image format error");
-* nothing to decode -> 216200 "empty image"; a known format that fails to decode is
-  also 216200, and no decoder exception ever escapes as a traceback;
-* v2: base64 size <= 4 MB, shortest side >= 15 px, longest side <= 4096 px -> 216202;
-  v3: base64 size <= 2 MB and shortest side >= 15 px -> 216202, a side above
-  6000 px -> 222304 "image size is too large" (v3 has no 4096 limit).
+* only JPEG, PNG and BMP, recognised by their magic bytes, not by a file name;
+* the size limits of the calling method (edge/image_limits.py: v2 4 MB, addUser 10 MB,
+  match 20 MB per request; v3 2 MB and 6000 x 6000), the shortest side >= 15 px;
+* why an image is refused maps to a code per version in one table
+  (edge/errors.py IMAGE_ERRORS): v2 216200/216201/216202, v3 222001/222013/222203/222304.
 
 The base64 size is the canonical encoded length, ``4 * ceil(n / 3)`` for ``n`` raw
 bytes, whatever line breaks the client added.  Dimensions are read from the file
-header (PNG IHDR, BMP info header, JPEG SOF) before decoding, so a decompression bomb
-is refused without allocating its pixels; the decoded shape is checked again after.
+header (edge/imaging/header.py) before decoding; a file that cannot be sized, or a JPEG
+with more scans than any encoder writes, is refused without decoding, so a
+decompression bomb never allocates its pixels.  OpenCV itself is bounded as well
+(OPENCV_IO_MAX_IMAGE_*, set by edge/__init__.py), and the decoded shape is checked again.
 
 EXIF orientation is honoured: OpenCV applies it for JPEG; PNGs are decoded with
 IMREAD_UNCHANGED (to keep alpha and 16-bit depth), which ignores orientation, so the
@@ -33,63 +33,51 @@ import binascii
 import logging
 import re
 import struct
-from typing import NamedTuple, Optional, Tuple
+from typing import Optional
 
 import cv2
 import numpy as np
 
-from edge.errors import EdgeError
+from edge.errors import EdgeError, image_error
+from edge.image_limits import MAX_JPEG_SCANS, ImageLimits, image_limits
+from edge.imaging.header import header_info, sniff_format
 
 log = logging.getLogger(__name__)
 
-EMPTY_IMAGE = 216200
-FORMAT_ERROR = 216201
-SIZE_ERROR = 216202
-TOO_LARGE = 222304
-
-MIN_SIDE = 15
-MAX_PIXELS = 6000 * 6000
-
 SUPPORTED = ("jpeg", "png", "bmp")
 
-
-class _Limits(NamedTuple):
-    max_b64: int  # largest allowed base64 length, in characters
-    max_side: int  # largest allowed side, in pixels
-    too_large: int  # error code for a side or pixel count above the limit
-
-
-_LIMITS = {
-    "v2": _Limits(4 * 1024 * 1024, 4096, SIZE_ERROR),
-    "v3": _Limits(2 * 1024 * 1024, 6000, TOO_LARGE),
-}
-
+_MAX_TEXT_FACTOR = 2  # base64 text may carry line breaks, but not as much again
 _DATA_URI = re.compile(rb"^data:[^,]*?;base64,", re.IGNORECASE)
 _WHITESPACE = re.compile(rb"\s+")
 
 
-def decode_image(data, *, api: str = "v2") -> np.ndarray:
+def decode_image(data, *, api: str = "v2", method: Optional[str] = None) -> np.ndarray:
     """Decode an image given as bytes, base64 (str/bytes, optional data URI) or array.
 
     Returns a C-contiguous uint8 HxWx3 BGR array, upright (EXIF orientation applied).
-    Raises EdgeError 216200 / 216201 / 216202 / 222304 following Baidu's rules for
-    ``api`` ("v2" or "v3"); arrays skip the byte-size check but not the side checks.
+    Raises the EdgeError ``api`` ("v2" or "v3") answers under the limits of its
+    ``method`` (an AipFace method name; None: detect's).  Arrays skip the byte-size
+    check but not the side checks.
     """
-    limits = _limits(api)
+    limits, api = image_limits(api, method), str(api).lower()
     if isinstance(data, np.ndarray):
-        img = to_bgr_uint8(data)
-        check_dimensions(img.shape[0], img.shape[1], api=api)
+        if data.ndim >= 2 and data.size:  # checked before to_bgr_uint8 copies a huge array
+            _check(data.shape[0], data.shape[1], limits, api)
+        img = to_bgr_uint8(data, api=api)
+        _check(img.shape[0], img.shape[1], limits, api)
         return img
-    raw = _payload(data, limits)
+    raw = _payload(data, limits, api)
     fmt = sniff_format(raw)
     if fmt not in SUPPORTED:
-        log.debug("refused image: format %s", fmt or "unknown")
-        raise EdgeError(FORMAT_ERROR)
-    dims = header_dimensions(raw)
-    if dims is not None:
-        check_dimensions(*dims, api=api)
-    img = _decode(raw, fmt)
-    check_dimensions(img.shape[0], img.shape[1], api=api)
+        raise image_error(api, "format", f"format {fmt or 'unknown'}")
+    dims, scans = header_info(raw)
+    if dims is None:
+        raise image_error(api, "unreadable", f"{fmt} header gives no size")
+    _check(*dims, limits, api)
+    if scans > MAX_JPEG_SCANS:
+        raise image_error(api, "unreadable", f"jpeg with {scans} scans")
+    img = _decode(raw, fmt, api)
+    _check(img.shape[0], img.shape[1], limits, api)
     return img
 
 
@@ -101,18 +89,26 @@ def image_to_base64(img_bgr: np.ndarray, ext: str = ".jpg") -> str:
     return base64.b64encode(buf.tobytes()).decode("ascii")
 
 
-def check_dimensions(height: int, width: int, *, api: str = "v2") -> None:
-    """Raise Baidu's size error if a ``height`` x ``width`` image is refused by ``api``.
+def check_dimensions(height: int, width: int, *, api: str = "v2", method: Optional[str] = None) -> None:
+    """Raise Baidu's size error if a ``height`` x ``width`` image is refused by ``api``'s ``method``."""
+    _check(height, width, image_limits(api, method), str(api).lower())
 
-    Too large is tested first: a huge image is refused as such even if it is also thin.
-    """
-    limits = _limits(api)
-    if max(height, width) > limits.max_side or height * width > MAX_PIXELS:
-        log.debug("refused image: %dx%d too large for %s", width, height, api)
-        raise EdgeError(limits.too_large)
-    if min(height, width) < MIN_SIDE:
-        log.debug("refused image: %dx%d too small", width, height)
-        raise EdgeError(SIZE_ERROR)
+
+def check_request_size(images, *, api: str = "v2", method: Optional[str] = None) -> None:
+    """Refuse a request whose images together exceed the method's documented total
+    (v2 match: "单次请求总共最大20M"), before any of them is decoded."""
+    limits = image_limits(api, method)
+    total = sum(encoded_size(image) for image in images)
+    if total > limits.request_total:
+        raise image_error(str(api).lower(), "request_too_big", f"{total} base64 characters in one request")
+
+
+def encoded_size(data) -> int:
+    """Base64 length of one image as a client sends it (raw file bytes: as encoded)."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        data = bytes(data)
+        return base64_size(len(data)) if sniff_format(data) is not None or not data.isascii() else len(data)
+    return len(data) if isinstance(data, str) else 0
 
 
 def base64_size(n_bytes: int) -> int:
@@ -120,185 +116,118 @@ def base64_size(n_bytes: int) -> int:
     return 4 * ((n_bytes + 2) // 3)
 
 
+def _check(height: int, width: int, limits: ImageLimits, api: str) -> None:
+    """Too large is tested first: a huge image is refused as such even if it is also thin."""
+    if max(height, width) > limits.max_side or height * width > limits.max_pixels:
+        raise image_error(api, "too_large", f"{width}x{height} over {limits.max_side} px")
+    if min(height, width) < limits.min_side:
+        raise image_error(api, "too_small", f"{width}x{height} under {limits.min_side} px")
+
+
 # ----------------------------------------------------------------- input -> raw bytes
 
-def _limits(api: str) -> _Limits:
-    try:
-        return _LIMITS[str(api).lower()]
-    except KeyError:
-        raise ValueError(f"api must be 'v2' or 'v3', not {api!r}") from None
-
-
-def _payload(data, limits: _Limits) -> bytes:
+def _payload(data, limits: ImageLimits, api: str) -> bytes:
     """Raw file bytes from raw bytes or base64; checks emptiness and the base64 size."""
+    if data is None:
+        raise image_error(api, "missing")
+    if isinstance(data, (str, bytes, bytearray, memoryview)) and len(data) > _MAX_TEXT_FACTOR * limits.max_b64:
+        # refused before any copy or regex pass: no client's line breaks double its text
+        raise image_error(api, "too_big", f"{len(data)} characters")
     if isinstance(data, str):
         try:
             data = data.encode("ascii")
         except UnicodeEncodeError:
-            raise EdgeError(EMPTY_IMAGE) from None
-        return _from_base64(data, limits)
+            raise image_error(api, "not_base64", "non-ASCII text") from None
+        return _from_base64(data, limits, api)
     if isinstance(data, (bytearray, memoryview)):
         data = bytes(data)
-    if not isinstance(data, bytes) or not data:
-        raise EdgeError(EMPTY_IMAGE)
+    if not isinstance(data, bytes):
+        raise image_error(api, "not_base64", f"image of type {type(data).__name__}")
+    if not data:
+        raise image_error(api, "missing")
     if sniff_format(data) is None and data.isascii():
-        return _from_base64(data, limits)
+        return _from_base64(data, limits, api)
     if base64_size(len(data)) > limits.max_b64:
-        raise EdgeError(SIZE_ERROR)
+        raise image_error(api, "too_big", f"{len(data)} bytes")
     return data
 
 
-def _from_base64(text: bytes, limits: _Limits) -> bytes:
+def _from_base64(text: bytes, limits: ImageLimits, api: str) -> bytes:
     """Strictly decode base64 text (data-URI prefix, whitespace, url-safe alphabet ok)."""
     text = _WHITESPACE.sub(b"", text)
     text = _DATA_URI.sub(b"", text, count=1)
     text = text.rstrip(b"=").translate(bytes.maketrans(b"-_", b"+/"))
-    if not text or len(text) % 4 == 1:
-        raise EdgeError(EMPTY_IMAGE)
+    if not text:
+        raise image_error(api, "missing")
+    if len(text) % 4 == 1:
+        raise image_error(api, "not_base64", "base64 of impossible length")
     text += b"=" * (-len(text) % 4)
     if len(text) > limits.max_b64:
-        raise EdgeError(SIZE_ERROR)
+        raise image_error(api, "too_big", f"{len(text)} base64 characters")
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise EdgeError(EMPTY_IMAGE) from None
+        raise image_error(api, "not_base64") from None
     if not raw:
-        raise EdgeError(EMPTY_IMAGE)
+        raise image_error(api, "missing")
     return raw
-
-
-# --------------------------------------------------------------- format and header
-
-def sniff_format(raw: bytes) -> Optional[str]:
-    """Name of the image format announced by ``raw``'s magic bytes, or None if unknown.
-
-    Only "jpeg", "png" and "bmp" are accepted; "gif", "webp", "tiff", "heif" are
-    recognised so they can be refused with a format error.
-    """
-    if raw[:3] == b"\xff\xd8\xff":
-        return "jpeg"
-    if raw[:8] == b"\x89PNG\r\n\x1a\n":
-        return "png"
-    if raw[:2] == b"BM":
-        return "bmp"
-    if raw[:4] == b"GIF8":
-        return "gif"
-    if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
-        return "webp"
-    if raw[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    if raw[4:8] == b"ftyp":
-        return "heif"
-    return None
-
-
-def header_dimensions(raw: bytes) -> Optional[Tuple[int, int]]:
-    """(height, width) read from a JPEG/PNG/BMP header without decoding, or None."""
-    fmt = sniff_format(raw)
-    if fmt == "png":
-        dims = _png_dimensions(raw)
-    elif fmt == "bmp":
-        dims = _bmp_dimensions(raw)
-    elif fmt == "jpeg":
-        dims = _jpeg_dimensions(raw)
-    else:
-        dims = None
-    if dims is None or min(dims) <= 0:
-        return None
-    return dims
-
-
-def _png_dimensions(raw: bytes) -> Optional[Tuple[int, int]]:
-    if len(raw) < 24 or raw[12:16] != b"IHDR":
-        return None
-    width, height = struct.unpack(">II", raw[16:24])
-    return height, width
-
-
-def _bmp_dimensions(raw: bytes) -> Optional[Tuple[int, int]]:
-    if len(raw) < 26:
-        return None
-    (header_size,) = struct.unpack("<I", raw[14:18])
-    if header_size == 12:  # BITMAPCOREHEADER: 16-bit unsigned sides
-        width, height = struct.unpack("<HH", raw[18:22])
-    elif header_size >= 40:  # BITMAPINFOHEADER and later: height < 0 means top-down
-        width, height = struct.unpack("<ii", raw[18:26])
-    else:
-        return None
-    return abs(height), abs(width)
-
-
-def _jpeg_dimensions(raw: bytes) -> Optional[Tuple[int, int]]:
-    """Scan the marker segments up to the first SOFn frame header."""
-    i, n = 2, len(raw)
-    while i + 4 <= n:
-        if raw[i] != 0xFF:
-            return None
-        marker = raw[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # no length field
-            i += 2
-            continue
-        if marker in (0xD9, 0xDA):  # end of image / start of scan: no frame header
-            return None
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            if i + 9 > n:
-                return None
-            height, width = struct.unpack(">HH", raw[i + 5:i + 9])
-            return height, width
-        (length,) = struct.unpack(">H", raw[i + 2:i + 4])
-        if length < 2:
-            return None
-        i += 2 + length
-    return None
 
 
 # ------------------------------------------------------------------------ decoding
 
-def _decode(raw: bytes, fmt: str) -> np.ndarray:
-    """Decode checked bytes; any failure of the decoder is Baidu's 216200."""
-    # PNG: UNCHANGED keeps alpha and 16 bits, which to_bgr_uint8 handles.  JPEG: COLOR
-    # applies EXIF orientation and converts gray/CMYK.  BMP: COLOR, because 32-bit BMPs
-    # usually carry an alpha channel of zeros that would composite to a white image.
-    flags = cv2.IMREAD_UNCHANGED if fmt == "png" else cv2.IMREAD_COLOR
+def _decode(raw: bytes, fmt: str, api: str) -> np.ndarray:
+    """Decode checked bytes; any failure of the decoder is the version's "unreadable"."""
+    # COLOR decodes straight to 8-bit BGR (3 bytes a pixel, whatever the depth) and
+    # applies EXIF orientation; it converts gray/CMYK JPEGs, gray/palette/16-bit PNGs.
+    # A PNG with alpha needs UNCHANGED (to composite it; up to 8 bytes a pixel), which
+    # ignores orientation.  BMP: COLOR, because 32-bit BMPs usually carry an alpha
+    # channel of zeros that would composite to a white image.
+    unchanged = fmt == "png" and _png_has_alpha(raw)
     try:
-        img = cv2.imdecode(np.frombuffer(raw, np.uint8), flags)
+        img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED if unchanged else cv2.IMREAD_COLOR)
         if img is None or img.size == 0:
             raise ValueError("decoder returned no image")
-        img = to_bgr_uint8(img)
-        if fmt == "png":
+        if not (img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3 and img.flags["C_CONTIGUOUS"]):
+            img = to_bgr_uint8(img, api=api)  # the decoder's own BGR array needs no copy
+        if unchanged:
             img = apply_orientation(img, _exif_orientation(_png_exif(raw)))
     except EdgeError:
         raise
     except Exception as exc:  # noqa: BLE001 - a broken file must never be a traceback
         log.debug("cannot decode %s image (%d bytes): %s", fmt, len(raw), exc)
-        raise EdgeError(EMPTY_IMAGE) from None
+        raise image_error(api, "unreadable", f"cannot decode {fmt}") from None
     return img
 
 
-def to_bgr_uint8(img: np.ndarray) -> np.ndarray:
+_STRIPE_ROWS = 256
+
+
+def to_bgr_uint8(img: np.ndarray, *, api: str = "v2") -> np.ndarray:
     """A new C-contiguous uint8 HxWx3 BGR copy of a gray/BGR/BGRA(/gray+alpha) array.
 
     uint16 is scaled to 8 bits by ``>> 8``; float is taken as [0, 1] (clipped, NaN -> 0);
     other integer types are accepted only when every value is already in 0..255.
-    Alpha is composited over white.  Anything else is a format error (216201); an
-    array with no pixels is an empty image (216200).
+    Alpha is composited over white.  Anything else is a format error; an array with no
+    pixels is unreadable (codes of ``api``).  Converted in stripes of rows: a 16-bit
+    RGBA PNG of the largest allowed size costs its decoded array plus the 8-bit result,
+    not several full-size temporaries.
     """
     if img.size == 0:
-        raise EdgeError(EMPTY_IMAGE)
+        raise image_error(api, "unreadable", "no pixels")
     if img.ndim == 2:
         img = img[:, :, None]
     if img.ndim != 3 or img.shape[2] not in (1, 2, 3, 4):
-        raise EdgeError(FORMAT_ERROR)
-    img = _to_uint8(img)
-    channels = img.shape[2]
-    if channels in (2, 4):
-        img = _composite_over_white(img[:, :, :-1], img[:, :, -1:])
-    if img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
-    return np.array(img, dtype=np.uint8, order="C", copy=True)
+        raise image_error(api, "format", f"array of shape {img.shape}")
+    if img.dtype != np.uint8 and img.dtype != np.uint16 and not np.issubdtype(img.dtype, np.floating):
+        if not (np.issubdtype(img.dtype, np.integer) and img.min() >= 0 and img.max() <= 255):
+            raise image_error(api, "format", f"array of {img.dtype}")
+    out = np.empty(img.shape[:2] + (3,), np.uint8)
+    for row in range(0, img.shape[0], _STRIPE_ROWS):
+        stripe = _to_uint8(img[row:row + _STRIPE_ROWS])
+        if stripe.shape[2] in (2, 4):
+            stripe = _composite_over_white(stripe[:, :, :-1], stripe[:, :, -1:])
+        out[row:row + _STRIPE_ROWS] = stripe  # one channel broadcasts to three
+    return out
 
 
 def _to_uint8(img: np.ndarray) -> np.ndarray:
@@ -309,17 +238,17 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
     if np.issubdtype(img.dtype, np.floating):
         scaled = np.nan_to_num(img.astype(np.float32), nan=0.0) * 255.0
         return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-    if np.issubdtype(img.dtype, np.integer) and img.min() >= 0 and img.max() <= 255:
-        return img.astype(np.uint8)
-    raise EdgeError(FORMAT_ERROR)
+    return img.astype(np.uint8)  # an integer array already checked to be in 0..255
 
 
 def _composite_over_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """color * a + white * (1 - a), rounded, in integers (a = alpha / 255)."""
+    """color * a + white * (1 - a), rounded, in integers (a = alpha / 255; fits uint16)."""
     if alpha.min() == 255:
         return color
-    a = alpha.astype(np.uint32)
-    out = (color.astype(np.uint32) * a + 255 * (255 - a) + 127) // 255
+    a = alpha.astype(np.uint16)
+    out = color.astype(np.uint16) * a
+    out += 255 * (255 - a) + 127
+    out //= 255
     return out.astype(np.uint8)
 
 
@@ -339,17 +268,27 @@ def apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
     return img if turned is None else np.ascontiguousarray(turned(img))
 
 
-def _png_exif(raw: bytes) -> Optional[bytes]:
-    """The payload of a PNG's eXIf chunk (a TIFF structure), or None."""
+def _png_chunk(raw: bytes, wanted: bytes, stop: bytes = b"IEND") -> Optional[bytes]:
+    """The payload of a PNG's first ``wanted`` chunk before a ``stop`` chunk, or None."""
     i = 8
     while i + 8 <= len(raw):
         length, kind = struct.unpack(">I4s", raw[i:i + 8])
-        if kind == b"eXIf":
+        if kind == wanted:
             return raw[i + 8:i + 8 + length]
-        if kind == b"IEND":
+        if kind in (stop, b"IEND"):
             break
         i += 12 + length
     return None
+
+
+def _png_exif(raw: bytes) -> Optional[bytes]:
+    """The payload of a PNG's eXIf chunk (a TIFF structure), or None."""
+    return _png_chunk(raw, b"eXIf")
+
+
+def _png_has_alpha(raw: bytes) -> bool:
+    """Gray+alpha or RGBA colour type, or a tRNS chunk (which must come before IDAT)."""
+    return len(raw) > 25 and raw[25] in (4, 6) or _png_chunk(raw, b"tRNS", stop=b"IDAT") is not None
 
 
 def _exif_orientation(tiff: Optional[bytes]) -> int:

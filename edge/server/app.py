@@ -33,6 +33,7 @@ from edge.config import AppConfig, Config
 from edge.errors import EdgeError
 from edge.server import auth
 from edge.server.endpoints import ENDPOINTS, MISSING_CODE, PREFIX, Endpoint
+from edge.server.limits import body_cap, body_too_long, largest_body
 from edge.server.metrics import CONTENT_TYPE, ServerMetrics
 from edge.server.openapi import openapi
 from edge.server.ratelimit import TokenBucket
@@ -41,7 +42,7 @@ from edge.sqlite import StorageError
 log = logging.getLogger("edge.server")
 access_log = logging.getLogger("edge.access")
 
-UNSUPPORTED, QPS_LIMIT, BUSY, TOO_LONG = 3, 18, 4, 216103
+UNSUPPORTED, QPS_LIMIT, BUSY = 3, 18, 4
 CAPABILITIES = PREFIX + "/capabilities"  # edge's own: the detect fields measured and answered null
 BAD_PARAM = {"v2": 216100, "v3": 222200}
 SDK_QUERY = {"access_token", "aipSdk", "aipVersion"}
@@ -199,13 +200,13 @@ class Handlers:
         ep = ENDPOINTS.get(request.path.rstrip("/"))
         if ep is None or request.method != "POST":
             return _error(request, version, EdgeError(UNSUPPORTED, request.path))
-        cap = int(self.s.config.server.max_body_mb * 1024 * 1024)
+        cap = body_cap(ep, self.s.config.server.max_body_mb)
         if request.content_length is not None and request.content_length > cap:
-            return _error(request, version, EdgeError(TOO_LONG, f"body over {cap} bytes"))
+            return _error(request, version, body_too_long(ep, cap))
         try:
-            payload = await self._payload(request, ep)
+            payload = await self._payload(request, ep, cap)
         except web.HTTPRequestEntityTooLarge:
-            return _error(request, version, EdgeError(TOO_LONG, f"body over {cap} bytes"))
+            return _error(request, version, body_too_long(ep, cap))
         except EdgeError as err:
             payload = err  # reported after authentication: an anonymous caller learns nothing
         try:
@@ -220,12 +221,14 @@ class Handlers:
             return _error(request, version, err)
         return await self._run(request, app, ep, args, options)
 
-    async def _payload(self, request: web.Request, ep: Endpoint):
+    async def _payload(self, request: web.Request, ep: Endpoint, cap: int):
         multipart = ep.version == "v2" and request.content_type == "multipart/form-data"
         try:
             body = await (request.post() if multipart else request.read())
         except UNREADABLE_BODY:
             raise EdgeError(BAD_PARAM[ep.version], "the body cannot be read") from None
+        if not multipart and len(body) > cap:  # chunked: no Content-Length to refuse it by
+            raise web.HTTPRequestEntityTooLarge(max_size=cap, actual_size=len(body))
         if multipart:
             if any(not isinstance(v, str) for v in body.values()):
                 raise EdgeError(216100, "file uploads are not accepted, send base64 text")
@@ -310,7 +313,7 @@ async def observe(request: web.Request, handler):
 
 def make_app(service: FaceService) -> web.Application:
     srv = service.config.server
-    app = web.Application(middlewares=[observe], client_max_size=int(srv.max_body_mb * 1024 * 1024))
+    app = web.Application(middlewares=[observe], client_max_size=largest_body(srv.max_body_mb))
     app["service"] = service
     h = Handlers(service)
     app.router.add_get("/health", h.health)
