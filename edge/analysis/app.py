@@ -18,11 +18,12 @@ import numpy as np
 from edge.analysis import expression as expr
 from edge.analysis.align import align_face
 from edge.analysis.attributes import AgeGender
-from edge.analysis.detector import YuNetDetector
+from edge.analysis.detector import Detections, YuNetDetector, nms
 from edge.analysis.embedder import SFaceEmbedder
 from edge.analysis.face import Face
 from edge.analysis.landmarks import FaceMesh
 from edge.analysis.liveness import liveness_score
+from edge.analysis.orientation import EIGHTH_TURNS, QUARTER_TURNS, follow_roll, map_boxes, map_points, turn
 from edge.analysis.pose import head_pose
 from edge.analysis.quality import assess
 from edge.models.manifest import default_models_dir, load_manifest
@@ -30,8 +31,8 @@ from edge.models.manifest import default_models_dir, load_manifest
 log = logging.getLogger(__name__)
 
 ALL_STAGES = frozenset({"landmarks", "quality", "attributes", "liveness", "embedding"})
-# Stages each needs first.
-NEEDS_MESH = frozenset({"landmarks", "quality", "attributes"})
+# Stages each needs first. The embedding needs the mesh's roll to align a rolled face.
+NEEDS_MESH = frozenset({"landmarks", "quality", "attributes", "embedding"})
 
 
 @dataclass
@@ -41,12 +42,26 @@ class AnalyserConfig:
     det_score_threshold: float = 0.7   # kept on the detector's word alone
     det_verify_threshold: float = 0.3  # kept if the mesh net also sees a face
     det_max_side: int = 1280
+    rotated_retry: bool = True         # photos with no sure upright face: look at quarter turns too
 
 
 # Face-presence probability the mesh net must give a low-confidence detection. The
 # mesh is not used to veto confident detections: it reads faces cut by the image
 # border (selfies) as absent.
 MESH_PRESENCE = 0.5
+# A photo whose upright pass finds no face this sure is detected again turned by 90, 180
+# and 270 deg. Upright faces score 0.91-0.94 (LFW, 10th-90th percentile), faces upside
+# down 0.55-0.88 and sideways faces below 0.7 (docs/fields.md, scripts/rotation_report.py).
+SURE_UPRIGHT = 0.9
+
+
+def _faces(det: Detections, angle: int = 0, back: np.ndarray | None = None) -> list[Face]:
+    """Face candidates of a detection pass over the image turned by `angle` (`back`
+    maps the turned image's coordinates to the original's)."""
+    boxes, kps = det.boxes, det.kps
+    if angle:
+        boxes, kps = map_boxes(boxes, back, angle), map_points(kps, back)
+    return [Face(box=boxes[i], score=float(det.scores[i]), kps5=kps[i], turn=angle) for i in range(len(det))]
 
 
 def sort_faces(faces: list[Face], image_shape, face_sort_type: int = 0) -> list[Face]:
@@ -77,14 +92,19 @@ class FaceAnalyser:
         self.timings[stage] = self.timings.get(stage, 0.0) + (time.perf_counter() - t0) * 1000
 
     def analyse(self, img_bgr: np.ndarray, max_face_num: int = 1, face_sort_type: int = 0,
-                stages=ALL_STAGES, det_max_side: int | None = None) -> list[Face]:
+                stages=ALL_STAGES, det_max_side: int | None = None, rotated: bool | None = None) -> list[Face]:
         """Faces in the image, sorted and cut to max_face_num, with the asked stages filled.
-        `det_max_side` overrides the detector's first-pass size for this image."""
+        `det_max_side` overrides the detector's first-pass size for this image; `rotated`
+        whether to look for in-plane rotated faces when no upright one is sure (default:
+        the config's detector.rotated_retry; the capture loop never does)."""
         self.timings = {}
         stages = frozenset(stages)
         with self._timed("detect"):
-            det = self.detector.detect(img_bgr, det_max_side)
-        candidates = [Face(box=det.boxes[i], score=float(det.scores[i]), kps5=det.kps[i]) for i in range(len(det))]
+            candidates = _faces(self.detector.detect(img_bgr, det_max_side))
+        if self.config.rotated_retry if rotated is None else rotated:
+            if not any(f.score >= SURE_UPRIGHT for f in candidates):
+                with self._timed("detect_rotated"):
+                    candidates = self._with_turned(img_bgr, candidates, det_max_side)
         max_face_num = max(0, int(max_face_num))
         # Confirm in the final order and stop once enough faces stand, so the mesh runs
         # only on the low-confidence candidates that could make the answer.
@@ -104,9 +124,28 @@ class FaceAnalyser:
         self._fill(img_bgr, face, frozenset(stages))
         return face
 
+    def _with_turned(self, img: np.ndarray, upright: list[Face], det_max_side: int | None) -> list[Face]:
+        """The upright candidates and those of the image turned by quarter turns, then (if
+        still no face is sure) by the odd eighths, mapped back; a face seen by several
+        passes keeps the one where it scores best, the pass nearest its own upright."""
+        faces = list(upright)
+        for angles in (QUARTER_TURNS, EIGHTH_TURNS):
+            for angle in angles:
+                turned, back = turn(img, angle)
+                faces += _faces(self.detector.detect(turned, det_max_side), angle, back)
+            if any(f.score >= SURE_UPRIGHT for f in faces):
+                break
+        if not faces:
+            return faces
+        keep = nms(np.stack([f.box for f in faces]), np.array([f.score for f in faces]),
+                   self.detector.nms_threshold)
+        return [faces[i] for i in keep]
+
     def _confirmed(self, img: np.ndarray, face: Face) -> bool:
-        """A detection below the sure threshold stands only if the mesh net sees a face."""
-        if face.score >= self.config.det_score_threshold:
+        """A detection below the sure threshold, or found only on a turned image, stands
+        only if the mesh net sees a face (a turned image's patterns that pass for a face
+        are never looked at in the upright pass)."""
+        if face.score >= self.config.det_score_threshold and face.turn == 0:
             return True
         with self._timed("verify"):
             face.mesh, face.mesh_score = self.mesh.get(img, face.box, face.kps5)
@@ -118,6 +157,7 @@ class FaceAnalyser:
                 if face.mesh is None:
                     face.mesh, face.mesh_score = self.mesh.get(img, face.box, face.kps5)
                 face.yaw, face.pitch, face.roll = head_pose(face.mesh)
+                face.kps5 = follow_roll(face.kps5, face.roll)
         chip = None
         if stages & {"quality", "embedding"}:
             with self._timed("align"):

@@ -9,6 +9,7 @@ import dataclasses
 
 from edge.analysis import meshmap
 from edge.analysis.face import Face
+from edge.analysis.orientation import rotated_rect
 from edge.thresholds import COMPLETE_TOLERANCE
 
 FACE_FIELDS = ("age", "beauty", "expression", "faceshape", "gender", "glasses", "landmark",
@@ -37,9 +38,11 @@ def _pts(arr) -> list[dict]:
 
 
 def location(face: Face) -> dict:
-    x1, y1, x2, y2 = (float(v) for v in face.box)
-    return {"left": round(x1, 2), "top": round(y1, 2), "width": round(x2 - x1, 2),
-            "height": round(y2 - y1, 2)}
+    """The face's box turned by its rotation: left/top is the face's own top-left corner
+    (docs/api.md, Choices); for an upright face, the detector's box within a pixel or two."""
+    x1, y1, w, h = rotated_rect(face.box, face.upright_size, round(face.roll))
+    return {"left": round(x1, 2), "top": round(y1, 2), "width": round(w, 2),
+            "height": round(h, 2)}
 
 
 def qualities(q) -> dict:

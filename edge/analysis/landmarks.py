@@ -16,13 +16,21 @@ CROP_SCALE = 1.5
 
 # YuNet's eye points follow an in-plane rotation only partly (a 15 deg turn moves them
 # ~2 deg), so the crop angle is re-estimated from the mesh's own eye corners and the
-# mesh run again when the two disagree by more than this.
+# mesh run again while the two disagree by more than this. The mesh itself reads only
+# part of a crop's remaining roll, so a face rolled 40 deg needs up to MESH_RUNS runs
+# (docs/fields.md: roll error by angle).
 REFINE_DEG = 4.0
+MESH_RUNS = 4
 EYE_CORNERS = (33, 263)
 
 
 def eye_angle(left: np.ndarray, right: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(right[1] - left[1], right[0] - left[0])))
+
+
+def _wrap(deg: float) -> float:
+    """An angle difference in [-180, 180)."""
+    return (deg + 180.0) % 360.0 - 180.0
 
 
 def crop_transform(box: np.ndarray, angle: float) -> tuple[np.ndarray, float]:
@@ -66,7 +74,10 @@ class FaceMesh:
         """468x3 mesh in image pixels and the face-presence probability."""
         angle = eye_angle(kps5[0], kps5[1])
         mesh, prob = self._run(img_bgr, box, angle)
-        better = eye_angle(mesh[EYE_CORNERS[0], :2], mesh[EYE_CORNERS[1], :2])
-        if abs(better - angle) > REFINE_DEG:
-            mesh, prob = self._run(img_bgr, box, better)
+        for _ in range(MESH_RUNS - 1):
+            better = eye_angle(mesh[EYE_CORNERS[0], :2], mesh[EYE_CORNERS[1], :2])
+            if abs(_wrap(better - angle)) <= REFINE_DEG:
+                break
+            angle = better
+            mesh, prob = self._run(img_bgr, box, angle)
         return mesh, prob

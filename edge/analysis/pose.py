@@ -36,10 +36,14 @@ def face_axes(mesh: np.ndarray) -> np.ndarray:
 
 
 def head_pose(mesh: np.ndarray) -> tuple[float, float, float]:
-    """(yaw, pitch, roll) in degrees."""
+    """(yaw, pitch, roll) in degrees. Roll comes first (in-plane, -180..180); yaw and
+    pitch are read with it undone, so a head turned left reads the same yaw in a
+    sideways or upside-down photo as in an upright one."""
     axes = face_axes(mesh)
-    xa, forward = axes[:, 0], -axes[:, 2]  # forward points from the face to the camera
+    xa = axes[:, 0]
+    roll = np.degrees(np.arctan2(xa[1], xa[0]))
+    c, s = np.cos(np.radians(roll)), np.sin(np.radians(roll))
+    forward = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]]) @ -axes[:, 2]  # face -> camera
     yaw = np.degrees(np.arctan2(forward[0], -forward[2]))
     pitch = np.degrees(np.arcsin(np.clip(forward[1], -1, 1))) - PITCH_OFFSET
-    roll = np.degrees(np.arctan2(xa[1], xa[0]))
     return float(yaw), float(pitch), float(roll)
