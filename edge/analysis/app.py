@@ -13,17 +13,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from edge.analysis import expression as expr
 from edge.analysis.align import align_face
 from edge.analysis.attributes import AgeGender
-from edge.analysis.detector import Detections, YuNetDetector, nms
+from edge.analysis.detector import Detections, YuNetDetector
 from edge.analysis.embedder import SFaceEmbedder
 from edge.analysis.face import Face
-from edge.analysis.landmarks import FaceMesh
+from edge.analysis.landmarks import INPUT as MESH_INPUT, FaceMesh, crop_transform
 from edge.analysis.liveness import liveness_score
-from edge.analysis.orientation import EIGHTH_TURNS, QUARTER_TURNS, follow_roll, map_boxes, map_points, turn
+from edge.analysis.orientation import (
+    EIGHTH_TURNS, FOLLOW_ROLL_DEG, QUARTER_TURNS, follow_roll, map_boxes, map_points, roll_gap, turn,
+)
 from edge.analysis.pose import head_pose
 from edge.analysis.quality import assess
 from edge.models.manifest import default_models_dir, load_manifest
@@ -53,6 +56,17 @@ MESH_PRESENCE = 0.5
 # and 270 deg. Upright faces score 0.91-0.94 (LFW, 10th-90th percentile), faces upside
 # down 0.55-0.88 and sideways faces below 0.7 (docs/fields.md, scripts/rotation_report.py).
 SURE_UPRIGHT = 0.9
+# The turned passes run at this share of the upright pass's size: a quarter of its cost
+# each; rotated faces smaller than ~2x the upright pass's smallest (~20 px of a 1280 px
+# photo) are not looked for.
+TURNED_SCALE = 0.5
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(0.0, float(w)) * max(0.0, float(h))
+    return inter / (float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter + 1e-9)
 
 
 def _faces(det: Detections, angle: int = 0, back: np.ndarray | None = None) -> list[Face]:
@@ -125,21 +139,59 @@ class FaceAnalyser:
         return face
 
     def _with_turned(self, img: np.ndarray, upright: list[Face], det_max_side: int | None) -> list[Face]:
-        """The upright candidates and those of the image turned by quarter turns, then (if
-        still no face is sure) by the odd eighths, mapped back; a face seen by several
-        passes keeps the one where it scores best, the pass nearest its own upright."""
+        """The upright candidates plus those of the image turned by quarter turns (at
+        TURNED_SCALE), mapped back; then the odd eighths, only when some candidate but no
+        sure face stands (a face near 45 deg)."""
         faces = list(upright)
+        h, w = img.shape[:2]
+        scale = min(1.0, TURNED_SCALE * (det_max_side or self.detector.max_side) / max(h, w))
+        small = img if scale == 1.0 else cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))),
+                                                    interpolation=cv2.INTER_AREA)
         for angles in (QUARTER_TURNS, EIGHTH_TURNS):
-            for angle in angles:
-                turned, back = turn(img, angle)
-                faces += _faces(self.detector.detect(turned, det_max_side), angle, back)
-            if any(f.score >= SURE_UPRIGHT for f in faces):
+            if angles is EIGHTH_TURNS and (not faces or any(f.score >= SURE_UPRIGHT for f in faces)):
                 break
-        if not faces:
-            return faces
-        keep = nms(np.stack([f.box for f in faces]), np.array([f.score for f in faces]),
-                   self.detector.nms_threshold)
-        return [faces[i] for i in keep]
+            for angle in angles:
+                turned, back = turn(small, angle)
+                det = self.detector.detect(turned, max(turned.shape[:2]))
+                faces += _faces(det, angle, back / (small.shape[1] / w))
+        return self._merge(img, faces)
+
+    def _merge(self, img: np.ndarray, faces: list[Face]) -> list[Face]:
+        """One candidate per face. Where passes of different turns saw the same face, the
+        one the mesh net sees as a face wins (a face upside down can score 0.8 upright
+        and less at half size in its own pass), then the higher score."""
+        order = sorted(range(len(faces)), key=lambda i: -faces[i].score)
+        boxes = np.stack([f.box for f in faces]) if faces else np.zeros((0, 4), np.float32)
+        taken, out = set(), []
+        for i in order:
+            if i in taken:
+                continue
+            same = [j for j in order if j not in taken and _iou(boxes[i], boxes[j]) > self.detector.nms_threshold]
+            taken.update(same)
+            rivals = [i] + [j for j in same if faces[j].turn != faces[i].turn]   # best score first
+            if len(rivals) > 1:
+                i = next((j for j in rivals if self._mesh_sees(img, faces[j])), i)
+            out.append(faces[i])
+        return out
+
+    def _level_points(self, img: np.ndarray, face: Face) -> np.ndarray:
+        """The 5 points of a rolled face, detected again on its crop turned upright by the
+        mesh's roll (one small YuNet pass), in image pixels."""
+        m, _ = crop_transform(face.box, face.roll)
+        crop = cv2.warpAffine(img, m, (MESH_INPUT, MESH_INPUT), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT)
+        det = self.detector.detect(crop, MESH_INPUT)
+        if len(det) == 0:
+            return follow_roll(face.kps5, face.roll)
+        centres = (det.boxes[:, :2] + det.boxes[:, 2:]) / 2
+        best = int(np.argmin(np.linalg.norm(centres - MESH_INPUT / 2, axis=1)))
+        return map_points(det.kps[best], cv2.invertAffineTransform(m))
+
+    def _mesh_sees(self, img: np.ndarray, face: Face) -> bool:
+        if face.mesh is None:
+            with self._timed("verify"):
+                face.mesh, face.mesh_score = self.mesh.get(img, face.box, face.kps5)
+        return face.mesh_score >= MESH_PRESENCE
 
     def _confirmed(self, img: np.ndarray, face: Face) -> bool:
         """A detection below the sure threshold, or found only on a turned image, stands
@@ -147,9 +199,7 @@ class FaceAnalyser:
         are never looked at in the upright pass)."""
         if face.score >= self.config.det_score_threshold and face.turn == 0:
             return True
-        with self._timed("verify"):
-            face.mesh, face.mesh_score = self.mesh.get(img, face.box, face.kps5)
-        return face.mesh_score >= MESH_PRESENCE
+        return self._mesh_sees(img, face)
 
     def _fill(self, img: np.ndarray, face: Face, stages: frozenset) -> None:
         if stages & NEEDS_MESH:
@@ -157,7 +207,8 @@ class FaceAnalyser:
                 if face.mesh is None:
                     face.mesh, face.mesh_score = self.mesh.get(img, face.box, face.kps5)
                 face.yaw, face.pitch, face.roll = head_pose(face.mesh)
-                face.kps5 = follow_roll(face.kps5, face.roll)
+                if abs(roll_gap(face.kps5, face.roll)) > FOLLOW_ROLL_DEG:
+                    face.kps5 = self._level_points(img, face)
         chip = None
         if stages & {"quality", "embedding"}:
             with self._timed("align"):

@@ -5,7 +5,7 @@ points keep an upright face's layout (docs/fields.md), and a phone photo saved
 sideways (no EXIF orientation) or upside down holds faces it misses or reads upside
 down. Detecting on the photo turned by quarter turns, then by the odd eighths, puts
 every face within 22.5 deg of some pass's upright. Quarter turns are exact pixel
-permutations (np.rot90); eighth turns are a warp onto a canvas holding the whole photo.
+permutations (cv2.rotate); eighth turns are a warp onto a canvas holding the whole photo.
 
 Angles are degrees clockwise in the image, as Baidu's rotation_angle.
 """
@@ -18,6 +18,7 @@ import numpy as np
 
 QUARTER_TURNS = (90, 180, 270)
 EIGHTH_TURNS = (45, 135, 225, 315)
+ROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
 
 def turn(img: np.ndarray, angle: int) -> tuple[np.ndarray, np.ndarray]:
@@ -28,7 +29,8 @@ def turn(img: np.ndarray, angle: int) -> tuple[np.ndarray, np.ndarray]:
     if a % 90 == 0:
         back = {0: [[1, 0, 0], [0, 1, 0]], 90: [[0, 1, 0], [-1, 0, h]],
                 180: [[-1, 0, w], [0, -1, h]], 270: [[0, -1, w], [1, 0, 0]]}[a]
-        return np.ascontiguousarray(np.rot90(img, k=-(a // 90))), np.array(back, np.float64)
+        turned = img if a == 0 else cv2.rotate(img, ROTATE[a])
+        return turned, np.array(back, np.float64)
     m = cv2.getRotationMatrix2D((w / 2, h / 2), -a, 1.0)   # OpenCV: positive = counter-clockwise
     c, s = abs(m[0, 0]), abs(m[0, 1])
     nw, nh = int(math.ceil(h * s + w * c)), int(math.ceil(h * c + w * s))
@@ -49,7 +51,7 @@ def map_boxes(boxes: np.ndarray, m: np.ndarray, angle: int) -> np.ndarray:
     the mapped centre, sides as the face's (swapped for a face lying on its side)."""
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     centre = map_points((b[:, :2] + b[:, 2:]) / 2, m)
-    half = (b[:, 2:] - b[:, :2]) / 2
+    half = (b[:, 2:] - b[:, :2]) / 2 * float(np.hypot(m[0, 0], m[1, 0]))   # the map's scale
     if round((angle % 180) / 90) == 1:
         half = half[:, ::-1]
     return np.concatenate([centre - half, centre + half], axis=1).astype(np.float32)
@@ -71,18 +73,23 @@ def rotated_rect(box: np.ndarray, upright_size: tuple[float, float], rotation: f
 
 
 # YuNet's five points keep an upright face's layout on a rolled face (30 deg of roll
-# moves its eye line ~5 deg), which spoils the aligned chip; once the mesh has measured
-# the roll, the points are turned about their centre to match when they are off by more.
+# moves its eye line ~5 deg), which spoils the aligned chip. Once the mesh has measured
+# the roll, points off by more than this are found again on the face's crop turned
+# upright (FaceAnalyser), or failing that turned about their centre to match.
 FOLLOW_ROLL_DEG = 4.0
+
+
+def roll_gap(kps5: np.ndarray, roll: float) -> float:
+    """How far (deg) the points' eye line is from the measured roll."""
+    k = np.asarray(kps5, np.float64)
+    have = math.degrees(math.atan2(k[1, 1] - k[0, 1], k[1, 0] - k[0, 0]))
+    return (roll - have + 180.0) % 360.0 - 180.0
 
 
 def follow_roll(kps5: np.ndarray, roll: float) -> np.ndarray:
     """The detector's 5 points turned about their centroid so their eye line has `roll`."""
-    k = np.asarray(kps5, np.float64)
-    have = math.degrees(math.atan2(k[1, 1] - k[0, 1], k[1, 0] - k[0, 0]))
-    diff = (roll - have + 180.0) % 360.0 - 180.0
-    if abs(diff) <= FOLLOW_ROLL_DEG:
-        return kps5
+    diff = roll_gap(kps5, roll)
     c, s = math.cos(math.radians(diff)), math.sin(math.radians(diff))
+    k = np.asarray(kps5, np.float64)
     centre = k.mean(axis=0)
     return ((k - centre) @ np.array([[c, s], [-s, c]]) + centre).astype(np.float32)
