@@ -206,7 +206,7 @@ class FaceAnalyser:
             with self._timed("landmarks"):
                 if face.mesh is None:
                     face.mesh, face.mesh_score = self.mesh.get(img, face.box, face.kps5)
-                face.yaw, face.pitch, face.roll = head_pose(face.mesh)
+                face.yaw, face.pitch, face.roll = head_pose(face.mesh, -face.turn)
                 if abs(roll_gap(face.kps5, face.roll)) > FOLLOW_ROLL_DEG:
                     face.kps5 = self._level_points(img, face)
         chip = None
