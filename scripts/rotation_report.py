@@ -113,17 +113,20 @@ def best_ms(fn, repeat: int) -> float:
     return float(min(times))
 
 
-def costs(analyser: FaceAnalyser, repeat: int) -> list[tuple[str, float, float]]:
-    """(case, ms with the retry off, ms with it on) for analyse(..., {"embedding"})."""
+def costs(analyser: FaceAnalyser, repeat: int) -> list[tuple[str, float, float, float]]:
+    """(case, ms with the retry off, ms with it on, ms of mesh runs with it on) for
+    analyse(..., {"embedding"}), as search and identify call it."""
     noface = decode_image(NO_FACE.read_bytes())
     face = decode_image((DATA / "peers" / "face_recognition" / "examples" / "obama.jpg").read_bytes())
-    cases = [(f"no face {noface.shape[1]}x{noface.shape[0]}", noface), (f"upright face {face.shape[1]}x{face.shape[0]}", face)]
+    cases = [(f"no face {noface.shape[1]}x{noface.shape[0]}", noface),
+             (f"upright face {face.shape[1]}x{face.shape[0]}", face)]
     cases += [(f"face turned {d} deg", turn(face, d)[0]) for d in (90, 180, 45)]
     out = []
     for name, img in cases:
         off = best_ms(lambda: analyser.analyse(img, 1, 0, {"embedding"}, rotated=False), repeat)
         on = best_ms(lambda: analyser.analyse(img, 1, 0, {"embedding"}, rotated=True), repeat)
-        out.append((name, off, on))
+        mesh = analyser.timings.get("landmarks", 0.0) + analyser.timings.get("verify", 0.0)
+        out.append((name, off, on, mesh))
     return out
 
 
@@ -148,9 +151,9 @@ def main() -> int:
               f"{q['rot'][0]:>6.1f}/{q['rot'][1]:<6.1f} {q['lmk'][0]:>7.3f}/{q['lmk'][1]:<6.3f} "
               f"{q['loc'][0]:>6.3f}/{q['loc'][1]:<6.3f} {q['size'][0]:>12.2f} {cos[0]:>7.3f}/{cos[1]:<7.3f}")
     print("\ncost of analyse(photo, stages={embedding}), best of", args.repeat, "runs (ms), 2 threads")
-    print(f"{'case':>28} {'retry off':>10} {'retry on':>9} {'extra':>7}")
-    for name, off, on in costs(analyser, args.repeat):
-        print(f"{name:>28} {off:>10.1f} {on:>9.1f} {on - off:>+7.1f}")
+    print(f"{'case':>28} {'retry off':>10} {'retry on':>9} {'extra':>7} {'of which mesh':>14}")
+    for name, off, on, mesh in costs(analyser, args.repeat):
+        print(f"{name:>28} {off:>10.1f} {on:>9.1f} {on - off:>+7.1f} {mesh:>14.1f}")
     return 0
 
 

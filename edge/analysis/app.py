@@ -19,13 +19,14 @@ import numpy as np
 from edge.analysis import expression as expr
 from edge.analysis.align import align_face
 from edge.analysis.attributes import AgeGender
-from edge.analysis.detector import Detections, YuNetDetector
+from edge.analysis.detector import Detections, YuNetDetector, iou
 from edge.analysis.embedder import SFaceEmbedder
 from edge.analysis.face import Face
-from edge.analysis.landmarks import INPUT as MESH_INPUT, FaceMesh, crop_transform
+from edge.analysis.landmarks import EYE_CORNERS, INPUT as MESH_INPUT, FaceMesh, crop_transform, eye_angle
 from edge.analysis.liveness import liveness_score
 from edge.analysis.orientation import (
     EIGHTH_TURNS, FOLLOW_ROLL_DEG, QUARTER_TURNS, follow_roll, map_boxes, map_points, roll_gap, turn,
+    wrap_deg,
 )
 from edge.analysis.pose import head_pose
 from edge.analysis.quality import assess
@@ -60,13 +61,9 @@ SURE_UPRIGHT = 0.9
 # each; rotated faces smaller than ~2x the upright pass's smallest (~20 px of a 1280 px
 # photo) are not looked for.
 TURNED_SCALE = 0.5
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(0.0, float(w)) * max(0.0, float(h))
-    return inter / (float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter + 1e-9)
+# A face belongs to the pass that found it when its measured roll is within this of the
+# pass's upright (passes are 45 deg apart; the mesh reads a roll within ~2 deg).
+PASS_ROLL_DEG = 60.0
 
 
 def _faces(det: Detections, angle: int = 0, back: np.ndarray | None = None) -> list[Face]:
@@ -166,11 +163,11 @@ class FaceAnalyser:
         for i in order:
             if i in taken:
                 continue
-            same = [j for j in order if j not in taken and _iou(boxes[i], boxes[j]) > self.detector.nms_threshold]
+            same = [j for j in order if j not in taken and iou(boxes[i], boxes[j]) > self.detector.nms_threshold]
             taken.update(same)
             rivals = [i] + [j for j in same if faces[j].turn != faces[i].turn]   # best score first
             if len(rivals) > 1:
-                i = next((j for j in rivals if self._mesh_sees(img, faces[j])), i)
+                i = next((j for j in rivals if self._mesh_sees(img, faces[j], oriented=True)), i)
             out.append(faces[i])
         return out
 
@@ -187,11 +184,17 @@ class FaceAnalyser:
         best = int(np.argmin(np.linalg.norm(centres - MESH_INPUT / 2, axis=1)))
         return map_points(det.kps[best], cv2.invertAffineTransform(m))
 
-    def _mesh_sees(self, img: np.ndarray, face: Face) -> bool:
+    def _mesh_sees(self, img: np.ndarray, face: Face, oriented: bool) -> bool:
+        """The mesh net sees a face there; `oriented`: the right way up for the pass that
+        found it (its refinement can turn to a face's true roll from a pass that saw it
+        askew, and that pass's frame would then be wrong for the pose)."""
         if face.mesh is None:
             with self._timed("verify"):
                 face.mesh, face.mesh_score = self.mesh.get(img, face.box, face.kps5)
-        return face.mesh_score >= MESH_PRESENCE
+        if face.mesh_score < MESH_PRESENCE:
+            return False
+        roll = eye_angle(face.mesh[EYE_CORNERS[0], :2], face.mesh[EYE_CORNERS[1], :2])
+        return not oriented or abs(wrap_deg(roll + face.turn)) <= PASS_ROLL_DEG
 
     def _confirmed(self, img: np.ndarray, face: Face) -> bool:
         """A detection below the sure threshold, or found only on a turned image, stands
@@ -199,7 +202,7 @@ class FaceAnalyser:
         are never looked at in the upright pass)."""
         if face.score >= self.config.det_score_threshold and face.turn == 0:
             return True
-        return self._mesh_sees(img, face)
+        return self._mesh_sees(img, face, oriented=face.turn != 0)
 
     def _fill(self, img: np.ndarray, face: Face, stages: frozenset) -> None:
         if stages & NEEDS_MESH:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from edge.analysis.orientation import wrap_deg
 from edge.models.runtime import create_session
 
 INPUT = 192
@@ -26,11 +27,6 @@ EYE_CORNERS = (33, 263)
 
 def eye_angle(left: np.ndarray, right: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(right[1] - left[1], right[0] - left[0])))
-
-
-def _wrap(deg: float) -> float:
-    """An angle difference in [-180, 180)."""
-    return (deg + 180.0) % 360.0 - 180.0
 
 
 def crop_transform(box: np.ndarray, angle: float) -> tuple[np.ndarray, float]:
@@ -76,7 +72,7 @@ class FaceMesh:
         mesh, prob = self._run(img_bgr, box, angle)
         for _ in range(MESH_RUNS - 1):
             better = eye_angle(mesh[EYE_CORNERS[0], :2], mesh[EYE_CORNERS[1], :2])
-            if abs(_wrap(better - angle)) <= REFINE_DEG:
+            if abs(wrap_deg(better - angle)) <= REFINE_DEG:
                 break
             angle = better
             mesh, prob = self._run(img_bgr, box, angle)

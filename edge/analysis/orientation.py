@@ -21,6 +21,11 @@ EIGHTH_TURNS = (45, 135, 225, 315)
 ROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
 
+def wrap_deg(deg: float) -> float:
+    """An angle (difference) in [-180, 180)."""
+    return (deg + 180.0) % 360.0 - 180.0
+
+
 def turn(img: np.ndarray, angle: int) -> tuple[np.ndarray, np.ndarray]:
     """The image turned clockwise by `angle` deg, and the 2x3 affine map from the
     turned image's pixel coordinates back to the original's."""
@@ -82,8 +87,7 @@ FOLLOW_ROLL_DEG = 4.0
 def roll_gap(kps5: np.ndarray, roll: float) -> float:
     """How far (deg) the points' eye line is from the measured roll."""
     k = np.asarray(kps5, np.float64)
-    have = math.degrees(math.atan2(k[1, 1] - k[0, 1], k[1, 0] - k[0, 0]))
-    return (roll - have + 180.0) % 360.0 - 180.0
+    return wrap_deg(roll - math.degrees(math.atan2(k[1, 1] - k[0, 1], k[1, 0] - k[0, 0])))
 
 
 def follow_roll(kps5: np.ndarray, roll: float) -> np.ndarray:
