@@ -53,9 +53,12 @@ class AnalyserConfig:
 # mesh is not used to veto confident detections: it reads faces cut by the image
 # border (selfies) as absent.
 MESH_PRESENCE = 0.5
-# A photo whose upright pass finds no face this sure is detected again turned by 90, 180
-# and 270 deg. Upright faces score 0.91-0.94 (LFW, 10th-90th percentile), faces upside
-# down 0.55-0.88 and sideways faces below 0.7 (docs/fields.md, scripts/rotation_report.py).
+# A photo is detected again turned by 90, 180 and 270 deg unless its upright pass finds a
+# face this sure; then by 45, 135, 225 and 315 deg if a candidate stands but still none
+# is sure. Upright faces score 0.91-0.94 (LFW, 10th-90th percentile), faces upside down
+# 0.55-0.88, sideways faces below 0.7, faces at 45 deg 0.70-0.90 (docs/fields.md). The
+# mesh cannot stand in for the score: it fits an upright face on a quarter of the faces
+# upside down and on some at 45 deg.
 SURE_UPRIGHT = 0.9
 # The turned passes run at this share of the upright pass's size: a quarter of its cost
 # each; rotated faces smaller than ~2x the upright pass's smallest (~20 px of a 1280 px
@@ -137,20 +140,20 @@ class FaceAnalyser:
 
     def _with_turned(self, img: np.ndarray, upright: list[Face], det_max_side: int | None) -> list[Face]:
         """The upright candidates plus those of the image turned by quarter turns (at
-        TURNED_SCALE), mapped back; then the odd eighths, only when some candidate but no
-        sure face stands (a face near 45 deg)."""
+        TURNED_SCALE), mapped back; then by the odd eighths if a candidate stands but none
+        is sure (a face near 45 deg)."""
         faces = list(upright)
         h, w = img.shape[:2]
         scale = min(1.0, TURNED_SCALE * (det_max_side or self.detector.max_side) / max(h, w))
         small = img if scale == 1.0 else cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))),
                                                     interpolation=cv2.INTER_AREA)
         for angles in (QUARTER_TURNS, EIGHTH_TURNS):
-            if angles is EIGHTH_TURNS and (not faces or any(f.score >= SURE_UPRIGHT for f in faces)):
-                break
             for angle in angles:
                 turned, back = turn(small, angle)
                 det = self.detector.detect(turned, max(turned.shape[:2]))
                 faces += _faces(det, angle, back / (small.shape[1] / w))
+            if not faces or any(f.score >= SURE_UPRIGHT for f in faces):
+                break
         return self._merge(img, faces)
 
     def _merge(self, img: np.ndarray, faces: list[Face]) -> list[Face]:
@@ -167,7 +170,7 @@ class FaceAnalyser:
             taken.update(same)
             rivals = [i] + [j for j in same if faces[j].turn != faces[i].turn]   # best score first
             if len(rivals) > 1:
-                i = next((j for j in rivals if self._mesh_sees(img, faces[j], oriented=True)), i)
+                i = next((j for j in rivals if self._mesh_sees(img, faces[j], PASS_ROLL_DEG)), i)
             out.append(faces[i])
         return out
 
@@ -184,17 +187,17 @@ class FaceAnalyser:
         best = int(np.argmin(np.linalg.norm(centres - MESH_INPUT / 2, axis=1)))
         return map_points(det.kps[best], cv2.invertAffineTransform(m))
 
-    def _mesh_sees(self, img: np.ndarray, face: Face, oriented: bool) -> bool:
-        """The mesh net sees a face there; `oriented`: the right way up for the pass that
-        found it (its refinement can turn to a face's true roll from a pass that saw it
-        askew, and that pass's frame would then be wrong for the pose)."""
+    def _mesh_sees(self, img: np.ndarray, face: Face, within: float | None = None) -> bool:
+        """The mesh net sees a face there and, given `within`, rolled no more than that
+        from the upright of the pass that found it (the mesh's refinement can turn to a
+        face's true roll from a pass that saw it askew; that pass's frame is then wrong)."""
         if face.mesh is None:
             with self._timed("verify"):
                 face.mesh, face.mesh_score = self.mesh.get(img, face.box, face.kps5)
         if face.mesh_score < MESH_PRESENCE:
             return False
         roll = eye_angle(face.mesh[EYE_CORNERS[0], :2], face.mesh[EYE_CORNERS[1], :2])
-        return not oriented or abs(wrap_deg(roll + face.turn)) <= PASS_ROLL_DEG
+        return within is None or abs(wrap_deg(roll + face.turn)) <= within
 
     def _confirmed(self, img: np.ndarray, face: Face) -> bool:
         """A detection below the sure threshold, or found only on a turned image, stands
@@ -202,7 +205,7 @@ class FaceAnalyser:
         are never looked at in the upright pass)."""
         if face.score >= self.config.det_score_threshold and face.turn == 0:
             return True
-        return self._mesh_sees(img, face, oriented=face.turn != 0)
+        return self._mesh_sees(img, face, PASS_ROLL_DEG if face.turn else None)
 
     def _fill(self, img: np.ndarray, face: Face, stages: frozenset) -> None:
         if stages & NEEDS_MESH:
