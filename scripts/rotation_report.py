@@ -85,7 +85,7 @@ def match(refs, faces, back):
 
 def evaluate(analyser: FaceAnalyser, paths: list[Path], seed: int) -> dict:
     rng = np.random.default_rng(seed)
-    rows = {a: {"n": 0, "found": 0, "old": 0, "errs": []} for a in (*ANGLES, "random")}
+    rows = {a: {"n": 0, "found": 0, "old": 0, "photos": 0, "main": 0, "errs": []} for a in (*ANGLES, "random")}
     for path in paths:
         img = decode_image(path.read_bytes())
         refs = analyser.analyse(img, 10, 0, STAGES)
@@ -98,6 +98,8 @@ def evaluate(analyser: FaceAnalyser, paths: list[Path], seed: int) -> dict:
             row = rows[key]
             row["n"] += len(refs)
             row["found"] += len(pairs)
+            row["photos"] += bool(refs)
+            row["main"] += bool(refs) and any(r is refs[0] for r, _ in pairs)   # the largest face
             row["old"] += len(match(refs, old, back))
             row["errs"] += [compare(r, f, back, deg) for r, f in pairs]
     return rows
@@ -113,20 +115,25 @@ def best_ms(fn, repeat: int) -> float:
     return float(min(times))
 
 
-def costs(analyser: FaceAnalyser, repeat: int) -> list[tuple[str, float, float, float]]:
-    """(case, ms with the retry off, ms with it on, ms of mesh runs with it on) for
-    analyse(..., {"embedding"}), as search and identify call it."""
+def costs(analyser: FaceAnalyser, repeat: int) -> list[tuple]:
+    """(case, ms with the retry off, ms with it on, ms of mesh runs with it on, detector
+    calls with it on, their pixels over the upright pass's) for analyse(..., {"embedding"}),
+    as search and identify call it."""
     noface = decode_image(NO_FACE.read_bytes())
     face = decode_image((DATA / "peers" / "face_recognition" / "examples" / "obama.jpg").read_bytes())
     cases = [(f"no face {noface.shape[1]}x{noface.shape[0]}", noface),
              (f"upright face {face.shape[1]}x{face.shape[0]}", face)]
     cases += [(f"face turned {d} deg", turn(face, d)[0]) for d in (90, 180, 45)]
-    out = []
+    out, passes, detect = [], [], analyser.detector.detect
+    analyser.detector.detect = lambda img, side=None: (passes.append(img.size), detect(img, side))[1]
     for name, img in cases:
         off = best_ms(lambda: analyser.analyse(img, 1, 0, {"embedding"}, rotated=False), repeat)
         on = best_ms(lambda: analyser.analyse(img, 1, 0, {"embedding"}, rotated=True), repeat)
         mesh = analyser.timings.get("landmarks", 0.0) + analyser.timings.get("verify", 0.0)
-        out.append((name, off, on, mesh))
+        passes.clear()
+        analyser.analyse(img, 1, 0, {"embedding"}, rotated=True)
+        out.append((name, off, on, mesh, len(passes), sum(passes) / passes[0]))
+    analyser.detector.detect = detect
     return out
 
 
@@ -141,19 +148,21 @@ def main() -> int:
     rows = evaluate(analyser, paths, args.seed)
     print(f"{len(paths)} photos ({args.lfw} LFW, {len(PEERS)} face_recognition, {len(MULTI)} multiface); "
           "errors p50 / p90 over the faces found")
-    print(f"{'angle':>7} {'faces':>5} {'found':>6} {'upright only':>12} {'rotation deg':>13} "
+    print(f"{'angle':>7} {'faces':>5} {'found':>6} {'largest':>7} {'upright only':>12} {'rotation deg':>13} "
           f"{'landmarks IOD':>14} {'location IOD':>13} {'width ratio':>12} {'cosine p10/p50':>15}")
     for key, r in rows.items():
         e = {k: np.array([x[k] for x in r["errs"]]) for k in ("rot", "lmk", "loc", "size", "cos")}
         q = {k: np.percentile(v, [50, 90]) if v.size else (math.nan, math.nan) for k, v in e.items()}
         cos = np.percentile(e["cos"], [10, 50]) if e["cos"].size else (math.nan, math.nan)
-        print(f"{key!s:>7} {r['n']:>5} {r['found'] / r['n']:>6.0%} {r['old'] / r['n']:>12.0%} "
+        print(f"{key!s:>7} {r['n']:>5} {r['found'] / r['n']:>6.0%} {r['main'] / r['photos']:>7.0%} "
+              f"{r['old'] / r['n']:>12.0%} "
               f"{q['rot'][0]:>6.1f}/{q['rot'][1]:<6.1f} {q['lmk'][0]:>7.3f}/{q['lmk'][1]:<6.3f} "
               f"{q['loc'][0]:>6.3f}/{q['loc'][1]:<6.3f} {q['size'][0]:>12.2f} {cos[0]:>7.3f}/{cos[1]:<7.3f}")
     print("\ncost of analyse(photo, stages={embedding}), best of", args.repeat, "runs (ms), 2 threads")
-    print(f"{'case':>28} {'retry off':>10} {'retry on':>9} {'extra':>7} {'of which mesh':>14}")
-    for name, off, on, mesh in costs(analyser, args.repeat):
-        print(f"{name:>28} {off:>10.1f} {on:>9.1f} {on - off:>+7.1f} {mesh:>14.1f}")
+    print(f"{'case':>28} {'retry off':>10} {'retry on':>9} {'extra':>7} {'mesh (on)':>10} {'detector calls':>15}"
+          f" {'pixels vs upright':>18}")
+    for name, off, on, mesh, calls, pixels in costs(analyser, args.repeat):
+        print(f"{name:>28} {off:>10.1f} {on:>9.1f} {on - off:>+7.1f} {mesh:>10.1f} {calls:>15} {pixels:>17.2f}x")
     return 0
 
 

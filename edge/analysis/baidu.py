@@ -39,7 +39,8 @@ def _pts(arr) -> list[dict]:
 
 def location(face: Face) -> dict:
     """The face's box turned by its rotation: left/top is the face's own top-left corner
-    (docs/api.md, Choices); for an upright face, the detector's box within a pixel or two."""
+    (docs/api.md, Choices); on an upright face rolled r deg, about height/2 x sin r from
+    the detector's corner."""
     x1, y1, w, h = rotated_rect(face.box, face.upright_size, round(face.roll))
     return {"left": round(x1, 2), "top": round(y1, 2), "width": round(w, 2),
             "height": round(h, 2)}

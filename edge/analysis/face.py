@@ -32,10 +32,10 @@ class Quality:
 
 @dataclass
 class Face:
-    box: np.ndarray                 # x1, y1, x2, y2 (float)
+    box: np.ndarray                 # x1, y1, x2, y2 (float); found turned: centred on the face, its own sides
     score: float                    # detector confidence 0..1
     kps5: np.ndarray                # 5x2 in the face's upright frame: left eye, right eye (as seen), nose, mouth L, R
-    turn: int = 0                   # clockwise quarter turn (0/90/180/270) of the detection pass that found it
+    turn: int = 0                   # clockwise turn (0, 45, ... 315 deg) of the detection pass that found it
     mesh: np.ndarray | None = None  # 468x3 (x, y in image pixels; z relative depth, same scale)
     mesh_score: float = 0.0         # face-presence probability from the mesh net
     yaw: float = 0.0

@@ -57,7 +57,7 @@ def map_boxes(boxes: np.ndarray, m: np.ndarray, angle: int) -> np.ndarray:
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     centre = map_points((b[:, :2] + b[:, 2:]) / 2, m)
     half = (b[:, 2:] - b[:, :2]) / 2 * float(np.hypot(m[0, 0], m[1, 0]))   # the map's scale
-    if round((angle % 180) / 90) == 1:
+    if angle % 180 == 90:
         half = half[:, ::-1]
     return np.concatenate([centre - half, centre + half], axis=1).astype(np.float32)
 
