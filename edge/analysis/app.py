@@ -55,7 +55,7 @@ class AnalyserConfig:
 MESH_PRESENCE = 0.5
 # A photo is detected again turned by 90, 180 and 270 deg unless its upright pass finds a
 # face this sure; then by 45, 135, 225 and 315 deg if a candidate stands but still none
-# is sure. Upright faces score 0.91-0.94 (LFW, 10th-90th percentile), faces upside down
+# is sure. Upright faces score 0.91-0.94 (LFW, 10th-90th percentile; 1 % below 0.9), faces upside down
 # 0.55-0.88, sideways faces below 0.7, faces at 45 deg 0.70-0.90 (docs/fields.md). The
 # mesh cannot stand in for the score: it fits an upright face on a quarter of the faces
 # upside down and on some at 45 deg.
