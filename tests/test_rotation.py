@@ -4,7 +4,6 @@ upright face (scripts/rotation_report.py prints the same figures over more photo
 from __future__ import annotations
 
 import base64
-import dataclasses
 import itertools
 import math
 
@@ -16,7 +15,7 @@ from conftest import MULTIFACE, load
 from edge.aip.v3 import AipFace
 from edge.analysis import meshmap
 from edge.analysis.orientation import map_points, turn
-from edge.config import Config, DetectorConfig
+from edge.config import Config, ConfigError, DetectorConfig, load_config
 from edge.imaging import decode_image
 from edge.service import Engine
 from test_aip_v2 import A, B, C, photo
@@ -120,16 +119,21 @@ def test_group_photos_turned_find_every_face_and_a_landscape_none(analyser):
         assert analyser.analyse(turn(noface, deg)[0], 10, 0, ()) == []
 
 
-def test_the_retry_is_a_detector_setting_and_the_loop_never_uses_it(analyser):
+def test_the_retry_is_a_detector_setting_and_the_loop_never_uses_it(analyser, tmp_path):
     sideways = cv2.imencode(".png", turn(pic(A, 2), 90)[0])[1].tobytes()
     assert Engine(Config()).detect(sideways)["result_num"] == 1
-    off = Config(detector=DetectorConfig(rotated_retry=False))
-    assert Engine(off).detect(sideways)["result_num"] == 0
+    cfg = tmp_path / "edge.yaml"
+    cfg.write_text("detector:\n  rotated_retry: false\n")
+    assert load_config(cfg).detector == DetectorConfig(rotated_retry=False)
+    assert Engine(Config(detector=load_config(cfg).detector)).detect(sideways)["result_num"] == 0
+    cfg.write_text("detector:\n  rotated_retry: 1\n")
+    with pytest.raises(ConfigError):
+        load_config(cfg)
     assert analyser.analyse(turn(pic(A, 2), 90)[0], 1, 0, (), rotated=False) == []
 
 
 def test_a_sideways_probe_finds_the_enrolled_person(edge_config):
-    client = AipFace(f"rot{next(_apps)}", "", "", config=dataclasses.replace(edge_config))
+    client = AipFace(f"rot{next(_apps)}", "", "", config=edge_config)
     assert client.addUser(base64.b64encode(photo(A, 1)).decode(), "BASE64", "staff", "paul")["error_code"] == 0
     probe = cv2.imencode(".jpg", turn(pic(A, 2), 270)[0])[1]
     out = client.search(base64.b64encode(probe.tobytes()).decode(), "BASE64", "staff")
