@@ -37,6 +37,7 @@ class DetectorConfig:
     score_threshold: float = 0.7
     verify_threshold: float = 0.3
     max_side: int = 1280
+    rotated_retry: bool = True        # photos (not video frames): also look at 90/180/270 deg turns
 
 
 @dataclass(frozen=True)

@@ -156,7 +156,7 @@ class Enroller:
             if frame is None:
                 continue
             seq = frame.seq
-            faces = analyser.analyse(frame.image, 2, 1, {"landmarks", "quality"})
+            faces = analyser.analyse(frame.image, 2, 1, {"landmarks", "quality"}, rotated=False)   # video
             hint = guidance(faces, frame.image.shape, level)
             if hint is None:
                 face = faces[0]

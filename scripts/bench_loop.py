@@ -367,9 +367,10 @@ class TimedAnalyser:
         self.ms = collections.Counter()
         self.n = collections.Counter()
 
-    def analyse(self, img, max_face_num, sort_type, stages, det_max_side=None):
+    def analyse(self, img, max_face_num, sort_type, stages, det_max_side=None, rotated=None):
         t0 = time.perf_counter()
-        faces = self.inner.analyse(img, max_face_num, sort_type, stages, det_max_side=det_max_side)
+        faces = self.inner.analyse(img, max_face_num, sort_type, stages, det_max_side=det_max_side,
+                                   rotated=rotated)
         wall = (time.perf_counter() - t0) * 1000
         self.ms["analyse_wall"] += wall
         for k, v in self.inner.timings.items():

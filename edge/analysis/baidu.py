@@ -10,6 +10,7 @@ import dataclasses
 
 from edge.analysis import meshmap
 from edge.analysis.face import Face
+from edge.analysis.orientation import rotated_rect
 from edge.analysis.unmeasured import null_fields
 from edge.thresholds import COMPLETE_TOLERANCE
 
@@ -49,11 +50,18 @@ def _pixels(arr) -> list[dict]:
 
 def location(face: Face) -> dict:
     """v2's box: uint32 pixels, as the table types it and its example shows; apps slice
-    images with it. The box is clipped at the image's left and top edges (a uint32 is not
-    negative); right and bottom are rounded, so left + width is the rounded right edge."""
-    x1, y1, x2, y2 = (float(v) for v in face.box)
-    left, top = max(0, round(x1)), max(0, round(y1))
-    return {"left": left, "top": top, "width": max(0, round(x2) - left), "height": max(0, round(y2) - top)}
+    images with it (docs/api.md, v2-integer-fields). The face's own box turned by its
+    rotation (docs/api.md, rotated-location); left/top are clipped at 0 (a uint32 is not
+    negative)."""
+    x1, y1, w, h = _turned_box(face)
+    return {"left": max(0, round(x1)), "top": max(0, round(y1)), "width": round(w), "height": round(h)}
+
+
+def _turned_box(face: Face) -> tuple[float, float, float, float]:
+    """left, top, width, height of the face's box turned by its rotation: left/top is the
+    face's own top-left corner; on an upright face rolled r deg, about height/2 x sin r
+    from the detector's corner."""
+    return rotated_rect(face.box, face.upright_size, round(face.roll))
 
 
 def qualities(q, face_type=None) -> dict:
@@ -110,9 +118,9 @@ def v3_stages_for(fields: set[str]) -> set[str]:
 
 
 def v3_location(face: Face) -> dict:
-    """v3's box: doubles (Baidu's v3 detect table) plus the int rotation."""
-    x1, y1, x2, y2 = (float(v) for v in face.box)
-    return {"left": round(x1, 2), "top": round(y1, 2), "width": round(x2 - x1, 2), "height": round(y2 - y1, 2),
+    """v3's box: doubles (Baidu's v3 detect table), the face's own box turned by the int rotation."""
+    x1, y1, w, h = _turned_box(face)
+    return {"left": round(x1, 2), "top": round(y1, 2), "width": round(w, 2), "height": round(h, 2),
             "rotation": int(round(face.roll))}
 
 

@@ -35,9 +35,10 @@ class Quality:
 
 @dataclass
 class Face:
-    box: np.ndarray                 # x1, y1, x2, y2 (float)
+    box: np.ndarray                 # x1, y1, x2, y2 (float); found turned: centred on the face, its own sides
     score: float                    # detector confidence 0..1
-    kps5: np.ndarray                # 5x2: image-left eye, image-right eye, nose, mouth L, mouth R
+    kps5: np.ndarray                # 5x2 in the face's upright frame: left eye, right eye (as seen), nose, mouth L, R
+    turn: int = 0                   # clockwise turn (0, 45, ... 315 deg) of the detection pass that found it
     mesh: np.ndarray | None = None  # 468x3 (x, y in image pixels; z relative depth, same scale)
     mesh_score: float = 0.0         # face-presence probability from the mesh net
     yaw: float = 0.0
@@ -62,6 +63,12 @@ class Face:
     @property
     def height(self) -> float:
         return float(self.box[3] - self.box[1])
+
+    @property
+    def upright_size(self) -> tuple[float, float]:
+        """(width, height) of the face in its own upright frame (a sideways face's box is
+        taller than wide in the image when the face itself is wider)."""
+        return (self.height, self.width) if self.turn in (90, 270) else (self.width, self.height)
 
     @property
     def area(self) -> float:

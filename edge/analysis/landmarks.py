@@ -8,6 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from edge.analysis.orientation import wrap_deg
 from edge.models.runtime import create_session
 
 INPUT = 192
@@ -16,8 +17,11 @@ CROP_SCALE = 1.5
 
 # YuNet's eye points follow an in-plane rotation only partly (a 15 deg turn moves them
 # ~2 deg), so the crop angle is re-estimated from the mesh's own eye corners and the
-# mesh run again when the two disagree by more than this.
+# mesh run again while the two disagree by more than this. The mesh itself reads only
+# part of a crop's remaining roll, so a face rolled 40 deg needs up to MESH_RUNS runs
+# (docs/fields.md: roll error by angle).
 REFINE_DEG = 4.0
+MESH_RUNS = 4
 EYE_CORNERS = (33, 263)
 
 
@@ -66,7 +70,10 @@ class FaceMesh:
         """468x3 mesh in image pixels and the face-presence probability."""
         angle = eye_angle(kps5[0], kps5[1])
         mesh, prob = self._run(img_bgr, box, angle)
-        better = eye_angle(mesh[EYE_CORNERS[0], :2], mesh[EYE_CORNERS[1], :2])
-        if abs(better - angle) > REFINE_DEG:
-            mesh, prob = self._run(img_bgr, box, better)
+        for _ in range(MESH_RUNS - 1):
+            better = eye_angle(mesh[EYE_CORNERS[0], :2], mesh[EYE_CORNERS[1], :2])
+            if abs(wrap_deg(better - angle)) <= REFINE_DEG:
+                break
+            angle = better
+            mesh, prob = self._run(img_bgr, box, angle)
         return mesh, prob

@@ -35,10 +35,18 @@ def face_axes(mesh: np.ndarray) -> np.ndarray:
     return np.stack([xa, ya, za], axis=1)
 
 
-def head_pose(mesh: np.ndarray) -> tuple[float, float, float]:
-    """(yaw, pitch, roll) in degrees."""
+def head_pose(mesh: np.ndarray, frame_roll: float = 0.0) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees; roll in -180..180.
+
+    `frame_roll` is the clockwise turn of the photo the face was found in (the detection
+    pass's, edge.analysis.orientation): yaw and pitch are read with it undone, so a head
+    turned left reads the same yaw in a sideways or upside-down photo as upright. The
+    head's own tilt within that frame leaves them as they were (a roll about the face's
+    own axis)."""
     axes = face_axes(mesh)
-    xa, forward = axes[:, 0], -axes[:, 2]  # forward points from the face to the camera
+    xa = axes[:, 0]
+    c, s = np.cos(np.radians(frame_roll)), np.sin(np.radians(frame_roll))
+    forward = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]]) @ -axes[:, 2]  # face -> camera
     yaw = np.degrees(np.arctan2(forward[0], -forward[2]))
     pitch = np.degrees(np.arcsin(np.clip(forward[1], -1, 1))) - PITCH_OFFSET
     roll = np.degrees(np.arctan2(xa[1], xa[0]))

@@ -91,8 +91,11 @@ class Pipeline:
         """Events this frame completes; `ts` is the capture time in seconds."""
         t0 = time.perf_counter()
         # Boxes only (tracks need no more), largest first, so the size cut keeps the right ones.
+        # No rotated retry: a mounted camera is upright, and most frames hold no face at all,
+        # which is exactly when the retry would cost three more passes (docs/loop.md).
         faces = self.analyser.analyse(image, self.rules.max_face_num, 0, (),
-                                      det_max_side=detect_side(image.shape, self.rules.min_face_px))
+                                      det_max_side=detect_side(image.shape, self.rules.min_face_px),
+                                      rotated=False)
         faces = [f for f in faces if f.height >= self.rules.min_face_px]
         t1 = time.perf_counter()
         matched, ended = self.tracker.update(faces, ts)
