@@ -70,10 +70,24 @@ def _poly_mask(shape: tuple[int, int], pts: np.ndarray, grow: float = 1.0) -> np
 SKIN_VOTERS = ("forehead", "left_cheek", "right_cheek", "nose", "chin")
 
 
-# Human skin of every tone is reddish-yellow: OpenCV Lab a and b above neutral (128).
-# A voter region whose median is not (a blue or white mask, a black scarf) does not vote,
-# unless none is (a grayscale photo).
-SKIN_MIN_A, SKIN_MIN_B = 131.0, 130.0
+# Human skin of every tone is reddish-yellow: its Lab hue (angle of a, b about neutral)
+# lies within SKIN_HUE degrees (LFW voters: p1 0, p99 87), and it keeps a saturation
+# relative to its lightness (chroma / (L + 30); LFW voters p5 0.07, median 0.14, p99
+# 0.29). A voter that is not skin-hued (a blue mask), more saturated than skin (a red
+# scarf), or far less saturated or chromatic than the most saturated skin-like voter (a
+# white, grey or black mask: ~0.01) does not vote, unless none is (a grayscale photo):
+# then every voter does.
+SKIN_HUE = (10.0, 100.0)
+MAX_SATURATION = 0.33
+DESATURATED = 0.4          # relative saturation below this share of the skin's: not skin
+MIN_SATURATION = 0.05      # below this the photo is taken as grayscale: no saturation test
+MAX_SCALE = (14.0, 5.0, 5.0)  # caps of the spreads: a voter with hair in it is not skin's spread
+
+
+def _hue_sat(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(hue in degrees, chroma / (L + 30)) of Lab colours (..., 3), OpenCV's 8-bit scale."""
+    a, b = lab[..., 1] - 128.0, lab[..., 2] - 128.0
+    return np.degrees(np.arctan2(b, a)), np.hypot(a, b) / (lab[..., 0] + 30.0)
 
 
 def skin_reference(lab: np.ndarray, masks: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -85,15 +99,22 @@ def skin_reference(lab: np.ndarray, masks: dict[str, np.ndarray]) -> tuple[np.nd
             continue
         med = np.median(px, axis=0)
         votes.append((med, 1.4826 * np.median(np.abs(px - med), axis=0)))
-    skin_like = [v for v in votes if v[0][1] > SKIN_MIN_A and v[0][2] > SKIN_MIN_B]
-    votes = skin_like or votes
-    meds, mads = [v[0] for v in votes], [v[1] for v in votes]
-    if not meds:
+    if not votes:
         px = lab.reshape(-1, 3)
-        meds, mads = [np.median(px, axis=0)], [np.full(3, 10.0)]
+        return np.median(px, axis=0), np.full(3, 10.0)
+    colours = np.array([v[0] for v in votes])
+    hue, sat = _hue_sat(colours)
+    chroma = np.hypot(colours[:, 1] - 128.0, colours[:, 2] - 128.0)
+    hued = (hue >= SKIN_HUE[0]) & (hue <= SKIN_HUE[1]) & (sat <= MAX_SATURATION)
+    top = int(np.argmax(np.where(hued, sat, -1.0)))
+    skin_like = hued & (sat >= DESATURATED * sat[top]) & (chroma >= DESATURATED * chroma[top])
+    if not hued.any() or sat[top] < MIN_SATURATION:
+        skin_like[:] = False
+    chosen = [v for v, keep in zip(votes, skin_like) if keep] or votes
+    meds, mads = [v[0] for v in chosen], [v[1] for v in chosen]
     # A voter half covered by an occluder has an inflated spread; the cleanest skin
     # region (the smallest spread) tells how much this face's skin really varies.
-    return np.median(meds, axis=0), np.maximum(np.min(mads, axis=0), MIN_SCALE)
+    return np.median(meds, axis=0), np.clip(np.min(mads, axis=0), MIN_SCALE, MAX_SCALE)
 
 
 def skin_distance(lab: np.ndarray, ref: np.ndarray, spread: np.ndarray) -> np.ndarray:
@@ -106,6 +127,19 @@ def skin_distance(lab: np.ndarray, ref: np.ndarray, spread: np.ndarray) -> np.nd
     return np.sqrt(z.sum(-1))
 
 
+def not_skin(lab: np.ndarray, ref: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """Pixels far from the face's skin colour, or far less saturated than it (white,
+    grey and black are close to pale skin in each channel's spread, never in saturation)."""
+    far = skin_distance(lab, ref, spread) > SKIN_DISTANCE
+    ref_sat = float(_hue_sat(ref.astype(np.float64))[1])
+    if ref_sat >= MIN_SATURATION:
+        a = lab[..., 1] - 128.0
+        b = lab[..., 2] - 128.0
+        sat = np.sqrt(a * a + b * b) / (lab[..., 0] + 30.0)
+        far |= sat < DESATURATED * ref_sat
+    return far
+
+
 def occlusion(crop_bgr: np.ndarray, pts: np.ndarray) -> tuple[Occlusion, dict[str, float]]:
     lab = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2LAB).astype(np.float32)
     shape = crop_bgr.shape[:2]
@@ -115,7 +149,7 @@ def occlusion(crop_bgr: np.ndarray, pts: np.ndarray) -> tuple[Occlusion, dict[st
     for eye, brow in (("left_eye", mm.LEFT_BROW), ("right_eye", mm.RIGHT_BROW)):
         masks[eye] &= ~_poly_mask(shape, pts[REGIONS[eye]], 1.15) & ~_poly_mask(shape, pts[brow], 1.2)
     masks["forehead"] = _poly_mask(shape, pts[mm.FOREHEAD])
-    far = skin_distance(lab, *skin_reference(lab, masks)) > SKIN_DISTANCE
+    far = not_skin(lab, *skin_reference(lab, masks))
     raw, scores = {}, {}
     for name in REGIONS:
         mask = masks[name]
