@@ -140,23 +140,73 @@ def not_skin(lab: np.ndarray, ref: np.ndarray, spread: np.ndarray) -> np.ndarray
     return far
 
 
+# Features an occluder hides whatever its colour (a hand, a skin-tone mask): each is a
+# contrast over the face's own (p95 - p5 of luma in the oval), read where the mesh puts
+# the part; between the "visible" and "hidden" values the score rises from 0 to 1.
+# - eye: spread (p90 - p10) of luma in the eye opening (sclera, iris, lashes). LFW
+#   DevTrain clean faces: p1 0.22, p5 0.34; under a hand median 0.26, sunglasses 0.03.
+# - mouth: the larger of the dark line between the lips (ring median - p5 of luma along
+#   the lip line, over 0.4) and lip redness (lips' Lab a - the ring's, over 4). Clean
+#   faces: p1 0.60, p5 1.14; under a hand median 0.58, skin-tone masks 0.18-0.48.
+EYE_VISIBLE, EYE_HIDDEN = 0.20, 0.08
+MOUTH_VISIBLE, MOUTH_HIDDEN = 0.75, 0.35
+LIP_LINE_SCALE, LIP_RED_SCALE = 0.4, 4.0
+
+
+def _hidden(visibility: float, visible: float, hidden: float) -> float:
+    return float(np.clip((visible - visibility) / (visible - hidden), 0.0, 1.0))
+
+
+def eye_visibility(lum: np.ndarray, opening: np.ndarray, contrast: float) -> float:
+    if opening.sum() < 5:
+        return EYE_VISIBLE  # too small to judge: no evidence either way
+    p10, p90 = np.percentile(lum[opening], (10, 90))
+    return float(p90 - p10) / contrast
+
+
+def mouth_visibility(lab: np.ndarray, pts: np.ndarray, contrast: float) -> float:
+    shape = lab.shape[:2]
+    lips = _poly_mask(shape, pts[mm.LIPS_OUTER])
+    ring = _poly_mask(shape, pts[mm.LIPS_OUTER], 1.6) & ~_poly_mask(shape, pts[mm.LIPS_OUTER], 1.15)
+    line = _poly_mask(shape, pts[mm.LIPS_INNER], 1.3) | _poly_mask(shape, pts[[61, 291, 13, 14]])
+    if lips.sum() < 5 or ring.sum() < 5 or line.sum() < 3:
+        return MOUTH_VISIBLE
+    lum, red = lab[..., 0], lab[..., 1]
+    dark = (float(np.median(lum[ring])) - float(np.percentile(lum[line], 5))) / contrast
+    redder = float(np.median(red[lips]) - np.median(red[ring]))
+    return max(dark / LIP_LINE_SCALE, redder / LIP_RED_SCALE)
+
+
 def occlusion(crop_bgr: np.ndarray, pts: np.ndarray) -> tuple[Occlusion, dict[str, float]]:
+    """Per region the larger of two readings: the share of pixels not of this face's skin
+    colour beyond what natural faces show, and for eyes and mouth how hidden the part's
+    own contrast is (what a skin-coloured occluder leaves as the only trace)."""
     lab = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2LAB).astype(np.float32)
     shape = crop_bgr.shape[:2]
     masks = {name: _poly_mask(shape, pts[idx], REGION_GROW.get(name, 1.0)) for name, idx in REGIONS.items()}
+    openings = {}
     # An eye's own opening (sclera, iris, lashes) is never skin-coloured; judge the eye
     # by the lids and the skin around it, which an occluder covers and an eye does not.
     for eye, brow in (("left_eye", mm.LEFT_BROW), ("right_eye", mm.RIGHT_BROW)):
+        openings[eye] = _poly_mask(shape, pts[REGIONS[eye]])
         masks[eye] &= ~_poly_mask(shape, pts[REGIONS[eye]], 1.15) & ~_poly_mask(shape, pts[brow], 1.2)
     masks["forehead"] = _poly_mask(shape, pts[mm.FOREHEAD])
     far = not_skin(lab, *skin_reference(lab, masks))
+    lum = lab[..., 0]
+    oval = _poly_mask(shape, pts[mm.FACE_OVAL], 0.9)
+    lo, hi = np.percentile(lum[oval], (5, 95)) if oval.any() else (0.0, 255.0)
+    contrast = max(float(hi - lo), 10.0)
+    hidden = {eye: _hidden(eye_visibility(lum, openings[eye], contrast), EYE_VISIBLE, EYE_HIDDEN)
+              for eye in openings}
+    hidden["mouth"] = _hidden(mouth_visibility(lab, pts, contrast), MOUTH_VISIBLE, MOUTH_HIDDEN)
     raw, scores = {}, {}
     for name in REGIONS:
         mask = masks[name]
         share = float(far[mask].mean()) if mask.any() else 0.0
         raw[name] = share
         base = NATURAL_SHARE[name]
-        scores[name] = float(np.clip((share - base) / (1.0 - base), 0.0, 1.0))
+        colour = float(np.clip((share - base) / (1.0 - base), 0.0, 1.0))
+        scores[name] = max(colour, hidden.get(name, 0.0))
     return Occlusion(**scores), raw
 
 
