@@ -81,7 +81,7 @@ SKIN_HUE = (10.0, 100.0)
 MAX_SATURATION = 0.33
 DESATURATED = 0.4          # relative saturation below this share of the skin's: not skin
 MIN_SATURATION = 0.05      # below this the photo is taken as grayscale: no saturation test
-MAX_SCALE = (14.0, 5.0, 5.0)  # caps of the spreads: a voter with hair in it is not skin's spread
+MAX_SCALE = (20.0, 6.0, 6.0)  # caps of the spreads: a voter with hair in it is not skin's spread
 
 
 def _hue_sat(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -128,15 +128,16 @@ def skin_distance(lab: np.ndarray, ref: np.ndarray, spread: np.ndarray) -> np.nd
 
 
 def not_skin(lab: np.ndarray, ref: np.ndarray, spread: np.ndarray) -> np.ndarray:
-    """Pixels far from the face's skin colour, or far less saturated than it (white,
-    grey and black are close to pale skin in each channel's spread, never in saturation)."""
+    """Pixels far from the face's skin colour, or as light as it and far less saturated
+    (white and grey are close to pale skin in each channel's spread, never in
+    saturation). Dark desaturated pixels are left to the distance: a beard is one."""
     far = skin_distance(lab, ref, spread) > SKIN_DISTANCE
     ref_sat = float(_hue_sat(ref.astype(np.float64))[1])
     if ref_sat >= MIN_SATURATION:
         a = lab[..., 1] - 128.0
         b = lab[..., 2] - 128.0
         sat = np.sqrt(a * a + b * b) / (lab[..., 0] + 30.0)
-        far |= sat < DESATURATED * ref_sat
+        far |= (sat < DESATURATED * ref_sat) & (lab[..., 0] >= ref[0] - spread[0])
     return far
 
 
@@ -149,7 +150,7 @@ def not_skin(lab: np.ndarray, ref: np.ndarray, spread: np.ndarray) -> np.ndarray
 #   the lip line, over 0.4) and lip redness (lips' Lab a - the ring's, over 4). Clean
 #   faces: p1 0.60, p5 1.14; under a hand median 0.58, skin-tone masks 0.18-0.48.
 EYE_VISIBLE, EYE_HIDDEN = 0.20, 0.08
-MOUTH_VISIBLE, MOUTH_HIDDEN = 0.75, 0.35
+MOUTH_VISIBLE, MOUTH_HIDDEN = 0.65, 0.3
 LIP_LINE_SCALE, LIP_RED_SCALE = 0.4, 4.0
 
 
