@@ -81,7 +81,8 @@ SKIN_HUE = (10.0, 100.0)
 MAX_SATURATION = 0.33
 DESATURATED = 0.4          # relative saturation below this share of the skin's: not skin
 MIN_SATURATION = 0.05      # below this the photo is taken as grayscale: no saturation test
-MAX_SCALE = (20.0, 6.0, 6.0)  # caps of the spreads: a voter with hair in it is not skin's spread
+MAX_SCALE = (20.0, 6.0, 6.0)
+BLACK = 0.45               # desaturated and below this share of the skin's luma: black cloth  # caps of the spreads: a voter with hair in it is not skin's spread
 
 
 def _hue_sat(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -129,15 +130,17 @@ def skin_distance(lab: np.ndarray, ref: np.ndarray, spread: np.ndarray) -> np.nd
 
 def not_skin(lab: np.ndarray, ref: np.ndarray, spread: np.ndarray) -> np.ndarray:
     """Pixels far from the face's skin colour, or as light as it and far less saturated
-    (white and grey are close to pale skin in each channel's spread, never in
-    saturation). Dark desaturated pixels are left to the distance: a beard is one."""
+    or far darker and desaturated (white, grey and black are close to pale skin in each
+    channel's spread, never in saturation). Desaturated pixels between are left to the
+    distance: a beard is one."""
     far = skin_distance(lab, ref, spread) > SKIN_DISTANCE
     ref_sat = float(_hue_sat(ref.astype(np.float64))[1])
     if ref_sat >= MIN_SATURATION:
         a = lab[..., 1] - 128.0
         b = lab[..., 2] - 128.0
         sat = np.sqrt(a * a + b * b) / (lab[..., 0] + 30.0)
-        far |= (sat < DESATURATED * ref_sat) & (lab[..., 0] >= ref[0] - spread[0])
+        lum = lab[..., 0]
+        far |= (sat < DESATURATED * ref_sat) & ((lum >= ref[0] - spread[0]) | (lum <= BLACK * ref[0]))
     return far
 
 
