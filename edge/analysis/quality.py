@@ -3,9 +3,12 @@ illumination, completeness, and photo-vs-drawing.
 
 No occlusion or cartoon model ships (MODELS.md), so these are measurements with
 documented meaning, not learned probabilities:
-- occlusion: share of a region's pixels whose colour is far from the face's own skin
-  (median/MAD over the face oval), beyond the share natural faces show there.
-  Catches masks, scarves, sunglasses, hats, objects; a hand (skin-coloured) is not caught.
+- occlusion: per region the larger of (a) the share of its pixels not of the face's own
+  skin colour (voted by the skin-like regions; far in colour, or as light and far less
+  saturated: white masks; or far darker and desaturated: black cloth), beyond the share
+  natural faces show there, and (b) for eyes and mouth, how far the part's own contrast
+  (eye opening; lip line and lip redness) is gone: a hand or a skin-tone mask.
+  docs/fields.md has the rates (scripts/occlusion_report.py).
 - blur: Crete-Roffet "blur effect" of the aligned 112 px chip, mapped so sharp photos
   read near 0 and a Gaussian blur of ~2 px at chip scale reads above 0.7.
 - illumination: mean luma (Y of YUV, BT.601) inside the face oval, 0..255 (Baidu's
