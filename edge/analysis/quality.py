@@ -82,6 +82,7 @@ SKIN_VOTERS = ("forehead", "left_cheek", "right_cheek", "nose", "chin")
 # then every voter does.
 SKIN_HUE = (10.0, 100.0)
 MAX_SATURATION = 0.33
+FOREHEAD_AGREES = 8.0      # Lab distance (luma halved) of a voter from the forehead's
 DESATURATED = 0.4          # relative saturation below this share of the skin's: not skin
 MIN_SATURATION = 0.05      # below this the photo is taken as grayscale: no saturation test
 MAX_SCALE = (20.0, 6.0, 6.0)
@@ -94,13 +95,19 @@ def _hue_sat(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.degrees(np.arctan2(b, a)), np.hypot(a, b) / (lab[..., 0] + 30.0)
 
 
-def skin_reference(lab: np.ndarray, masks: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(median colour, robust spread) of the face's skin, voted by SKIN_VOTERS."""
-    votes = []
+def skin_reference(lab: np.ndarray, masks: dict[str, np.ndarray],
+                   lower_covered: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(median colour, robust spread) of the face's skin, voted by SKIN_VOTERS.
+
+    `lower_covered` (mouth and nose hidden): a mask covers every voter but the forehead,
+    and a skin-coloured one would outvote it, so a skin-like forehead keeps only the
+    voters that agree with it."""
+    votes, names = [], []
     for name in SKIN_VOTERS:
         px = lab[masks[name]]
         if len(px) < 10:
             continue
+        names.append(name)
         med = np.median(px, axis=0)
         votes.append((med, 1.4826 * np.median(np.abs(px - med), axis=0)))
     if not votes:
@@ -114,6 +121,9 @@ def skin_reference(lab: np.ndarray, masks: dict[str, np.ndarray]) -> tuple[np.nd
     skin_like = hued & (sat >= DESATURATED * sat[top]) & (chroma >= DESATURATED * chroma[top])
     if not hued.any() or sat[top] < MIN_SATURATION:
         skin_like[:] = False
+    if lower_covered and names[0] == "forehead" and skin_like[0]:
+        d = (colours - colours[0]) * [0.5, 1.0, 1.0]
+        skin_like &= np.sqrt((d ** 2).sum(1)) <= FOREHEAD_AGREES
     chosen = [v for v, keep in zip(votes, skin_like) if keep] or votes
     meds, mads = [v[0] for v in chosen], [v[1] for v in chosen]
     # A voter half covered by an occluder has an inflated spread; the cleanest skin
@@ -158,6 +168,13 @@ def not_skin(lab: np.ndarray, ref: np.ndarray, spread: np.ndarray) -> np.ndarray
 EYE_VISIBLE, EYE_HIDDEN = 0.20, 0.08
 MOUTH_VISIBLE, MOUTH_HIDDEN = 0.65, 0.3
 LIP_LINE_SCALE, LIP_RED_SCALE = 0.4, 4.0
+# - lower face (a mask hides mouth and nose together): mouth visibility over its clean
+#   median (MOUTH_NORM) plus the nose's over its (NOSE_NORM); the nose's is the larger of
+#   nostril darkness (over 0.3) and nose shading (luma spread, over 0.16).
+NOSE_BASE = [64, 98, 97, 2, 326, 327, 294, 240, 460, 75, 305, 20, 250]
+NOSTRIL_SCALE, NOSE_SHADE_SCALE = 0.3, 0.16
+MOUTH_NORM, NOSE_NORM = 1.75, 2.37
+LOWER_VISIBLE, LOWER_HIDDEN = 1.0, 0.5
 
 
 def _hidden(visibility: float, visible: float, hidden: float) -> float:
@@ -184,10 +201,29 @@ def mouth_visibility(lab: np.ndarray, pts: np.ndarray, contrast: float) -> float
     return max(dark / LIP_LINE_SCALE, redder / LIP_RED_SCALE)
 
 
+def nose_visibility(lum: np.ndarray, pts: np.ndarray, contrast: float) -> float:
+    """The larger of the nostrils' darkness (nose median - p5 of the nose base, over
+    NOSTRIL_SCALE) and the nose's shading (luma spread, over NOSE_SHADE_SCALE)."""
+    shape = lum.shape[:2]
+    nose, base = _poly_mask(shape, pts[mm.NOSE]), _poly_mask(shape, pts[NOSE_BASE], 1.1)
+    if nose.sum() < 5 or base.sum() < 5:
+        return NOSE_NORM
+    dark = (float(np.median(lum[nose])) - float(np.percentile(lum[base], 5))) / contrast
+    shade = float(np.std(lum[nose])) / contrast
+    return max(dark / NOSTRIL_SCALE, shade / NOSE_SHADE_SCALE)
+
+
+def lower_face_visibility(lab: np.ndarray, pts: np.ndarray, contrast: float) -> tuple[float, float]:
+    """(mouth visibility, mouth and nose visibilities summed, each over its clean median)."""
+    mouth = mouth_visibility(lab, pts, contrast)
+    return mouth, mouth / MOUTH_NORM + nose_visibility(lab[..., 0], pts, contrast) / NOSE_NORM
+
+
 def occlusion(crop_bgr: np.ndarray, pts: np.ndarray) -> tuple[Occlusion, dict[str, float]]:
     """Per region the larger of two readings: the share of pixels not of this face's skin
-    colour beyond what natural faces show, and for eyes and mouth how hidden the part's
-    own contrast is (what a skin-coloured occluder leaves as the only trace)."""
+    colour beyond what natural faces show, and how hidden the features are (eyes: their
+    opening; mouth: its own and, with the nose, the lower face's; nose, cheeks, chin:
+    the lower face's) - what a skin-coloured occluder leaves as the only trace."""
     lab = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2LAB).astype(np.float32)
     shape = crop_bgr.shape[:2]
     masks = {name: _poly_mask(shape, pts[idx], REGION_GROW.get(name, 1.0)) for name, idx in REGIONS.items()}
@@ -198,14 +234,18 @@ def occlusion(crop_bgr: np.ndarray, pts: np.ndarray) -> tuple[Occlusion, dict[st
         openings[eye] = _poly_mask(shape, pts[REGIONS[eye]])
         masks[eye] &= ~_poly_mask(shape, pts[REGIONS[eye]], 1.15) & ~_poly_mask(shape, pts[brow], 1.2)
     masks["forehead"] = _poly_mask(shape, pts[mm.FOREHEAD])
-    far = not_skin(lab, *skin_reference(lab, masks))
     lum = lab[..., 0]
     oval = _poly_mask(shape, pts[mm.FACE_OVAL], 0.9)
     lo, hi = np.percentile(lum[oval], (5, 95)) if oval.any() else (0.0, 255.0)
     contrast = max(float(hi - lo), 10.0)
+    mouth_vis, lower_vis = lower_face_visibility(lab, pts, contrast)
+    lower = _hidden(lower_vis, LOWER_VISIBLE, LOWER_HIDDEN)
+    far = not_skin(lab, *skin_reference(lab, masks, lower_covered=lower >= 0.5))
     hidden = {eye: _hidden(eye_visibility(lum, openings[eye], contrast), EYE_VISIBLE, EYE_HIDDEN)
               for eye in openings}
-    hidden["mouth"] = _hidden(mouth_visibility(lab, pts, contrast), MOUTH_VISIBLE, MOUTH_HIDDEN)
+    hidden["mouth"] = max(_hidden(mouth_vis, MOUTH_VISIBLE, MOUTH_HIDDEN), lower)
+    for part in ("nose", "left_cheek", "right_cheek", "chin"):
+        hidden[part] = lower
     raw, scores = {}, {}
     for name in REGIONS:
         mask = masks[name]
