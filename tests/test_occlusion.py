@@ -49,39 +49,38 @@ def detection(results, region: str) -> float:
 # Detection rates at NORMAL where the drawing covers >= 60 % of the region; the old
 # measure's (before the skin-like voters and the hidden-feature readings) in comments.
 @pytest.mark.parametrize("shape, colour, regions, least", [
-    ("surgical", "white", LOWER, 0.75),       # old measure: worst region 50 %
-    ("kn95", "white", LOWER, 0.7),            # 53 %
-    ("cloth", "white", LOWER, 0.8),           # 69 %
-    ("surgical", "black", ("mouth", "chin"), 0.75),  # 67 %
-    ("cloth", "beige", ("mouth",), 0.7),      # 13 %
-    ("cloth", "skin", ("mouth",), 0.7),       # 0 %
-    ("surgical", "skin", ("mouth",), 0.4),    # 0 %
+    ("surgical", "white", LOWER, 0.85),       # old measure: worst region 50 %
+    ("kn95", "white", LOWER, 0.85),           # 53 %
+    ("cloth", "white", LOWER, 0.85),          # 69 %
+    ("surgical", "black", ("mouth", "chin"), 0.8),  # 67 %
+    ("cloth", "beige", LOWER, 0.75),          # 13 %
+    ("cloth", "skin", LOWER, 0.7),            # 0 %
+    ("kn95", "skin", LOWER, 0.5),             # 0 %
+    ("surgical", "skin", LOWER, 0.4),         # 0 %
 ])
 def test_masks_are_seen_per_region(analyser, shape, colour, regions, least):
     results = trials(analyser, oc.Occluder(shape, colour))
     assert len(results) >= 14
     rates = {r: detection(results, r) for r in regions}
     assert all(v >= least for v in rates.values()), rates
-    if colour == "beige":  # known: a beige mask outvotes the forehead for skin, eyes read occluded
-        return
     # a mask is not read as covering the eyes
     eyes = [o[e] > NORMAL[e] for cover, o in results for e in ("left_eye", "right_eye") if cover[e] < oc.CLEAR]
-    assert np.mean(eyes) <= 0.2, np.mean(eyes)
+    assert np.mean(eyes) <= 0.25, np.mean(eyes)  # beige: 23 %, the others <= 10 %
 
 
 def test_a_masked_face_fails_normal(analyser):
-    """KN95 masks in white, beige and skin tone: the face is refused at NORMAL (83 % of
+    """KN95 masks in white, beige and skin tone: the face is refused at NORMAL (89 % of
     them here; the old measure refused 50 %)."""
     refused = []
     for colour in ("white", "beige", "skin"):
         for cover, o in trials(analyser, oc.Occluder("kn95", colour)):
             refused.append(any(o[r] > NORMAL[r] for r in o))
-    assert np.mean(refused) >= 0.7, np.mean(refused)
+    assert np.mean(refused) >= 0.75, np.mean(refused)
 
 
 def test_a_hand_over_the_mouth_is_seen(analyser):
     results = trials(analyser, oc.Occluder("hand_mouth"))
-    assert detection(results, "mouth") >= 0.3  # 40 % here; the old measure: 0 %
+    assert detection(results, "mouth") >= 0.45  # 60 % here; the old measure: 0 %
 
 
 def test_clean_faces_rarely_read_as_occluded(analyser):
