@@ -244,8 +244,16 @@ def occlusion(crop_bgr: np.ndarray, pts: np.ndarray) -> tuple[Occlusion, dict[st
     hidden = {eye: _hidden(eye_visibility(lum, openings[eye], contrast), EYE_VISIBLE, EYE_HIDDEN)
               for eye in openings}
     hidden["mouth"] = max(_hidden(mouth_vis, MOUTH_VISIBLE, MOUTH_HIDDEN), lower)
+    # What hides mouth and nose covers as much of a part as is of its colour (the mouth
+    # region's): a mask reaches the cheeks and chin, a patch over the mouth does not.
+    mouth_px = lab[masks["mouth"]]
     for part in ("nose", "left_cheek", "right_cheek", "chin"):
-        hidden[part] = lower
+        hidden[part] = 0.0
+        if lower > 0 and len(mouth_px) >= 10 and masks[part].any():
+            med = np.median(mouth_px, axis=0)
+            spread = np.clip(1.4826 * np.median(np.abs(mouth_px - med), axis=0), MIN_SCALE, MAX_SCALE)
+            like = skin_distance(lab[masks[part]], med, spread) <= SKIN_DISTANCE
+            hidden[part] = lower * float(like.mean())
     raw, scores = {}, {}
     for name in REGIONS:
         mask = masks[name]
