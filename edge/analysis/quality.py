@@ -175,6 +175,7 @@ NOSE_BASE = [64, 98, 97, 2, 326, 327, 294, 240, 460, 75, 305, 20, 250]
 NOSTRIL_SCALE, NOSE_SHADE_SCALE = 0.3, 0.16
 MOUTH_NORM, NOSE_NORM = 1.75, 2.37
 LOWER_VISIBLE, LOWER_HIDDEN = 1.0, 0.5
+BEARD_REGIONS = ("chin", "left_cheek", "right_cheek")
 
 
 def _hidden(visibility: float, visible: float, hidden: float) -> float:
@@ -219,6 +220,19 @@ def lower_face_visibility(lab: np.ndarray, pts: np.ndarray, contrast: float) -> 
     return mouth, mouth / MOUTH_NORM + nose_visibility(lab[..., 0], pts, contrast) / NOSE_NORM
 
 
+def hair_like(lab: np.ndarray, pts: np.ndarray, ref: np.ndarray, spread: np.ndarray) -> np.ndarray | None:
+    """Pixels of this face's hair colour: the brows' pixels darker than the skin."""
+    shape = lab.shape[:2]
+    brows = _poly_mask(shape, pts[mm.LEFT_BROW]) | _poly_mask(shape, pts[mm.RIGHT_BROW])
+    px = lab[brows]
+    px = px[px[:, 0] < ref[0] - spread[0]]
+    if len(px) < 10:
+        return None
+    hair = np.median(px, axis=0)
+    hair_spread = np.clip(1.4826 * np.median(np.abs(px - hair), axis=0), MIN_SCALE, MAX_SCALE)
+    return skin_distance(lab, hair, hair_spread) <= SKIN_DISTANCE
+
+
 def occlusion(crop_bgr: np.ndarray, pts: np.ndarray) -> tuple[Occlusion, dict[str, float]]:
     """Per region the larger of two readings: the share of pixels not of this face's skin
     colour beyond what natural faces show, and how hidden the features are (eyes: their
@@ -240,7 +254,8 @@ def occlusion(crop_bgr: np.ndarray, pts: np.ndarray) -> tuple[Occlusion, dict[st
     contrast = max(float(hi - lo), 10.0)
     mouth_vis, lower_vis = lower_face_visibility(lab, pts, contrast)
     lower = _hidden(lower_vis, LOWER_VISIBLE, LOWER_HIDDEN)
-    far = not_skin(lab, *skin_reference(lab, masks, lower_covered=lower >= 0.5))
+    ref, spread = skin_reference(lab, masks, lower_covered=lower >= 0.5)
+    far = not_skin(lab, ref, spread)
     hidden = {eye: _hidden(eye_visibility(lum, openings[eye], contrast), EYE_VISIBLE, EYE_HIDDEN)
               for eye in openings}
     hidden["mouth"] = max(_hidden(mouth_vis, MOUTH_VISIBLE, MOUTH_HIDDEN), lower)
@@ -254,10 +269,19 @@ def occlusion(crop_bgr: np.ndarray, pts: np.ndarray) -> tuple[Occlusion, dict[st
             spread = np.clip(1.4826 * np.median(np.abs(mouth_px - med), axis=0), MIN_SCALE, MAX_SCALE)
             like = skin_distance(lab[masks[part]], med, spread) <= SKIN_DISTANCE
             hidden[part] = lower * float(like.mean())
+    # A beard is of the brows' (hair) colour and leaves the mouth seen; a scarf or mask
+    # of that colour hides the mouth, so hair-coloured pixels are excused only then.
+    beard = None
+    if hidden["mouth"] == 0.0:
+        beard = hair_like(lab, pts, ref, spread)
     raw, scores = {}, {}
     for name in REGIONS:
         mask = masks[name]
-        share = float(far[mask].mean()) if mask.any() else 0.0
+        if beard is not None and name in BEARD_REGIONS:
+            mask_far = far[mask] & ~beard[mask]
+        else:
+            mask_far = far[mask]
+        share = float(mask_far.mean()) if mask.any() else 0.0
         raw[name] = share
         base = NATURAL_SHARE[name]
         colour = float(np.clip((share - base) / (1.0 - base), 0.0, 1.0))
