@@ -220,8 +220,9 @@ def lower_face_visibility(lab: np.ndarray, pts: np.ndarray, contrast: float) -> 
     return mouth, mouth / MOUTH_NORM + nose_visibility(lab[..., 0], pts, contrast) / NOSE_NORM
 
 
-def hair_like(lab: np.ndarray, pts: np.ndarray, ref: np.ndarray, spread: np.ndarray) -> np.ndarray | None:
-    """Pixels of this face's hair colour: the brows' pixels darker than the skin."""
+def hair_like(lab: np.ndarray, pts: np.ndarray, ref: np.ndarray, spread: np.ndarray,
+              where: np.ndarray) -> np.ndarray | None:
+    """Pixels (within `where`) of this face's hair colour: the brows' pixels darker than the skin."""
     shape = lab.shape[:2]
     brows = _poly_mask(shape, pts[mm.LEFT_BROW]) | _poly_mask(shape, pts[mm.RIGHT_BROW])
     px = lab[brows]
@@ -230,7 +231,9 @@ def hair_like(lab: np.ndarray, pts: np.ndarray, ref: np.ndarray, spread: np.ndar
         return None
     hair = np.median(px, axis=0)
     hair_spread = np.clip(1.4826 * np.median(np.abs(px - hair), axis=0), MIN_SCALE, MAX_SCALE)
-    return skin_distance(lab, hair, hair_spread) <= SKIN_DISTANCE
+    out = np.zeros(shape, bool)
+    out[where] = skin_distance(lab[where], hair, hair_spread) <= SKIN_DISTANCE
+    return out
 
 
 def occlusion(crop_bgr: np.ndarray, pts: np.ndarray) -> tuple[Occlusion, dict[str, float]]:
@@ -273,7 +276,7 @@ def occlusion(crop_bgr: np.ndarray, pts: np.ndarray) -> tuple[Occlusion, dict[st
     # of that colour hides the mouth, so hair-coloured pixels are excused only then.
     beard = None
     if hidden["mouth"] == 0.0:
-        beard = hair_like(lab, pts, ref, spread)
+        beard = hair_like(lab, pts, ref, spread, np.logical_or.reduce([masks[r] for r in BEARD_REGIONS]))
     raw, scores = {}, {}
     for name in REGIONS:
         mask = masks[name]
