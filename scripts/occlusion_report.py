@@ -7,7 +7,8 @@ the mesh over the first photo of people of LFW view 1 (edge/occluders.py), nothi
 written to disk. Prints, per region, the detection rate (score above the level's
 threshold) where the drawing covers >= 60 % of the region, the false-alarm rate on the
 same faces clean and on regions an occluder leaves clear (< 10 % covered), and which
-share of occluded faces quality_control NORMAL refuses, per occluder.
+share of occluded faces quality_control refuses, per occluder, and how often NORMAL's
+code names a region the occluder left clear.
 
     python scripts/occlusion_report.py [--part DevTest] [--n 60] [--clean 300]
 
@@ -25,6 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edge import occluders as oc  # noqa: E402
 from edge.analysis.app import AnalyserConfig, FaceAnalyser  # noqa: E402
+from edge.analysis.gating import OCCLUSION_CODES  # noqa: E402
 from edge.thresholds import OCCLUSION_REGIONS, QUALITY  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -61,16 +63,23 @@ def main() -> None:
         for vals in (cov, cln, clr):
             cells.append(f"{len(vals):5d} " + " ".join(rate([v > lim[lv][r] for v in vals]) for lv in LEVELS))
         print(f"{r:12s} " + " | ".join(cells))
-    print("\nfaces refused by quality_control (any region above its limit), %")
-    print(f"{'occluder':18s} {'n':>4s}  LOW  NORM  HIGH")
+    print("\nfaces refused by quality_control (any region above its limit), %; and at NORMAL the share")
+    print("of refused faces whose code (the most occluded region, gating.quality_failure) names a region left clear")
+    print(f"{'occluder':18s} {'n':>4s}  LOW  NORM  HIGH  wrong code")
     groups = defaultdict(list)
     for t in trials:
         if t.score is not None:
-            groups[t.occluder].append(t.score)
+            groups[t.occluder].append(t)
     for name in ["clean"] + [o.name for o in oc.ALL]:
-        s = groups.get(name, [])
+        s = [t.score for t in groups.get(name, [])]
         cells = " ".join(rate([any(v[r] > lim[lv][r] for r in OCCLUSION_REGIONS) for v in s]) for lv in LEVELS)
-        print(f"{name:18s} {len(s):4d} {cells}")
+        wrong = []
+        for t in groups.get(name, []):
+            over = {r: t.score[r] - lim["NORMAL"][r] for r in OCCLUSION_CODES}
+            named = max(over, key=over.get)   # the region quality_failure names
+            if over[named] > 0 and name != "clean":
+                wrong.append(t.cover[named] < oc.CLEAR)
+        print(f"{name:18s} {len(s):4d} {cells}  {rate(wrong)}")
 
 
 if __name__ == "__main__":
