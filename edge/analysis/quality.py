@@ -176,6 +176,9 @@ NOSTRIL_SCALE, NOSE_SHADE_SCALE = 0.3, 0.16
 MOUTH_NORM, NOSE_NORM = 1.75, 2.37
 LOWER_VISIBLE, LOWER_HIDDEN = 1.0, 0.5
 BEARD_REGIONS = ("chin", "left_cheek", "right_cheek")
+# Blur scores between which the hidden-feature readings fade out (masked LFW faces read
+# blur <= 0.13 at p90; a 2 px Gaussian blur of them ~0.66).
+FEATURE_BLUR = (0.2, 0.5)
 
 
 def _hidden(visibility: float, visible: float, hidden: float) -> float:
@@ -236,11 +239,13 @@ def hair_like(lab: np.ndarray, pts: np.ndarray, ref: np.ndarray, spread: np.ndar
     return out
 
 
-def occlusion(crop_bgr: np.ndarray, pts: np.ndarray) -> tuple[Occlusion, dict[str, float]]:
+def occlusion(crop_bgr: np.ndarray, pts: np.ndarray, blur: float = 0.0) -> tuple[Occlusion, dict[str, float]]:
     """Per region the larger of two readings: the share of pixels not of this face's skin
     colour beyond what natural faces show, and how hidden the features are (eyes: their
     opening; mouth: its own and, with the nose, the lower face's; nose, cheeks, chin:
-    the lower face's) - what a skin-coloured occluder leaves as the only trace."""
+    the lower face's) - what a skin-coloured occluder leaves as the only trace. Blur
+    also wipes the features' contrast, so those readings fade out as `blur` (the face's
+    blur score) rises from FEATURE_BLUR[0] to [1]: a blurred face fails for blur."""
     lab = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2LAB).astype(np.float32)
     shape = crop_bgr.shape[:2]
     masks = {name: _poly_mask(shape, pts[idx], REGION_GROW.get(name, 1.0)) for name, idx in REGIONS.items()}
@@ -272,6 +277,8 @@ def occlusion(crop_bgr: np.ndarray, pts: np.ndarray) -> tuple[Occlusion, dict[st
             spread = np.clip(1.4826 * np.median(np.abs(mouth_px - med), axis=0), MIN_SCALE, MAX_SCALE)
             like = skin_distance(lab[masks[part]], med, spread) <= SKIN_DISTANCE
             hidden[part] = lower * float(like.mean())
+    trust = float(np.clip((FEATURE_BLUR[1] - blur) / (FEATURE_BLUR[1] - FEATURE_BLUR[0]), 0.0, 1.0))
+    hidden = {part: value * trust for part, value in hidden.items()}
     # A beard is of the brows' (hair) colour and leaves the mouth seen; a scarf or mask
     # of that colour hides the mouth, so hair-coloured pixels are excused only then.
     beard = None
@@ -349,6 +356,7 @@ def completeness(mesh: np.ndarray, image_shape: tuple[int, int]) -> float:
 
 def assess(img_bgr: np.ndarray, mesh: np.ndarray, chip_bgr: np.ndarray) -> Quality:
     crop, pts = _crop(img_bgr, mesh)
-    occ, _ = occlusion(crop, pts)
-    return Quality(occlusion=occ, blur=blur_score(chip_bgr), illumination=illumination(crop, pts),
+    blur = blur_score(chip_bgr)
+    occ, _ = occlusion(crop, pts, blur)
+    return Quality(occlusion=occ, blur=blur, illumination=illumination(crop, pts),
                    completeness=completeness(mesh, img_bgr.shape))
