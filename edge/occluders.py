@@ -150,7 +150,9 @@ def draw_mask(img: np.ndarray, mesh: np.ndarray, shape: str, colour: str, rng) -
         centre = poly.mean(0)
         inset = np.round(centre + (poly - centre) * 0.9).astype(np.int32)
         cv2.polylines(layer, [inset], True, tuple(float(v) * 0.85 for v in base), lw, cv2.LINE_AA)
-        half = _fill(img.shape, np.vstack([poly[poly[:, 0] <= top_c[0]], [bot_c], [top_c]]))
+        top, bottom = poly[:n_top], poly[n_top:]
+        half = _fill(img.shape, np.vstack([top[top[:, 0] <= top_c[0]], [top_c], [bot_c],
+                                           bottom[bottom[:, 0] <= bot_c[0]]]))
         layer[half] *= rng.uniform(0.85, 0.95)
     out = _composite(img, layer, cover)
     centre = poly.mean(0)

@@ -53,10 +53,11 @@ def detection(results, region: str) -> float:
     ("kn95", "white", LOWER, 0.8),            # 53 %
     ("cloth", "white", LOWER, 0.85),          # 69 %
     ("surgical", "black", ("mouth", "chin"), 0.8),  # 67 %
-    ("cloth", "beige", LOWER, 0.75),          # 13 %
-    ("cloth", "skin", LOWER, 0.7),            # 0 %
-    ("kn95", "skin", LOWER, 0.5),             # 0 %
-    ("surgical", "skin", LOWER, 0.4),         # 0 %
+    ("cloth", "beige", LOWER, 0.85),          # 13 %
+    ("kn95", "beige", LOWER, 0.85),           # 0 %
+    ("cloth", "skin", LOWER, 0.85),           # 0 %
+    ("kn95", "skin", LOWER, 0.8),             # 0 %
+    ("surgical", "skin", LOWER, 0.55),        # 0 %
 ])
 def test_masks_are_seen_per_region(analyser, shape, colour, regions, least):
     results = trials(analyser, oc.Occluder(shape, colour))
@@ -69,13 +70,13 @@ def test_masks_are_seen_per_region(analyser, shape, colour, regions, least):
 
 
 def test_a_masked_face_fails_normal(analyser):
-    """KN95 masks in white, beige and skin tone: the face is refused at NORMAL (89 % of
+    """KN95 masks in white, beige and skin tone: the face is refused at NORMAL (all of
     them here; the old measure refused 50 %)."""
     refused = []
     for colour in ("white", "beige", "skin"):
         for cover, o in trials(analyser, oc.Occluder("kn95", colour)):
             refused.append(any(o[r] > NORMAL[r] for r in o))
-    assert np.mean(refused) >= 0.75, np.mean(refused)
+    assert np.mean(refused) >= 0.9, np.mean(refused)
 
 
 def test_a_hand_over_the_mouth_is_seen(analyser):

@@ -166,14 +166,15 @@ def not_skin(lab: np.ndarray, ref: np.ndarray, spread: np.ndarray) -> np.ndarray
 #   the lip line, over 0.4) and lip redness (lips' Lab a - the ring's, over 4). Clean
 #   faces: p1 0.60, p5 1.14; under a hand median 0.58, skin-tone masks 0.18-0.48.
 EYE_VISIBLE, EYE_HIDDEN = 0.20, 0.08
-MOUTH_VISIBLE, MOUTH_HIDDEN = 0.65, 0.3
+MOUTH_VISIBLE, MOUTH_HIDDEN = 0.5, 0.2
 LIP_LINE_SCALE, LIP_RED_SCALE = 0.4, 4.0
+TEETH_SCALE, TEETH_BRIGHTER = 0.25, 0.15  # share of the opening that is teeth; how much brighter than skin
 # - lower face (a mask hides mouth and nose together): mouth visibility over its clean
 #   median (MOUTH_NORM) plus the nose's over its (NOSE_NORM); the nose's is the larger of
 #   nostril darkness (over 0.3) and nose shading (luma spread, over 0.16).
 NOSE_BASE = [64, 98, 97, 2, 326, 327, 294, 240, 460, 75, 305, 20, 250]
 NOSTRIL_SCALE, NOSE_SHADE_SCALE = 0.3, 0.16
-MOUTH_NORM, NOSE_NORM = 1.75, 2.37
+MOUTH_NORM, NOSE_NORM = 1.5, 2.37
 LOWER_VISIBLE, LOWER_HIDDEN = 1.0, 0.5
 BEARD_REGIONS = ("chin", "left_cheek", "right_cheek")
 # Blur scores between which the hidden-feature readings fade out (masked LFW faces read
@@ -192,17 +193,70 @@ def eye_visibility(lum: np.ndarray, opening: np.ndarray, contrast: float) -> flo
     return float(p90 - p10) / contrast
 
 
+# The inner lips' midline, corner to corner: upper inner lip and lower inner lip paired.
+LIP_UPPER = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]
+LIP_LOWER = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308]
+
+
+def _line_minima(lum: np.ndarray, line: np.ndarray, half: float) -> np.ndarray:
+    """Darkest luma across a polyline: at each of its points, the minimum over a segment
+    of +-half px perpendicular to it (the mesh places the lips to within a few px)."""
+    d = np.gradient(line, axis=0)
+    normal = np.stack([-d[:, 1], d[:, 0]], 1) / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-6)
+    steps = np.linspace(-half, half, max(3, int(2 * half) + 1))
+    xy = line[:, None, :] + steps[None, :, None] * normal[:, None, :]
+    x = np.clip(np.round(xy[..., 0]).astype(int), 0, lum.shape[1] - 1)
+    y = np.clip(np.round(xy[..., 1]).astype(int), 0, lum.shape[0] - 1)
+    return lum[y, x].min(axis=1)
+
+
+def lip_line(lum: np.ndarray, pts: np.ndarray) -> tuple[float, float]:
+    """(darkness between the lips, darkness of the same line continued past the corners).
+
+    The line between the lips is dark along the mouth's width and ends at its corners; a
+    mask's pleat or seam is dark in one place or runs on across the cheeks."""
+    mid = (pts[LIP_UPPER] + pts[LIP_LOWER]) / 2
+    width = float(np.linalg.norm(mid[-1] - mid[0]))
+    if width < 4:
+        return 0.0, 0.0
+    inside = np.linspace(0, 1, 16)
+    line = np.array([np.interp(inside, np.linspace(0, 1, len(mid)), mid[:, k]) for k in (0, 1)]).T
+    u = (mid[-1] - mid[0]) / width
+    beyond = np.linspace(0.15, 0.5, 8)[:, None] * width
+    left, right = mid[0] - beyond * u, mid[-1] + beyond * u
+    half = max(2.0, 0.08 * width)
+    return (float(np.median(_line_minima(lum, line, half))),
+            float(np.median(np.concatenate([_line_minima(lum, left[::-1], half),
+                                            _line_minima(lum, right, half)]))))
+
+
 def mouth_visibility(lab: np.ndarray, pts: np.ndarray, contrast: float) -> float:
     shape = lab.shape[:2]
     lips = _poly_mask(shape, pts[mm.LIPS_OUTER])
     ring = _poly_mask(shape, pts[mm.LIPS_OUTER], 1.6) & ~_poly_mask(shape, pts[mm.LIPS_OUTER], 1.15)
-    line = _poly_mask(shape, pts[mm.LIPS_INNER], 1.3) | _poly_mask(shape, pts[[61, 291, 13, 14]])
-    if lips.sum() < 5 or ring.sum() < 5 or line.sum() < 3:
+    if lips.sum() < 5 or ring.sum() < 5:
         return MOUTH_VISIBLE
     lum, red = lab[..., 0], lab[..., 1]
-    dark = (float(np.median(lum[ring])) - float(np.percentile(lum[line], 5))) / contrast
+    skin = float(np.median(lum[ring]))
+    inside, outside = lip_line(lum, pts)
+    # a line that runs on past the corners as dark as between the lips is a pleat, one
+    # half as dark or less is the lips' own shading
+    dark_in, dark_out = skin - inside, max(skin - outside, 0.0)
+    dark = (dark_in - 2.0 * max(dark_out - 0.5 * dark_in, 0.0)) / contrast
     redder = float(np.median(red[lips]) - np.median(red[ring]))
-    return max(dark / LIP_LINE_SCALE, redder / LIP_RED_SCALE)
+    return max(dark / LIP_LINE_SCALE, redder / LIP_RED_SCALE, teeth(lab, pts, ring, contrast) / TEETH_SCALE)
+
+
+def teeth(lab: np.ndarray, pts: np.ndarray, ring: np.ndarray, contrast: float) -> float:
+    """Share of the open mouth that is teeth: brighter than the skin around the mouth and
+    far less saturated (a smile shows teeth where a closed mouth shows the lip line)."""
+    opening = _poly_mask(lab.shape[:2], pts[mm.LIPS_INNER])
+    if opening.sum() < 5:
+        return 0.0
+    _, sat = _hue_sat(lab[opening])
+    _, ring_sat = _hue_sat(lab[ring])
+    bright = lab[opening][:, 0] >= float(np.median(lab[ring][:, 0])) + TEETH_BRIGHTER * contrast
+    return float((bright & (sat <= DESATURATED * float(np.median(ring_sat)))).mean())
 
 
 def nose_visibility(lum: np.ndarray, pts: np.ndarray, contrast: float) -> float:
