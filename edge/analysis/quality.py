@@ -166,7 +166,7 @@ def not_skin(lab: np.ndarray, ref: np.ndarray, spread: np.ndarray) -> np.ndarray
 #   the lip line, over 0.4) and lip redness (lips' Lab a - the ring's, over 4). Clean
 #   faces: p1 0.60, p5 1.14; under a hand median 0.58, skin-tone masks 0.18-0.48.
 EYE_VISIBLE, EYE_HIDDEN = 0.20, 0.08
-MOUTH_VISIBLE, MOUTH_HIDDEN = 0.5, 0.2
+MOUTH_VISIBLE, MOUTH_HIDDEN = 0.4, 0.15
 LIP_LINE_SCALE, LIP_RED_SCALE = 0.4, 4.0
 TEETH_SCALE, TEETH_BRIGHTER = 0.25, 0.15  # share of the opening that is teeth; how much brighter than skin
 # - lower face (a mask hides mouth and nose together): mouth visibility over its clean
