@@ -275,11 +275,12 @@ def draw(img: np.ndarray, mesh: np.ndarray, occ: Occluder, rng) -> tuple[np.ndar
 
 
 def coverage(cover: np.ndarray, mesh: np.ndarray) -> dict[str, float]:
-    """Share of each occlusion region (quality.REGIONS, as grown there) that is covered."""
-    from edge.analysis.quality import REGION_GROW, REGIONS, _poly_mask
+    """Share of each occlusion region (occlusion.REGIONS, as grown there) that is covered."""
+    from edge.analysis.occlusion import REGION_GROW, REGIONS
+    from edge.analysis.regions import poly_mask
     out = {}
     for name, idx in REGIONS.items():
-        m = _poly_mask(cover.shape, mesh[idx, :2], REGION_GROW.get(name, 1.0))
+        m = poly_mask(cover.shape, mesh[idx, :2], REGION_GROW.get(name, 1.0))
         out[name] = float(cover[m].mean()) if m.any() else 0.0
     return out
 
