@@ -125,18 +125,21 @@ def not_skin(lab: np.ndarray, ref: np.ndarray, spread: np.ndarray) -> np.ndarray
 # Features an occluder hides whatever its colour (a hand, a skin-tone mask): each is a
 # contrast over the face's own (p95 - p5 of luma in the oval), read where the mesh puts
 # the part; between the "visible" and "hidden" values the score rises from 0 to 1.
-# - eye: spread (p90 - p10) of luma in the eye opening (sclera, iris, lashes). LFW
-#   DevTrain clean faces: p1 0.22, p5 0.34; under a hand median 0.26, sunglasses 0.03.
-# - mouth: the larger of the dark line between the lips (ring median - p5 of luma along
-#   the lip line, over 0.4) and lip redness (lips' Lab a - the ring's, over 4). Clean
-#   faces: p1 0.60, p5 1.14; under a hand median 0.58, skin-tone masks 0.18-0.48.
+# Figures are LFW DevTrain faces, clean and under the drawn occluders (edge/occluders.py).
+# - eye: spread (p90 - p10) of luma in the eye opening (sclera, iris, lashes). Clean
+#   p1 0.22, p5 0.34; under a hand median 0.26, sunglasses 0.03.
+# - mouth: the largest of the lip line's darkness (lip_line, over LIP_LINE_SCALE), lip
+#   redness (lips' Lab a - the ring's, over LIP_RED_SCALE) and teeth (share of the
+#   opening, over TEETH_SCALE). Clean p0.5 0.39, p1 0.50, p5 0.75; skin-tone and beige
+#   masks p75 <= 0.38, a hand median 0.25.
 EYE_VISIBLE, EYE_HIDDEN = 0.20, 0.08
 MOUTH_VISIBLE, MOUTH_HIDDEN = 0.4, 0.15
 LIP_LINE_SCALE, LIP_RED_SCALE = 0.4, 4.0
 TEETH_SCALE, TEETH_BRIGHTER = 0.25, 0.15  # share of the opening that is teeth; how much brighter than skin
 # - lower face (a mask hides mouth and nose together): mouth visibility over its clean
 #   median (MOUTH_NORM) plus the nose's over its (NOSE_NORM); the nose's is the larger of
-#   nostril darkness (over 0.3) and nose shading (luma spread, over 0.16).
+#   nostril darkness (over NOSTRIL_SCALE) and nose shading (luma spread, over
+#   NOSE_SHADE_SCALE). Clean p0.5 0.88, p1 0.92; masks median 0.28-0.48, a hand 0.55.
 NOSE_BASE = [64, 98, 97, 2, 326, 327, 294, 240, 460, 75, 305, 20, 250]
 NOSTRIL_SCALE, NOSE_SHADE_SCALE = 0.3, 0.16
 MOUTH_NORM, NOSE_NORM = 1.5, 2.37
