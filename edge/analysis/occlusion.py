@@ -135,7 +135,9 @@ def not_skin(lab: np.ndarray, ref: np.ndarray, spread: np.ndarray) -> np.ndarray
 EYE_VISIBLE, EYE_HIDDEN = 0.20, 0.08
 MOUTH_VISIBLE, MOUTH_HIDDEN = 0.4, 0.15
 LIP_LINE_SCALE, LIP_RED_SCALE = 0.4, 4.0
-TEETH_SCALE, TEETH_BRIGHTER = 0.25, 0.15  # share of the opening that is teeth; how much brighter than skin
+# teeth: share of the opening (over TEETH_SCALE) brighter than the skin by TEETH_BRIGHTER
+# of the contrast and at most TEETH_SATURATION of its saturation (teeth are yellowish)
+TEETH_SCALE, TEETH_BRIGHTER, TEETH_SATURATION = 0.25, 0.1, 0.7
 # - lower face (a mask hides mouth and nose together): mouth visibility over its clean
 #   median (MOUTH_NORM) plus the nose's over its (NOSE_NORM); the nose's is the larger of
 #   nostril darkness (over NOSTRIL_SCALE) and nose shading (luma spread, over
@@ -190,12 +192,13 @@ def lip_line(lum: np.ndarray, pts: np.ndarray) -> tuple[float, float]:
     inside = np.linspace(0, 1, 16)
     line = np.array([np.interp(inside, np.linspace(0, 1, len(mid)), mid[:, k]) for k in (0, 1)]).T
     u = (mid[-1] - mid[0]) / width
-    beyond = np.linspace(0.15, 0.5, 8)[:, None] * width
+    # past the smile's creases, and on both sides (a shadow darkens one)
+    beyond = np.linspace(0.4, 0.9, 8)[:, None] * width
     left, right = mid[0] - beyond * u, mid[-1] + beyond * u
     half = max(2.0, 0.08 * width)
-    return (float(np.median(_line_minima(lum, line, half))),
-            float(np.median(np.concatenate([_line_minima(lum, left[::-1], half),
-                                            _line_minima(lum, right, half)]))))
+    outside = max(float(np.median(_line_minima(lum, left[::-1], half))),
+                  float(np.median(_line_minima(lum, right, half))))
+    return float(np.median(_line_minima(lum, line, half))), outside
 
 
 def mouth_visibility(lab: np.ndarray, pts: np.ndarray, contrast: float) -> float:
@@ -224,7 +227,7 @@ def teeth(lab: np.ndarray, pts: np.ndarray, ring: np.ndarray, contrast: float) -
     _, sat = _hue_sat(lab[opening])
     _, ring_sat = _hue_sat(lab[ring])
     bright = lab[opening][:, 0] >= float(np.median(lab[ring][:, 0])) + TEETH_BRIGHTER * contrast
-    return float((bright & (sat <= DESATURATED * float(np.median(ring_sat)))).mean())
+    return float((bright & (sat <= TEETH_SATURATION * float(np.median(ring_sat)))).mean())
 
 
 def nose_visibility(lum: np.ndarray, pts: np.ndarray, contrast: float) -> float:
