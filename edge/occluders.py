@@ -10,18 +10,24 @@ on an occluder being a flat colour.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from edge.analysis import meshmap as mm
+from edge.analysis.occlusion import REGION_GROW, REGIONS
+from edge.analysis.regions import poly_mask
+from edge.imaging import decode_image
+from edge.thresholds import OCCLUSION_REGIONS
 
 MASK_SHAPES = ("surgical", "kn95", "cloth")
 MASK_COLOURS = ("white", "blue", "beige", "skin", "black", "print")
 OTHER_KINDS = ("hand_mouth", "hand_eye", "scarf", "sunglasses")
 
-# BGR base colours; "skin" is the face's own (sampled from the forehead).
+# BGR base colours; "skin" is the face's own (face_skin).
 COLOURS = {"white": (236, 238, 240), "blue": (222, 200, 150), "beige": (170, 196, 222), "black": (38, 36, 36)}
 SCARF_COLOURS = ((40, 40, 160), (120, 120, 120), (90, 50, 30), (200, 215, 230), (60, 110, 60))
 
@@ -163,13 +169,13 @@ def draw_mask(img: np.ndarray, mesh: np.ndarray, shape: str, colour: str, rng) -
     return out, cover
 
 
-def _hand_layer(img, mesh, cover, rng) -> np.ndarray:
+def _hand_layer(img, mesh, cover, rng) -> tuple[np.ndarray, np.ndarray]:
+    """(the hand's pixels, its base colour): the face's own skin, shaded."""
     skin = face_skin(img, mesh) * rng.uniform(0.9, 1.1)
     layer = _texture(img.shape, skin, rng, 2.5)
     ys, xs = np.nonzero(cover)
-    poly = np.stack([xs, ys], 1).astype(np.float64)
-    layer *= _shade(img.shape, poly, rng, 0.3)
-    return layer
+    layer *= _shade(img.shape, np.stack([xs, ys], 1).astype(np.float64), rng, 0.3)
+    return layer, skin
 
 
 def draw_hand(img: np.ndarray, mesh: np.ndarray, over: str, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -182,7 +188,6 @@ def draw_hand(img: np.ndarray, mesh: np.ndarray, over: str, rng) -> tuple[np.nda
         centre = mesh[eye, :2].mean(0)
         span = np.ptp(mesh[eye, 0]) * 2.6
     ang = float(rng.uniform(-25, 25))
-    fingers = []
     cover = np.zeros(img.shape[:2], np.uint8)
     rot = np.array([[np.cos(np.radians(ang)), -np.sin(np.radians(ang))],
                     [np.sin(np.radians(ang)), np.cos(np.radians(ang))]])
@@ -193,18 +198,16 @@ def draw_hand(img: np.ndarray, mesh: np.ndarray, over: str, rng) -> tuple[np.nda
         b = centre + off + rot @ np.array([span * (0.5 + 0.05 * (k % 2)), 0])
         cv2.line(cover, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)), 1,
                  max(2, int(round(fw))), cv2.LINE_AA)
-        fingers.append((a, b))
     palm = centre + rot @ np.array([-span * 0.75, 0])
     cv2.ellipse(cover, tuple(np.round(palm).astype(int)), (int(span * 0.45), int(span * 0.5)), ang, 0, 360, 1, -1)
     cover = cover.astype(bool)
-    layer = _hand_layer(img, mesh, cover, rng)
+    layer, skin = _hand_layer(img, mesh, cover, rng)
     for k in range(3):                      # creases between fingers
         off = rot @ np.array([0.0, (k - 1.0) * fw])
         a = centre + off + rot @ np.array([-span * 0.3, 0])
         b = centre + off + rot @ np.array([span * 0.5, 0])
         cv2.line(layer, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)),
-                 tuple(float(v) * 0.7 for v in layer[int(centre[1]) % img.shape[0], int(centre[0]) % img.shape[1]]),
-                 1, cv2.LINE_AA)
+                 tuple(float(v) * 0.7 for v in skin), 1, cv2.LINE_AA)
     return _composite(img, layer, cover, 0.9), cover
 
 
@@ -237,7 +240,7 @@ def draw_sunglasses(img: np.ndarray, mesh: np.ndarray, rng) -> tuple[np.ndarray,
     cover = np.zeros(img.shape[:2], np.uint8)
     tint = np.asarray(((25, 25, 25), (30, 45, 60), (35, 50, 35))[int(rng.integers(3))], np.float64)
     lenses = []
-    for eye, brow in ((mm.LEFT_EYE, mm.LEFT_BROW), (mm.RIGHT_EYE, mm.RIGHT_BROW)):
+    for eye in (mm.LEFT_EYE, mm.RIGHT_EYE):
         p = mesh[eye, :2]
         c = p.mean(0)
         ew = float(np.ptp(p[:, 0]))
@@ -276,8 +279,6 @@ def draw(img: np.ndarray, mesh: np.ndarray, occ: Occluder, rng) -> tuple[np.ndar
 
 def coverage(cover: np.ndarray, mesh: np.ndarray) -> dict[str, float]:
     """Share of each occlusion region (occlusion.REGIONS, as grown there) that is covered."""
-    from edge.analysis.occlusion import REGION_GROW, REGIONS
-    from edge.analysis.regions import poly_mask
     out = {}
     for name, idx in REGIONS.items():
         m = poly_mask(cover.shape, mesh[idx, :2], REGION_GROW.get(name, 1.0))
@@ -287,7 +288,6 @@ def coverage(cover: np.ndarray, mesh: np.ndarray) -> dict[str, float]:
 
 # --- measuring occlusion on a generated set ------------------------------------------
 
-LFW_IMAGES = "lfw-view1/images"
 COVERED, CLEAR = 0.6, 0.1   # a region this covered must fail NORMAL; this little must not
 
 
@@ -301,7 +301,6 @@ class Trial:
 
 def lfw_split(data_dir, part: str, n: int, seed: int = 0) -> list:
     """One photo each of n people of LFW view 1's peopleDev{Train,Test} (disjoint people)."""
-    from pathlib import Path
     root = Path(data_dir) / "lfw-view1"
     names = [ln.split("\t")[0] for ln in (root / f"people{part}.txt").read_text().splitlines()[1:] if ln.strip()]
     names = [name for name in names if (root / "images" / name).is_dir()]
@@ -312,10 +311,8 @@ def lfw_split(data_dir, part: str, n: int, seed: int = 0) -> list:
 
 def run_trials(analyser, photos, occluders=ALL, seed: int = 0) -> list[Trial]:
     """Each photo clean and under each occluder (drawn with the clean photo's mesh)."""
-    import dataclasses
-    from edge.imaging import decode_image
     rng = np.random.default_rng(seed)
-    zero = {k: 0.0 for k in ("left_eye", "right_eye", "nose", "mouth", "left_cheek", "right_cheek", "chin")}
+    zero = {k: 0.0 for k in OCCLUSION_REGIONS}
     trials = []
     for path in photos:
         img = decode_image(path.read_bytes())
