@@ -3,7 +3,7 @@
 
     python scripts/calibrate_measures.py [--n 150]
 
-- quality.NATURAL_SHARE / SKIN_DISTANCE: per-region share of far-from-skin pixels on
+- occlusion.NATURAL_SHARE / SKIN_DISTANCE: per-region share of far-from-skin pixels on
   natural faces, and how many natural faces read as occluded at NORMAL (0.6);
 - quality.BLUR_SHARP / BLUR_BLURRED: the raw blur effect of the photos and of Gaussian
   blurs of them;
@@ -21,7 +21,8 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from edge.analysis import expression, pose, quality  # noqa: E402
+from edge.analysis import expression, occlusion, pose, quality  # noqa: E402
+from edge.analysis.regions import face_crop  # noqa: E402
 from edge.analysis.align import align_face  # noqa: E402
 from edge.analysis.app import FaceAnalyser  # noqa: E402
 from edge.imaging import decode_image  # noqa: E402
@@ -44,8 +45,8 @@ def main() -> None:
         if not faces:
             continue
         f = faces[0]
-        crop, pts = quality._crop(img, f.mesh)
-        o, r = quality.occlusion(crop, pts)
+        crop, pts = face_crop(img, f.mesh)
+        o, r = occlusion.occlusion(crop, pts)
         raw.append(list(r.values()))
         occ.append(list(dataclasses.asdict(o).values()))
         row = []
@@ -59,7 +60,7 @@ def main() -> None:
         shapes.append(expression.shape_ratios(f.mesh))
     np.set_printoptions(precision=3, suppress=True)
     print(f"{len(raw)} LFW faces")
-    print("occlusion regions:", ", ".join(quality.REGIONS))
+    print("occlusion regions:", ", ".join(occlusion.REGIONS))
     print("  raw far-from-skin share p50/p75/p90/p95:\n", np.percentile(raw, [50, 75, 90, 95], axis=0))
     print("  share of natural faces above 0.6 per region:", (np.array(occ) > 0.6).mean(0))
     print("blur effect for sigma 0/1/2/3 px, p5/p50/p95:\n", np.percentile(blur, [5, 50, 95], axis=0))

@@ -2,7 +2,8 @@
 
 Pure functions over a filled Face (quality and pose for quality_control, liveness for
 liveness_control), answering with Baidu's v3 error code of the first failed check, in
-the order a user can fix them: occluded part, blur, light, completeness, pose. The
+the order a user can fix them: occluded part (the most occluded one), blur, light,
+completeness, pose. The
 same checks gate faces in the capture loop.
 """
 from __future__ import annotations
@@ -25,9 +26,12 @@ def quality_failure(face: Face, level: str) -> int | None:
     limits, q = QUALITY[level], face.quality
     if q is None:
         raise ValueError("quality_failure needs the quality stage")
-    for part, code in OCCLUSION_CODES.items():
-        if getattr(q.occlusion, part) > limits.occlusion[part]:
-            return code
+    # The most occluded part names the failure (a masked face: the mouth or nose, not an
+    # eye that reads just above its limit); ties go to the first in OCCLUSION_CODES.
+    over = [(getattr(q.occlusion, part) - limits.occlusion[part], code) for part, code in OCCLUSION_CODES.items()]
+    worst = max(over, key=lambda item: item[0])
+    if worst[0] > 0:
+        return worst[1]
     if q.blur > limits.blur:
         return BLUR_CODE
     if q.illumination < limits.illumination:

@@ -1,19 +1,15 @@
-"""Face quality measured from pixels and the mesh: occlusion per region, blur,
-illumination, completeness, and photo-vs-drawing.
+"""Face quality measured from pixels and the mesh: occlusion per region
+(edge/analysis/occlusion.py), blur, illumination, completeness.
 
-No occlusion or cartoon model ships (MODELS.md), so these are measurements with
-documented meaning, not learned probabilities:
-- occlusion: share of a region's pixels whose colour is far from the face's own skin
-  (median/MAD over the face oval), beyond the share natural faces show there.
-  Catches masks, scarves, sunglasses, hats, objects; a hand (skin-coloured) is not caught.
+No quality model ships (MODELS.md), so these are measurements with documented meaning,
+not learned probabilities:
 - blur: Crete-Roffet "blur effect" of the aligned 112 px chip, mapped so sharp photos
   read near 0 and a Gaussian blur of ~2 px at chip scale reads above 0.7.
 - illumination: mean luma (Y of YUV, BT.601) inside the face oval, 0..255 (Baidu's
   definition).
 - completeness: share of the face oval inside the image (1 = whole face visible).
 
-Baidu's qualities.type (human/cartoon) is not reported: fine skin texture, the one cue
-tried, ranked a stylised cartoon above a smooth real photo (docs/fields.md).
+qualities.type (human/cartoon) is measured apart, in edge/analysis/face_type.py.
 """
 from __future__ import annotations
 
@@ -21,109 +17,14 @@ import cv2
 import numpy as np
 
 from edge.analysis import meshmap as mm
-from edge.analysis.face import Occlusion, Quality
+from edge.analysis.face import Quality
+from edge.analysis.occlusion import occlusion
+from edge.analysis.regions import face_crop, poly_mask
 
-REGIONS = {
-    "left_eye": mm.LEFT_EYE, "right_eye": mm.RIGHT_EYE, "nose": mm.NOSE, "mouth": mm.LIPS_OUTER,
-    "left_cheek": mm.LEFT_CHEEK, "right_cheek": mm.RIGHT_CHEEK, "chin": mm.CHIN,
-}
-# Regions are grown around their centre so an occluder's edge is inside them.
-REGION_GROW = {"left_eye": 1.7, "right_eye": 1.7, "mouth": 1.2}
-WORK_SIZE = 128            # the face is analysed in a crop whose oval spans ~this many px
-SKIN_DISTANCE = 6.0        # robust z-distance beyond which a pixel is "not this face's skin"
-MIN_SCALE = (6.0, 3.0, 3.0)  # floors of the L, a, b spreads (grayscale photos have no chroma)
-# Share of far-from-skin pixels an unoccluded face may show per region (set between the
-# 75th and 95th percentiles of LFW faces, scripts/calibrate_measures.py); the occlusion
-# score rescales what lies above it to 0..1.
-NATURAL_SHARE = {"left_eye": 0.30, "right_eye": 0.30, "nose": 0.05, "mouth": 0.25,
-                 "left_cheek": 0.05, "right_cheek": 0.05, "chin": 0.08}
 BLUR_SHARP, BLUR_BLURRED = 0.40, 0.65  # raw effect: LFW photos (p95 ~0.40) / a 3 px blur of them (median ~0.65)
 # Edge strength (edge_strength): the weakest of 1227 sharp LFW faces 0.249 (p1 0.29); a
 # 5 px blur of a 150 px photo reads ~0.20 (median), 7 px ~0.17.
 EDGE_SHARP, EDGE_FLAT = 0.24, 0.20
-
-
-def _crop(img_bgr: np.ndarray, mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The face's neighbourhood scaled so the oval spans ~WORK_SIZE px; mesh in crop px."""
-    oval = mesh[mm.FACE_OVAL, :2]
-    lo, hi = oval.min(0), oval.max(0)
-    scale = WORK_SIZE / max(float((hi - lo).max()), 1.0)
-    pad = 0.1 * (hi - lo).max()
-    m = np.array([[scale, 0, -(lo[0] - pad) * scale], [0, scale, -(lo[1] - pad) * scale]])
-    size = int(np.ceil((hi - lo).max() * scale + 2 * pad * scale))
-    crop = cv2.warpAffine(img_bgr, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
-    pts = mesh[:, :2] @ m[:, :2].T + m[:, 2]
-    return crop, pts
-
-
-def _poly_mask(shape: tuple[int, int], pts: np.ndarray, grow: float = 1.0) -> np.ndarray:
-    hull = cv2.convexHull(pts.astype(np.float32))[:, 0]
-    c = hull.mean(0)
-    hull = c + (hull - c) * grow
-    mask = np.zeros(shape, np.uint8)
-    cv2.fillConvexPoly(mask, np.round(hull).astype(np.int32), 1)
-    return mask.astype(bool)
-
-
-# Regions whose colours vote for the face's skin colour. An occluder rarely covers
-# most of them, so the median of their medians is this face's skin even under a mask.
-SKIN_VOTERS = ("forehead", "left_cheek", "right_cheek", "nose", "chin")
-
-
-# Human skin of every tone is reddish-yellow: OpenCV Lab a and b above neutral (128).
-# A voter region whose median is not (a blue or white mask, a black scarf) does not vote,
-# unless none is (a grayscale photo).
-SKIN_MIN_A, SKIN_MIN_B = 131.0, 130.0
-
-
-def skin_reference(lab: np.ndarray, masks: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(median colour, robust spread) of the face's skin, voted by SKIN_VOTERS."""
-    votes = []
-    for name in SKIN_VOTERS:
-        px = lab[masks[name]]
-        if len(px) < 10:
-            continue
-        med = np.median(px, axis=0)
-        votes.append((med, 1.4826 * np.median(np.abs(px - med), axis=0)))
-    skin_like = [v for v in votes if v[0][1] > SKIN_MIN_A and v[0][2] > SKIN_MIN_B]
-    votes = skin_like or votes
-    meds, mads = [v[0] for v in votes], [v[1] for v in votes]
-    if not meds:
-        px = lab.reshape(-1, 3)
-        meds, mads = [np.median(px, axis=0)], [np.full(3, 10.0)]
-    # A voter half covered by an occluder has an inflated spread; the cleanest skin
-    # region (the smallest spread) tells how much this face's skin really varies.
-    return np.median(meds, axis=0), np.maximum(np.min(mads, axis=0), MIN_SCALE)
-
-
-def skin_distance(lab: np.ndarray, ref: np.ndarray, spread: np.ndarray) -> np.ndarray:
-    """Per-pixel robust distance (in spreads) from the face's skin colour."""
-    # float32 throughout, in place: this runs on every gated face of every frame
-    z = lab - ref.astype(np.float32)
-    z /= spread.astype(np.float32)
-    z[..., 0] *= 0.5  # light varies across a face more than hue: weigh luma less
-    np.square(z, out=z)
-    return np.sqrt(z.sum(-1))
-
-
-def occlusion(crop_bgr: np.ndarray, pts: np.ndarray) -> tuple[Occlusion, dict[str, float]]:
-    lab = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2LAB).astype(np.float32)
-    shape = crop_bgr.shape[:2]
-    masks = {name: _poly_mask(shape, pts[idx], REGION_GROW.get(name, 1.0)) for name, idx in REGIONS.items()}
-    # An eye's own opening (sclera, iris, lashes) is never skin-coloured; judge the eye
-    # by the lids and the skin around it, which an occluder covers and an eye does not.
-    for eye, brow in (("left_eye", mm.LEFT_BROW), ("right_eye", mm.RIGHT_BROW)):
-        masks[eye] &= ~_poly_mask(shape, pts[REGIONS[eye]], 1.15) & ~_poly_mask(shape, pts[brow], 1.2)
-    masks["forehead"] = _poly_mask(shape, pts[mm.FOREHEAD])
-    far = skin_distance(lab, *skin_reference(lab, masks)) > SKIN_DISTANCE
-    raw, scores = {}, {}
-    for name in REGIONS:
-        mask = masks[name]
-        share = float(far[mask].mean()) if mask.any() else 0.0
-        raw[name] = share
-        base = NATURAL_SHARE[name]
-        scores[name] = float(np.clip((share - base) / (1.0 - base), 0.0, 1.0))
-    return Occlusion(**scores), raw
 
 
 def blur_effect(gray: np.ndarray, h_size: int = 11) -> float:
@@ -165,7 +66,7 @@ def blur_score(chip_bgr: np.ndarray) -> float:
 
 def illumination(crop_bgr: np.ndarray, pts: np.ndarray) -> float:
     y = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2YUV)[..., 0]
-    mask = _poly_mask(y.shape, pts[mm.FACE_OVAL], 0.9)
+    mask = poly_mask(y.shape, pts[mm.FACE_OVAL], 0.9)
     return float(y[mask].mean()) if mask.any() else float(y.mean())
 
 
@@ -182,7 +83,8 @@ def completeness(mesh: np.ndarray, image_shape: tuple[int, int]) -> float:
 
 
 def assess(img_bgr: np.ndarray, mesh: np.ndarray, chip_bgr: np.ndarray) -> Quality:
-    crop, pts = _crop(img_bgr, mesh)
-    occ, _ = occlusion(crop, pts)
-    return Quality(occlusion=occ, blur=blur_score(chip_bgr), illumination=illumination(crop, pts),
+    crop, pts = face_crop(img_bgr, mesh)
+    blur = blur_score(chip_bgr)
+    occ, _ = occlusion(crop, pts, blur)
+    return Quality(occlusion=occ, blur=blur, illumination=illumination(crop, pts),
                    completeness=completeness(mesh, img_bgr.shape))
