@@ -34,6 +34,7 @@ from edge.server import auth
 from edge.server.endpoints import ENDPOINTS, MISSING_CODE, PREFIX, Endpoint
 from edge.server.metrics import CONTENT_TYPE, ServerMetrics
 from edge.server.openapi import openapi
+from edge.server.protocol import Guard, GuardedRunner, Limits
 from edge.server.ratelimit import TokenBucket
 
 log = logging.getLogger("edge.server")
@@ -326,7 +327,14 @@ async def _serve(config: Config, ready=None) -> None:
     # Request bodies are taken as sent, never decompressed: Baidu's SDKs compress none, and
     # aiohttp decoding a broken gzip/deflate body fails outside any handler (a text 400,
     # a traceback in the log, at times a hung or reset connection).
-    runner = web.AppRunner(make_app(service), access_log=None, handle_signals=False, auto_decompress=False)
+    # Malformed HTTP, read deadlines and the connection cap are handled below the app, in
+    # the protocol (edge/server/protocol.py); keepalive_timeout also bounds the wait for a
+    # first request on a new connection.
+    srv = config.server
+    guard = Guard(Limits(srv.header_timeout_s, srv.body_timeout_s, srv.max_connections),
+                  count=service.metrics.count_rejected)
+    runner = GuardedRunner(make_app(service), guard, access_log=None, handle_signals=False, auto_decompress=False,
+                           keepalive_timeout=srv.keepalive_s)
     await runner.setup()
     ctx = tls_context(config)
     site = web.TCPSite(runner, config.server.host, config.server.port, ssl_context=ctx, backlog=256)
