@@ -34,8 +34,9 @@ from edge.server import auth
 from edge.server.endpoints import ENDPOINTS, MISSING_CODE, PREFIX, Endpoint
 from edge.server.metrics import CONTENT_TYPE, ServerMetrics
 from edge.server.openapi import openapi
-from edge.server.protocol import Guard, GuardedRunner, Limits
+from edge.server.protocol import EventLog, Guard, GuardedRunner, Limits
 from edge.server.ratelimit import TokenBucket
+from edge.server.routing import needs_inference
 
 log = logging.getLogger("edge.server")
 access_log = logging.getLogger("edge.access")
@@ -49,6 +50,23 @@ INLINE_PARSE_BYTES = 256 * 1024
 # BadHttpMessage) or a payload error of the transfer (RequestPayloadError).
 UNREADABLE_BODY = (ValueError, LookupError, RuntimeError, HttpProcessingError, web.RequestPayloadError)
 _dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+
+
+class PoolQueue:
+    """A worker pool with the count of calls queued for or running in it (for the bound and /metrics)."""
+
+    def __init__(self, name: str, pool: ThreadPoolExecutor, gauge):
+        self.name, self.pool, self.gauge = name, pool, gauge
+        self.pending = 0
+
+    def __enter__(self) -> "PoolQueue":
+        self.pending += 1
+        self.gauge.set(self.pending)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pending -= 1
+        self.gauge.set(self.pending)
 
 
 class FaceService:
@@ -65,9 +83,10 @@ class FaceService:
         self.buckets = {a.app_id: TokenBucket(a.qps or srv.qps) for a in config.apps}
         self.infer_pool = ThreadPoolExecutor(srv.workers, thread_name_prefix="edge-infer")
         self.io_pool = ThreadPoolExecutor(2, thread_name_prefix="edge-library")
-        self.pending = 0
-        self.started = time.time()
         self.metrics = ServerMetrics(self.library_sizes)
+        self.queues = {"infer": PoolQueue("inference", self.infer_pool, self.metrics.pending),
+                       "library": PoolQueue("library", self.io_pool, self.metrics.library_pending)}
+        self.started = time.time()
         self.runtime = get_runtime(config)
 
     def warm_up(self) -> None:
@@ -82,6 +101,10 @@ class FaceService:
             store = self.runtime.library(app.app_id).store
             sizes[app.app_id] = (store.face_count(), store.user_count())
         return sizes
+
+    @property
+    def pending(self) -> int:
+        return self.queues["infer"].pending
 
     def close(self) -> None:
         self.infer_pool.shutdown(wait=True)
@@ -150,7 +173,7 @@ class Handlers:
         s = self.s
         return _answer({"status": "ok", "version": __version__, "uptime_s": round(time.time() - s.started, 1),
                         "apps": sorted(s.apps_by_id), "workers": s.config.server.workers,
-                        "pending": s.pending}, request)
+                        "pending": s.pending, "library_pending": s.queues["library"].pending}, request)
 
     async def metrics(self, request: web.Request) -> web.Response:
         body = await asyncio.get_running_loop().run_in_executor(self.s.io_pool, self.s.metrics.render)
@@ -206,7 +229,7 @@ class Handlers:
             args, options = _arguments(ep, payload)
         except EdgeError as err:
             return _error(request, version, err)
-        return await self._run(request, app, ep, args, options)
+        return await self._run(request, app, ep, args, options, needs_inference(ep, payload))
 
     async def _payload(self, request: web.Request, ep: Endpoint):
         multipart = ep.version == "v2" and request.content_type == "multipart/form-data"
@@ -235,22 +258,18 @@ class Handlers:
                                    clock_skew_s=self.s.config.server.clock_skew_s)
         return auth.check_token(token, self.s.apps_by_id, time.time())
 
-    async def _run(self, request: web.Request, app: AppConfig, ep: Endpoint, args: list, options: dict):
+    async def _run(self, request: web.Request, app: AppConfig, ep: Endpoint, args: list, options: dict,
+                   inference: bool):
+        """In the inference pool when the request carries pixels, else in the library pool
+        (a FACE_TOKEN search never waits behind photos); each pool's queue is bounded."""
         s = self.s
-        if ep.images and s.pending >= s.config.server.max_pending:
-            return _error(request, ep.version, EdgeError(BUSY, "inference queue full"))
+        queue = s.queues["infer" if inference else "library"]
+        if queue.pending >= s.config.server.max_pending:
+            return _error(request, ep.version, EdgeError(BUSY, f"{queue.name} queue full"))
         method = getattr(s.clients[app.app_id, ep.version], ep.method)
         call = functools.partial(method, *args) if ep.body == "list" else functools.partial(method, *args, options)
-        loop = asyncio.get_running_loop()
-        if not ep.images:
-            return _answer(await loop.run_in_executor(s.io_pool, call), request)
-        s.pending += 1
-        s.metrics.pending.set(s.pending)
-        try:
-            body = await loop.run_in_executor(s.infer_pool, call)
-        finally:
-            s.pending -= 1
-            s.metrics.pending.set(s.pending)
+        with queue:
+            body = await asyncio.get_running_loop().run_in_executor(queue.pool, call)
         return _answer(body, request)
 
 
@@ -332,7 +351,7 @@ async def _serve(config: Config, ready=None) -> None:
     # first request on a new connection.
     srv = config.server
     guard = Guard(Limits(srv.header_timeout_s, srv.body_timeout_s, srv.max_connections),
-                  count=service.metrics.count_rejected)
+                  EventLog(limit=srv.http_log_per_min), count=service.metrics.count_rejected)
     runner = GuardedRunner(make_app(service), guard, access_log=None, handle_signals=False, auto_decompress=False,
                            keepalive_timeout=srv.keepalive_s)
     await runner.setup()

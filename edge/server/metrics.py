@@ -38,6 +38,9 @@ class ServerMetrics:
                              registry=r)
         self.rejected = Counter("edge_http_rejected", "Connections and messages refused below the app, by kind",
                                 ["kind"], registry=r)
+        self.library_pending = Gauge("edge_library_pending",
+                                     "Requests queued for or running in a library worker (no inference)",
+                                     registry=r)
         self.in_flight = Gauge("edge_http_in_flight", "Requests being handled", registry=r)
         r.register(_LibrarySize(library_sizes))
 

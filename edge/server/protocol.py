@@ -34,7 +34,7 @@ log = logging.getLogger("edge.http")
 MALFORMED = 100        # Baidu's gateway "Invalid parameter": the message is not a usable request
 UNAVAILABLE = 2        # "Service temporarily unavailable": a fault of ours below the app, or a timeout
 OVER_CAPACITY = 4      # "Open api request limit reached": too many open connections
-LOG_LINES_PER_WINDOW = 20
+LOG_LINES_PER_WINDOW = 20  # default of server.http_log_per_min
 LOG_WINDOW_S = 60.0
 
 # Fixed phrases of llhttp (aiohttp's C parser) and of aiohttp's parsers: the one part of a
