@@ -1,0 +1,69 @@
+"""Requests that need no inference never wait for it (a real `edge serve`, 1 inference worker).
+
+The inference pool is saturated with large photos (every slot of server.max_pending taken)
+and FACE_TOKEN requests are sent meanwhile: they must be answered with their own results,
+not error 4, while photos are still queued - order, not milliseconds.
+"""
+from __future__ import annotations
+
+import base64
+import concurrent.futures as cf
+import json
+
+import pytest
+import requests
+
+from conftest import PEERS, SERVER_APPS
+from serving import start_server, wait_until
+
+EXAMPLES = PEERS / "examples"
+APP, KEY, SECRET = "1001", *SERVER_APPS["1001"][:2]
+PHOTOS = 6  # = server.max_pending: the inference queue is full
+
+
+def b64(path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    server = start_server(tmp_path_factory.mktemp("pools"), {APP: SERVER_APPS[APP]},
+                          server={"workers": 1, "max_pending": PHOTOS})
+    server.token = requests.get(f"{server.url}/oauth/2.0/token", params={
+        "grant_type": "client_credentials", "client_id": KEY, "client_secret": SECRET}).json()["access_token"]
+    yield server
+    server.stop()
+
+
+def call(srv, route: str, body) -> dict:
+    return requests.post(f"{srv.url}/rest/2.0/face/v3/{route}", params={"access_token": srv.token},
+                         data=json.dumps(body), headers={"Content-Type": "application/json"}, timeout=120).json()
+
+
+def test_face_token_requests_overtake_queued_photos(srv):
+    added = call(srv, "faceset/user/add", {"image": b64(EXAMPLES / "obama.jpg"), "image_type": "BASE64",
+                                           "group_id": "staff", "user_id": "obama"})
+    assert added["error_code"] == 0, added
+    face = added["result"]["face_token"]
+    big = {"image": b64(EXAMPLES / "obama-1080p.jpg"), "image_type": "BASE64", "face_field": "age,quality,landmark"}
+    token = {"image": face, "image_type": "FACE_TOKEN"}
+    with cf.ThreadPoolExecutor(PHOTOS) as pool:
+        photos = [pool.submit(call, srv, "detect", big) for _ in range(PHOTOS)]
+        assert wait_until(lambda: requests.get(f"{srv.url}/health").json()["pending"] == PHOTOS, timeout=60)
+        assert call(srv, "detect", big)["error_code"] == 4  # the inference queue is full ...
+        # ... and the library pool is not: searches, comparisons and registrations by token
+        found = call(srv, "search", {**token, "group_id_list": "staff"})
+        matched = call(srv, "match", [token, token])
+        copied = call(srv, "faceset/user/add", {**token, "group_id": "visitors", "user_id": "obama"})
+        updated = call(srv, "faceset/user/update", {**token, "group_id": "visitors", "user_id": "obama"})
+        refused = call(srv, "multi-search", {**token, "group_id_list": "staff"})  # needs pixels: 222015
+        still_queued = sum(not p.done() for p in photos)
+        answers = [p.result() for p in photos]
+    assert found["error_code"] == 0 and found["result"]["user_list"][0]["user_id"] == "obama", found
+    assert matched["error_code"] == 0 and matched["result"]["score"] > 99, matched
+    assert copied["error_code"] == 0 and updated["error_code"] == 0, (copied, updated)
+    assert refused["error_code"] == 222015, refused
+    assert still_queued >= 1  # answered while photos queued ahead of them were still waiting
+    assert all(a["error_code"] == 0 for a in answers)
+    health = requests.get(f"{srv.url}/health").json()
+    assert health["pending"] == 0 and health["library_pending"] == 0
