@@ -76,7 +76,8 @@ def log_since(srv, mark: int) -> list[str]:
 
 # The malformed messages of the issue, each with the caller's access_token in it.
 CASES = {
-    "long_query": lambda p: b"POST " + p + b"&x=" + b"A" * 9000 + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
+    "long_query": lambda p: b"POST " + p + b"&x=" + b"A" * 9000 + b" HTTP/1.1\r\nHost: x\r\n"
+                            b"Content-Length: 2\r\n\r\n{}",
     "long_header": lambda p: b"POST " + p + b" HTTP/1.1\r\nHost: x\r\nX-Big: " + b"B" * 9000 + b"\r\n\r\n",
     "many_headers": lambda p: b"POST " + p + b" HTTP/1.1\r\nHost: x\r\n"
                               + b"".join(b"X-%d: 1\r\n" % i for i in range(200)) + b"\r\n",
@@ -91,6 +92,10 @@ CASES = {
     "tls_on_plain_port": lambda p: bytes.fromhex("16030100f8010000f40303") + b"\x00" * 32 + p,
     "bad_version": lambda p: b"GET " + p + b" HTTP/9.x\r\nHost: x\r\n\r\n",
     "non_utf8_path": lambda p: b"GET /rest/2.0/face/v3/\xff\xfe" + p[p.index(b"?"):] + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    "huge_content_length": lambda p: b"POST " + p + b" HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                                     + b"9" * 30 + b"\r\n\r\n",
+    "missing_host": lambda p: b"GET " + p + b" HTTP/1.1\r\n\r\n",
+    "http2_preface": lambda p: b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + p,
     "body_longer_than_declared": lambda p: b"POST " + p + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n"
                                            b"{}" + p + b" junk\r\n\r\n",
 }

@@ -55,7 +55,7 @@ _KNOWN_REASONS = frozenset({
     "Invalid header field char", "Invalid header token", "Invalid header value char",
     "Missing expected CR after header value", "Missing expected LF after header value",
     "Unexpected whitespace after header value", "Expected LF after headers", "Expected CRLF after version",
-    "Data after `Connection: close`", "Invalid EOF state",
+    "Data after `Connection: close`", "Invalid EOF state", "Missing 'Host' header in request",
 })
 _CLASS_REASONS = (  # most specific first
     ("LineTooLong", "request line or header field too long"),
@@ -294,10 +294,28 @@ class GuardedServer(web.Server):
         return GuardedHandler(self, loop=self._loop, **self._kwargs)
 
 
+_HANDLER_INTERNALS = ("_messages", "_request_in_progress", "_force_close", "_loop")
+
+
+def require_internals() -> None:
+    """Refuse to start, naming the version, on an aiohttp whose internals moved."""
+    import aiohttp
+    slots = {name for klass in web.RequestHandler.__mro__ for name in getattr(klass, "__slots__", ())}
+    missing = [name for name in _HANDLER_INTERNALS if name not in slots]
+    missing += [name for name in ("handle_error", "log_exception", "data_received", "connection_made")
+                if not callable(getattr(web.RequestHandler, name, None))]
+    if not callable(getattr(web.AppRunner, "_make_server", None)):
+        missing.append("AppRunner._make_server")
+    if missing:
+        raise RuntimeError(f"aiohttp {aiohttp.__version__} lacks {', '.join(missing)}: edge serve's protocol "
+                           "guard (edge/server/protocol.py) needs the range pinned in setup.cfg")
+
+
 class GuardedRunner(web.AppRunner):
     """web.AppRunner whose connections use GuardedHandler."""
 
     def __init__(self, app: web.Application, guard: Guard, **kwargs):
+        require_internals()
         super().__init__(app, **kwargs)
         self._guard = guard
 
