@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import time
+import traceback
 from collections import Counter
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -84,6 +85,12 @@ def describe(exc: BaseException | None) -> str:
     return next((text for name, text in _CLASS_REASONS if name in names), type(exc).__name__)
 
 
+def fault_site(exc: BaseException | None) -> str:
+    """Where an exception that escaped the app was raised (file:line, no values)."""
+    frames = traceback.extract_tb(exc.__traceback__) if exc is not None else []
+    return f"server fault at {frames[-1].filename}:{frames[-1].lineno}" if frames else "server fault"
+
+
 class EventLog:
     """One log line per HTTP-layer event, at most `limit` a window; the rest are counted and
     summed up in one line when the window ends, so a flood cannot fill a small disk."""
@@ -144,6 +151,13 @@ def raw_response(status: int, body: dict) -> bytes:
     return head.encode("ascii") + payload
 
 
+BODY_FAILED = "the body's read failed (216100 / 222200), connection closed"
+
+
+def answered(status: int, body: dict) -> str:
+    return f"answered {status} error_code {body['error_code']} log_id {body['log_id']}"
+
+
 def error_json(code: int) -> dict:
     """The gateway envelope: error_code, error_msg, log_id (no version is known here)."""
     return {**EdgeError(code).to_dict(), "log_id": new_log_id()}
@@ -165,15 +179,16 @@ class GuardedHandler(web.RequestHandler):
         self.guard = manager.guard
         self._header_timer: asyncio.TimerHandle | None = None
         self._body = None  # the body stream of the last request read
+        self._body_timer: asyncio.TimerHandle | None = None
 
     # -- connection cap ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        manager = self.guard
-        if manager.open_connections() > manager.limits.max_connections:
+        guard = self.guard
+        if guard.open_connections() > guard.limits.max_connections:
             body = error_json(OVER_CAPACITY)
-            manager.event("connection_limit", self.peer(), f"over {manager.limits.max_connections} open "
-                          "connections", 503, body)
+            guard.event("connection_limit", self.peer(), f"over {guard.limits.max_connections} open connections",
+                        answered(503, body))
             transport.write(raw_response(503, body))
             self.force_close()
 
@@ -202,8 +217,8 @@ class GuardedHandler(web.RequestHandler):
                 continue
             self._body = payload
             if not payload.is_eof():
-                timer = self._loop.call_later(self.guard.limits.body_timeout_s, self._body_late, payload)
-                payload.on_eof(timer.cancel)
+                self._body_timer = self._loop.call_later(self.guard.limits.body_timeout_s, self._body_late, payload)
+                payload.on_eof(self._body_timer.cancel)
 
     def _body_broken(self, exc: BaseException | None) -> None:
         """A parse error inside the body being read (a bad chunk size in a later segment):
@@ -212,7 +227,7 @@ class GuardedHandler(web.RequestHandler):
         body = self._body
         if body is None or body.is_eof() or body.exception() is not None:
             return
-        self.guard.event(type(exc).__name__ if exc else "body_error", self.peer(), describe(exc), None, None)
+        self.guard.event(type(exc).__name__ if exc else "body_error", self.peer(), describe(exc), BODY_FAILED)
         body.set_exception(BodyAborted("malformed body"))
         self.close()
 
@@ -222,7 +237,7 @@ class GuardedHandler(web.RequestHandler):
             return
         body = error_json(MALFORMED)
         self.guard.event("header_timeout", self.peer(),
-                         f"headers not complete within {self.guard.limits.header_timeout_s:g} s", 408, body)
+                         f"headers not complete within {self.guard.limits.header_timeout_s:g} s", answered(408, body))
         self.transport.write(raw_response(408, body))
         self.force_close()
 
@@ -230,14 +245,15 @@ class GuardedHandler(web.RequestHandler):
         if payload.is_eof() or payload.exception() is not None:
             return
         self.guard.event("body_timeout", self.peer(),
-                         f"body not complete within {self.guard.limits.body_timeout_s:g} s", None, None)
+                         f"body not complete within {self.guard.limits.body_timeout_s:g} s", BODY_FAILED)
         payload.set_exception(BodyAborted(f"body not received within {self.guard.limits.body_timeout_s:g} s"))
         self.close()  # no keep-alive after a body that never ended
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+        for timer in (self._header_timer, self._body_timer):
+            if timer is not None:
+                timer.cancel()
+        self._header_timer = self._body_timer = None
         super().connection_lost(exc)
 
     # -- answers and logs --------------------------------------------------------------------
@@ -248,7 +264,8 @@ class GuardedHandler(web.RequestHandler):
         code = MALFORMED if status < 500 else UNAVAILABLE
         body = error_json(code)
         kind = type(exc).__name__ if exc is not None else f"http_{status}"
-        self.guard.event(kind, self.peer(), describe(exc) if status < 500 else "server fault", status, body)
+        self.guard.event(kind, self.peer(), describe(exc) if status < 500 else fault_site(exc),
+                         answered(status, body))
         if request.writer.output_size > 0:  # as aiohttp: an answer is already on its way
             raise ConnectionError("Response is sent already, cannot send another response with the error")
         resp = web.json_response(body, status=status, dumps=_compact)
@@ -262,7 +279,7 @@ class GuardedHandler(web.RequestHandler):
             return  # aiohttp reading the rest of an aborted body: already logged
         kind = type(exc).__name__ if isinstance(exc, BaseException) else "aiohttp"
         what = str(args[0])[:80] if args else "error"
-        self.guard.event(kind, self.peer(), what, None, None)
+        self.guard.event(kind, self.peer(), what, "connection closed")
 
 
 class Guard:
@@ -277,11 +294,9 @@ class Guard:
     def open_connections(self) -> int:
         return len(self.server.connections) if self.server is not None else 0
 
-    def event(self, kind: str, remote: str, reason: str, status: int | None, body: dict | None) -> None:
+    def event(self, kind: str, remote: str, reason: str, outcome: str) -> None:
         self.count(kind)
-        answer = f"answered {status} error_code {body['error_code']} log_id {body['log_id']}" if body else \
-            "connection closed"
-        self.events.note(kind, "HTTP-layer %s from %s: %s; %s", kind, remote, reason, answer)
+        self.events.note(kind, "HTTP-layer %s from %s: %s; %s", kind, remote, reason, outcome)
 
 
 class GuardedServer(web.Server):
