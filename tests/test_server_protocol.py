@@ -217,6 +217,19 @@ def test_http_layer_flood_is_rate_limited(srv):
     assert "Traceback" not in srv.log_text()
 
 
+def test_aiohttp_routing_errors_use_baidu_text(srv):
+    """404/405 raised by aiohttp's router: Baidu's code with the table's text (it was
+    aiohttp's reason, "Not Found"), counted under that code, not under the HTTP status."""
+    for method, url, status in (("GET", "/nothing/here", 404), ("POST", "/health", 405)):
+        r = requests.request(method, srv.url + url)
+        assert r.status_code == status and r.json()["error_code"] == 3, r.text
+        assert r.json()["error_msg"] == "Unsupported openapi method" and r.json()["log_id"] > 0
+    assert requests.post(f"{srv.url}/health").headers["Allow"] == "GET,HEAD"
+    metrics = requests.get(f"{srv.url}/metrics").text
+    assert re.search(r'^edge_http_requests_total\{error_code="3",path="other"\} ', metrics, re.M)
+    assert not re.search(r'error_code="40[45]"', metrics)
+
+
 def test_http_details_that_were_already_right(srv):
     """Guards, not regressions (they passed before): HEAD, OPTIONS, Expect: 100-continue,
     a chunked body over the cap, a percent-encoded non-UTF-8 path."""

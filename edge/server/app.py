@@ -34,7 +34,7 @@ from edge.server import auth
 from edge.server.endpoints import ENDPOINTS, MISSING_CODE, PREFIX, Endpoint
 from edge.server.metrics import CONTENT_TYPE, ServerMetrics
 from edge.server.openapi import openapi
-from edge.server.protocol import EventLog, Guard, GuardedRunner, Limits
+from edge.server.protocol import MALFORMED, EventLog, Guard, GuardedRunner, Limits, error_json
 from edge.server.ratelimit import TokenBucket
 from edge.server.routing import needs_inference
 
@@ -290,10 +290,11 @@ async def observe(request: web.Request, handler):
     try:
         try:
             response = await handler(request)
-        except web.HTTPException as exc:  # aiohttp's own 404/405/413 ... as JSON
-            response = web.json_response({"error_code": UNSUPPORTED if exc.status in (404, 405) else 100,
-                                          "error_msg": exc.reason}, status=exc.status)
-            request["error_code"] = response.status
+        except web.HTTPException as exc:  # aiohttp's own 404/405/413 ...: Baidu's code and text, as JSON
+            body = error_json(UNSUPPORTED if exc.status in (404, 405) else MALFORMED)
+            allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+            response = web.json_response(body, status=exc.status, headers=allow, dumps=_dumps)
+            request["error_code"] = body["error_code"]
         except ConnectionResetError:  # the client left before its body was read: no one to answer, no bug
             log.info("%s %s: client disconnected", request.method, request.path)
             response = web.Response(status=499)  # nginx's "client closed request", for the log and metrics
