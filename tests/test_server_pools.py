@@ -74,3 +74,18 @@ def test_face_token_requests_overtake_queued_photos(srv):
     assert set(answers) <= {0, 4} and answers.count(0) >= PHOTOS, answers
     health = requests.get(f"{srv.url}/health").json()
     assert health["pending"] == 0 and health["library_pending"] == 0
+
+
+def test_the_pool_is_chosen_per_request():
+    from edge.server.endpoints import ENDPOINTS, PREFIX
+    from edge.server.routing import needs_inference
+    ep = lambda path: ENDPOINTS[f"{PREFIX}/{path}"]  # noqa: E731
+    token, photo = {"image": "f" * 32, "image_type": "FACE_TOKEN"}, {"image": "AAAA", "image_type": "BASE64"}
+    for path in ("v3/search", "v3/multi-search", "v3/faceset/user/add", "v3/faceset/user/update", "v3/detect"):
+        assert needs_inference(ep(path), photo) and not needs_inference(ep(path), token), path
+        assert not needs_inference(ep(path), {**photo, "image_type": "URL"})  # refused before decoding
+    assert not needs_inference(ep("v3/match"), [token, token])
+    assert needs_inference(ep("v3/match"), [token, photo])
+    assert not needs_inference(ep("v3/match"), {"not": "a list"})
+    assert needs_inference(ep("v2/identify"), {"image": "AAAA", "group_id": "g"})  # v2 has no token input
+    assert not needs_inference(ep("v3/faceset/user/get"), {"user_id": "u", "group_id": "g"})
