@@ -230,6 +230,21 @@ def test_aiohttp_routing_errors_use_baidu_text(srv):
     assert not re.search(r'error_code="40[45]"', metrics)
 
 
+def test_expect_header_answered_in_json_before_the_body(srv):
+    """aiohttp runs Expect handling before any middleware: an unknown expectation was a
+    text/plain 417, and a body over the cap got "100 Continue" (so it was uploaded in full
+    only to be refused)."""
+    raw = exchange(srv, b"GET /health HTTP/1.1\r\nHost: x\r\nExpect: fast\r\nConnection: close\r\n\r\n")
+    status, headers, body = answer(raw)
+    assert status == 417 and headers["content-type"].startswith("application/json") and body["error_code"] == 100
+    with socket.create_connection(srv.addr, timeout=10) as s:
+        s.sendall(b"POST " + path(srv, "v3/detect") + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % (5 * 1024 * 1024))
+        raw = s.recv(65536)  # the final answer, at once, with the body never sent
+    assert b"100 Continue" not in raw
+    assert answer(raw)[0] == 200 and answer(raw)[2]["error_code"] == 216103
+
+
 def test_http_details_that_were_already_right(srv):
     """Guards, not regressions (they passed before): HEAD, OPTIONS, Expect: 100-continue,
     a chunked body over the cap, a percent-encoded non-UTF-8 path."""

@@ -34,7 +34,7 @@ from edge.server import auth
 from edge.server.endpoints import ENDPOINTS, MISSING_CODE, PREFIX, Endpoint
 from edge.server.metrics import CONTENT_TYPE, ServerMetrics
 from edge.server.openapi import openapi
-from edge.server.protocol import MALFORMED, EventLog, Guard, GuardedRunner, Limits, error_json
+from edge.server.protocol import MALFORMED, EventLog, Guard, GuardedRunner, Limits, error_json, expect_handler
 from edge.server.ratelimit import TokenBucket
 from edge.server.routing import needs_inference
 
@@ -321,12 +321,17 @@ def make_app(service: FaceService) -> web.Application:
     app = web.Application(middlewares=[observe], client_max_size=int(srv.max_body_mb * 1024 * 1024))
     app["service"] = service
     h = Handlers(service)
-    app.router.add_get("/health", h.health)
-    app.router.add_get("/metrics", h.metrics)
-    app.router.add_get("/openapi.json", h.openapi)
-    app.router.add_route("GET", "/oauth/2.0/token", h.token)
-    app.router.add_route("POST", "/oauth/2.0/token", h.token)
-    app.router.add_route("*", PREFIX + "/{tail:.*}", h.face)
+    cap = int(srv.max_body_mb * 1024 * 1024)
+
+    def too_long(request: web.Request) -> web.Response:  # what face() answers from Content-Length
+        return _error(request, _version_of(request.path), EdgeError(TOO_LONG, f"body over {cap} bytes"))
+    expect = {"expect_handler": expect_handler(cap, too_long)}
+    app.router.add_get("/health", h.health, **expect)
+    app.router.add_get("/metrics", h.metrics, **expect)
+    app.router.add_get("/openapi.json", h.openapi, **expect)
+    app.router.add_route("GET", "/oauth/2.0/token", h.token, **expect)
+    app.router.add_route("POST", "/oauth/2.0/token", h.token, **expect)
+    app.router.add_route("*", PREFIX + "/{tail:.*}", h.face, **expect)
     return app
 
 

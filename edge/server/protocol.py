@@ -25,7 +25,7 @@ from http import HTTPStatus
 from typing import Callable
 
 from aiohttp import web
-from aiohttp.http import RawRequestMessage
+from aiohttp.http import HttpVersion11, RawRequestMessage
 
 from edge.service import new_log_id
 from edge.errors import EdgeError
@@ -307,6 +307,27 @@ class GuardedServer(web.Server):
 
     def __call__(self) -> GuardedHandler:
         return GuardedHandler(self, loop=self._loop, **self._kwargs)
+
+
+def expect_handler(max_body: int, too_long: Callable[[web.Request], web.StreamResponse]):
+    """The routes' `Expect:` handling, which aiohttp runs before any middleware: an unknown
+    expectation was a text/plain 417; a body over the cap got "100 Continue" and was sent
+    in full only to be refused.  Now: a JSON 417, and the cap's refusal (`too_long`, the
+    answer the handler would give) instead of "100 Continue"."""
+    async def expect(request: web.Request):
+        if request.version != HttpVersion11:
+            return None  # HTTP/1.0 has no interim answers: read the body as usual
+        if request.headers.get("Expect", "").lower() != "100-continue":
+            resp = web.json_response(error_json(MALFORMED), status=417, dumps=_compact)
+        elif request.content_length is not None and request.content_length > max_body:
+            resp = too_long(request)
+        else:
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            request.writer.output_size = 0  # as aiohttp's own handler: the answer proper has not started
+            return None
+        resp.force_close()  # the body that was held back is never read
+        return resp
+    return expect
 
 
 _HANDLER_INTERNALS = ("_messages", "_request_in_progress", "_force_close", "_loop")
