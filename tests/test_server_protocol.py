@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from conftest import SERVER_APPS
-from edge.server.protocol import EventLog
+from edge.server.eventlog import EventLog
 from serving import start_server, wait_until
 
 APP, KEY, SECRET = "1001", *SERVER_APPS["1001"][:2]

@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import time
 import traceback
-from collections import Counter
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Callable
@@ -27,16 +24,13 @@ from typing import Callable
 from aiohttp import web
 from aiohttp.http import HttpVersion11, RawRequestMessage
 
-from edge.service import new_log_id
 from edge.errors import EdgeError
-
-log = logging.getLogger("edge.http")
+from edge.server.eventlog import EventLog
+from edge.service import new_log_id
 
 MALFORMED = 100        # Baidu's gateway "Invalid parameter": the message is not a usable request
 UNAVAILABLE = 2        # "Service temporarily unavailable": a fault of ours below the app, or a timeout
 OVER_CAPACITY = 4      # "Open api request limit reached": too many open connections
-LOG_LINES_PER_WINDOW = 20  # default of server.http_log_per_min
-LOG_WINDOW_S = 60.0
 
 # Fixed phrases of llhttp (aiohttp's C parser) and of aiohttp's parsers: the one part of a
 # parse error's message that never holds client bytes.  Anything else is described by class.
@@ -89,50 +83,6 @@ def fault_site(exc: BaseException | None) -> str:
     """Where an exception that escaped the app was raised (file:line, no values)."""
     frames = traceback.extract_tb(exc.__traceback__) if exc is not None else []
     return f"server fault at {frames[-1].filename}:{frames[-1].lineno}" if frames else "server fault"
-
-
-class EventLog:
-    """One log line per HTTP-layer event, at most `limit` a window; the rest are counted and
-    summed up in one line when the window ends, so a flood cannot fill a small disk."""
-
-    def __init__(self, logger: logging.Logger = log, limit: int = LOG_LINES_PER_WINDOW,
-                 window_s: float = LOG_WINDOW_S, clock: Callable[[], float] = time.monotonic):
-        self.logger, self.limit, self.window_s, self.clock = logger, limit, window_s, clock
-        self._window_end = 0.0
-        self._logged = 0
-        self._suppressed: Counter[str] = Counter()
-        self._timer: asyncio.TimerHandle | None = None
-
-    def note(self, kind: str, line: str, *args) -> None:
-        now = self.clock()
-        if now >= self._window_end:
-            self.flush()
-            self._window_end = now + self.window_s
-        if self._logged < self.limit:
-            self._logged += 1
-            self.logger.warning(line, *args)
-            return
-        self._suppressed[kind] += 1
-        if self._timer is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # no loop (a unit test): the next note() after the window flushes
-                return
-            self._timer = loop.call_later(max(0.0, self._window_end - now), self.flush)
-
-    def flush(self) -> None:
-        """Log the window's suppressed count (if any) and start a new window."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._suppressed:
-            total = sum(self._suppressed.values())
-            kinds = ", ".join(f"{k} {n}" for k, n in self._suppressed.most_common())
-            self.logger.warning("suppressed %d similar HTTP-layer events in the last %.0f s (%s)",
-                                total, self.window_s, kinds)
-        self._suppressed.clear()
-        self._logged = 0
-        self._window_end = self.clock()
 
 
 @dataclass(frozen=True)
