@@ -23,7 +23,7 @@ from serving import start_server, wait_until
 
 APP, KEY, SECRET = "1001", *SERVER_APPS["1001"][:2]
 LOG_PER_MIN = 40
-LIMITS = {"workers": 1, "header_timeout_s": 1, "body_timeout_s": 3, "keepalive_s": 4,
+LIMITS = {"workers": 1, "header_timeout_s": 1, "body_timeout_s": 3, "keepalive_s": 4, "send_timeout_s": 2,
           "max_connections": 16, "max_body_mb": 1, "http_log_per_min": LOG_PER_MIN}
 
 
@@ -175,6 +175,24 @@ def test_bad_chunk_after_the_headers_is_answered_at_once(srv):
     assert status == 200 and body["error_code"] == 222200
     assert wait_until(lambda: any("Invalid character in chunk size" in line for line in log_since(srv, mark)))
     assert not any("body_timeout" in line for line in log_since(srv, mark))  # not the 3 s deadline
+
+
+def test_a_client_that_stops_reading_is_dropped(srv):
+    """Pipelined requests whose answers are never read fill the server's buffers; it held
+    the connection (one of max_connections) for as long as the client liked."""
+    mark = len(srv.lines)
+    with socket.create_connection(srv.addr, timeout=20) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * 600)  # ~16 MB of answers
+        assert wait_until(lambda: any("send_timeout" in line for line in log_since(srv, mark)), timeout=20)
+        got, ended = b"", False
+        try:
+            while chunk := s.recv(1 << 20):
+                got += chunk
+            ended = True
+        except ConnectionResetError:
+            ended = True
+    assert ended and got.count(b"HTTP/1.1 200") < 600
 
 
 def test_connections_over_the_cap_get_error_4(srv):

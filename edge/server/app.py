@@ -356,7 +356,7 @@ async def _serve(config: Config, ready=None) -> None:
     # the protocol (edge/server/protocol.py); keepalive_timeout also bounds the wait for a
     # first request on a new connection.
     srv = config.server
-    guard = Guard(Limits(srv.header_timeout_s, srv.body_timeout_s, srv.max_connections),
+    guard = Guard(Limits(srv.header_timeout_s, srv.body_timeout_s, srv.max_connections, srv.send_timeout_s),
                   EventLog(limit=srv.http_log_per_min), count=service.metrics.count_rejected)
     runner = GuardedRunner(make_app(service), guard, access_log=None, handle_signals=False, auto_decompress=False,
                            keepalive_timeout=srv.keepalive_s)

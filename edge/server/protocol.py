@@ -3,19 +3,25 @@
 aiohttp answers a message it cannot parse (an over-long line, a bad Content-Length or chunk
 size, TLS on the plain port, ...) from `web_protocol.RequestHandler.handle_error` with a
 text/plain 400 that echoes the offending bytes, and logs the exception with a traceback
-whose message quotes them too (the access_token of an over-long query).  It has no read
-deadline (a client trickling its headers or body holds a connection and a handler for as
-long as it likes) and no connection cap.  `GuardedHandler` fixes those where aiohttp decides
-them: the protocol object, one per connection.
+whose message quotes them too (the access_token of an over-long query).  It has no read or
+write deadline (a client trickling its headers or body, or never reading its answers, holds
+a connection and a handler for as long as it likes) and no connection cap.
+`GuardedHandler` fixes those where aiohttp decides them: the protocol object, one per
+connection.  `expect_handler` does the same for `Expect:`, which aiohttp handles before
+any middleware.
 
-Hooks used (checked on aiohttp 3.14; setup.cfg pins the range): RequestHandler's
-`handle_error`, `log_exception`, `data_received` and `connection_made`; `web.Server.__call__`
-(which builds the protocol) and `web.AppRunner._make_server` (which builds the Server).
+Hooks used (checked on aiohttp 3.14; setup.cfg pins the range, `require_internals` refuses
+to start on a version without them): RequestHandler's `handle_error`, `log_exception`,
+`data_received`, `connection_made`/`connection_lost`, `pause_writing`/`resume_writing` and
+its `_messages`/`_request_in_progress` state; `web.Server.__call__` (which builds the
+protocol) and `web.AppRunner._make_server` (which builds the Server).
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 import traceback
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -90,6 +96,7 @@ class Limits:
     header_timeout_s: float = 10.0   # from a request's first byte to its last header line
     body_timeout_s: float = 60.0     # from the headers to the body's last byte
     max_connections: int = 256
+    send_timeout_s: float = 60.0     # an answer the client stopped reading, from the moment it stalled
 
 
 def raw_response(status: int, body: dict) -> bytes:
@@ -130,6 +137,7 @@ class GuardedHandler(web.RequestHandler):
         self._header_timer: asyncio.TimerHandle | None = None
         self._body = None  # the body stream of the last request read
         self._body_timer: asyncio.TimerHandle | None = None
+        self._send_timer: asyncio.TimerHandle | None = None
 
     # -- connection cap ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -199,11 +207,38 @@ class GuardedHandler(web.RequestHandler):
         payload.set_exception(BodyAborted(f"body not received within {self.guard.limits.body_timeout_s:g} s"))
         self.close()  # no keep-alive after a body that never ended
 
+    def pause_writing(self) -> None:
+        """The transport's buffer is full: the client stopped reading its answers (a slow
+        reader would hold a connection - and one of max_connections - for ever)."""
+        super().pause_writing()
+        if self._send_timer is None:
+            self._send_timer = self._loop.call_later(self.guard.limits.send_timeout_s, self._send_late)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+
+    def _send_late(self) -> None:
+        self._send_timer = None
+        if self.transport is None:
+            return
+        self.guard.event("send_timeout", self.peer(),
+                         f"answer not taken within {self.guard.limits.send_timeout_s:g} s", "connection reset")
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:  # reset at once: the kernel drops what is queued instead of trickling it out
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+        self.transport.abort()
+
     def connection_lost(self, exc: BaseException | None) -> None:
-        for timer in (self._header_timer, self._body_timer):
+        for timer in (self._header_timer, self._body_timer, self._send_timer):
             if timer is not None:
                 timer.cancel()
-        self._header_timer = self._body_timer = None
+        self._header_timer = self._body_timer = self._send_timer = None
         super().connection_lost(exc)
 
     # -- answers and logs --------------------------------------------------------------------
