@@ -3,9 +3,11 @@
 Request path: size check -> authentication (access_token or bce-auth-v1) -> per-APP_ID
 QPS -> body parsing -> the same AipFace method an in-process caller runs, in a worker
 thread.  The asyncio loop only parses, routes and writes: models run in the inference
-pool (`server.workers` threads), library-only calls in a small pool of their own so a
-burst of photos cannot starve a getUser.  Every answer is Baidu's JSON (HTTP 200, as
-Baidu answers API errors); nothing a client sends can produce a traceback.
+pool (`server.workers` threads), library-only calls - FACE_TOKEN searches included,
+chosen per request (routing.py) - in a small pool of their own so a burst of photos
+cannot starve them.  Every answer is Baidu's JSON (HTTP 200, as Baidu answers API
+errors); nothing a client sends can produce a traceback.  What never reaches a handler
+(malformed HTTP, slow clients, too many connections) is answered in protocol.py.
 """
 from __future__ import annotations
 
