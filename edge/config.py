@@ -88,6 +88,12 @@ class ServerConfig:
     tls_key: str = ""
     clock_skew_s: int = 300       # bce-auth-v1: how far a signature's timestamp may lead
     token_ttl_s: int = 2592000    # access_token lifetime (Baidu: 30 days)
+    keepalive_s: float = 30.0     # an idle keep-alive connection is closed after this
+    header_timeout_s: float = 10.0  # a request's first byte to its last header line
+    body_timeout_s: float = 60.0  # a request's headers to its body's last byte
+    send_timeout_s: float = 60.0  # a connection whose client stopped reading its answer is dropped
+    max_connections: int = 256    # open connections; more are answered error 4 and closed
+    http_log_per_min: int = 20    # HTTP-layer event lines a minute; the rest are summed up in one
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,10 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("server.workers: must be between 1 and 64")
     if srv.max_pending < 1 or srv.qps <= 0 or srv.max_body_mb < 0 or srv.token_ttl_s < 60:
         raise ConfigError("server: max_pending and qps must be positive, max_body_mb >= 0, token_ttl_s >= 60")
+    if min(srv.keepalive_s, srv.header_timeout_s, srv.body_timeout_s, srv.send_timeout_s) <= 0 \
+            or srv.max_connections < 1 or srv.http_log_per_min < 1:
+        raise ConfigError("server: keepalive_s, header_timeout_s, body_timeout_s, send_timeout_s, "
+                          "max_connections and http_log_per_min must be positive")
     if bool(srv.tls_cert) != bool(srv.tls_key):
         raise ConfigError("server: set both tls_cert and tls_key, or neither")
     if cfg.api.spoofing_control not in SPOOFING_POLICIES:

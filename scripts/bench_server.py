@@ -1,7 +1,7 @@
 """Load test of `edge serve` on loopback against calling the Python API directly.
 
     python scripts/bench_server.py [--clients 50] [--faces 10000] [--seconds 20] [--warmup 3]
-                                   [--workers 2 | --workers 1,2,3] [--threads N] [--token]
+                                   [--workers 2 | --workers 1,2,3] [--threads N] [--token] [--mixed]
                                    [--direct-threads N] [--skip-direct] [--dir D --keep]
 
 One temporary data folder holds a library of --faces synthetic faces (unit-norm 128-d
@@ -29,6 +29,11 @@ Target (the issue): A's throughput >= 80 % of B's.
 With --token the same two phases also run with image_type FACE_TOKEN (the enrolled
 faces' tokens): no inference, library search only, so they show the HTTP stack's own
 cost; reported separately, no target.
+
+With --mixed, one more HTTP phase: half the clients search by photo, half by FACE_TOKEN,
+at once (rows mix-img and mix-tok): a token search needs no inference and must not wait
+behind the photos (it runs in the library pool), so its rate should stay near the
+token-only phase's.
 
 numpy's OpenBLAS thread settings (OPENBLAS_NUM_THREADS, ...) are passed on to the
 server and shown; they matter for the library search under concurrency.
@@ -306,6 +311,21 @@ def run_load(make_caller, jobs: list, clients: int, warmup: float, seconds: floa
     return out
 
 
+def run_mixed(make_caller, groups: dict[str, list], clients: int, warmup: float, seconds: float) -> dict:
+    """run_load for each group of jobs at once, the clients split evenly: {name: Load}."""
+    out: dict[str, Load] = {}
+    share = max(1, clients // len(groups))
+
+    def one(name, jobs):
+        out[name] = run_load(make_caller, jobs, share, warmup, seconds)
+    threads = [threading.Thread(target=one, args=item, daemon=True) for item in groups.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
 def http_caller(url: str, token: str):
     """One client: its own keep-alive session, POST v3 search with a precomputed body."""
     search = f"{url}/rest/2.0/face/v3/search?access_token={token}"
@@ -372,16 +392,20 @@ def phase_http(config_path: Path, tmp: Path, args, state: dict, modes: dict) -> 
             jobs = build(state)
             before = rss_mb(srv.proc.pid)
             meter = CpuMeter(srv.proc.pid)
-            load = run_load(http_caller(srv.url, token), jobs, args.clients, args.warmup, args.seconds)
-            cpu = meter.done(load.issued)
+            if isinstance(jobs, dict):  # mixed: several kinds of clients at once
+                loads = run_mixed(http_caller(srv.url, token), jobs, args.clients, args.warmup, args.seconds)
+            else:
+                loads = {mode: run_load(http_caller(srv.url, token), jobs, args.clients, args.warmup, args.seconds)}
+            cpu = meter.done(sum(load.issued for load in loads.values()))
             after = rss_mb(srv.proc.pid)
             if srv.proc.poll() is not None:
                 raise RuntimeError("edge serve exited during the load:\n" + srv.log_text())
-            row = {"phase": "http", "mode": mode, "workers": workers, "server_startup_s": round(startup, 2),
-                   **load.figures(), **cpu, "rss_before_mb": round(before["rss"], 1),
-                   "rss_after_mb": round(after["rss"], 1), "rss_peak_mb": round(after["peak"], 1)}
-            rows.append(row)
-            print_row(row)
+            for name, load in loads.items():
+                row = {"phase": "http", "mode": name, "workers": workers, "server_startup_s": round(startup, 2),
+                       **load.figures(), **cpu, "rss_before_mb": round(before["rss"], 1),
+                       "rss_after_mb": round(after["rss"], 1), "rss_peak_mb": round(after["peak"], 1)}
+                rows.append(row)
+                print_row(row)
     finally:
         code = srv.stop()
         if code not in (0, None):
@@ -401,6 +425,8 @@ def phase_direct(config_path: Path, args, state: dict, modes: dict) -> list[dict
     client._lib  # noqa: B018 - and open the library
     for mode, build in modes.items():
         jobs = build(state)
+        if isinstance(jobs, dict):
+            continue  # the mixed phase is about the server's pools: HTTP only
         before = rss_mb()
         meter = CpuMeter()
         load = run_load(direct_caller(client), jobs, threads, args.warmup, args.seconds)
@@ -452,6 +478,8 @@ def main(argv=None) -> int:
                     help="runtime.threads (onnxruntime intra-op threads per session); default: edge's default")
     ap.add_argument("--photos", type=int, default=6, help="different search photos (default 6)")
     ap.add_argument("--token", action="store_true", help="also run both phases searching by FACE_TOKEN")
+    ap.add_argument("--mixed", action="store_true",
+                    help="also run half the clients by photo and half by FACE_TOKEN at once (HTTP only)")
     ap.add_argument("--direct-threads", type=int, default=None,
                     help="threads of phase B (default: --clients, as the issue's target says)")
     ap.add_argument("--skip-direct", action="store_true", help="HTTP phase(s) only (no ratio)")
@@ -492,6 +520,9 @@ def main(argv=None) -> int:
         modes = {"image": lambda st: make_jobs(search_b64, "BASE64")}
         if args.token:
             modes["token"] = lambda st: make_jobs(list(st["tokens"].items()), "FACE_TOKEN")
+        if args.mixed:
+            modes["mixed"] = lambda st: {"mix-img": make_jobs(search_b64, "BASE64"),
+                                         "mix-tok": make_jobs(list(st["tokens"].items()), "FACE_TOKEN")}
         state = {"tokens": enrol_people(configs[args.workers[0]], tmp, enrol)}
         print(HEADER, flush=True)
         rows = []

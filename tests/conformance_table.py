@@ -204,9 +204,7 @@ ROWS: tuple[Row, ...] = (
         doc="v2:+rotation_angle int32"),
     Row("v2-detect-rotated-minus-90", "v2", "detect", (Img(C, 2, rotate=-90),), None,
         {"result[].rotation_angle": F(INT, -110, -70)}, doc="v2:+rotation_angle int32"),
-    Row("v2-detect-empty-image", "v2", "detect", (EMPTY,), None, error=216200, doc="v2:216200 empty image",
-        xfail=OPEN + ": edge serve counts an empty v2 image field as missing (216101); in-process detect answers "
-        "216200 (edge/server/app.py, the required-field check)"),
+    Row("v2-detect-empty-image", "v2", "detect", (EMPTY,), None, error=216200, doc="v2:216200 empty image"),
     Row("v2-detect-expression", "v2", "detect", (Img(A, 2),), {"face_fields": "expression"},
         {"result[].expression": F(INT, one_of=(0, 1, 2)), "result[].expression_probability": F(NUM, 0, 1)},
         doc="v2:+expression_probability double", choice="v2-field-names"),
@@ -615,17 +613,17 @@ ROWS: tuple[Row, ...] = (
     Row("http-bad-content-length", "http", "v3/detect",
         (b"POST /rest/2.0/face/v3/detect?access_token={token} HTTP/1.1\r\nHost: x\r\n"
          b"Content-Type: application/json\r\nContent-Length: abc\r\n\r\n{}",),
-        error=(222200, 216100, 100), doc="v3:222200 request body should be json format", xfail=H_HTTP),
+        error=(222200, 216100, 100), doc="v3:222200 request body should be json format"),
     Row("http-v2-bad-content-length", "http", "v2/detect",
         (b"POST /rest/2.0/face/v2/detect?access_token={token} HTTP/1.1\r\nHost: x\r\n"
          b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1x\r\n\r\nimage=",),
-        error=(216100, 216101, 100), doc="v2:216100 invalid param", xfail=H_HTTP),
+        error=(216100, 216101, 100), doc="v2:216100 invalid param"),
     Row("http-header-too-long", "http", "v3/detect",
         (b"POST /rest/2.0/face/v3/detect?access_token={token} HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 20000 +
          b"\r\nContent-Length: 2\r\n\r\n{}",),
-        error=(222200, 216100, 100), doc="v3:222200 request body should be json format", xfail=H_HTTP),
+        error=(222200, 216100, 100), doc="v3:222200 request body should be json format"),
     Row("http-bad-chunked", "http", "v3/detect",
         (b"POST /rest/2.0/face/v3/detect?access_token={token} HTTP/1.1\r\nHost: x\r\n"
          b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",),
-        error=(222200, 216100, 100), doc="v3:222200 request body should be json format", xfail=H_HTTP),
+        error=(222200, 216100, 100), doc="v3:222200 request body should be json format"),
 )

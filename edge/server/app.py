@@ -3,9 +3,11 @@
 Request path: size check -> authentication (access_token or bce-auth-v1) -> per-APP_ID
 QPS -> body parsing -> the same AipFace method an in-process caller runs, in a worker
 thread.  The asyncio loop only parses, routes and writes: models run in the inference
-pool (`server.workers` threads), library-only calls in a small pool of their own so a
-burst of photos cannot starve a getUser.  Every answer is Baidu's JSON (HTTP 200, as
-Baidu answers API errors); nothing a client sends can produce a traceback.
+pool (`server.workers` threads), library-only calls - FACE_TOKEN searches included,
+chosen per request (routing.py) - in a small pool of their own so a burst of photos
+cannot starve them.  Every answer is Baidu's JSON (HTTP 200, as Baidu answers API
+errors); nothing a client sends can produce a traceback.  What never reaches a handler
+(malformed HTTP, slow clients, too many connections) is answered in protocol.py.
 """
 from __future__ import annotations
 
@@ -33,10 +35,12 @@ from edge.config import AppConfig, Config
 from edge.errors import EdgeError
 from edge.server import auth
 from edge.server.endpoints import ENDPOINTS, MISSING_CODE, PREFIX, Endpoint
-from edge.server.limits import body_cap, body_too_long, largest_body
+from edge.server.limits import body_cap, body_too_long, largest_body, path_cap, path_too_long
 from edge.server.metrics import CONTENT_TYPE, ServerMetrics
 from edge.server.openapi import openapi
+from edge.server.protocol import MALFORMED, EventLog, Guard, GuardedRunner, Limits, error_json, expect_handler
 from edge.server.ratelimit import TokenBucket
+from edge.server.routing import needs_inference
 from edge.sqlite import StorageError
 
 log = logging.getLogger("edge.server")
@@ -46,12 +50,30 @@ UNSUPPORTED, QPS_LIMIT, BUSY = 3, 18, 4
 CAPABILITIES = PREFIX + "/capabilities"  # edge's own: the detect fields measured and answered null
 BAD_PARAM = {"v2": 216100, "v3": 222200}
 SDK_QUERY = {"access_token", "aipSdk", "aipVersion"}
+IMAGE_ARGS = {"image", "images"}
 INLINE_PARSE_BYTES = 256 * 1024
 # What aiohttp raises reading a body it cannot make sense of: a malformed multipart form
 # (ValueError; LookupError or RuntimeError for a part's unknown charset or encoding;
 # BadHttpMessage) or a payload error of the transfer (RequestPayloadError).
 UNREADABLE_BODY = (ValueError, LookupError, RuntimeError, HttpProcessingError, web.RequestPayloadError)
 _dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+
+
+class PoolQueue:
+    """A worker pool with the count of calls queued for or running in it (for the bound and /metrics)."""
+
+    def __init__(self, name: str, pool: ThreadPoolExecutor, gauge):
+        self.name, self.pool, self.gauge = name, pool, gauge
+        self.pending = 0
+
+    def __enter__(self) -> "PoolQueue":
+        self.pending += 1
+        self.gauge.set(self.pending)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pending -= 1
+        self.gauge.set(self.pending)
 
 
 class FaceService:
@@ -68,9 +90,10 @@ class FaceService:
         self.buckets = {a.app_id: TokenBucket(a.qps or srv.qps) for a in config.apps}
         self.infer_pool = ThreadPoolExecutor(srv.workers, thread_name_prefix="edge-infer")
         self.io_pool = ThreadPoolExecutor(2, thread_name_prefix="edge-library")
-        self.pending = 0
-        self.started = time.time()
         self.metrics = ServerMetrics(self.library_sizes)
+        self.queues = {"infer": PoolQueue("inference", self.infer_pool, self.metrics.pending),
+                       "library": PoolQueue("library", self.io_pool, self.metrics.library_pending)}
+        self.started = time.time()
         self.runtime = get_runtime(config)
 
     def warm_up(self) -> None:
@@ -91,6 +114,10 @@ class FaceService:
             except StorageError:
                 continue
         return sizes
+
+    @property
+    def pending(self) -> int:
+        return self.queues["infer"].pending
 
     def close(self) -> None:
         self.infer_pool.shutdown(wait=True)
@@ -121,7 +148,10 @@ def _arguments(ep: Endpoint, payload) -> tuple[list, dict]:
         return [payload], {}
     if not isinstance(payload, dict):
         raise EdgeError(BAD_PARAM[ep.version], "the body must be an object")
-    missing = [name for name in ep.args if payload.get(name) in (None, "")]
+    # An empty image is sent, not missing: its method answers the empty-image code (v2
+    # 216200, v3 222001) as in-process; any other empty field is "not enough param".
+    missing = [name for name in ep.args
+               if payload.get(name) is None or (payload.get(name) == "" and name not in IMAGE_ARGS)]
     if missing:
         raise EdgeError(MISSING_CODE[ep.version], f"missing {', '.join(missing)}")
     options = {k: v for k, v in payload.items() if k not in ep.args and k not in SDK_QUERY}
@@ -160,7 +190,8 @@ class Handlers:
         refused = s.runtime.availability.refused()
         return _answer({"status": "degraded" if refused else "ok", "version": __version__, "uptime_s": round(time.time() - s.started, 1),
                         "apps": sorted(s.apps_by_id), "workers": s.config.server.workers,
-                        "pending": s.pending, "unavailable": refused}, request)
+                        "pending": s.pending, "library_pending": s.queues["library"].pending,
+                        "unavailable": refused}, request)
 
     async def metrics(self, request: web.Request) -> web.Response:
         body = await asyncio.get_running_loop().run_in_executor(self.s.io_pool, self.s.metrics.render)
@@ -219,7 +250,7 @@ class Handlers:
             args, options = _arguments(ep, payload)
         except EdgeError as err:
             return _error(request, version, err)
-        return await self._run(request, app, ep, args, options)
+        return await self._run(request, app, ep, args, options, needs_inference(ep, payload))
 
     async def _payload(self, request: web.Request, ep: Endpoint, cap: int):
         multipart = ep.version == "v2" and request.content_type == "multipart/form-data"
@@ -250,22 +281,18 @@ class Handlers:
                                    clock_skew_s=self.s.config.server.clock_skew_s)
         return auth.check_token(token, self.s.apps_by_id, time.time())
 
-    async def _run(self, request: web.Request, app: AppConfig, ep: Endpoint, args: list, options: dict):
+    async def _run(self, request: web.Request, app: AppConfig, ep: Endpoint, args: list, options: dict,
+                   inference: bool):
+        """In the inference pool when the request carries pixels, else in the library pool
+        (a FACE_TOKEN search never waits behind photos); each pool's queue is bounded."""
         s = self.s
-        if ep.images and s.pending >= s.config.server.max_pending:
-            return _error(request, ep.version, EdgeError(BUSY, "inference queue full"))
+        queue = s.queues["infer" if inference else "library"]
+        if queue.pending >= s.config.server.max_pending:
+            return _error(request, ep.version, EdgeError(BUSY, f"{queue.name} queue full"))
         method = getattr(s.clients[app.app_id, ep.version], ep.method)
         call = functools.partial(method, *args) if ep.body == "list" else functools.partial(method, *args, options)
-        loop = asyncio.get_running_loop()
-        if not ep.images:
-            return _answer(await loop.run_in_executor(s.io_pool, call), request)
-        s.pending += 1
-        s.metrics.pending.set(s.pending)
-        try:
-            body = await loop.run_in_executor(s.infer_pool, call)
-        finally:
-            s.pending -= 1
-            s.metrics.pending.set(s.pending)
+        with queue:
+            body = await asyncio.get_running_loop().run_in_executor(queue.pool, call)
         return _answer(body, request)
 
 
@@ -286,10 +313,11 @@ async def observe(request: web.Request, handler):
     try:
         try:
             response = await handler(request)
-        except web.HTTPException as exc:  # aiohttp's own 404/405/413 ... as JSON
-            response = web.json_response({"error_code": UNSUPPORTED if exc.status in (404, 405) else 100,
-                                          "error_msg": exc.reason}, status=exc.status)
-            request["error_code"] = response.status
+        except web.HTTPException as exc:  # aiohttp's own 404/405/413 ...: Baidu's code and text, as JSON
+            body = error_json(UNSUPPORTED if exc.status in (404, 405) else MALFORMED)
+            allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+            response = web.json_response(body, status=exc.status, headers=allow, dumps=_dumps)
+            request["error_code"] = body["error_code"]
         except ConnectionResetError:  # the client left before its body was read: no one to answer, no bug
             log.info("%s %s: client disconnected", request.method, request.path)
             response = web.Response(status=499)  # nginx's "client closed request", for the log and metrics
@@ -316,13 +344,20 @@ def make_app(service: FaceService) -> web.Application:
     app = web.Application(middlewares=[observe], client_max_size=largest_body(srv.max_body_mb))
     app["service"] = service
     h = Handlers(service)
-    app.router.add_get("/health", h.health)
-    app.router.add_get("/metrics", h.metrics)
-    app.router.add_get("/openapi.json", h.openapi)
-    app.router.add_get(CAPABILITIES, h.capabilities)
-    app.router.add_route("GET", "/oauth/2.0/token", h.token)
-    app.router.add_route("POST", "/oauth/2.0/token", h.token)
-    app.router.add_route("*", PREFIX + "/{tail:.*}", h.face)
+
+    def cap_of(request: web.Request) -> int:  # what face() reads of this path
+        return path_cap(request.path, srv.max_body_mb)
+
+    def too_long(request: web.Request, cap: int) -> web.Response:  # what face() answers from Content-Length
+        return _error(request, _version_of(request.path), path_too_long(request.path, cap))
+    expect = {"expect_handler": expect_handler(cap_of, too_long)}
+    app.router.add_get("/health", h.health, **expect)
+    app.router.add_get("/metrics", h.metrics, **expect)
+    app.router.add_get("/openapi.json", h.openapi, **expect)
+    app.router.add_get(CAPABILITIES, h.capabilities, **expect)
+    app.router.add_route("GET", "/oauth/2.0/token", h.token, **expect)
+    app.router.add_route("POST", "/oauth/2.0/token", h.token, **expect)
+    app.router.add_route("*", PREFIX + "/{tail:.*}", h.face, **expect)
     return app
 
 
@@ -343,7 +378,14 @@ async def _serve(config: Config, ready=None) -> None:
     # Request bodies are taken as sent, never decompressed: Baidu's SDKs compress none, and
     # aiohttp decoding a broken gzip/deflate body fails outside any handler (a text 400,
     # a traceback in the log, at times a hung or reset connection).
-    runner = web.AppRunner(make_app(service), access_log=None, handle_signals=False, auto_decompress=False)
+    # Malformed HTTP, read deadlines and the connection cap are handled below the app, in
+    # the protocol (edge/server/protocol.py); keepalive_timeout also bounds the wait for a
+    # first request on a new connection.
+    srv = config.server
+    guard = Guard(Limits(srv.header_timeout_s, srv.body_timeout_s, srv.max_connections, srv.send_timeout_s),
+                  EventLog(limit=srv.http_log_per_min), count=service.metrics.count_rejected)
+    runner = GuardedRunner(make_app(service), guard, access_log=None, handle_signals=False, auto_decompress=False,
+                           keepalive_timeout=srv.keepalive_s)
     await runner.setup()
     ctx = tls_context(config)
     site = web.TCPSite(runner, config.server.host, config.server.port, ssl_context=ctx, backlog=256)

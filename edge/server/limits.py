@@ -33,6 +33,23 @@ def largest_body(operator_mb: float = 0) -> int:
     return max(body_cap(ep, operator_mb) for ep in ENDPOINTS.values())
 
 
+def path_cap(path: str, operator_mb: float = 0) -> int:
+    """The cap of the endpoint at `path`; any other path (token, health) reads FIELDS_BYTES."""
+    ep = ENDPOINTS.get(path.rstrip("/"))
+    if ep is not None:
+        return body_cap(ep, operator_mb)
+    return min(FIELDS_BYTES, int(operator_mb * MB)) if operator_mb > 0 else FIELDS_BYTES
+
+
+def path_too_long(path: str, cap: int) -> EdgeError:
+    """body_too_long for the endpoint at `path`; v2's or v3's "too long" elsewhere."""
+    ep = ENDPOINTS.get(path.rstrip("/"))
+    if ep is not None:
+        return body_too_long(ep, cap)
+    version = "v2" if "/v2/" in path else "v3"
+    return EdgeError(BODY_TOO_LONG[version], f"body over {cap} bytes")
+
+
 def body_too_long(ep: Endpoint, cap: int) -> EdgeError:
     """v2 216103 "param too long"; v3 222304 where the body carries images, else 222200."""
     code = IMAGE_ERRORS[ep.version]["request_too_big"] if ep.images else BODY_TOO_LONG[ep.version]

@@ -36,12 +36,21 @@ class ServerMetrics:
                                  buckets=LATENCY_BUCKETS, registry=r)
         self.pending = Gauge("edge_inference_pending", "Requests queued for or running in an inference worker",
                              registry=r)
+        self.rejected = Counter("edge_http_rejected", "Connections and messages refused below the app, by kind",
+                                ["kind"], registry=r)
+        self.library_pending = Gauge("edge_library_pending",
+                                     "Requests queued for or running in a library worker (no inference)",
+                                     registry=r)
         self.in_flight = Gauge("edge_http_in_flight", "Requests being handled", registry=r)
         r.register(_LibrarySize(library_sizes))
 
     def observe(self, path: str, error_code: int, seconds: float) -> None:
         self.requests.labels(path, str(error_code)).inc()
         self.latency.labels(path).observe(seconds)
+
+    def count_rejected(self, kind: str) -> None:
+        """kind: an aiohttp parse error's class name or a deadline/cap (a bounded set)."""
+        self.rejected.labels(kind).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
