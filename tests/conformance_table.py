@@ -613,17 +613,17 @@ ROWS: tuple[Row, ...] = (
     Row("http-bad-content-length", "http", "v3/detect",
         (b"POST /rest/2.0/face/v3/detect?access_token={token} HTTP/1.1\r\nHost: x\r\n"
          b"Content-Type: application/json\r\nContent-Length: abc\r\n\r\n{}",),
-        error=(222200, 216100, 100), doc="v3:222200 request body should be json format"),
+        error=100, doc="v3:100 Invalid parameter", choice="malformed-http"),
     Row("http-v2-bad-content-length", "http", "v2/detect",
         (b"POST /rest/2.0/face/v2/detect?access_token={token} HTTP/1.1\r\nHost: x\r\n"
          b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1x\r\n\r\nimage=",),
-        error=(216100, 216101, 100), doc="v2:216100 invalid param"),
+        error=100, doc="v2:100 Invalid parameter", choice="malformed-http"),
     Row("http-header-too-long", "http", "v3/detect",
         (b"POST /rest/2.0/face/v3/detect?access_token={token} HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 20000 +
          b"\r\nContent-Length: 2\r\n\r\n{}",),
-        error=(222200, 216100, 100), doc="v3:222200 request body should be json format"),
+        error=100, doc="v3:100 Invalid parameter", choice="malformed-http"),
     Row("http-bad-chunked", "http", "v3/detect",
         (b"POST /rest/2.0/face/v3/detect?access_token={token} HTTP/1.1\r\nHost: x\r\n"
          b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",),
-        error=(222200, 216100, 100), doc="v3:222200 request body should be json format"),
+        error=100, doc="v3:100 Invalid parameter", choice="malformed-http"),
 )

@@ -260,7 +260,7 @@ def test_expect_header_answered_in_json_before_the_body(srv):
                   b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % (5 * 1024 * 1024))
         raw = s.recv(65536)  # the final answer, at once, with the body never sent
     assert b"100 Continue" not in raw
-    assert answer(raw)[0] == 200 and answer(raw)[2]["error_code"] == 216103
+    assert answer(raw)[0] == 200 and answer(raw)[2]["error_code"] == 222304  # v3 photo endpoint over its cap
 
 
 def test_http_details_that_were_already_right(srv):
@@ -276,7 +276,7 @@ def test_http_details_that_were_already_right(srv):
     chunks = b"".join(b"10000\r\n" + b"A" * 0x10000 + b"\r\n" for _ in range(24)) + b"0\r\n\r\n"  # 1.5 MB
     raw = exchange(srv, b"POST " + path(srv, "v3/detect") + b" HTTP/1.1\r\nHost: x\r\nContent-Type: "
                    b"application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n", then=chunks)
-    assert answer(raw)[2]["error_code"] == 216103
+    assert answer(raw)[2]["error_code"] == 222304  # v3 photo endpoint over its cap
     r = requests.post(f"{srv.url}/rest/2.0/face/v3/%FF%FE", params={"access_token": srv.token}, json={})
     assert r.status_code == 200 and r.json()["error_code"] == 3
 
