@@ -352,7 +352,10 @@ def test_unreadable_bodies(server, access_token):
 
 def test_missing_fields(server, access_token):
     assert _code(post(server, access_token, "v2/detect", {"max_face_num": "1"}, form=True)) == 216101
-    assert _code(post(server, access_token, "v2/detect", {"image": ""}, form=True)) == 216101
+    # an empty image is sent, not missing: "empty image", as the in-process call answers
+    assert _code(post(server, access_token, "v2/detect", {"image": ""}, form=True)) == 216200
+    assert _code(post(server, access_token, "v2/faceset/user/add",
+                      {"uid": "", "user_info": "i", "group_id": "g", "image": "x"}, form=True)) == 216101
     assert _code(post(server, access_token, "v2/faceset/user/add",
                       {"uid": "u", "user_info": "i", "group_id": "g"}, form=True)) == 216101
     assert _code(post(server, access_token, "v3/detect", {"image_type": "BASE64"})) == 222001
