@@ -90,6 +90,9 @@ def cmd_status(args) -> int:
         print(f"edge status: {path} is unreadable or damaged: is `edge run` running?", file=sys.stderr)
         return 1
     print(json.dumps({**snap, "age_s": round(age, 1)}, indent=None if args.json else 1))
+    summary = (snap.get("library") or {}).get("summary") if isinstance(snap.get("library"), dict) else None
+    if summary and not args.json:
+        print(summary)
     stale = age > 3 * max(cfg.run.status_interval_s, 1.0)
     if stale:
         print(f"edge status: the status is {age:.0f} s old: the loop is not running", file=sys.stderr)

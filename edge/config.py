@@ -49,7 +49,11 @@ class RunConfig:
     min_face_px: int = 40             # smaller faces are ignored; sets the detector's input size
     quality_control: str = "NORMAL"   # NONE / LOW / NORMAL / HIGH, the documented thresholds
     liveness_control: str = "NORMAL"  # NONE; LOW/NORMAL: blink or 3-D motion; HIGH: + a challenge
-    match_score: float = 80.0         # Baidu score a person must reach (80: impostors ~1e-4)
+    match_score: float = 0.0          # a fixed score a person must reach; 0: derived (below)
+    false_id_per_track: float = 0.001 # stranger tracks named as someone, per stranger track
+    false_id_per_hour: float = 0.0    # and per hour at a busy door (0: off) ...
+    strangers_per_hour: float = 0.0   # ... with this many stranger tracks an hour
+    max_match_score: float = 92.0     # the derived score stops here (warned: library outgrown)
     margin: float = 5.0               # lead over the second-best person, in score points
     min_votes: int = 2                # frames that must agree on the person
     max_frames: int = 6               # searched frames before a track is unknown
@@ -188,6 +192,12 @@ def validate(cfg: Config) -> Config:
     for key in ("quality_control", "liveness_control"):
         if getattr(run, key) not in ("NONE", "LOW", "NORMAL", "HIGH"):
             raise ConfigError(f"run.{key}: must be NONE, LOW, NORMAL or HIGH")
+    if not 0 < run.false_id_per_track < 1 or run.false_id_per_hour < 0 or run.strangers_per_hour < 0:
+        raise ConfigError("run: false_id_per_track in (0, 1), false_id_per_hour and strangers_per_hour >= 0")
+    if run.false_id_per_hour > 0 and run.strangers_per_hour <= 0:
+        raise ConfigError("run.false_id_per_hour: needs run.strangers_per_hour (stranger tracks an hour)")
+    if not 60 <= run.max_match_score <= 100:
+        raise ConfigError("run.max_match_score: must be between 60 and 100")
     if not 0 <= run.match_score <= 100 or run.margin < 0 or run.min_votes < 1 or run.max_frames < run.min_votes:
         raise ConfigError("run: match_score in 0-100, margin >= 0, 1 <= min_votes <= max_frames")
     if not _APP_ID_RE.match(run.app_id):

@@ -18,6 +18,7 @@ module; scripts/calibrate_scores.py regenerates them and records their provenanc
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 from pathlib import Path
 
@@ -74,3 +75,48 @@ def score_to_similarity(score):
     cos, scores = _knots()
     out = np.interp(np.asarray(score, dtype=np.float64), scores, cos)
     return _like_input(score, out)
+
+
+# -- score <-> impostor FAR (the open-set threshold rule, edge/loop/open_set.py) --------
+FAR_SCALE_TOP = 90.0   # up to this score, score = 40 + 10 log10(1/FAR) by construction
+
+
+@lru_cache(maxsize=1)
+def _tail() -> dict:
+    """The fitted peaks-over-threshold tail the table follows beyond its splice."""
+    try:
+        tail = json.loads(TABLE_PATH.read_text(encoding="utf-8"))["tail_model"]
+        return {k: float(tail[k]) for k in ("splice_far", "splice_cosine", "xi_used", "sigma_at_splice")}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CalibrationError(f"cannot read the tail model of {TABLE_PATH}: {exc}") from exc
+
+
+def far_to_score(far: float) -> float:
+    """The score a single impostor pair exceeds with probability `far`: the table's
+    definition down to FAR 1e-5 (score 90), then the cosine where the fitted tail
+    reaches `far`, mapped through the table (so 1e-6 is ~90.8, not 100)."""
+    far = float(far)
+    if not 0.0 < far <= 1.0:
+        raise ValueError(f"far must be in (0, 1], got {far!r}")
+    score = 40.0 + 10.0 * math.log10(1.0 / far)
+    if score <= FAR_SCALE_TOP:
+        return score
+    t = _tail()
+    xi, sigma, q = t["xi_used"], t["sigma_at_splice"], far / t["splice_far"]
+    cos = t["splice_cosine"] + (sigma * (q ** -xi - 1.0) / xi if xi else -sigma * math.log(q))
+    return similarity_to_score(min(cos, 1.0))
+
+
+def score_to_far(score: float) -> float:
+    """Inverse of far_to_score: the per-pair impostor FAR at `score` (0 beyond the
+    fitted tail's end point, a bounded tail)."""
+    score = float(score)
+    if score <= FAR_SCALE_TOP:
+        return min(1.0, 10.0 ** (-(score - 40.0) / 10.0))
+    t = _tail()
+    xi, sigma = t["xi_used"], t["sigma_at_splice"]
+    y = max(score_to_similarity(score) - t["splice_cosine"], 0.0)
+    if not xi:
+        return t["splice_far"] * math.exp(-y / sigma)
+    base = 1.0 + xi * y / sigma
+    return t["splice_far"] * base ** (-1.0 / xi) if base > 0 else 0.0

@@ -410,6 +410,17 @@ class LibraryStore(SqliteFile):
     def face_count(self) -> int:
         return self._one("SELECT COUNT(*) FROM faces")
 
+    def searched_face_count(self, group_ids: list[str] | None = None) -> int:
+        """Distinct faces (photos) a search of these groups (None: all) compares with; a
+        photo registered in two searched groups is one comparison's worth of evidence."""
+        if group_ids is None:
+            return self._one("SELECT COUNT(DISTINCT face_token) FROM faces")
+        if not group_ids:
+            return 0
+        marks = ",".join("?" * len(group_ids))
+        return self._one(f"SELECT COUNT(DISTINCT f.face_token) FROM faces f JOIN groups g ON g.id=f.group_ref "
+                         f"WHERE g.group_id IN ({marks})", tuple(group_ids))
+
     def user_count(self) -> int:
         return self._one("SELECT COUNT(DISTINCT user_id) FROM members")
 

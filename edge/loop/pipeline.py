@@ -10,7 +10,10 @@ live, within `liveness_timeout_s`, otherwise the track is rejected with 223120.
 """
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,7 +26,10 @@ from edge.analysis.motion_liveness import MotionLiveness
 from edge.errors import MESSAGES
 from edge.events.event import Event
 from edge.loop.decision import Decision, DecisionRules, Hit, decide, frame_goodness
+from edge.loop.open_set import OpenSetTarget, Threshold, threshold
 from edge.loop.tracker import Track, Tracker
+
+log = logging.getLogger("edge.loop")
 
 LIVENESS_CODE = 223120
 # YuNet finds faces down to ~10 px at its input, but from ~20 px up its boxes and five
@@ -48,6 +54,9 @@ class LoopRules:
     min_face_px: int = 40                # faces less tall are not tracked (see DETECT_FACE_PX)
     groups: tuple[str, ...] = ()         # searched groups; () = all
     decision: DecisionRules = DecisionRules()
+    # The operator's false-identification target: the match score is derived from it and the
+    # faces searched (edge/loop/open_set.py). None: decision.match_score, fixed.
+    open_set: OpenSetTarget | None = None
     min_goodness: float = 0.2            # frames below this are not worth an embedding
     embed_interval_s: float = 0.15       # at most one embedding per track this often
     liveness_timeout_s: float = 6.0      # a recognised track must prove liveness within this
@@ -86,6 +95,30 @@ class Pipeline:
         self.tracker = Tracker(max_age_s=rules.track_max_age_s)
         self.times = StageTimes()
         self._groups = list(rules.groups) or None
+        self._seq: int | None = None
+        self._threshold_lock = threading.Lock()   # the status snapshot refreshes it too
+        self.threshold: Threshold = self.refresh_threshold()
+
+    def refresh_threshold(self) -> Threshold:
+        """The match score for the faces searched now; recounted when the library changed
+        (one SQLite query per search otherwise). A library that outgrew the operator's
+        target is logged, once per change."""
+        with self._threshold_lock:
+            return self._refresh_threshold()
+
+    def _refresh_threshold(self) -> Threshold:
+        seq = self.library.store.last_seq()
+        if seq != self._seq:
+            faces = self.library.store.searched_face_count(self._groups)
+            target = self.rules.open_set or OpenSetTarget(override=self.rules.decision.match_score)
+            self.threshold = threshold(target, faces, tuple(self.rules.groups))
+            self._decision = dataclasses.replace(self.rules.decision, match_score=self.threshold.score)
+            if self.threshold.outgrown:
+                log.warning("camera %s: %s", self.camera, self.threshold.describe())
+            elif self._seq is not None:
+                log.info("camera %s: %s", self.camera, self.threshold.describe())
+            self._seq = seq
+        return self.threshold
 
     def process(self, image: np.ndarray, ts: float) -> list[Event]:
         """Events this frame completes; `ts` is the capture time in seconds."""
@@ -143,7 +176,7 @@ class Pipeline:
             st.last_embed = ts
             self.analyser.complete(image, face, {"embedding"})
             st.searched.append(self._search(face.embedding))
-            st.decision = decide(st.searched, self.rules.decision)
+            st.decision = decide(st.searched, self._decision)
             if st.decision is not None:
                 st.decided_at = ts
         if st.decision is None:
@@ -151,6 +184,7 @@ class Pipeline:
         return self._announce(track, st, ts, final=False)
 
     def _search(self, embedding: np.ndarray) -> list[Hit]:
+        self.refresh_threshold()
         matches = self.library.search(embedding, self._groups, 2)
         return [Hit(m.user_id, m.group_id, m.user_info, score(m.similarity)) for m in matches]
 

@@ -29,6 +29,7 @@ from edge.events import (AttendanceSink, AttendanceStore, CommandRelay, EventBus
 from edge.fileio import atomic_open
 from edge.loop import systemd
 from edge.loop.decision import DecisionRules
+from edge.loop.open_set import OpenSetTarget
 from edge.loop.pipeline import LoopRules, Pipeline
 from edge.sqlite import StorageError, open_or_set_aside
 
@@ -65,7 +66,10 @@ def loop_rules(config: Config) -> LoopRules:
     return LoopRules(
         quality_control=run.quality_control, liveness_control=run.liveness_control,
         max_face_num=run.max_face_num, min_face_px=run.min_face_px, groups=tuple(g for g in run.groups.split(",") if g),
-        decision=DecisionRules(run.match_score, run.margin, run.min_votes, run.max_frames),
+        decision=DecisionRules(run.match_score or 80.0, run.margin, run.min_votes, run.max_frames),
+        open_set=OpenSetTarget(false_id_per_track=run.false_id_per_track, false_id_per_hour=run.false_id_per_hour,
+                               strangers_per_hour=run.strangers_per_hour, max_score=run.max_match_score,
+                               override=run.match_score),
         liveness_timeout_s=run.liveness_timeout_s)
 
 
@@ -171,6 +175,8 @@ class Runner:
         cams = self.cameras.stats()
         out = {"time": time.time(), "uptime_s": round(time.time() - self.started, 1), "pid": os.getpid(),
                "app_id": self.config.run.app_id, "cameras": {}}
+        if self.pipelines:  # every camera searches the same library and groups
+            out["library"] = next(iter(self.pipelines.values())).refresh_threshold().as_dict()
         for name, st in self.status.items():
             stage, n = self.pipelines[name].times.take()
             if n:
@@ -206,6 +212,9 @@ class Runner:
         log.info("edge run: %d camera(s) %s, library %s, quality %s, liveness %s", len(workers),
                  ", ".join(self.pipelines), self.config.run.app_id, self.config.run.quality_control,
                  self.config.run.liveness_control)
+        for pipeline in list(self.pipelines.values())[:1]:
+            th = pipeline.threshold
+            (log.warning if th.outgrown else log.info)("edge run: %s", th.describe())
         interval = self.config.run.status_interval_s
         deadline = time.monotonic() + self.config.run.duration_s if self.config.run.duration_s > 0 else None
         next_status = time.monotonic()
