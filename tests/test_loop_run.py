@@ -62,6 +62,9 @@ def test_edge_run_notifies_systemd_reports_status_and_stops_cleanly(tmp_path):
                                  "status", "--json"], capture_output=True, text=True, env=env, timeout=60)
         assert status.returncode == 0, status.stderr
         gate = json.loads(status.stdout)["cameras"]["gate"]
+        library = json.loads(status.stdout)["library"]   # what the library size and threshold mean
+        assert library["faces"] >= 1 and library["derived"] and library["score"] >= 80
+        assert library["summary"].startswith(f"library {library['faces']} faces in groups all; threshold ")
         assert gate["state"] == "streaming" and gate["frames"] > 0 and gate["events"]["recognised"] >= 1
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
         assert 'edge_camera_state{camera="gate",state="streaming"} 1.0' in metrics
