@@ -137,7 +137,18 @@ def cmd_enroll(args) -> int:
     print(f"{len(outcomes)} photos: {counts['enrolled']} enrolled, {counts['already']} already enrolled, "
           f"{counts['rejected']} rejected, {counts['error']} unreadable, {warnings} duplicate warning(s); "
           f"{new} new problem(s)")
+    _say_threshold(cfg, enroller)
     return ENROLL_NEW_PROBLEMS if new else 0
+
+
+def _say_threshold(cfg, enroller) -> None:
+    """What the grown library means at the door (docs/loop.md, "Strangers")."""
+    from edge.loop.runner import library_threshold
+    th = library_threshold(cfg, enroller.client._lib, enroller.app_id)
+    print(f"edge run on {enroller.app_id}: {th.describe()}")
+    if th.outgrown:
+        print("edge enroll: the library has outgrown run.false_id_per_track at run.max_match_score "
+              "(docs/loop.md, \"Strangers\")", file=sys.stderr)
 
 
 def _enroll_camera(args, enroller) -> int:
@@ -154,6 +165,7 @@ def _enroll_camera(args, enroller) -> int:
         print(outcome.line())
     enrolled = sum(o.status == "enrolled" for o in outcomes)
     print(f"{enrolled} of {args.frames} frames enrolled for {args.group}/{args.user}")
+    _say_threshold(load_config(args.config), enroller)
     return 0 if enrolled >= args.frames else ENROLL_NEW_PROBLEMS
 
 

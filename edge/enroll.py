@@ -107,6 +107,7 @@ def guidance(faces, shape, level: str) -> str | None:
 class Enroller:
     def __init__(self, config: Config, app_id: str, *, quality: str = "NORMAL", liveness: str = "NONE",
                  duplicate_score: float = 80.0):
+        self.app_id = app_id
         self.client = AipFace(app_id, "", "", config=config)
         try:  # a damaged library stops the enrollment here, with its file and remedy (a StorageError)
             self.client._lib  # noqa: B018

@@ -29,7 +29,7 @@ from edge.events import (AttendanceSink, AttendanceStore, CommandRelay, EventBus
 from edge.fileio import atomic_open
 from edge.loop import systemd
 from edge.loop.decision import DecisionRules
-from edge.loop.open_set import OpenSetTarget
+from edge.loop.open_set import OpenSetTarget, Threshold, threshold
 from edge.loop.pipeline import LoopRules, Pipeline
 from edge.sqlite import StorageError, open_or_set_aside
 
@@ -71,6 +71,15 @@ def loop_rules(config: Config) -> LoopRules:
                                strangers_per_hour=run.strangers_per_hour, max_score=run.max_match_score,
                                override=run.match_score),
         liveness_timeout_s=run.liveness_timeout_s)
+
+
+def library_threshold(config: Config, library, app_id: str) -> Threshold:
+    """What the loop's threshold is, and means, for this library now (the enrolment
+    report; the loop itself keeps its Pipeline's): run.groups for the loop's app."""
+    rules = loop_rules(config)
+    groups = rules.groups if app_id == config.run.app_id else ()
+    faces = library.store.searched_face_count(list(groups) or None)
+    return threshold(rules.open_set, faces, groups)
 
 
 def build_bus(config: Config) -> EventBus:
