@@ -70,6 +70,7 @@ def test_edge_run_notifies_systemd_reports_status_and_stops_cleanly(tmp_path):
         assert 'edge_camera_state{camera="gate",state="streaming"} 1.0' in metrics
         assert 'edge_loop_events_total{camera="gate",kind="recognised"}' in metrics
         assert 'edge_loop_stage_ms{camera="gate",stage="detect"}' in metrics
+        assert f"edge_loop_match_score {library['score']}" in metrics and "edge_library_outgrown 0.0" in metrics
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
         while not any(m.startswith("STOPPING=1") for m in messages):

@@ -42,6 +42,14 @@ class LoopCollector:
                 stage.add_metric([name, st], ms)
             tracks.add_metric([name], c["open_tracks"])
         yield from (fps, cap, state, reconnects, skipped, events, latency, stage, tracks)
+        lib = snap.get("library")
+        if lib:  # what the library size means at the door (docs/loop.md, "Strangers")
+            yield GaugeMetricFamily("edge_library_faces_searched", "Faces the loop searches", value=lib["faces"])
+            yield GaugeMetricFamily("edge_loop_match_score", "The loop's effective match score", value=lib["score"])
+            yield GaugeMetricFamily("edge_loop_false_id_per_track", "Expected stranger tracks named as someone",
+                                    value=lib["expected_per_track"])
+            yield GaugeMetricFamily("edge_library_outgrown", "1 when the target needs more than max_match_score",
+                                    value=1.0 if lib["outgrown"] else 0.0)
 
 
 def serve_metrics(port: int, snapshot: Callable[[], dict | None]) -> None:
