@@ -60,10 +60,14 @@ class Threshold:
 
     def describe(self) -> str:
         groups = ",".join(self.groups) if self.groups else "all"
-        one_in = "never (beyond the calibrated tail)" if math.isinf(self.one_in) else f"{self.one_in:,.0f}"
         how = "derived" if self.derived else "run.match_score"
-        text = (f"library {self.faces} faces in groups {groups}; threshold {self.score:.2f} ({how}); "
-                f"about 1 stranger track in {one_in} named as someone")
+        if not self.faces:
+            meaning = "no stranger can be named as someone (the library is empty)"
+        elif math.isinf(self.one_in):
+            meaning = "no stranger expected to be named as someone (beyond the calibrated tail)"
+        else:
+            meaning = f"about 1 stranger track in {self.one_in:,.0f} named as someone"
+        text = f"library {self.faces} faces in groups {groups}; threshold {self.score:.2f} ({how}); {meaning}"
         if self.outgrown:
             want = f"the target 1 in {1 / self.target_per_track:,.0f}"
             text += (f"; OUTGROWN: {want} needs a score above run.max_match_score {self.score:g}" if self.derived
