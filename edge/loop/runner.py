@@ -185,7 +185,11 @@ class Runner:
         out = {"time": time.time(), "uptime_s": round(time.time() - self.started, 1), "pid": os.getpid(),
                "app_id": self.config.run.app_id, "cameras": {}}
         if self.pipelines:  # every camera searches the same library and groups
-            out["library"] = next(iter(self.pipelines.values())).refresh_threshold().as_dict()
+            pipeline = next(iter(self.pipelines.values()))
+            try:
+                out["library"] = pipeline.refresh_threshold().as_dict()
+            except StorageError:  # the library broke (self.fault): report the last threshold known
+                out["library"] = pipeline.threshold.as_dict()
         for name, st in self.status.items():
             stage, n = self.pipelines[name].times.take()
             if n:
