@@ -144,7 +144,7 @@ def cmd_enroll(args) -> int:
 def _say_threshold(cfg, enroller) -> None:
     """What the grown library means at the door (docs/loop.md, "Strangers")."""
     from edge.loop.runner import library_threshold
-    th = library_threshold(cfg, enroller.client._lib, enroller.app_id)
+    th = library_threshold(cfg, enroller.library, enroller.app_id)
     print(f"edge run on {enroller.app_id}: {th.describe()}")
     if th.outgrown:
         print("edge enroll: the library has outgrown run.false_id_per_track at run.max_match_score "

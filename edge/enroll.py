@@ -110,7 +110,7 @@ class Enroller:
         self.app_id = app_id
         self.client = AipFace(app_id, "", "", config=config)
         try:  # a damaged library stops the enrollment here, with its file and remedy (a StorageError)
-            self.client._lib  # noqa: B018
+            _ = self.library
         except EdgeError:
             pass  # an invalid app id is answered with every photo, as before
         self.rejections = RejectionLog(config.path(config.data_dir) / "enroll" / f"{app_id}-rejected.json")
@@ -128,8 +128,13 @@ class Enroller:
         token = answer["result"]["face_token"]
         return Outcome(source, group_id, user_id, "enrolled", 0, "", token, self._duplicates(user_id, token))
 
+    @property
+    def library(self):
+        """The app's FaceLibrary, as the client's calls use it (opened on first use)."""
+        return self.client._lib
+
     def _duplicates(self, user_id: str, token: str) -> tuple[Duplicate, ...]:
-        lib = self.client._lib
+        lib = self.library
         embedding = lib.store.token_embedding(token, float("inf"))
         if embedding is None:
             return ()

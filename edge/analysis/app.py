@@ -238,7 +238,8 @@ class FaceAnalyser:
                 face.face_type = face_type(img, face.kps5)
         if "liveness" in stages:
             with self._timed("liveness"):
-                face.liveness = liveness_score(img, face.box, face.kps5)
+                human = face.face_type.human if face.face_type is not None else None
+                face.liveness = liveness_score(img, face.box, face.kps5, human)
         if "embedding" in stages:
             with self._timed("embedding"):
                 face.embedding = self.embedder.embed_chips([chip])[0]

@@ -160,7 +160,7 @@ def score_from_features(x: np.ndarray, weights: np.ndarray = WEIGHTS, bias: floa
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
 
 
-def liveness_score(img_bgr: np.ndarray, box: np.ndarray, kps5: np.ndarray) -> float:
+def liveness_score(img_bgr: np.ndarray, box: np.ndarray, kps5: np.ndarray, human: float | None = None) -> float:
     """Single-image liveness in [0, 1] (1 = live) for the face at `box` / `kps5`.
 
     The logistic score, capped at HUMAN_CAP x the face's P(human) (edge.analysis.
@@ -171,10 +171,13 @@ def liveness_score(img_bgr: np.ndarray, box: np.ndarray, kps5: np.ndarray) -> fl
     Compare with edge.thresholds.LIVENESS (v3 liveness_control) or V2_FACELIVENESS.
     The cues need only the box and the 5 points, not the mesh. ~4 ms per face on a
     640x480 frame; the first call in a process takes ~0.1 s more while OpenCV builds
-    its Lab conversion tables."""
+    its Lab conversion tables. `human`: the face's P(human) when the face_type stage
+    already measured it (the same crop), else measured here."""
     face = face_crop(img_bgr, kps5)
     live = float(score_from_features(liveness_features(img_bgr, box, kps5, face)))
-    return min(live, HUMAN_CAP * human_probability(flat_share(face)))
+    if human is None:
+        human = human_probability(flat_share(face))
+    return min(live, HUMAN_CAP * human)
 
 
 def fit_logistic(x: np.ndarray, live: np.ndarray, l2: float = FIT["l2"]) -> tuple[np.ndarray, float]:

@@ -185,6 +185,11 @@ class FaceLibrary:
             index.add(refs, groups, vecs)
         return index, last, "rebuilt"
 
+    @property
+    def seq(self) -> int:
+        """The store's change sequence number the index has replayed to (every search syncs first)."""
+        return self._seq
+
     def sync(self) -> int:
         """Replay the store's changes the index has not seen; returns how many."""
         with self._lock:

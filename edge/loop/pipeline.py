@@ -99,15 +99,14 @@ class Pipeline:
         self._threshold_lock = threading.Lock()   # the status snapshot refreshes it too
         self.threshold: Threshold = self.refresh_threshold()
 
-    def refresh_threshold(self) -> Threshold:
-        """The match score for the faces searched now; recounted when the library changed
-        (one SQLite query per search otherwise). A library that outgrew the operator's
+    def refresh_threshold(self, seq: int | None = None) -> Threshold:
+        """The match score for the faces searched at change `seq` (None: the store's newest);
+        recounted only when the library changed. A library that outgrew the operator's
         target is logged, once per change."""
         with self._threshold_lock:
-            return self._refresh_threshold()
+            return self._refresh_threshold(self.library.store.last_seq() if seq is None else seq)
 
-    def _refresh_threshold(self) -> Threshold:
-        seq = self.library.store.last_seq()
+    def _refresh_threshold(self, seq: int) -> Threshold:
         if seq != self._seq:
             faces = self.library.store.searched_face_count(self._groups)
             target = self.rules.open_set or OpenSetTarget(override=self.rules.decision.match_score)
@@ -184,8 +183,8 @@ class Pipeline:
         return self._announce(track, st, ts, final=False)
 
     def _search(self, embedding: np.ndarray) -> list[Hit]:
-        self.refresh_threshold()
         matches = self.library.search(embedding, self._groups, 2)
+        self.refresh_threshold(self.library.seq)  # the library state this search saw; no extra query
         return [Hit(m.user_id, m.group_id, m.user_info, score(m.similarity)) for m in matches]
 
     def _announce(self, track: Track, st: TrackState, ts: float, final: bool) -> Event | None:
