@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from edge.models.manifest import REPO_ROOT
+from edge.thresholds import LOOP_MAX_POSE_DEG
 
 DEFAULT_CONFIG = REPO_ROOT / "config" / "edge.yaml"
 
@@ -48,14 +49,16 @@ class RunConfig:
     max_face_num: int = 5             # faces analysed per frame
     min_face_px: int = 40             # smaller faces are ignored; sets the detector's input size
     quality_control: str = "NORMAL"   # NONE / LOW / NORMAL / HIGH, the documented thresholds
+    max_pose_deg: float = LOOP_MAX_POSE_DEG  # frames turned further (yaw, pitch, roll) are not searched
     liveness_control: str = "NORMAL"  # NONE; LOW/NORMAL: blink or 3-D motion; HIGH: + a challenge
     match_score: float = 0.0          # a fixed score a person must reach; 0: derived (below)
     false_id_per_track: float = 0.001 # stranger tracks named as someone, per stranger track
     false_id_per_hour: float = 0.0    # and per hour at a busy door (0: off) ...
     strangers_per_hour: float = 0.0   # ... with this many stranger tracks an hour
     max_match_score: float = 92.0     # the derived score stops here (warned: library outgrown)
-    margin: float = 5.0               # lead over the second-best person, in score points
-    min_votes: int = 2                # frames that must agree on the person
+    margin: float = 2.0               # lead over the second-best person, in score points
+    decide_by: str = "fused"          # fused: the mean of the searched frames; votes: per frame
+    min_votes: int = 2                # frames fused (or agreeing votes) before a person is named
     max_frames: int = 6               # searched frames before a track is unknown
     liveness_timeout_s: float = 6.0   # a recognised track must prove liveness within this
     duration_s: float = 0.0           # stop after this long (0: run until SIGTERM)
@@ -196,6 +199,10 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("run: false_id_per_track in (0, 1), false_id_per_hour and strangers_per_hour >= 0")
     if run.false_id_per_hour > 0 and run.strangers_per_hour <= 0:
         raise ConfigError("run.false_id_per_hour: needs run.strangers_per_hour (stranger tracks an hour)")
+    if not 0 < run.max_pose_deg <= 90:
+        raise ConfigError("run.max_pose_deg: must be above 0 and at most 90")
+    if run.decide_by not in ("fused", "votes"):
+        raise ConfigError("run.decide_by: must be fused or votes")
     if not 60 <= run.max_match_score <= 100:
         raise ConfigError("run.max_match_score: must be between 60 and 100")
     if not 0 <= run.match_score <= 100 or run.margin < 0 or run.min_votes < 1 or run.max_frames < run.min_votes:

@@ -39,6 +39,11 @@ COMPLETE_TOLERANCE = 1e-3
 # per-level angles, only v2's "each under 20 degrees"; NORMAL takes that, LOW and HIGH
 # are set either side of it.
 POSE_LIMIT = {"LOW": 30.0, "NORMAL": 20.0, "HIGH": 15.0}
+# The capture loop searches frames turned up to this (run.max_pose_deg), whatever its
+# quality_control level: on open-set sequences of LFW faces, 20 deg left 15 % of enrolled
+# people's tracks with no frame to search and 30 deg 4 %, naming no more strangers
+# (scripts/eval_open_set.py --loop; docs/loop.md, "Strangers").
+LOOP_MAX_POSE_DEG = 30.0
 
 V2_RECOMMENDED = QualityLimits(
     occlusion={"left_eye": 0.6, "right_eye": 0.6, "nose": 0.7, "mouth": 0.7,

@@ -1,26 +1,28 @@
 """Open-set identification on LFW view 1: FNIR and FPIR per decision rule and library size.
 
-Every 10th person (sorted by name) is a stranger, never enrolled: all their photos are
-stranger probes. The others are the pool; a library of N people (a fixed shuffle of the
-pool, 100 / 1,000 / all) enrols each person's first photo, through the real FaceLibrary
-(SQLite store + HNSW index), and is probed with the enrolled people's other photos
-(genuine) and the strangers' photos. "all, every photo" enrols every photo of the pool
-but each multi-photo person's last one, which is their probe (several faces a person).
+Single photos, one a person, through the real FaceLibrary (SQLite store + HNSW index):
+every 10th person (by name) is a stranger, never enrolled; libraries of 100 / 1,000 /
+all 2,780 other people (a fixed shuffle) enrol each person's first photo and are probed
+with the enrolled people's other photos (genuine) and the strangers' photos.
 
-FPIR: stranger probes named as someone. FNIR: genuine probes not named as themselves
-(no one, or someone else). "predicted" is the calibrated FAR(score) x faces searched,
-the rule the loop's derived threshold rests on (edge/loop/open_set.py); the rules "set
-for 5,000 faces" show what a 5,000-face site's threshold costs genuine users (view 1 holds
-fewer people; there, by construction, ~1 % and ~0.1 %).
+Single photos at ~5,000 faces, leave-one-out by exact search: the gallery is every photo
+of view 1 (4,991 faces of 3,094 people); every photo is a stranger probe against
+everyone else's photos (~4,990 faces) and, when its person has another photo, a genuine
+probe against every photo but itself. A 5,000-face site measured directly, with several
+photos for some people (1.6 a person on average).
 
---loop N also runs the capture loop (the real Pipeline: detection, tracking, quality
-gating, embedding of the best frames, search; liveness off) on recorded sequences, each
-photo drifting through a 640x480 frame with sensor noise, against the whole pool with one
-photo each: N strangers' first photos and N enrolled people's second photos. The searched
-frames' hits are recorded once and every rule is replayed on them. "any frame": tracks
-with at least one frame above the score (what treating frames as independent would face).
+--loop N: the capture loop (the real Pipeline: detection, tracking, quality gating,
+embedding of the best frames; liveness off) on recorded sequences, each photo walking
+into a 640x480 frame (edge/loop/replay.py): N enrolled people's second photos and N
+held-out strangers' photos, recorded once. Every rule is replayed on the frames the loop
+would have searched, against (a) the pool with one photo each and (b) every photo of view
+1, leave-one-out as above; every track is a stranger too, its own person left out.
 
-    python scripts/eval_open_set.py [--loop 150]   # embeddings cached in var/calibration/
+FPIR: stranger probes (tracks) named as someone. FNIR: genuine probes not named as
+themselves (no one, or someone else: "wrong"). "predicted": the calibrated FAR(score)
+x faces searched, the rule the loop's derived threshold rests on (edge/loop/open_set.py).
+
+    python scripts/eval_open_set.py [--loop 487]   # embeddings and tracks cached in var/calibration/
 """
 from __future__ import annotations
 
@@ -36,13 +38,12 @@ import calibrate_scores as cal  # noqa: E402  (its cached LFW embeddings and ide
 
 from edge.aip.runtime import score  # noqa: E402
 from edge.analysis.app import AnalyserConfig, FaceAnalyser  # noqa: E402
-from edge.imaging import decode_image  # noqa: E402
-from edge.loop.decision import DecisionRules, decide  # noqa: E402
-from edge.loop.pipeline import LoopRules, Pipeline  # noqa: E402
+from edge.loop.decision import DecisionRules  # noqa: E402
 from edge.library.library import FaceLibrary  # noqa: E402
 from edge.library.scores import score_to_far  # noqa: E402
 from edge.library.store import FaceRecord  # noqa: E402
-from edge.loop.open_set import OpenSetTarget, expected_false_id, threshold  # noqa: E402
+from edge.loop.open_set import OpenSetTarget, expected_false_id, threshold, track_draws  # noqa: E402
+from edge.loop.replay import Gallery, TrackRecord, fused_embeddings, record_tracks, replay, top_hits, usable  # noqa: E402
 from edge.models.manifest import default_models_dir, load_manifest  # noqa: E402
 
 STRANGER_EVERY = 10
@@ -73,7 +74,7 @@ def rules(faces: int, at_faces: int) -> list[tuple[str, float, float, float | No
     the derived rules also as they would be set at `at_faces` faces (a bigger site)."""
     out = [("score > 80", 80.0, 0.0, faces), ("score > 80, margin 5", 80.0, MARGIN, faces),
            ("score > 90", 90.0, 0.0, faces)]
-    for n, where in ((faces, ""), (at_faces, f" set for {at_faces:,} faces")):
+    for n, where in ((faces, ""),) + (((at_faces, f" set for {at_faces:,} faces"),) if faces < 0.8 * at_faces else ()):
         for target in (1e-2, 1e-3):
             s = threshold(OpenSetTarget(false_id_per_track=target), n).score
             name = f"derived 1e-{round(-np.log10(target))}{where} (>{s:.2f})"
@@ -92,104 +93,148 @@ def evaluate(name: str, enrol: dict[str, list[int]], genuine: list[tuple[str, in
         gen = [(person, *top_two(library, emb[i])) for person, i in genuine]
         imp = [top_two(library, emb[i]) for i in strangers]
         library.close()
-    print(f"\n{name}: {len(enrol)} people, {faces} faces; {len(gen)} genuine probes, {len(imp)} stranger probes")
-    print(f"  {'rule':52s} {'FPIR':>7s} {'predicted':>9s} {'FNIR':>7s} {'wrong person':>12s}")
+    print_single(name, len(enrol), faces, gen, imp, at_faces)
+
+
+def print_single(name: str, people: int, faces: int, gen: list[tuple], imp: list[tuple], at_faces: int) -> None:
+    """gen: (person, best person, best score, second score[, their other photos enrolled]);
+    imp: (best person, best score, second score)."""
+    others = np.array([g[4] if len(g) > 4 else 1 for g in gen])
+    split = bool((others > 1).any())   # several photos a person: FNIR by the probe's other photos
+    print(f"\n{name}: {people} people, {faces} faces; {len(gen)} genuine probes, {len(imp)} stranger probes")
+    print(f"  {'rule':52s} {'FPIR':>7s} {'predicted':>9s} {'FNIR':>7s} {'wrong person':>12s}"
+          + (f" {'1 other':>8s} {'2+ other':>8s}" if split else ""))
     for rule, s, m, predicted in rules(faces, at_faces):
         def named(best, second):
             return best > s and best - second >= m
         fpir = np.mean([named(b, sec) for _, b, sec in imp])
-        miss = np.mean([not (named(b, sec) and who == person) for person, who, b, sec in gen])
-        wrong = np.mean([named(b, sec) and who != person for person, who, b, sec in gen])
+        missed = np.array([not (named(g[2], g[3]) and g[1] == g[0]) for g in gen])
+        wrong = np.mean([named(g[2], g[3]) and g[1] != g[0] for g in gen])
         pred = f"{predicted:9.2%}" if predicted is not None else " " * 9
-        print(f"  {rule:52s} {fpir:7.2%} {pred} {miss:7.2%} {wrong:12.2%}")
+        by = f" {missed[others == 1].mean():8.2%} {missed[others > 1].mean():8.2%}" if split else ""
+        print(f"  {rule:52s} {fpir:7.2%} {pred} {missed.mean():7.2%} {wrong:12.2%}{by}")
+
+
+def leave_one_out(rows: dict[str, list[int]], emb: np.ndarray, at_faces: int) -> None:
+    """Every photo against every other person's photos (stranger) and every other photo (genuine)."""
+    gallery = Gallery.of(rows, emb)
+    person = {i: p for p, r in rows.items() for i in r}
+    gen, imp = [], []
+    for lo in range(0, gallery.faces, 500):
+        probe_rows = gallery.rows[lo:lo + 500]
+        for leave, out in ((lambda i: rows[person[i]], imp), (lambda i: [i], gen)):
+            scores = gallery.person_scores(emb[probe_rows], gallery.leave_out([leave(int(i)) for i in probe_rows]))
+            for i, hits in zip(probe_rows, top_hits(scores, gallery.people)):
+                if out is imp:
+                    imp.append((hits[0].user_id, hits[0].score, hits[1].score))
+                elif len(rows[person[int(i)]]) > 1:
+                    gen.append((person[int(i)], hits[0].user_id, hits[0].score, hits[1].score,
+                                len(rows[person[int(i)]]) - 1))
+    print_single("every photo, leave-one-out", len(rows), gallery.faces - 1, gen, imp, at_faces)
 
 
 # -- the loop on recorded sequences ----------------------------------------------------
 
-def drift(img: np.ndarray, seed: int, frames: int = 24, fps: float = 15.0):
-    """A 640x480 sequence of the photo drifting into the frame, with sensor noise."""
-    rng = np.random.default_rng(seed)
-    h, w = img.shape[:2]
-    for i in range(frames):
-        frame = np.full((480, 640, 3), 70, np.uint8)
-        x, y = 120 + 4 * i, 100 + i
-        frame[y:y + h, x:x + w] = img
-        noise = rng.normal(0, 3, frame.shape)
-        yield np.clip(frame + noise, 0, 255).astype(np.uint8), i / fps
-
-
-class Recorder(Pipeline):
-    """The loop as it runs, its searched frames' hits kept (it never decides before
-    max_frames, so every rule below is replayed on the same frames)."""
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.tracks: dict[int, list] = {}
-        self._track = None
-
-    def _frame(self, track, face, image, ts):
-        self._track = track.track_id
-        return super()._frame(track, face, image, ts)
-
-    def _search(self, embedding):
-        hits = super()._search(embedding)
-        self.tracks.setdefault(self._track, []).append(hits)
-        return hits
-
-    @property
-    def frames(self) -> list:
-        """The searched frames of the clip's main track (the most searched one; a
-        background face in an LFW photo is a track of its own)."""
-        return max(self.tracks.values(), key=len, default=[])
-
-
-def replay(frames: list, rules: DecisionRules):
-    """The decision the loop would take with `rules`: decided at the first searched
-    frame where decide() says so, else unknown when the track leaves."""
-    for k in range(1, len(frames) + 1):
-        d = decide(frames[:k], rules)
-        if d is not None:
-            return d
-    return None
-
-
-def loop_sequences(library: FaceLibrary, analyser, tracks: list[tuple[str | None, Path]]) -> list[tuple]:
-    """(who it is or None for a stranger, the searched frames' hits) per recorded track."""
-    record = DecisionRules(match_score=100.0, margin=0.0, min_votes=6, max_frames=6)
-    out = []
-    for n, (who, path) in enumerate(tracks):
-        pipe = Recorder(analyser, library, LoopRules(liveness_control="NONE", decision=record), "bench")
-        for frame, ts in drift(decode_image(path.read_bytes()), seed=n):
-            pipe.process(frame, ts)
-        pipe.flush()
-        out.append((who, pipe.frames))
+def loop_rules(faces: int, at_faces: int) -> list[tuple[str, DecisionRules]]:
+    """(name, rules) of the loop rules compared."""
+    out = [("score 80, margin 5, 2 votes (the old loop)", DecisionRules(80.0, MARGIN, 2, fused=False))]
+    sizes = ((faces, ""),) + (((at_faces, f" for {at_faces:,}"),) if faces < 0.8 * at_faces else ())
+    for n, where in sizes:
+        for target in (1e-2, 1e-3):
+            for how, fused in (("2 votes", False), ("2+ fused", True)):
+                s = threshold(OpenSetTarget(false_id_per_track=target), n, draws=track_draws(fused)).score
+                out += [(f"1e-{round(-np.log10(target))}{where} (>{s:.2f}), {how}, margin {m:g}",
+                         DecisionRules(s, m, 2, fused=fused)) for m in (2.0, MARGIN)]
     return out
 
 
-def print_loop(recorded: list[tuple], faces: int) -> None:
-    strangers = [f for who, f in recorded if who is None]
-    genuine = [(who, f) for who, f in recorded if who is not None]
-    print(f"\nthe loop on recorded sequences (640x480, 24 frames at 15 fps, liveness off): {faces} faces; "
-          f"{len(genuine)} enrolled people's tracks, {len(strangers)} stranger tracks")
-    print(f"  {'rule (max_frames 6)':52s} {'FPIR':>7s} {'predicted':>9s} {'FNIR':>7s} "
-          f"{'any frame':>9s} {'FNIR any':>8s}")
-    cases: list = [("score 80, margin 5, 2 votes (the old loop)", 80.0, MARGIN, 2)]
-    for target in (1e-2, 1e-3):
-        s = threshold(OpenSetTarget(false_id_per_track=target), faces).score
-        cases += [(f"derived 1e-{round(-np.log10(target))} (>{s:.2f}), margin {m:g}, {v} vote(s)", s, m, v)
-                  for m, v in ((2.0, 2), (MARGIN, 2), (2.0, 1))]
-    for name, s, m, v in cases:
-        rules = DecisionRules(match_score=s, margin=m, min_votes=v)
-        named = [replay(f, rules) for f in strangers]
-        fpir = np.mean([d is not None and d.kind == "recognised" for d in named])
-        # a stranger track with ANY frame above the score: what independent frames would add
-        anyf = np.mean([any(h and h[0].score >= s for h in f) for f in strangers])
-        got = [replay(f, rules) for _, f in genuine]
-        fnir = np.mean([not (d is not None and d.kind == "recognised" and d.hit.user_id == who)
-                        for (who, _), d in zip(genuine, got)])
-        # an enrolled person's track whose own best frame never reaches the score
-        miss_any = np.mean([not any(h and h[0].user_id == who and h[0].score >= s for h in f) for who, f in genuine])
-        print(f"  {name:52s} {fpir:7.2%} {expected_false_id(score_to_far(s), faces):9.2%} {fnir:7.2%} "
-              f"{anyf:9.2%} {miss_any:8.2%}")
+def track_scores(tracks: list[TrackRecord], gallery: Gallery, leave: list[list[int]], max_pose: float,
+                 min_goodness: float) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
+    """Per track (frames, running fused) x people scores over the frames the loop would search."""
+    out = []
+    for t, rows in zip(tracks, leave):
+        keep = usable(t, max_pose, min_goodness)
+        if not keep:
+            out.append((None, None))
+            continue
+        e = np.stack(t.embeddings)[keep]
+        mask = gallery.leave_out([rows] * len(e))
+        out.append((gallery.person_scores(e, mask), gallery.person_scores(fused_embeddings(e), mask)))
+    return out
+
+
+def print_loop(tracks: list[TrackRecord], gallery: Gallery, genuine: list[int], rows: dict[str, list[int]],
+               title: str, at_faces: int, max_pose: float, min_goodness: float) -> None:
+    """FPIR / FNIR of every loop rule: `genuine` indexes the tracks whose person is
+    enrolled; every track is also a stranger probe with its own person left out."""
+    gen = track_scores([tracks[k] for k in genuine], gallery, [[tracks[k].row] for k in genuine], max_pose,
+                       min_goodness)
+    imp = track_scores(tracks, gallery, [rows[t.who] for t in tracks], max_pose, min_goodness)
+    no_frame = np.mean([s is None for s, _ in gen])
+    faces = gallery.faces - 1
+    print(f"\nthe loop, {title}: ~{faces} faces of {len(gallery.people)} people; {len(gen)} enrolled people's "
+          f"tracks, {len(imp)} stranger tracks; pose <= {max_pose:g} deg, goodness >= {min_goodness:g}: "
+          f"{no_frame:.1%} of enrolled tracks have no frame to search")
+    # FNIR by the enrolled person's photos in the gallery (other than the track's own)
+    others = np.array([sum(r in set(gallery.rows) for r in rows[tracks[k].who] if r != tracks[k].row)
+                       for k in genuine])
+    split = bool((others > 1).any())
+    print(f"  {'rule (max_frames 6)':50s} {'FPIR':>13s} {'predicted':>9s} {'FNIR':>7s} {'wrong':>6s}"
+          + (f" {'1 other':>8s} {'2+ other':>8s}" if split else ""))
+    for name, rules in loop_rules(faces, at_faces):
+        def decide_on(scores):
+            s = scores[1] if rules.fused else scores[0]
+            return None if s is None else replay(top_hits(s, gallery.people), rules)
+        named = sum((d := decide_on(s)) is not None and d.kind == "recognised" for s in imp)
+        got = [decide_on(s) for s in gen]
+        who = [tracks[k].who for k in genuine]
+        missed = np.array([not (d is not None and d.kind == "recognised" and d.hit.user_id == w)
+                           for w, d in zip(who, got)])
+        wrong = np.mean([d is not None and d.kind == "recognised" and d.hit.user_id != w for w, d in zip(who, got)])
+        predicted = expected_false_id(score_to_far(rules.match_score), faces, track_draws(rules.fused))
+        by = f" {missed[others == 1].mean():8.2%} {missed[others > 1].mean():8.2%}" if split else ""
+        print(f"  {name:50s} {named / len(imp):6.2%} ({named:4d}) {predicted:9.2%} {missed.mean():7.2%} "
+              f"{wrong:6.2%}{by}")
+
+
+TRACKS = cal.CACHE.parent / "open_set_tracks.npz"   # recorded once; delete to record again
+
+
+def recorded(todo: list[tuple[str, int]], photos, model: str) -> list[TrackRecord]:
+    """The tracks of these (person, photo row) sequences, from the cache when it holds them."""
+    key = np.array([f"{p}:{i}" for p, i in todo] + [model])
+    if TRACKS.exists():
+        z = np.load(TRACKS, allow_pickle=False)
+        if np.array_equal(z["key"], key):
+            cut = np.cumsum(z["frames"])[:-1]
+            return [TrackRecord(p, i, list(e), list(g), list(q)) for (p, i), e, g, q in
+                    zip(todo, np.split(z["emb"], cut), np.split(z["goodness"], cut), np.split(z["pose"], cut))]
+    with tempfile.TemporaryDirectory(prefix="eval-open-set-") as tmp:
+        library = FaceLibrary(Path(tmp) / "lib")   # empty: the recorder searches nobody
+        tracks = record_tracks(FaceAnalyser(AnalyserConfig(threads=2)), library,
+                               [(p, i, photos[i][1].read_bytes()) for p, i in todo])
+        library.close()
+    TRACKS.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(TRACKS, key=key, frames=[len(t.embeddings) for t in tracks],
+                        emb=np.concatenate([np.reshape(t.embeddings, (-1, 128)) for t in tracks]),
+                        goodness=np.concatenate([t.goodness for t in tracks]),
+                        pose=np.concatenate([t.pose for t in tracks]))
+    return tracks
+
+
+def run_loop(n: int, rows: dict[str, list[int]], pool: list[str], strangers: list[str], photos, emb: np.ndarray,
+             model: str, at_faces: int) -> None:
+    """Record N enrolled people's and N strangers' tracks once; replay against both galleries."""
+    enrolled = [p for p in pool if len(rows[p]) > 1][:n]
+    todo = [(p, rows[p][1]) for p in enrolled] + [(p, i) for p in strangers for i in rows[p]][:n]
+    tracks = recorded(todo, photos, model)
+    genuine = list(range(len(enrolled)))
+    one = Gallery.of({p: rows[p][:1] for p in pool}, emb)
+    every = Gallery.of(rows, emb)
+    for pose in (20.0, 30.0):
+        print_loop(tracks, one, genuine, rows, "the pool, one photo each", at_faces, pose, 0.2)
+    print_loop(tracks, one, genuine, rows, "the pool, one photo each, a stricter goodness floor", at_faces, 30.0, 0.4)
+    print_loop(tracks, every, genuine, rows, "every photo, leave-one-out", at_faces, 30.0, 0.2)
 
 
 def main() -> None:
@@ -215,20 +260,9 @@ def main() -> None:
         people = pool if size == "all" else pool[:int(size)]
         evaluate(f"one photo each, {size}", {p: rows[p][:1] for p in people},
                  [(p, i) for p in people for i in rows[p][1:]], stranger_rows, emb, model, args.at_faces)
-    multi = {p: rows[p][:-1] if len(rows[p]) > 1 else rows[p] for p in pool}
-    evaluate("all, every photo but the probe", multi, [(p, rows[p][-1]) for p in pool if len(rows[p]) > 1],
-             stranger_rows, emb, model, args.at_faces)
+    leave_one_out(rows, emb, args.at_faces)
     if args.loop:
-        tracks = [(None, photos[rows[p][0]][1]) for p in strangers[:args.loop]]
-        tracks += [(p, photos[rows[p][1]][1]) for p in [p for p in pool if len(rows[p]) > 1][:args.loop]]
-        with tempfile.TemporaryDirectory(prefix="eval-open-set-") as tmp:
-            library = FaceLibrary(Path(tmp) / "lib")
-            library.register_many([(["g"], p, "", FaceRecord(f"t{rows[p][0]}", emb[rows[p][0]], model), "append")
-                                   for p in pool])
-            recorded = loop_sequences(library, FaceAnalyser(AnalyserConfig(threads=2)), tracks)
-            faces = library.store.searched_face_count(None)
-            library.close()
-        print_loop(recorded, faces)
+        run_loop(args.loop, rows, pool, strangers, photos, emb, model, args.at_faces)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,14 @@ from edge.config import ConfigError, load_config, validate
 from edge.library.library import FaceLibrary
 from edge.library.scores import far_to_score, score_to_far
 from edge.library.store import FaceRecord
-from edge.loop.decision import frame_vote
-from edge.loop.open_set import OpenSetTarget, expected_false_id, per_track_target, required_far, threshold
+from edge.library.scores import similarity_to_score
+from edge.loop.decision import DecisionRules, Hit, frame_vote
+from edge.loop.open_set import (
+    OpenSetTarget, expected_false_id, per_track_target, required_far, threshold, track_draws,
+)
 from edge.loop.pipeline import LoopRules, Pipeline
-from edge.loop.runner import loop_rules
+from edge.loop.replay import Gallery, replay
+from edge.loop.runner import library_threshold, loop_rules
 
 
 def test_far_and_score_invert_each_other_on_the_calibrated_scale():
@@ -70,6 +74,17 @@ def test_config_defaults_derive_and_refuse_an_hourly_rate_without_traffic():
         validate(dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, false_id_per_hour=0.1)))
 
 
+def test_config_fuses_frames_and_searches_faces_turned_up_to_30_degrees_by_default():
+    cfg = load_config()
+    rules = loop_rules(cfg)
+    assert rules.decision.fused and rules.max_pose_deg == 30.0
+    votes = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, decide_by="votes", max_pose_deg=20))
+    assert not loop_rules(validate(votes)).decision.fused and loop_rules(votes).max_pose_deg == 20
+    for bad in ({"decide_by": "majority"}, {"max_pose_deg": 0}, {"max_pose_deg": 120}):
+        with pytest.raises(ConfigError, match="run\\."):
+            validate(dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, **bad)))
+
+
 def _unit(rng, n):
     v = rng.standard_normal((n, 128)).astype(np.float32)
     return v / np.linalg.norm(v, axis=1, keepdims=True)
@@ -90,6 +105,23 @@ def test_only_the_searched_groups_count_and_changes_are_seen(tmp_path):
     lib.register_many([(["staff"], f"x{i}", "", FaceRecord(f"x{i}", more[i], "m"), "append") for i in range(2000)])
     th = pipe.refresh_threshold()
     assert th.faces == 2004 and th.score > 90
+    lib.close()
+
+
+def test_a_fused_track_is_charged_as_two_draws_by_the_loop_and_its_reports(tmp_path):
+    """Fused tracks name strangers ~1.4-1.9x as often as single photos at one score
+    (measured), so the loop, `edge status` and `edge enroll` must all derive from 2 draws."""
+    lib = FaceLibrary(tmp_path / "lib")
+    vecs = _unit(np.random.default_rng(5), 3000)
+    lib.register_many([(["staff"], f"u{i}", "", FaceRecord(f"t{i}", v, "m"), "append") for i, v in enumerate(vecs)])
+    target = OpenSetTarget(false_id_per_track=1e-2)
+    fused, votes = (Pipeline(None, lib, LoopRules(open_set=target, decision=DecisionRules(fused=f)), "gate").threshold
+                    for f in (True, False))
+    assert track_draws(True) == 2.0 and track_draws(False) == 1.0
+    assert fused.score == threshold(target, 3000, draws=2.0).score > votes.score == threshold(target, 3000).score
+    assert fused.expected_per_track <= 1e-2 and votes.expected_per_track <= 1e-2
+    cfg = load_config()
+    assert library_threshold(cfg, lib, cfg.run.app_id).score == threshold(OpenSetTarget(), 3000, draws=2.0).score
     lib.close()
 
 
@@ -118,3 +150,35 @@ def test_a_look_alike_stranger_is_no_longer_named_at_1000_faces(analyser, tmp_pa
     hit, _ = frame_vote(genuine, pipe._decision)
     assert hit is not None and hit.user_id == "Jan_Ullrich"   # the enrolled man still gets in
     lib.close()
+
+
+# -- the evaluation's replay (edge/loop/replay.py): the benchmark must measure the loop's rules --
+def test_a_gallery_scores_each_person_by_their_best_face_and_leaves_out_what_it_is_told():
+    rng = np.random.default_rng(4)
+    vecs = _unit(rng, 6)
+    gallery = Gallery.of({"a": [0, 1], "b": [2], "c": [3, 4], "nobody": []}, vecs)
+    assert gallery.faces == 5 and gallery.people == ["a", "b", "c"]
+    got = gallery.person_scores(vecs[1:2])[0]
+    assert got[0] == pytest.approx(float(similarity_to_score(1.0))) and got[0] == max(got)   # its own face
+    assert got[2] == pytest.approx(float(similarity_to_score(max(vecs[1] @ vecs[3], vecs[1] @ vecs[4]))))
+    # a genuine probe leaves out its own photo, a stranger its whole person
+    mask = gallery.leave_out([[1], [0, 1]])
+    own, stranger = gallery.person_scores(vecs[[1, 1]], mask)
+    assert own[0] == pytest.approx(float(similarity_to_score(vecs[1] @ vecs[0])))
+    assert stranger[0] == 0.0 and stranger[1:] == pytest.approx(got[1:])
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_a_replay_decides_as_the_loop_does(fused):
+    """replay() must take the decision the Pipeline takes, frame by frame: at the first
+    searched frame where decide() is sure."""
+    rules = DecisionRules(match_score=90.0, margin=2.0, min_votes=2, max_frames=4, fused=fused)
+    ann, bob = (lambda s: Hit("ann", "g", "", s)), (lambda s: Hit("bob", "g", "", s))
+    frames = [[ann(89.0), bob(70.0)], [ann(91.0), bob(70.0)], [ann(92.0), bob(70.0)], [ann(95.0), bob(60.0)]]
+    d = replay(frames, rules)
+    assert d.kind == "recognised" and d.hit.user_id == "ann"
+    # fused: frame k's hits are the k frames fused, sure at 2; votes: 1 of 2 is no majority
+    assert d.frames == (2 if fused else 3)
+    later = replay([frames[0], [bob(93.0), ann(92.0)]] + frames[2:], rules)   # a look-alike frame: no vote
+    assert (later.kind, later.frames) == (("recognised", 3) if fused else ("unknown", 4))   # 2 of 4: no majority
+    assert replay([[ann(89.0)]] * 4, rules).kind == "unknown"

@@ -7,7 +7,7 @@ import pytest
 
 from edge.imaging import decode_image as decode
 from test_aip_v2 import photo
-from edge.loop.decision import DecisionRules, Hit, decide, frame_goodness, frame_vote
+from edge.loop.decision import DecisionRules, Hit, decide, frame_goodness, frame_vote, fuse
 from edge.loop.tracker import Tracker, iou
 
 
@@ -70,7 +70,8 @@ def test_frame_goodness_prefers_sharp_frontal_faces(analyser):
 
 
 # -- decision rules ------------------------------------------------------------------------------
-R = DecisionRules(match_score=80, margin=5, min_votes=2, max_frames=4)
+R = DecisionRules(match_score=80, margin=5, min_votes=2, max_frames=4, fused=False)   # votes
+RF = DecisionRules(match_score=80, margin=5, min_votes=2, max_frames=4)               # fused, the default
 ANN, BOB = Hit("ann", "staff", "Ann", 92.0), Hit("bob", "staff", "Bob", 70.0)
 
 
@@ -102,3 +103,30 @@ def test_a_stranger_is_unknown_after_max_frames():
     frames = [[hit(ANN, 40.0 + i)] for i in range(4)]
     assert decide(frames[:3], R) is None
     assert decide(frames, R).kind == "unknown"
+
+
+# -- fused frames (the default) -------------------------------------------------------------------
+def test_fused_decides_on_the_latest_fused_search_once_enough_frames_are_fused():
+    assert RF.fused
+    assert decide([[ANN, BOB]], RF) is None                            # one frame fused is not enough
+    d = decide([[hit(ANN, 60.0)], [ANN, BOB]], RF)                     # only the fused-so-far hits count
+    assert d.kind == "recognised" and d.hit.user_id == "ann" and d.frames == 2 and d.margin == 22.0
+    assert decide([[ANN], [ANN, hit(BOB, 89.0)]], RF) is None          # look-alikes: no decision
+    frames = [[hit(ANN, 79.0)]] * 4
+    assert decide(frames[:3], RF) is None and decide(frames, RF).kind == "unknown"
+
+
+def test_fusing_real_frames_scores_at_least_their_mean(analyser):
+    """The mean of unit embeddings, renormalised: its cosine to any face is at least the
+    frames' mean cosine, so fusing never costs a genuine user on average."""
+    img = decode(photo("Paul_Wolfowitz", 1))
+    enrolled = analyser.analyse(decode(photo("Paul_Wolfowitz", 2)), 1, 0, {"embedding"})[0].embedding
+    rng = np.random.default_rng(0)
+    frames = [cv2.GaussianBlur(img, (0, 0), 1.5), np.clip(img + rng.normal(0, 12, img.shape), 0, 255).astype(np.uint8),
+              cv2.resize(cv2.resize(img, (80, 80)), img.shape[1::-1]), img]
+    embs = [analyser.analyse(f, 1, 0, {"embedding"})[0].embedding for f in frames]
+    fused = fuse(embs)
+    sims = [float(e @ enrolled) for e in embs]
+    assert np.linalg.norm(fused) == pytest.approx(1.0, abs=1e-5)
+    assert float(fused @ enrolled) >= np.mean(sims) - 1e-6
+    assert float(fused @ enrolled) > min(sims)

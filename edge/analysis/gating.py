@@ -19,8 +19,9 @@ OCCLUSION_CODES = {"left_eye": 223121, "right_eye": 223122, "left_cheek": 223123
 BLUR_CODE, LIGHT_CODE, COMPLETENESS_CODE, POSE_CODE, LIVENESS_CODE = 223114, 223115, 223116, 223129, 223120
 
 
-def quality_failure(face: Face, level: str) -> int | None:
-    """The v3 error code of the first quality check `face` fails at `level`, or None."""
+def quality_failure(face: Face, level: str, pose_limit: float | None = None) -> int | None:
+    """The v3 error code of the first quality check `face` fails at `level`, or None.
+    `pose_limit` replaces the level's pose angle (the capture loop's run.max_pose_deg)."""
     if level == "NONE":
         return None
     limits, q = QUALITY[level], face.quality
@@ -38,7 +39,7 @@ def quality_failure(face: Face, level: str) -> int | None:
         return LIGHT_CODE
     if q.completeness + COMPLETE_TOLERANCE < limits.completeness:
         return COMPLETENESS_CODE
-    if max(abs(face.yaw), abs(face.pitch), abs(face.roll)) > POSE_LIMIT[level]:
+    if max(abs(face.yaw), abs(face.pitch), abs(face.roll)) > (POSE_LIMIT[level] if pose_limit is None else pose_limit):
         return POSE_CODE
     return None
 

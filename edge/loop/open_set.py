@@ -9,8 +9,9 @@ is derived instead: the per-comparison FAR that keeps the stranger-track rate at
 operator's target for the faces actually searched.
 
 The frames of one track are not independent draws: the same stranger keeps hitting the
-same look-alike (issue 12, measured), so a track counts as DRAWS_PER_TRACK draws and the
-loop's votes and margin are extra safety, not part of the budget.
+same look-alike (issue 12, measured), so a track counts as about one draw
+(`DRAWS_PER_TRACK`, per decision mode) and the margin is extra safety, not part of the
+budget.
 """
 from __future__ import annotations
 
@@ -20,8 +21,12 @@ from dataclasses import asdict, dataclass
 from edge.library.scores import far_to_score, score_to_far
 from edge.thresholds import SAME_PERSON_SCORE
 
-# A track is one draw against the library: its frames match the same look-alike.
-DRAWS_PER_TRACK = 1.0
+# Draws a stranger's track counts as, per decision mode (scripts/eval_open_set.py --loop,
+# 974 stranger tracks x ~3,000 people; docs/loop.md "Strangers"): a voted track was named
+# at 0.8-0.9x the rate of the same people's single photos; a fused track at 1.4x at
+# scores 80-90 and 1.9x at 90.6. Averaging near-identical frames gives a cleaner face
+# whose cosines run higher against everyone: the genuine gain, and this impostor cost.
+DRAWS_PER_TRACK = {"votes": 1.0, "fused": 2.0}
 # The score the derived threshold stops at by default: the calibration measured
 # 12.4 million impostor pairs (FAR ~1e-7, score ~91.6); 92 (FAR ~3e-8) is already the
 # fitted tail's extrapolation, and genuine LFW pairs have a median of ~94.
@@ -39,7 +44,6 @@ class OpenSetTarget:
     # a 10-face office keeps score 80 rather than dropping to 70.
     min_score: float = SAME_PERSON_SCORE
     override: float = 0.0              # run.match_score: > 0 is used as it is
-    draws_per_track: float = DRAWS_PER_TRACK
 
 
 @dataclass(frozen=True)
@@ -90,31 +94,37 @@ def per_track_target(target: OpenSetTarget) -> float:
     return rate
 
 
-def required_far(per_track: float, faces: int, draws: float = DRAWS_PER_TRACK) -> float:
+def track_draws(fused: bool) -> float:
+    """The draws a track decided this way counts as."""
+    return DRAWS_PER_TRACK["fused" if fused else "votes"]
+
+
+def required_far(per_track: float, faces: int, draws: float = 1.0) -> float:
     """Per-comparison FAR at which 1 - (1 - FAR)^(faces * draws) equals `per_track`."""
     n = max(1.0, faces * draws)
     return -math.expm1(math.log1p(-per_track) / n)
 
 
-def expected_false_id(far: float, faces: int, draws: float = DRAWS_PER_TRACK) -> float:
+def expected_false_id(far: float, faces: int, draws: float = 1.0) -> float:
     """The chance a stranger track clears a score of per-pair FAR `far` against `faces`."""
     if far <= 0 or faces <= 0:
         return 0.0
     return -math.expm1(max(1.0, faces * draws) * math.log1p(-min(far, 1.0 - 1e-16)))
 
 
-def threshold(target: OpenSetTarget, faces: int, groups: tuple[str, ...] = ()) -> Threshold:
-    """The effective match score for `faces` searched faces."""
+def threshold(target: OpenSetTarget, faces: int, groups: tuple[str, ...] = (), draws: float = 1.0) -> Threshold:
+    """The effective match score for `faces` searched faces, a track counting as `draws`
+    draws (`track_draws`; 1: a single photo)."""
     want = per_track_target(target)
     if target.override > 0:
         score, derived, outgrown = target.override, False, False
     else:
-        needed = far_to_score(required_far(want, faces, target.draws_per_track))
+        needed = far_to_score(required_far(want, faces, draws))
         # rounded up to the reported precision, so the rounding never loosens the target
         score = min(max(math.ceil(needed * 100 - 1e-9) / 100, target.min_score), target.max_score)
         derived = True
         outgrown = needed > target.max_score
-    expected = expected_false_id(score_to_far(score), faces, target.draws_per_track)
+    expected = expected_false_id(score_to_far(score), faces, draws)
     if not derived:
         outgrown = expected > want * 1.001
     return Threshold(score, faces, tuple(groups), derived, want, expected, outgrown)

@@ -25,9 +25,10 @@ from edge.analysis.gating import quality_failure
 from edge.analysis.motion_liveness import MotionLiveness
 from edge.errors import MESSAGES
 from edge.events.event import Event
-from edge.loop.decision import Decision, DecisionRules, Hit, decide, frame_goodness
-from edge.loop.open_set import OpenSetTarget, Threshold, threshold
+from edge.loop.decision import Decision, DecisionRules, Hit, decide, frame_goodness, fuse
+from edge.loop.open_set import OpenSetTarget, Threshold, threshold, track_draws
 from edge.loop.tracker import Track, Tracker
+from edge.thresholds import LOOP_MAX_POSE_DEG
 
 log = logging.getLogger("edge.loop")
 
@@ -49,6 +50,7 @@ def detect_side(shape, min_face_px: int) -> int:
 @dataclass(frozen=True)
 class LoopRules:
     quality_control: str = "NORMAL"
+    max_pose_deg: float | None = LOOP_MAX_POSE_DEG  # frames turned further are not searched; None: the level's
     liveness_control: str = "NORMAL"     # NONE, LOW/NORMAL (motion), HIGH (+ challenge)
     max_face_num: int = 5
     min_face_px: int = 40                # faces less tall are not tracked (see DETECT_FACE_PX)
@@ -66,7 +68,8 @@ class LoopRules:
 
 @dataclass
 class TrackState:
-    searched: list[list[Hit]] = field(default_factory=list)
+    searched: list[list[Hit]] = field(default_factory=list)   # per searched frame (fused: so far)
+    embeddings: list[np.ndarray] = field(default_factory=list)
     rejections: Counter = field(default_factory=Counter)
     frames: int = 0
     last_embed: float = -1e9
@@ -110,7 +113,8 @@ class Pipeline:
         if seq != self._seq:
             faces = self.library.store.searched_face_count(self._groups)
             target = self.rules.open_set or OpenSetTarget(override=self.rules.decision.match_score)
-            self.threshold = threshold(target, faces, tuple(self.rules.groups))
+            self.threshold = threshold(target, faces, tuple(self.rules.groups),
+                                       track_draws(self.rules.decision.fused))
             self._decision = dataclasses.replace(self.rules.decision, match_score=self.threshold.score)
             if self.threshold.outgrown:
                 log.warning("camera %s: %s", self.camera, self.threshold.describe())
@@ -165,7 +169,7 @@ class Pipeline:
         if st.announced:  # decided and announced: no mesh, quality or search until it leaves
             return None
         self.analyser.complete(image, face, {"landmarks", "quality"})
-        code = quality_failure(face, self.rules.quality_control)
+        code = quality_failure(face, self.rules.quality_control, self.rules.max_pose_deg)
         if st.liveness is not None:
             st.liveness.update(face if code is None else None, ts, image if code is None else None)
         if code:
@@ -174,7 +178,8 @@ class Pipeline:
                 and frame_goodness(face) >= self.rules.min_goodness:
             st.last_embed = ts
             self.analyser.complete(image, face, {"embedding"})
-            st.searched.append(self._search(face.embedding))
+            st.embeddings.append(face.embedding)
+            st.searched.append(self._search(fuse(st.embeddings) if self._decision.fused else face.embedding))
             st.decision = decide(st.searched, self._decision)
             if st.decision is not None:
                 st.decided_at = ts

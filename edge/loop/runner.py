@@ -29,7 +29,7 @@ from edge.events import (AttendanceSink, AttendanceStore, CommandRelay, EventBus
 from edge.fileio import atomic_open
 from edge.loop import systemd
 from edge.loop.decision import DecisionRules
-from edge.loop.open_set import OpenSetTarget, Threshold, threshold
+from edge.loop.open_set import OpenSetTarget, Threshold, threshold, track_draws
 from edge.loop.pipeline import LoopRules, Pipeline
 from edge.sqlite import StorageError, open_or_set_aside
 
@@ -64,9 +64,10 @@ def _pct(values, q: float) -> float | None:
 def loop_rules(config: Config) -> LoopRules:
     run = config.run
     return LoopRules(
-        quality_control=run.quality_control, liveness_control=run.liveness_control,
+        quality_control=run.quality_control, max_pose_deg=run.max_pose_deg, liveness_control=run.liveness_control,
         max_face_num=run.max_face_num, min_face_px=run.min_face_px, groups=tuple(g for g in run.groups.split(",") if g),
-        decision=DecisionRules(run.match_score or 80.0, run.margin, run.min_votes, run.max_frames),
+        decision=DecisionRules(run.match_score or 80.0, run.margin, run.min_votes, run.max_frames,
+                               fused=run.decide_by == "fused"),
         open_set=OpenSetTarget(false_id_per_track=run.false_id_per_track, false_id_per_hour=run.false_id_per_hour,
                                strangers_per_hour=run.strangers_per_hour, max_score=run.max_match_score,
                                override=run.match_score),
@@ -79,7 +80,7 @@ def library_threshold(config: Config, library, app_id: str) -> Threshold:
     rules = loop_rules(config)
     groups = rules.groups if app_id == config.run.app_id else ()
     faces = library.store.searched_face_count(list(groups) or None)
-    return threshold(rules.open_set, faces, groups)
+    return threshold(rules.open_set, faces, groups, track_draws(rules.decision.fused))
 
 
 def build_bus(config: Config) -> EventBus:
