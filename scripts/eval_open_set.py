@@ -224,11 +224,16 @@ def recorded(todo: list[tuple[str, int]], photos, model: str) -> list[TrackRecor
 
 def run_loop(n: int, rows: dict[str, list[int]], pool: list[str], strangers: list[str], photos, emb: np.ndarray,
              model: str, at_faces: int) -> None:
-    """Record N enrolled people's and N strangers' tracks once; replay against both galleries."""
+    """Record N enrolled people's and N strangers' tracks once; replay them against libraries
+    of 100, 1,000 and all people of the pool (one photo each) and every photo of view 1."""
     enrolled = [p for p in pool if len(rows[p]) > 1][:n]
     todo = [(p, rows[p][1]) for p in enrolled] + [(p, i) for p in strangers for i in rows[p]][:n]
     tracks = recorded(todo, photos, model)
     genuine = list(range(len(enrolled)))
+    for size in (100, 1000):   # the genuine tracks of the people these libraries hold
+        small = Gallery.of({p: rows[p][:1] for p in pool[:size]}, emb)
+        inside = [k for k in genuine if tracks[k].who in set(pool[:size])]
+        print_loop(tracks, small, inside, rows, f"{size} people, one photo each", at_faces, 30.0, 0.2)
     one = Gallery.of({p: rows[p][:1] for p in pool}, emb)
     every = Gallery.of(rows, emb)
     for pose in (20.0, 30.0):
