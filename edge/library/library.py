@@ -273,6 +273,10 @@ class FaceLibrary:
     def add_group(self, group_id):
         return self._write(self.store.add_group, group_id)
 
+    def apply_replica(self, changes, state, model, expect):
+        """A follower's page and cursor, one transaction (edge/sync/apply.py)."""
+        return self._write(self.store.apply_replica, changes, state, model, expect)
+
     def delete_group(self, group_id):
         return self._write(self.store.delete_group, group_id)
 
