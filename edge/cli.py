@@ -76,26 +76,52 @@ def cmd_run(args) -> int:
     return Runner(cfg).run()
 
 
-def cmd_status(args) -> int:
-    """The running loop's status file: cameras, frame rates, latencies, recent errors."""
-    cfg = load_config(args.config)
-    path = cfg.path(cfg.data_dir) / "run" / "status.json"
+def _status_file(path: Path):
+    """(snapshot, age in s) of a status file, or None when absent; ValueError when unreadable."""
     if not path.exists():
-        print(f"edge status: {path} does not exist: is `edge run` running?", file=sys.stderr)
-        return 1
+        return None
     try:
         snap = json.loads(path.read_text())
-        age = time.time() - float(snap["time"])
+        return snap, time.time() - float(snap["time"])
     except (OSError, ValueError, TypeError, KeyError):
-        print(f"edge status: {path} is unreadable or damaged: is `edge run` running?", file=sys.stderr)
+        raise ValueError(f"edge status: {path} is unreadable or damaged: is `edge run` running?") from None
+
+
+def cmd_status(args) -> int:
+    """The running loop's status file: cameras, frame rates, latencies, recent errors;
+    and a terminal's sync (run/sync.json, written by the follower of `edge serve` or
+    `edge run`, docs/sync.md): hub reachable, cursor, lag, last error."""
+    cfg = load_config(args.config)
+    run = cfg.path(cfg.data_dir) / "run"
+    try:
+        loop = _status_file(run / "status.json")
+        sync = _status_file(run / "sync.json") if cfg.sync.enabled else None
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
         return 1
-    print(json.dumps({**snap, "age_s": round(age, 1)}, indent=None if args.json else 1))
+    if loop is None and sync is None:
+        print(f"edge status: {run / 'status.json'} does not exist: is `edge run` running?", file=sys.stderr)
+        return 1
+    snap, age = loop or sync
+    out = {**snap, "age_s": round(age, 1)}
+    if sync is not None:
+        out["sync"] = sync[0]["sync"]  # the follower's own file is the fresher
+    print(json.dumps(out, indent=None if args.json else 1))
     summary = (snap.get("library") or {}).get("summary") if isinstance(snap.get("library"), dict) else None
     if summary and not args.json:
         print(summary)
-    stale = age > 3 * max(cfg.run.status_interval_s, 1.0)
+    if not args.json:
+        for app_id, st in (out.get("sync") or {}).items():
+            print(f"sync {app_id}: {st.get('state')}, hub {'reachable' if st.get('hub_reachable') else 'unreachable'}, "
+                  f"cursor {st.get('cursor')}, lag {st.get('lag_changes')} changes / {st.get('lag_s')} s"
+                  + (f", {st['model_mismatch_faces']} faces of another model not searched"
+                     if st.get("model_mismatch_faces") else "")
+                  + (f"; last error: {st['last_error']}" if st.get("last_error") else ""))
+    interval = cfg.run.status_interval_s if loop else cfg.sync.status_interval_s
+    stale = age > 3 * max(interval, 1.0)
     if stale:
-        print(f"edge status: the status is {age:.0f} s old: the loop is not running", file=sys.stderr)
+        print(f"edge status: the status is {age:.0f} s old: the {'loop' if loop else 'follower'} is not running",
+              file=sys.stderr)
     return 1 if stale else 0
 
 
