@@ -167,3 +167,53 @@ def test_hub_down_terminals_keep_recognising_then_catch_up(site):
     st = wait_until(lambda: (lambda s: s if s["hub_reachable"] and s["lag_changes"] == 0 else None)(
         json.loads(sync.read_text())["sync"]["1001"]), timeout=15)
     assert st and st["state"] == "following"
+
+
+FEED_ERRORS = [({}, 222002), ({"since": "-1"}, 222002), ({"since": "1.5"}, 222002), ({"since": "x"}, 222002),
+               ({"since": "0", "limit": "0"}, 222003), ({"since": "0", "limit": "5001"}, 222003),
+               ({"since": "0", "limit": "ten"}, 222003), ({"since": "0", "groups": "staff,no-dash"}, 222006),
+               ({"since": "0", "groups": ""}, 222006), ({"since": "0", "groups": ",".join(["g"] * 101)}, 222006),
+               ({"since": "0", "wait": "31"}, 100), ({"since": "0", "wait": "nan"}, 100),
+               ({"since": "0", "page": "2"}, 100), ({"since": "0", "nonce": "x" * 65}, 100),
+               ({"since": "0", "app_id": "2002"}, 6)]
+
+
+@pytest.mark.parametrize("params,code", FEED_ERRORS)
+def test_bad_feed_requests_get_baidu_errors(site, params, code):
+    r = signed_feed(site.url, *feed_key("1001"), params)
+    assert r.status_code == 200 and r.json()["error_code"] == code, r.text
+    assert r.json()["error_msg"] and "Traceback" not in r.text
+
+
+def test_feed_credentials_and_scopes(site):
+    feed = site.url + "/edge/sync/v1/changes"
+    assert requests.get(feed, params={"since": 0}).json()["error_code"] == 100            # no credentials
+    assert requests.get(feed, params={"since": 0, "access_token": "24.x"}).json()["error_code"] == 110
+    assert signed_feed(site.url, "FK1001door", "wrong-secret", {"since": "0"}).json()["error_code"] == 14
+    # app 2002's feed key reads app 2002's feed only: never a change of app 1001
+    page = signed_feed(site.url, *feed_key("2002"), {"since": "0"}).json()
+    assert page["app_id"] == "2002" and page["changes"] == []
+    assert signed_feed(site.url, *feed_key("2002"), {"since": "0", "app_id": "1001"}).json()["error_code"] == 6
+    # a feed key (token or signature) reads the feed and manages nothing
+    door = token(site.url, *feed_key("1001"))
+    page = requests.get(feed, params={"since": 0, "limit": 2, "access_token": door}).json()
+    assert page["app_id"] == "1001" and page["count"] == 2 and page["next"] == 2
+    assert v3(site.url, door, "faceset/group/add", {"group_id": "intruders"})["error_code"] == 6
+    assert v3(site.url, door, "faceset/group/getlist", {})["error_code"] == 6
+    out = requests.post(f"{site.url}/rest/2.0/face/v2/faceset/group/getlist", params={"access_token": door}).json()
+    assert out["error_code"] == 6
+    # the app's own key may read its feed too
+    assert requests.get(feed, params={"since": 0, "limit": 1, "access_token": site.hub_token}).json()["count"] == 1
+
+
+def test_long_poll_answers_when_a_change_commits(site):
+    head = store_of(site.data("hub"), "1001").last_seq()
+    started = time.monotonic()
+    with __import__("concurrent.futures").futures.ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(signed_feed, site.url, *feed_key("1001"), {"since": str(head), "wait": "20"})
+        time.sleep(0.5)
+        assert not waiting.done()  # held: nothing new yet
+        site.hub_call("faceset/group/add", {"group_id": "night_shift"})
+        page = waiting.result(timeout=30).json()
+    assert time.monotonic() - started < 10  # woken by the commit, not by the 20 s wait
+    assert [c["op"] for c in page["changes"]] == ["group.add"] and page["since"] == head
