@@ -141,6 +141,29 @@ def test_terminal_reports_sync_and_refuses_local_changes(site):
     assert out["error_code"] == 6
 
 
+def test_edge_run_terminal_follows_the_hub(site, tmp_path):
+    """`edge run` with `sync:` starts the follower too; its status and metrics show it."""
+    port = free_port()
+    cfg = terminal_config(tmp_path, site.url)
+    body = __import__("yaml").safe_load(cfg.read_text())
+    body["run"] = {"app_id": "1001", "status_interval_s": 0.3, "metrics_port": port, "liveness_control": "NONE"}
+    cfg.write_text(__import__("yaml").safe_dump(body))
+    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "--config", str(cfg), "run", "--duration", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT)
+    try:
+        head = store_of(site.data("hub"), "1001").last_seq()
+        status = tmp_path / "data" / "run" / "status.json"
+        snap = wait_until(lambda: (lambda s: s if s and s.get("sync", {}).get("1001", {}).get("cursor") == head
+                                   else None)(json.loads(status.read_text()) if status.exists() else None), 60)
+        assert snap, proc.stdout.read() if proc.poll() is not None else "no sync in the loop's status"
+        assert dump(tmp_path / "data", "1001") == dump(site.data("hub"), "1001")
+        metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        assert f'edge_sync_cursor{{app_id="1001"}} {head}.0' in metrics
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
 def test_hub_down_terminals_keep_recognising_then_catch_up(site):
     site.hub_call("faceset/user/add", {"image": b64(photo(A, 1)), "image_type": "BASE64", "group_id": "staff",
                                        "user_id": "paul2", "user_info": "Paul again"})
