@@ -58,7 +58,7 @@ def terminal_config(folder: Path, hub_url: str, app_id: str = "1001", groups: st
     return write_config(folder, {
         "server": {"port": 0}, "apps": {app_id: TERMINAL_APP},
         "sync": {"hub_url": hub_url, "app_id": app_id, "api_key": key, "secret_key": secret, "groups": groups,
-                 "wait_s": 5, "backoff_min_s": 0.2, "backoff_max_s": 1.0, "status_interval_s": 0.3, **sync}})
+                 "wait_s": 20, "backoff_min_s": 0.2, "backoff_max_s": 1.0, "status_interval_s": 0.3, **sync}})
 
 
 def start(config: Path) -> ServerProcess:

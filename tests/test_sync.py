@@ -169,7 +169,9 @@ def test_hub_down_terminals_keep_recognising_then_catch_up(site):
                                        "user_id": "paul2", "user_info": "Paul again"})
     for terminal in site.terminals:
         assert wait_until(lambda: site.found(terminal, A, 2, "staff"), timeout=20)
-    site.hub.stop()
+    stopping = time.monotonic()
+    assert site.hub.stop() == 0
+    assert time.monotonic() - stopping < 10   # the terminals' 20 s long-polls were answered, not waited out
     for terminal in site.terminals:  # the hub is gone: local recognition goes on
         hit = site.found(terminal, A, 2, "staff")
         assert hit and hit[0] == "paul2" and hit[1] > 80
@@ -236,6 +238,8 @@ def test_long_poll_answers_when_a_change_commits(site):
         waiting = pool.submit(signed_feed, site.url, *feed_key("1001"), {"since": str(head), "wait": "20"})
         time.sleep(0.5)
         assert not waiting.done()  # held: nothing new yet
+        waiting_gauge = requests.get(site.url + "/metrics").text
+        assert "edge_sync_feed_waiting 0.0" not in waiting_gauge and "edge_sync_feed_waiting" in waiting_gauge
         site.hub_call("faceset/group/add", {"group_id": "night_shift"})
         page = waiting.result(timeout=30).json()
     assert time.monotonic() - started < 10  # woken by the commit, not by the 20 s wait

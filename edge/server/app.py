@@ -448,6 +448,7 @@ async def _serve(config: Config, ready=None) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("edge serve stopping: finishing in-flight requests")
+    service.feed.close()
     if service.follower is not None:
         await loop.run_in_executor(None, service.follower.stop)
     await runner.cleanup()

@@ -74,6 +74,14 @@ class FeedWatch:
         self._pokes: dict[str, asyncio.Event] = {}
         self._waiting: dict[str, int] = {}
         self._tasks: dict[str, asyncio.Task] = {}
+        self.closing = False
+
+    def close(self) -> None:
+        """The server is stopping: every waiter answers now (an empty page), so a
+        SIGTERM does not wait out the followers' long-polls."""
+        self.closing = True
+        for event in self._events.values():
+            event.set()
 
     @property
     def waiting(self) -> int:
@@ -93,7 +101,7 @@ class FeedWatch:
             if task is None or task.done():
                 self._pokes[app_id] = asyncio.Event()
                 self._tasks[app_id] = asyncio.get_running_loop().create_task(self._watch(app_id))
-            if self._heads.get(app_id, -1) > beyond:
+            if self._heads.get(app_id, -1) > beyond or self.closing:
                 return
             try:
                 await asyncio.wait_for(event.wait(), timeout)
@@ -129,6 +137,6 @@ async def long_poll(req: FeedRequest, app_id: str, read_page: Callable[[], Await
     while True:
         head, count, body = await read_page()
         remaining = deadline - time.monotonic()
-        if count or remaining <= 0:
+        if count or remaining <= 0 or watch.closing:
             return body
         await watch.wait(app_id, head, remaining)

@@ -56,6 +56,8 @@ class Follower:
             state = self._replica_state(lib)
             cursor = state["seq"] if state else 0
             fetched = self.client.fetch(cursor, wait_s)
+            if self._stop.is_set():  # stopping while the long-poll was out: leave the library alone
+                return "idle"
             self.st.hub_reachable, self.st.last_contact_at = True, time.time()
             page = validate_page(fetched.body, signature=fetched.signature, nonce=fetched.nonce,
                                  secret_key=self.sync.secret_key, app_id=self.sync.app_id, cursor=cursor,
