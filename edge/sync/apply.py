@@ -45,9 +45,12 @@ class Page:
     last_ts: float | None           # the hub's commit time of the last change in the page
 
 
+SEQ_MAX = 2**63 - 1  # SQLite's largest integer
+
+
 def _int(value, name: str) -> int:
-    if type(value) is not int or value < 0:
-        raise PageRefused(f"{name} is not an integer >= 0")
+    if type(value) is not int or not 0 <= value <= SEQ_MAX:
+        raise PageRefused(f"{name} is not an integer from 0 to 2^63-1")
     return value
 
 

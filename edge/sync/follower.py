@@ -42,6 +42,7 @@ class Follower:
         self.status_path = config.path(config.data_dir) / "run" / "sync.json"
         self._library, self.model_id, self.dim = library, model_id, dim
         self.st = SyncStatus(sync.app_id, sync.hub_url, list(sync.group_list))
+        self._groups = sorted(set(sync.group_list))   # what the replica holds, in the replica state
         self._stop = threading.Event()
         self._apply_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -64,7 +65,7 @@ class Follower:
                                  hub_uuid=state["hub_uuid"] if state else None, groups=self.sync.group_list,
                                  dim=self.dim)
             new_state = {"hub": self.sync.hub_url, "app_id": self.sync.app_id, "hub_uuid": page.library_uuid,
-                         "seq": page.next, "groups": list(self.sync.group_list)}
+                         "seq": page.next, "groups": self._groups}
             with self._apply_lock:
                 if self._stop.is_set():
                     return "idle"
@@ -102,8 +103,8 @@ class Follower:
                               f"library is a replica of its hub: move apps/{self.sync.app_id}/ away to follow "
                               f"{self.sync.hub_url} (docs/sync.md)")
         if state is not None:
-            if state.get("groups") != list(self.sync.group_list):
-                raise NotAReplica(f"sync.groups changed from {state.get('groups')} to {list(self.sync.group_list)}: "
+            if state.get("groups") != self._groups:
+                raise NotAReplica(f"sync.groups changed from {state.get('groups')} to {self._groups}: "
                                   f"move apps/{self.sync.app_id}/ away so the replica is rebuilt (docs/sync.md)")
             if self.st.cursor == 0:
                 self.st.cursor = state["seq"]
