@@ -125,9 +125,6 @@ class AppConfig:
         return f"AppConfig(app_id={self.app_id!r}, api_key={self.api_key!r}, secret_key=***, scope={self.scope!r})"
 
 
-SCOPES = ("all", "feed")
-
-
 @dataclass(frozen=True)
 class Config:
     data_dir: str = "var"
@@ -254,7 +251,8 @@ def _apps(raw, env: str | None) -> tuple[tuple, tuple]:
         parts = item.strip().split(":")
         if len(parts) != 3:
             raise ConfigError("EDGE_APPS: expected APP_ID:API_KEY:SECRET_KEY[,...]")
-        entries[parts[0]] = {"api_key": parts[1], "secret_key": parts[2]}
+        kept = {k: v for k, v in entries.get(parts[0], {}).items() if k == "feed_keys"}
+        entries[parts[0]] = {"api_key": parts[1], "secret_key": parts[2], **kept}
     apps = []
     for app_id, spec in entries.items():
         if not _APP_ID_RE.match(app_id):

@@ -219,6 +219,9 @@ class Runner:
         self.cameras.start()
         if self.config.sync.enabled:
             from edge.sync.follower import start_follower
+            if self.config.sync.app_id != self.config.run.app_id:
+                log.warning("edge run: sync follows app %s, the loop searches app %s", self.config.sync.app_id,
+                            self.config.run.app_id)
             self.follower = start_follower(self.config, get_runtime(self.config))
         workers = [threading.Thread(target=self._work, args=(name,), name=f"edge-loop-{name}", daemon=True)
                    for name in self.pipelines]
