@@ -228,6 +228,8 @@ def cmd_library(args) -> int:
     data = cfg.path(cfg.data_dir)
     if args.app_id is not None and not APP_ID_RE.match(args.app_id):
         raise ConfigError(f"edge library: {args.app_id!r} is not an APP_ID")
+    if args.action == "compact":
+        return _compact(data, args)
     if args.action == "recover":
         if not args.app_id:
             raise ConfigError("edge library recover: --app-id is needed")
@@ -251,6 +253,24 @@ def cmd_library(args) -> int:
             for name in c.set_aside:
                 print(f"{c.app_id}:   set aside: {name}")
     return 0 if all(c.healthy for c in checks) else 1
+
+
+def _compact(data: Path, args) -> int:
+    """Prune an app's change log to its last --keep changes (docs/sync.md, Snapshot)."""
+    from edge.library.library import STORE_FILE, library_dir
+    from edge.library.store import LibraryStore
+    if not args.app_id or args.keep is None or args.keep < 1:
+        raise ConfigError("edge library compact: --app-id and --keep N (N >= 1) are needed")
+    path = library_dir(data, args.app_id) / STORE_FILE
+    if not path.exists():
+        raise ConfigError(f"edge library compact: {path} does not exist")
+    store = LibraryStore(path)
+    try:
+        removed, floor = store.compact(args.keep)
+    finally:
+        store.close()
+    print(json.dumps({"app_id": args.app_id, "removed": removed, "log_floor": floor}))
+    return 0
 
 
 def cmd_bench(args) -> int:
@@ -316,9 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--until", help="last day, YYYY-MM-DD (inclusive)")
     a.set_defaults(func=cmd_attendance)
 
-    lb = sub.add_parser("library", help="check a face library's files, or recover a damaged one")
-    lb.add_argument("action", choices=["check", "recover"])
+    lb = sub.add_parser("library", help="check a face library's files, recover a damaged one, compact its log")
+    lb.add_argument("action", choices=["check", "recover", "compact"])
     lb.add_argument("--app-id", help="the app (default for check: every app)")
+    lb.add_argument("--keep", type=int, help="compact: the last changes kept (followers behind get a snapshot)")
     lb.add_argument("--json", action="store_true", help="JSON lines")
     lb.set_defaults(func=cmd_library)
 

@@ -31,11 +31,17 @@ class Site:
         self.url = f"http://127.0.0.1:{self.port}"
         self.hub_config = hub_config(root / "hub", self.port)
         self.hub = start(self.hub_config)
-        self.t1 = start(terminal_config(root / "t1", self.url))
-        self.t2 = start(terminal_config(root / "t2", self.url, groups="staff"))
-        self.model = Runtime(load_config(self.hub_config)).model_id
-        self.hub_token = token(self.url, HUB_KEY, HUB_SECRET)
-        self.tokens = {t.url: token(t.url, TERMINAL_APP["api_key"], TERMINAL_APP["secret_key"]) for t in self.terminals}
+        self.t1 = self.t2 = None
+        try:
+            self.t1 = start(terminal_config(root / "t1", self.url))
+            self.t2 = start(terminal_config(root / "t2", self.url, groups="staff"))
+            self.model = Runtime(load_config(self.hub_config)).model_id
+            self.hub_token = token(self.url, HUB_KEY, HUB_SECRET)
+            self.tokens = {t.url: token(t.url, TERMINAL_APP["api_key"], TERMINAL_APP["secret_key"])
+                           for t in self.terminals}
+        except BaseException:
+            self.stop()
+            raise
 
     @property
     def terminals(self):
@@ -69,7 +75,8 @@ class Site:
 
     def stop(self):
         for proc in (self.t1, self.t2, self.hub):
-            proc.stop()
+            if proc is not None:
+                proc.stop()
 
 
 @pytest.fixture(scope="module")

@@ -80,6 +80,9 @@ CREATE TABLE IF NOT EXISTS sync_skipped (
 # meta key of a follower's replica state (docs/sync.md): JSON {hub, app_id, hub_uuid, seq}.
 # While it is set the library changes only through apply_replica: local writes are refused.
 REPLICA_KEY = "replica"
+# meta key of the hub's compacted log: changes up to this seq are gone (compact(); a
+# follower behind it gets a snapshot, docs/sync.md).
+LOG_FLOOR_KEY = "log_floor"
 REPLICA_OPS = ("group.add", "group.delete", "user.add", "user.update", "user.delete", "face.add", "face.delete")
 
 
@@ -392,14 +395,15 @@ class LibraryStore(SqliteFile):
         return self._one("SELECT 1 FROM groups LIMIT 1") is None
 
     def apply_replica(self, changes: list[ReplicaChange], state: dict, model: str,
-                      expect: dict | None) -> ReplicaApplied:
+                      expect: dict | None, reset: bool = False) -> ReplicaApplied:
         """Apply a validated page of a hub's changes AND the new replica state (cursor)
         in ONE transaction: a kill at any moment leaves the page applied with its
         cursor, or neither. `expect` is the state the page was validated against (None:
         a first page into an empty library); anything else refuses the whole page.
         Faces of another model than `model` are not stored: they are listed in
         sync_skipped (counted, reported). Effects already present are no-ops, so the
-        local change log and index see exactly what changed."""
+        local change log and index see exactly what changed. reset (a snapshot's first
+        page) first empties the replica, in the same transaction."""
         added = skipped = 0
         with self._write() as db:
             row = db.execute("SELECT value FROM meta WHERE key=?", (REPLICA_KEY,)).fetchone()
@@ -408,6 +412,10 @@ class LibraryStore(SqliteFile):
                 raise LibraryError("replica_moved", f"replica state {current} is not the page's {expect}")
             if current is None and db.execute("SELECT 1 FROM groups LIMIT 1").fetchone():
                 raise LibraryError("not_a_replica", "the local library holds data of its own")
+            if reset:
+                for (group_id,) in db.execute("SELECT group_id FROM groups ORDER BY id").fetchall():
+                    self._apply_one(db, ReplicaChange(0, "group.delete", group_id))
+                db.execute("DELETE FROM sync_skipped")
             for c in changes:
                 if c.op == "face.add" and c.face.model != model:
                     db.execute("INSERT OR IGNORE INTO sync_skipped VALUES (?, ?, ?, ?)",
@@ -586,6 +594,45 @@ class LibraryStore(SqliteFile):
     def face_changes_since(self, seq: int, limit: int = 100_000) -> list[tuple[int, str, int | None]]:
         """(seq, op, face_ref) of the changes after seq: what the index replays."""
         return self._all("SELECT seq, op, face_ref FROM changes WHERE seq>? ORDER BY seq LIMIT ?", (seq, limit))
+
+    def log_floor(self) -> int:
+        """The last seq compact() removed (0: the log is whole)."""
+        return int(self._one("SELECT value FROM meta WHERE key=?", (LOG_FLOOR_KEY,)) or 0)
+
+    def compact(self, keep: int) -> tuple[int, int]:
+        """Remove the change log but its last `keep` changes (at least one is kept, so
+        a reader behind the floor always sees the hole). One transaction; returns
+        (changes removed, the new floor). Readers behind the floor rebuild: the
+        library's index (FaceLibrary.sync) and followers (a snapshot, docs/sync.md)."""
+        with self._write() as db:
+            head = db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
+            floor = int((db.execute("SELECT value FROM meta WHERE key=?", (LOG_FLOOR_KEY,)).fetchone() or [0])[0])
+            new = head - max(keep, 1)
+            if new <= floor:
+                return 0, floor
+            removed = db.execute("DELETE FROM changes WHERE seq<=?", (new,)).rowcount
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (LOG_FLOOR_KEY, str(new)))
+        return removed, new
+
+    def snapshot_rows(self, phase: str, after: int, limit: int,
+                      group_ids: list[str] | None = None) -> tuple[int, list[tuple]]:
+        """(head, rows) of a snapshot page: the rows of one table (groups, members or
+        faces) after rowid `after`, by rowid, read after head. Later pages read later
+        states; replaying the log from the first page's head makes them exact
+        (docs/sync.md, Snapshot). Rows: (id, ctime, group_id[, user_id, user_info |
+        user_id, face_token, embedding, model, quality])."""
+        head = self.last_seq()
+        where, args = "", ()
+        if group_ids is not None:
+            where, args = f" AND g.group_id IN ({','.join('?' * len(group_ids))})", tuple(group_ids)
+        sql = {"groups": "SELECT g.id, g.ctime, g.group_id FROM groups g WHERE g.id>?",
+               "members": "SELECT m.id, m.ctime, g.group_id, m.user_id, m.user_info FROM members m "
+                          "JOIN groups g ON g.id=m.group_ref WHERE m.id>?",
+               "faces": "SELECT f.id, f.ctime, g.group_id, m.user_id, f.face_token, f.embedding, f.model, f.quality "
+                        "FROM faces f JOIN members m ON m.id=f.member_ref JOIN groups g ON g.id=m.group_ref "
+                        "WHERE f.id>?"}[phase]
+        order = {"groups": "g.id", "members": "m.id", "faces": "f.id"}[phase]
+        return head, self._all(f"{sql}{where} ORDER BY {order} LIMIT ?", (after, *args, limit))
 
     def feed_rows(self, since: int, limit: int, group_ids: list[str] | None = None) -> tuple[int, list[tuple]]:
         """(head, rows) for a hub's change feed: head is the last committed seq (every

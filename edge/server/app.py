@@ -42,7 +42,8 @@ from edge.server.protocol import MALFORMED, EventLog, Guard, GuardedRunner, Limi
 from edge.server.ratelimit import TokenBucket
 from edge.server.routing import needs_inference
 from edge.sqlite import StorageError
-from edge.sync.protocol import FEED_PATH, NO_PERMISSION, SIGNATURE_HEADER, build_page, sign_page
+from edge.sync.protocol import (FEED_PATH, NO_PERMISSION, SIGNATURE_HEADER, SNAPSHOT_PATH, build_page,
+                                build_snapshot_page, sign_page, snapshot_needed)
 
 log = logging.getLogger("edge.server")
 access_log = logging.getLogger("edge.access")
@@ -309,12 +310,39 @@ class Handlers:
 
         def read_page() -> tuple[int, int, bytes]:
             store = s.runtime.library(app.app_id).store
+            floor = store.log_floor()
+            if req.since < floor:  # what it misses was compacted away: it needs a snapshot
+                return floor, 1, snapshot_needed(app.app_id, store.uuid, req.since, floor)
             head, rows = store.feed_rows(req.since, req.limit, list(req.groups) if req.groups else None)
             body = build_page(app.app_id, store.uuid, req.since, head, rows, req.limit)
             return head, len(rows), body
 
         try:
             body = await feed.long_poll(req, app.app_id, lambda: loop.run_in_executor(s.io_pool, read_page), s.feed)
+        except EdgeError as err:
+            return _error(request, "v3", err)
+        except StorageError as err:
+            return _error(request, "v3", EdgeError(222915, str(err)))
+        return web.Response(body=body, content_type="application/json",
+                            headers={SIGNATURE_HEADER: sign_page(app.secret_key, req.nonce, body)})
+
+    async def snapshot(self, request: web.Request) -> web.Response:
+        """One page of a consistent-after-replay snapshot of the caller's app (docs/sync.md)."""
+        s = self.s
+        try:
+            app = self._authenticate(request, None)
+            request["app_id"] = app.app_id
+            req = feed.parse_snapshot_request(request.query, app.app_id)
+        except EdgeError as err:
+            return _error(request, "v3", err)
+
+        def read_page() -> bytes:
+            store = s.runtime.library(app.app_id).store
+            head, rows = store.snapshot_rows(req.phase, req.after, req.limit, list(req.groups) if req.groups else None)
+            return build_snapshot_page(app.app_id, store.uuid, req.phase, req.after, head, rows, req.limit)
+
+        try:
+            body = await asyncio.get_running_loop().run_in_executor(s.io_pool, read_page)
         except EdgeError as err:
             return _error(request, "v3", err)
         except StorageError as err:
@@ -342,7 +370,7 @@ class Handlers:
 def _route_label(path: str) -> str:
     """Bounded label set: known paths as they are, anything else as 'other'."""
     if path in ENDPOINTS or path in ("/oauth/2.0/token", "/health", "/metrics", "/openapi.json", CAPABILITIES,
-                                     FEED_PATH):
+                                     FEED_PATH, SNAPSHOT_PATH):
         return path
     return "other"
 
@@ -402,6 +430,7 @@ def make_app(service: FaceService) -> web.Application:
     app.router.add_route("POST", "/oauth/2.0/token", h.token, **expect)
     app.router.add_route("*", PREFIX + "/{tail:.*}", h.face, **expect)
     app.router.add_get(FEED_PATH, h.changes, **expect)
+    app.router.add_get(SNAPSHOT_PATH, h.snapshot, **expect)
     return app
 
 

@@ -17,13 +17,14 @@ from typing import Awaitable, Callable
 
 from edge.errors import EdgeError
 from edge.sync.protocol import (BAD_GROUPS, BAD_LIMIT, BAD_PARAM, BAD_SINCE, GROUPS_MAX, LIMIT_DEFAULT, LIMIT_MAX,
-                                NO_PERMISSION, WAIT_MAX_S)
+                                NO_PERMISSION, SNAPSHOT_PHASES, WAIT_MAX_S)
 
 WATCH_S = 0.25
 _INT_RE = re.compile(r"^[0-9]{1,18}$")
 _ID_RE = re.compile(r"^[A-Za-z0-9_]{1,128}$")
 _NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PARAMS = {"since", "limit", "wait", "groups", "app_id", "nonce", "access_token"}
+SNAPSHOT_PARAMS = {"phase", "after", "limit", "groups", "app_id", "nonce", "access_token"}
 
 
 @dataclass(frozen=True)
@@ -35,22 +36,52 @@ class FeedRequest:
     nonce: str
 
 
+@dataclass(frozen=True)
+class SnapshotRequest:
+    phase: str
+    after: int
+    limit: int
+    groups: tuple[str, ...] | None
+    nonce: str
+
+
 def parse_request(query, app_id: str) -> FeedRequest:
     """The feed's query parameters, or the Baidu-style EdgeError naming the bad one."""
-    unknown = set(query) - PARAMS
-    if unknown:
-        raise EdgeError(BAD_PARAM, f"unknown parameter(s) {', '.join(sorted(unknown))[:100]}")
+    _known(query, PARAMS)
     if len(query.getall("since", [])) != 1 or not _INT_RE.match(query["since"]):
         raise EdgeError(BAD_SINCE, "since: one integer >= 0 (the last seq applied, 0 at first)")
-    limit = query.get("limit", str(LIMIT_DEFAULT))
-    if not _INT_RE.match(limit) or not 1 <= int(limit) <= LIMIT_MAX:
-        raise EdgeError(BAD_LIMIT, f"limit: an integer from 1 to {LIMIT_MAX}")
+    limit, groups, nonce = _common(query, app_id)
     try:
         wait = float(query.get("wait", "0"))
     except ValueError:
         wait = -1.0
     if not 0 <= wait <= WAIT_MAX_S:  # NaN fails too
         raise EdgeError(BAD_PARAM, f"wait: seconds from 0 to {WAIT_MAX_S:g}")
+    return FeedRequest(int(query["since"]), limit, wait, groups, nonce)
+
+
+def parse_snapshot_request(query, app_id: str) -> SnapshotRequest:
+    """A snapshot page's parameters: phase (groups, members, faces) and the rowid after which to read."""
+    _known(query, SNAPSHOT_PARAMS)
+    if query.get("phase") not in SNAPSHOT_PHASES:
+        raise EdgeError(BAD_PARAM, f"phase: one of {', '.join(SNAPSHOT_PHASES)}")
+    if len(query.getall("after", [])) != 1 or not _INT_RE.match(query["after"]):
+        raise EdgeError(BAD_SINCE, "after: one integer >= 0 (0 for a phase's first page)")
+    limit, groups, nonce = _common(query, app_id)
+    return SnapshotRequest(query["phase"], int(query["after"]), limit, groups, nonce)
+
+
+def _known(query, names: set) -> None:
+    unknown = set(query) - names
+    if unknown:
+        raise EdgeError(BAD_PARAM, f"unknown parameter(s) {', '.join(sorted(unknown))[:100]}")
+
+
+def _common(query, app_id: str) -> tuple[int, tuple[str, ...] | None, str]:
+    """limit, groups, nonce; and app_id, which must be the credential's."""
+    limit = query.get("limit", str(LIMIT_DEFAULT))
+    if not _INT_RE.match(limit) or not 1 <= int(limit) <= LIMIT_MAX:
+        raise EdgeError(BAD_LIMIT, f"limit: an integer from 1 to {LIMIT_MAX}")
     groups = None
     if "groups" in query:
         groups = tuple(query["groups"].split(","))
@@ -61,7 +92,7 @@ def parse_request(query, app_id: str) -> FeedRequest:
     nonce = query.get("nonce", "")
     if nonce and not _NONCE_RE.match(nonce):
         raise EdgeError(BAD_PARAM, "nonce: 1-64 letters, digits, '-' or '_'")
-    return FeedRequest(int(query["since"]), int(limit), wait, groups, nonce)
+    return int(limit), groups, nonce
 
 
 class FeedWatch:

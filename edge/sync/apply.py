@@ -21,7 +21,7 @@ import numpy as np
 
 from edge import rules
 from edge.library.store import REPLICA_OPS, FaceRecord, ReplicaChange
-from edge.sync.protocol import PROTOCOL, signature_ok
+from edge.sync.protocol import PROTOCOL, SNAPSHOT_PHASES, signature_ok
 
 _UUID_RE = re.compile(r"^[0-9a-f]{32}$")
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -29,10 +29,29 @@ _MODEL_MAX = 200
 UNIT_TOLERANCE = 0.01   # the hub stores L2-normalised embeddings; float32 round-trips are exact
 PAGE_KEYS = {"protocol", "app_id", "library_uuid", "since", "next", "head", "count", "skipped", "changes"}
 CHANGE_KEYS = {"seq", "ts", "op", "group_id", "user_id", "face_token", "data"}
+NEEDED_KEYS = {"protocol", "app_id", "library_uuid", "since", "floor", "snapshot_required"}
+SNAPSHOT_KEYS = {"protocol", "app_id", "library_uuid", "seq", "phase", "after", "next", "count", "changes"}
+PHASE_OP = {"groups": "group.add", "members": "user.add", "faces": "face.add"}
 
 
 class PageRefused(Exception):
     """The page is not applied; the message says why (status, log)."""
+
+
+class SnapshotNeeded(Exception):
+    """The hub compacted its log past this terminal's cursor (a signed, checked answer)."""
+
+    def __init__(self, floor: int):
+        self.floor = floor
+        super().__init__(f"the hub's log starts after {floor}: taking a snapshot")
+
+
+@dataclass(frozen=True)
+class SnapshotPage:
+    library_uuid: str
+    seq: int                                  # the hub's head when this page was read
+    next: tuple[str, int] | None              # (phase, after) to ask for next; None: done
+    changes: list[ReplicaChange]
 
 
 @dataclass(frozen=True)
@@ -117,17 +136,8 @@ def _change(raw, dim: int) -> ReplicaChange:
     return ReplicaChange(seq, op, group_id, user_id, token, face=FaceRecord(token, vec, model, quality))
 
 
-def validate_page(body: bytes, *, signature: str | None, nonce: str, secret_key: str, app_id: str, cursor: int,
-                  hub_uuid: str | None, groups: tuple[str, ...], dim: int) -> Page:
-    """The page as typed changes, or PageRefused. groups: those followed (() = all)."""
-    if not signature_ok(secret_key, nonce, body, signature):
-        raise PageRefused("page signature missing or wrong: not from a hub holding this terminal's secret")
-    try:
-        page = json.loads(body)
-    except (ValueError, RecursionError):
-        raise PageRefused(f"page is not JSON ({len(body)} bytes; truncated?)") from None
-    if not isinstance(page, dict) or set(page) != PAGE_KEYS:
-        raise PageRefused("page is not an object with the feed's fields")
+def _header(page: dict, app_id: str, hub_uuid: str | None) -> str:
+    """Check protocol, app and library of a page; returns its library uuid."""
     if page["protocol"] != PROTOCOL:
         raise PageRefused(f"feed protocol {str(page['protocol'])[:20]}, this terminal speaks {PROTOCOL}")
     if page["app_id"] != app_id:
@@ -138,6 +148,65 @@ def validate_page(body: bytes, *, signature: str | None, nonce: str, secret_key:
     if hub_uuid is not None and uuid != hub_uuid:
         raise PageRefused(f"the hub's library is now {uuid}, this replica follows {hub_uuid} (recovered or "
                           f"replaced hub: the replica must be rebuilt, docs/sync.md)")
+    return uuid
+
+
+def _parse(body: bytes, signature: str | None, nonce: str, secret_key: str):
+    if not signature_ok(secret_key, nonce, body, signature):
+        raise PageRefused("page signature missing or wrong: not from a hub holding this terminal's secret")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise PageRefused(f"page is not JSON ({len(body)} bytes; truncated?)") from None
+
+
+def validate_snapshot(body: bytes, *, signature: str | None, nonce: str, secret_key: str, app_id: str, phase: str,
+                      after: int, hub_uuid: str | None, groups: tuple[str, ...], dim: int) -> SnapshotPage:
+    """A snapshot page as typed changes (group.add, user.add, face.add), or PageRefused."""
+    page = _parse(body, signature, nonce, secret_key)
+    if not isinstance(page, dict) or set(page) != SNAPSHOT_KEYS:
+        raise PageRefused("snapshot page is not an object with the snapshot's fields")
+    uuid = _header(page, app_id, hub_uuid)
+    if page["phase"] != phase or page["after"] != after:
+        raise PageRefused(f"snapshot page of {str(page['phase'])[:20]} after {str(page['after'])[:20]}, "
+                          f"asked for {phase} after {after}")
+    seq, nxt = _int(page["seq"], "seq"), page["next"]
+    if nxt is not None:
+        if not isinstance(nxt, dict) or set(nxt) != {"phase", "after"} or nxt["phase"] not in SNAPSHOT_PHASES:
+            raise PageRefused("snapshot next is not a phase and a rowid")
+        order = SNAPSHOT_PHASES.index(nxt["phase"]) - SNAPSHOT_PHASES.index(phase)
+        n_after = _int(nxt["after"], "next.after")
+        if not ((order == 0 and n_after > after) or (order > 0 and n_after == 0)):
+            raise PageRefused("snapshot next goes back")
+        nxt = (nxt["phase"], n_after)
+    raw = page["changes"]
+    if not isinstance(raw, list) or len(raw) != _int(page["count"], "count"):
+        raise PageRefused(f"snapshot page announces {page['count']} rows and holds "
+                          f"{len(raw) if isinstance(raw, list) else 0}")
+    changes = []
+    for item in raw:
+        change = _change(item, dim)
+        if change.op != PHASE_OP[phase]:
+            raise PageRefused(f"a {change.op} in the snapshot's {phase}")
+        if groups and change.group_id not in groups:
+            raise PageRefused(f"snapshot row of group {change.group_id!r}, not followed here")
+        changes.append(change)
+    return SnapshotPage(uuid, seq, nxt, changes)
+
+
+def validate_page(body: bytes, *, signature: str | None, nonce: str, secret_key: str, app_id: str, cursor: int,
+                  hub_uuid: str | None, groups: tuple[str, ...], dim: int) -> Page:
+    """The page as typed changes, or PageRefused, or SnapshotNeeded. groups: those
+    followed (() = all)."""
+    page = _parse(body, signature, nonce, secret_key)
+    if isinstance(page, dict) and set(page) == NEEDED_KEYS and page["snapshot_required"] is True:
+        _header(page, app_id, hub_uuid)
+        if page["since"] != cursor or _int(page["floor"], "floor") <= cursor:
+            raise PageRefused("a snapshot asked for with another cursor or floor")
+        raise SnapshotNeeded(page["floor"])
+    if not isinstance(page, dict) or set(page) != PAGE_KEYS:
+        raise PageRefused("page is not an object with the feed's fields")
+    uuid = _header(page, app_id, hub_uuid)
     since, nxt, head = (_int(page[k], k) for k in ("since", "next", "head"))
     count, skipped = _int(page["count"], "count"), _int(page["skipped"], "skipped")
     if since != cursor:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from edge.server.auth import sign_bce
 from edge.sync.config import SyncConfig
-from edge.sync.protocol import FEED_PATH, PAGE_MAX_BYTES, SIGNATURE_HEADER
+from edge.sync.protocol import FEED_PATH, PAGE_MAX_BYTES, SIGNATURE_HEADER, SNAPSHOT_PATH
 
 # A page body may exceed PAGE_MAX_BYTES by its last change and its header; more is refused unread.
 MAX_BODY_BYTES = 2 * PAGE_MAX_BYTES + 64 * 1024
@@ -58,18 +58,25 @@ class FeedClient:
         self._ctx = tls_context(sync, ca_file)
 
     def fetch(self, since: int, wait_s: float) -> Fetched:
+        """A feed page from `since`, held by the hub up to wait_s when there is no news."""
+        return self._get(FEED_PATH, [("since", str(since)), ("wait", f"{wait_s:g}")], wait_s + self.sync.timeout_s)
+
+    def fetch_snapshot(self, phase: str, after: int) -> Fetched:
+        """A snapshot page: rows of `phase` (groups, members, faces) after rowid `after`."""
+        return self._get(SNAPSHOT_PATH, [("after", str(after)), ("phase", phase)], self.sync.timeout_s)
+
+    def _get(self, path: str, extra: list, timeout: float) -> Fetched:
         s = self.sync
         nonce = secrets.token_hex(16)
-        params = [("app_id", s.app_id), ("limit", str(s.limit)), ("nonce", nonce), ("since", str(since)),
-                  ("wait", f"{wait_s:g}")]
+        params = sorted([("app_id", s.app_id), ("limit", str(s.limit)), ("nonce", nonce), *extra])
         if s.group_list:
             params.append(("groups", ",".join(s.group_list)))
-        auth = sign_bce(s.api_key, s.secret_key, method="GET", path=FEED_PATH, query=params, host=self._host,
+        auth = sign_bce(s.api_key, s.secret_key, method="GET", path=path, query=params, host=self._host,
                         now=time.time())
-        request = urllib.request.Request(f"{self._base}{FEED_PATH}?{urllib.parse.urlencode(params)}",
+        request = urllib.request.Request(f"{self._base}{path}?{urllib.parse.urlencode(params)}",
                                          headers={"Authorization": auth, "Accept": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=wait_s + s.timeout_s, context=self._ctx) as resp:
+            with urllib.request.urlopen(request, timeout=timeout, context=self._ctx) as resp:
                 body = resp.read(MAX_BODY_BYTES + 1)
                 signature = resp.headers.get(SIGNATURE_HEADER)
         except urllib.error.HTTPError as exc:

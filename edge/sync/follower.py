@@ -21,7 +21,7 @@ from edge.errors import EdgeError
 from edge.fileio import atomic_open
 from edge.library.store import LibraryError
 from edge.sqlite import StorageError
-from edge.sync.apply import PageRefused, validate_page
+from edge.sync.apply import PageRefused, SnapshotNeeded, validate_page, validate_snapshot
 from edge.sync.feed import FeedClient, HubRefused, HubUnreachable
 from edge.sync.status import SyncStatus
 
@@ -55,15 +55,21 @@ class Follower:
         try:
             lib = self._library()
             state = self._replica_state(lib)
+            if state and "snapshot" in state:  # a snapshot under way (resumed after a restart)
+                return self._snapshot_step(lib, state, start=False)
             cursor = state["seq"] if state else 0
             fetched = self.client.fetch(cursor, wait_s)
             if self._stop.is_set():  # stopping while the long-poll was out: leave the library alone
                 return "idle"
             self.st.hub_reachable, self.st.last_contact_at = True, time.time()
-            page = validate_page(fetched.body, signature=fetched.signature, nonce=fetched.nonce,
-                                 secret_key=self.sync.secret_key, app_id=self.sync.app_id, cursor=cursor,
-                                 hub_uuid=state["hub_uuid"] if state else None, groups=self.sync.group_list,
-                                 dim=self.dim)
+            try:
+                page = validate_page(fetched.body, signature=fetched.signature, nonce=fetched.nonce,
+                                     secret_key=self.sync.secret_key, app_id=self.sync.app_id, cursor=cursor,
+                                     hub_uuid=state["hub_uuid"] if state else None, groups=self.sync.group_list,
+                                     dim=self.dim)
+            except SnapshotNeeded as exc:
+                log.warning("sync %s: %s (cursor %d)", self.sync.app_id, exc, cursor)
+                return self._snapshot_step(lib, state, start=True)
             new_state = {"hub": self.sync.hub_url, "app_id": self.sync.app_id, "hub_uuid": page.library_uuid,
                          "seq": page.next, "groups": self._groups}
             with self._apply_lock:
@@ -95,6 +101,36 @@ class Follower:
             log.info("sync %s: following %s again at seq %d", self.sync.app_id, self.sync.hub_url, st.cursor)
             self._logged = (None, float("-inf"))
         return "applied" if page.changes else "idle"
+
+    def _snapshot_step(self, lib, state: dict | None, start: bool) -> str:
+        """One snapshot page. The first one empties the replica in its transaction; each
+        page's state says where the next starts, so a restart resumes; after the last,
+        the feed resumes from the first page's head and replays what changed meanwhile."""
+        snap = None if start else state["snapshot"]
+        phase, after = ("groups", 0) if start else (snap["phase"], snap["after"])
+        fetched = self.client.fetch_snapshot(phase, after)
+        if self._stop.is_set():
+            return "idle"
+        self.st.hub_reachable, self.st.last_contact_at = True, time.time()
+        page = validate_snapshot(fetched.body, signature=fetched.signature, nonce=fetched.nonce,
+                                 secret_key=self.sync.secret_key, app_id=self.sync.app_id, phase=phase, after=after,
+                                 hub_uuid=None if start else state["hub_uuid"], groups=self.sync.group_list,
+                                 dim=self.dim)
+        seq = page.seq if start else snap["seq"]
+        new_state = {"hub": self.sync.hub_url, "app_id": self.sync.app_id, "hub_uuid": page.library_uuid,
+                     "seq": seq, "groups": self._groups}
+        if page.next is not None:
+            new_state["snapshot"] = {"seq": seq, "phase": page.next[0], "after": page.next[1]}
+        with self._apply_lock:
+            if self._stop.is_set():
+                return "idle"
+            done = lib.apply_replica(page.changes, new_state, self.model_id, state, reset=start)
+        st = self.st
+        st.state, st.cursor = ("snapshot" if page.next is not None else "catching_up"), seq
+        st.pages_applied += 1
+        st.changes_applied += done.changes
+        self._count_mismatch(lib)
+        return "applied"
 
     def _replica_state(self, lib) -> dict | None:
         state = lib.store.replica_state()

@@ -6,13 +6,16 @@ the base64 embedding and the model id), so a change needs no other request to ap
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 
 FEED_PATH = "/edge/sync/v1/changes"
+SNAPSHOT_PATH = "/edge/sync/v1/snapshot"
 PROTOCOL = 1
 LIMIT_DEFAULT, LIMIT_MAX = 500, 5000      # changes per page
+SNAPSHOT_PHASES = ("groups", "members", "faces")
 PAGE_MAX_BYTES = 2 * 1024 * 1024          # a page stops growing past this (one change at least)
 WAIT_MAX_S = 30.0                         # the longest long-poll the hub holds
 GROUPS_MAX = 100                          # groups one follower may name
@@ -50,6 +53,51 @@ def build_page(app_id: str, library_uuid: str, since: int, head: int, rows: list
             "head": head, "count": len(changes), "skipped": nxt - since - len(changes)}
     head_text = _dumps(page)[:-1]
     return (head_text + ',"changes":[' + ",".join(changes) + "]}").encode()
+
+
+def snapshot_needed(app_id: str, library_uuid: str, since: int, floor: int) -> bytes:
+    """The feed's answer to a follower behind the compacted log: take a snapshot."""
+    return _dumps({"protocol": PROTOCOL, "app_id": app_id, "library_uuid": library_uuid, "since": since,
+                   "floor": floor, "snapshot_required": True}).encode()
+
+
+def _snapshot_change(phase: str, seq: int, row: tuple) -> dict:
+    """A snapshot row as the change that creates it (the follower applies both alike)."""
+    if phase == "groups":
+        _, ctime, group_id = row
+        return {"seq": seq, "ts": ctime, "op": "group.add", "group_id": group_id, "user_id": None,
+                "face_token": None, "data": None}
+    if phase == "members":
+        _, ctime, group_id, user_id, user_info = row
+        return {"seq": seq, "ts": ctime, "op": "user.add", "group_id": group_id, "user_id": user_id,
+                "face_token": None, "data": {"user_info": user_info}}
+    _, ctime, group_id, user_id, token, blob, model, quality = row
+    return {"seq": seq, "ts": ctime, "op": "face.add", "group_id": group_id, "user_id": user_id, "face_token": token,
+            "data": {"embedding": base64.b64encode(blob).decode(), "model": model,
+                     "quality": json.loads(quality) if quality else None}}
+
+
+def build_snapshot_page(app_id: str, library_uuid: str, phase: str, after: int, head: int, rows: list[tuple],
+                        limit: int, max_bytes: int = PAGE_MAX_BYTES) -> bytes:
+    """A snapshot page: groups, then members, then faces, each by rowid. `next` is the
+    (phase, after) to ask for next, null after the last face; `seq` the hub's head
+    when the page was read (the follower replays the log from its first page's)."""
+    changes, size, last = [], 0, after
+    for row in rows:
+        text = _dumps(_snapshot_change(phase, head, row))
+        if changes and size + len(text) > max_bytes:
+            break
+        changes.append(text)
+        size += len(text) + 1
+        last = row[0]
+    if len(changes) < len(rows) or len(rows) >= limit:
+        nxt = {"phase": phase, "after": last}
+    else:
+        later = SNAPSHOT_PHASES[SNAPSHOT_PHASES.index(phase) + 1:]
+        nxt = {"phase": later[0], "after": 0} if later else None
+    page = {"protocol": PROTOCOL, "app_id": app_id, "library_uuid": library_uuid, "seq": head, "phase": phase,
+            "after": after, "next": nxt, "count": len(changes)}
+    return (_dumps(page)[:-1] + ',"changes":[' + ",".join(changes) + "]}").encode()
 
 
 def sign_page(secret_key: str, nonce: str, body: bytes) -> str:

@@ -8,7 +8,7 @@ from typing import Callable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-STATES = ("starting", "following", "catching_up", "unreachable", "refused", "stopped")
+STATES = ("starting", "following", "catching_up", "snapshot", "unreachable", "refused", "stopped")
 
 
 @dataclass
