@@ -77,12 +77,12 @@ def v3(url: str, tok: str, path: str, body: dict) -> dict:
                          timeout=60).json()
 
 
-def signed_feed(url: str, key: str, secret: str, params: dict) -> requests.Response:
-    """GET the feed with a bce-auth-v1 signature, as a follower sends it."""
+def signed_feed(url: str, key: str, secret: str, params: dict, path: str = FEED_PATH) -> requests.Response:
+    """GET the feed (or the snapshot) with a bce-auth-v1 signature, as a follower sends it."""
     host = url.split("://", 1)[1]
     items = sorted(params.items())
-    auth = sign_bce(key, secret, method="GET", path=FEED_PATH, query=items, host=host, now=time.time())
-    return requests.get(url + FEED_PATH, params=items, headers={"Authorization": auth}, timeout=60)
+    auth = sign_bce(key, secret, method="GET", path=path, query=items, host=host, now=time.time())
+    return requests.get(url + path, params=items, headers={"Authorization": auth}, timeout=60)
 
 
 def store_of(data_dir: Path, app_id: str) -> LibraryStore:

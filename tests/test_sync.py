@@ -217,6 +217,19 @@ def test_bad_feed_requests_get_baidu_errors(site, params, code):
     assert r.json()["error_msg"] and "Traceback" not in r.text
 
 
+SNAPSHOT_ERRORS = [({"after": "0"}, 100), ({"phase": "users", "after": "0"}, 100), ({"phase": "faces"}, 222002),
+                   ({"phase": "faces", "after": "-3"}, 222002), ({"phase": "faces", "after": "0", "limit": "0"}, 222003),
+                   ({"phase": "faces", "after": "0", "groups": "a b"}, 222006),
+                   ({"phase": "faces", "after": "0", "since": "0"}, 100),
+                   ({"phase": "faces", "after": "0", "app_id": "2002"}, 6)]
+
+
+@pytest.mark.parametrize("params,code", SNAPSHOT_ERRORS)
+def test_bad_snapshot_requests_get_baidu_errors(site, params, code):
+    r = signed_feed(site.url, *feed_key("1001"), params, path="/edge/sync/v1/snapshot")
+    assert r.status_code == 200 and r.json()["error_code"] == code, r.text
+
+
 def test_feed_credentials_and_scopes(site):
     feed = site.url + "/edge/sync/v1/changes"
     assert requests.get(feed, params={"since": 0}).json()["error_code"] == 100            # no credentials

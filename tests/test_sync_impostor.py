@@ -74,7 +74,8 @@ class Impostor(http.server.ThreadingHTTPServer):
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - http.server's name
         self.server.requests += 1
-        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+        url = urllib.parse.urlsplit(self.path)
+        query = {**dict(urllib.parse.parse_qsl(url.query)), "_path": url.path}
         status, body, secret = self.server.answer(query)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -133,7 +134,7 @@ BAD = {
     "count that lies": (signed(page(3, [change(4, "group.add", "a")], count=2)), "announces 2"),
     "not our cursor (replay)": (signed(FIRST), "cursor is 3"),
     "another app's page": (signed({**GOOD, "app_id": "2002"}), "app '2002'"),
-    "the hub's library replaced": (signed({**GOOD, "library_uuid": "f" * 32}), "library is now"),
+    "the hub's library replaced, no snapshot": (signed({**GOOD, "library_uuid": "f" * 32}), "snapshot page is not"),
     "good change then a bad one": (signed(page(3, [change(4, "user.add", user="bob", data={"user_info": "B"}),
                                                    face(5, "bob", unit("bob", 64))])), "embedding of 64"),
     "user_info too long": (signed(page(3, [change(4, "user.add", user="bob", data={"user_info": "x" * 300})])),
@@ -209,3 +210,66 @@ def test_refused_pages_are_retried_with_back_off_then_followed(terminal):
     while time.monotonic() < deadline and follower.status()["state"] != "following":
         time.sleep(0.05)
     assert lib.store.replica_state()["seq"] == 5 and follower.status()["state"] == "following"
+
+
+NEW_UUID = "f" * 32
+
+
+def snapshot_page(phase, after, nxt, changes, **over) -> dict:
+    return {"protocol": 1, "app_id": "1001", "library_uuid": NEW_UUID, "seq": 9, "phase": phase, "after": after,
+            "next": nxt, "count": len(changes), "changes": changes, **over}
+
+
+SNAPSHOT = {("groups", "0"): snapshot_page("groups", 0, {"phase": "members", "after": 0},
+                                           [change(9, "group.add", "night")]),
+            ("members", "0"): snapshot_page("members", 0, {"phase": "faces", "after": 0},
+                                            [change(9, "user.add", "night", "cid", data={"user_info": "Cid"})]),
+            ("faces", "0"): snapshot_page("faces", 0, None, [face(9, "cid", group="night")])}
+
+
+def recovered_hub(pages):
+    """A hub whose library was recovered: a new uuid, and these snapshot pages."""
+    def answer(q):
+        if q["_path"].endswith("/snapshot"):
+            return 200, json.dumps(pages[q["phase"], q["after"]]).encode(), SECRET
+        if q["since"] == "9":
+            return 200, json.dumps({**page(9, []), "library_uuid": NEW_UUID}).encode(), SECRET
+        return 200, json.dumps({**GOOD, "library_uuid": NEW_UUID}).encode(), SECRET
+    return answer
+
+
+def test_a_recovered_hub_is_followed_again_through_a_snapshot(terminal):
+    hub, follower, lib = terminal
+    hub.answer = recovered_hub(SNAPSHOT)
+    outcomes = [follower.step() for _ in range(4)]
+    assert outcomes == ["applied", "applied", "applied", "idle"], follower.status()
+    assert lib.store.dump()["members"] == [["night", "cid", "Cid"]]          # ann (the old library) is gone
+    assert lib.store.replica_state() == {"hub": hub.url, "app_id": "1001", "hub_uuid": NEW_UUID, "seq": 9,
+                                         "groups": []}
+    assert lib.search(unit("cid"), None, 1)[0].user_id == "cid"
+
+
+BAD_SNAPSHOTS = {
+    "a face in the groups phase": ({("groups", "0"): snapshot_page("groups", 0, None, [face(9, "cid")])},
+                                   "face.add in the snapshot's groups"),
+    "another phase than asked": ({("groups", "0"): {**SNAPSHOT["members", "0"]}}, "asked for groups"),
+    "next goes back": ({("groups", "0"): snapshot_page("groups", 0, {"phase": "groups", "after": 0}, [])},
+                       "goes back"),
+    "NaN in a face": ({("groups", "0"): snapshot_page("groups", 0, {"phase": "faces", "after": 0}, []),
+                       ("faces", "0"): snapshot_page("faces", 0, None, [face(9, "cid", _nan())])}, "NaN"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SNAPSHOTS))
+def test_a_bad_snapshot_page_is_refused_and_wipes_nothing(terminal, case):
+    hub, follower, lib = terminal
+    pages, reason = BAD_SNAPSHOTS[case]
+    hub.answer = recovered_hub(pages)
+    before = lib.store.dump()
+    outcomes = [follower.step() for _ in range(3)]
+    assert outcomes[-1] == "failed" and reason in follower.status()["last_error"], follower.status()["last_error"]
+    if outcomes[0] == "failed":   # refused on its first page: the replica was not even emptied
+        assert lib.store.dump() == before and lib.store.replica_state()["hub_uuid"] == UUID
+    else:                         # refused later: the snapshot stays under way, resumable, never half-applied
+        assert lib.store.replica_state()["snapshot"] == {"seq": 9, "phase": "faces", "after": 0}
+        assert lib.store.dump()["faces"] == []

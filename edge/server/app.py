@@ -314,6 +314,8 @@ class Handlers:
             if req.since < floor:  # what it misses was compacted away: it needs a snapshot
                 return floor, 1, snapshot_needed(app.app_id, store.uuid, req.since, floor)
             head, rows = store.feed_rows(req.since, req.limit, list(req.groups) if req.groups else None)
+            if req.since > head:  # ahead of this log (the hub's library restored from a backup): rebuild
+                return head, 1, snapshot_needed(app.app_id, store.uuid, req.since, floor)
             body = build_page(app.app_id, store.uuid, req.since, head, rows, req.limit)
             return head, len(rows), body
 

@@ -39,11 +39,9 @@ class PageRefused(Exception):
 
 
 class SnapshotNeeded(Exception):
-    """The hub compacted its log past this terminal's cursor (a signed, checked answer)."""
-
-    def __init__(self, floor: int):
-        self.floor = floor
-        super().__init__(f"the hub's log starts after {floor}: taking a snapshot")
+    """The replica must be rebuilt from a snapshot (a signed, checked answer): the hub
+    compacted its log past the cursor, its log is behind the cursor (restored from a
+    backup), or its library is another (recovered)."""
 
 
 @dataclass(frozen=True)
@@ -200,13 +198,17 @@ def validate_page(body: bytes, *, signature: str | None, nonce: str, secret_key:
     followed (() = all)."""
     page = _parse(body, signature, nonce, secret_key)
     if isinstance(page, dict) and set(page) == NEEDED_KEYS and page["snapshot_required"] is True:
-        _header(page, app_id, hub_uuid)
-        if page["since"] != cursor or _int(page["floor"], "floor") <= cursor:
-            raise PageRefused("a snapshot asked for with another cursor or floor")
-        raise SnapshotNeeded(page["floor"])
+        _header(page, app_id, None)
+        if page["since"] != cursor:
+            raise PageRefused("a snapshot asked for another cursor")
+        raise SnapshotNeeded(f"the hub's log starts after {_int(page['floor'], 'floor')} and this terminal is at "
+                             f"{cursor}: taking a snapshot")
     if not isinstance(page, dict) or set(page) != PAGE_KEYS:
         raise PageRefused("page is not an object with the feed's fields")
-    uuid = _header(page, app_id, hub_uuid)
+    uuid = _header(page, app_id, None)
+    if hub_uuid is not None and uuid != hub_uuid:
+        raise SnapshotNeeded(f"the hub's library is now {uuid}, this replica was of {hub_uuid} (a recovered or "
+                             f"replaced hub): taking a snapshot")
     since, nxt, head = (_int(page[k], k) for k in ("since", "next", "head"))
     count, skipped = _int(page["count"], "count"), _int(page["skipped"], "skipped")
     if since != cursor:
