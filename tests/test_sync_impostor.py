@@ -273,3 +273,14 @@ def test_a_bad_snapshot_page_is_refused_and_wipes_nothing(terminal, case):
     else:                         # refused later: the snapshot stays under way, resumable, never half-applied
         assert lib.store.replica_state()["snapshot"] == {"seq": 9, "phase": "faces", "after": 0}
         assert lib.store.dump()["faces"] == []
+
+
+def test_following_other_groups_rebuilds_the_replica_through_a_snapshot(terminal, tmp_path):
+    hub, follower, lib = terminal
+    cfg = dataclasses.replace(follower.sync, groups="night")
+    night = Follower(dataclasses.replace(load_config(), data_dir=str(tmp_path), sync=cfg), lambda: lib, MODEL)
+    pages = {k: {**v, "library_uuid": UUID} for k, v in SNAPSHOT.items()}
+    hub.answer = lambda q: (200, json.dumps(pages[q["phase"], q["after"]] if q["_path"].endswith("/snapshot")
+                                            else page(9, [])).encode(), SECRET)
+    assert [night.step() for _ in range(4)] == ["applied", "applied", "applied", "idle"], night.status()
+    assert lib.store.dump()["groups"] == ["night"] and lib.store.replica_state()["groups"] == ["night"]

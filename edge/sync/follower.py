@@ -55,6 +55,10 @@ class Follower:
         try:
             lib = self._library()
             state = self._replica_state(lib)
+            if state and state.get("groups") != self._groups:  # other groups followed now: rebuild for them
+                log.warning("sync %s: sync.groups changed from %s to %s: taking a snapshot", self.sync.app_id,
+                            state.get("groups"), self._groups)
+                return self._snapshot_step(lib, state, start=True)
             if state and "snapshot" in state:  # a snapshot under way (resumed after a restart)
                 return self._snapshot_step(lib, state, start=False)
             cursor = state["seq"] if state else 0
@@ -139,9 +143,6 @@ class Follower:
                               f"library is a replica of its hub: move apps/{self.sync.app_id}/ away to follow "
                               f"{self.sync.hub_url} (docs/sync.md)")
         if state is not None:
-            if state.get("groups") != self._groups:
-                raise NotAReplica(f"sync.groups changed from {state.get('groups')} to {self._groups}: "
-                                  f"move apps/{self.sync.app_id}/ away so the replica is rebuilt (docs/sync.md)")
             if self.st.cursor == 0:
                 self.st.cursor = state["seq"]
                 self._count_mismatch(lib)
