@@ -61,25 +61,7 @@ class Follower:
                 return self._snapshot_step(lib, state, start=True)
             if state and "snapshot" in state:  # a snapshot under way (resumed after a restart)
                 return self._snapshot_step(lib, state, start=False)
-            cursor = state["seq"] if state else 0
-            fetched = self.client.fetch(cursor, wait_s)
-            if self._stop.is_set():  # stopping while the long-poll was out: leave the library alone
-                return "idle"
-            self.st.hub_reachable, self.st.last_contact_at = True, time.time()
-            try:
-                page = validate_page(fetched.body, signature=fetched.signature, nonce=fetched.nonce,
-                                     secret_key=self.sync.secret_key, app_id=self.sync.app_id, cursor=cursor,
-                                     hub_uuid=state["hub_uuid"] if state else None, groups=self.sync.group_list,
-                                     dim=self.dim)
-            except SnapshotNeeded as exc:
-                log.warning("sync %s: %s (cursor %d)", self.sync.app_id, exc, cursor)
-                return self._snapshot_step(lib, state, start=True)
-            new_state = {"hub": self.sync.hub_url, "app_id": self.sync.app_id, "hub_uuid": page.library_uuid,
-                         "seq": page.next, "groups": self._groups}
-            with self._apply_lock:
-                if self._stop.is_set():
-                    return "idle"
-                done = lib.apply_replica(page.changes, new_state, self.model_id, state)
+            return self._feed_step(lib, state, wait_s)
         except HubUnreachable as exc:
             return self._failed("unreachable", f"hub unreachable: {exc}", reachable=False)
         except HubRefused as exc:
@@ -91,6 +73,27 @@ class Follower:
             return self._failed("refused", str(exc), reachable=self.st.hub_reachable)
         except (StorageError, EdgeError, LibraryError) as exc:
             return self._failed("refused", f"local library: {exc}", reachable=self.st.hub_reachable)
+
+    def _feed_step(self, lib, state: dict | None, wait_s: float) -> str:
+        cursor = state["seq"] if state else 0
+        fetched = self.client.fetch(cursor, wait_s)
+        if self._stop.is_set():  # stopping while the long-poll was out: leave the library alone
+            return "idle"
+        self.st.hub_reachable, self.st.last_contact_at = True, time.time()
+        try:
+            page = validate_page(fetched.body, signature=fetched.signature, nonce=fetched.nonce,
+                                 secret_key=self.sync.secret_key, app_id=self.sync.app_id, cursor=cursor,
+                                 hub_uuid=state["hub_uuid"] if state else None, groups=self.sync.group_list,
+                                 dim=self.dim)
+        except SnapshotNeeded as exc:
+            log.warning("sync %s: %s (cursor %d)", self.sync.app_id, exc, cursor)
+            return self._snapshot_step(lib, state, start=True)
+        new_state = {"hub": self.sync.hub_url, "app_id": self.sync.app_id, "hub_uuid": page.library_uuid,
+                     "seq": page.next, "groups": self._groups}
+        with self._apply_lock:
+            if self._stop.is_set():
+                return "idle"
+            done = lib.apply_replica(page.changes, new_state, self.model_id, state)
         st = self.st
         st.cursor, st.hub_head, st.lag_changes = page.next, page.head, page.head - page.next
         st.state = "following" if st.lag_changes == 0 else "catching_up"
@@ -118,8 +121,10 @@ class Follower:
         self.st.hub_reachable, self.st.last_contact_at = True, time.time()
         page = validate_snapshot(fetched.body, signature=fetched.signature, nonce=fetched.nonce,
                                  secret_key=self.sync.secret_key, app_id=self.sync.app_id, phase=phase, after=after,
-                                 hub_uuid=None if start else state["hub_uuid"], groups=self.sync.group_list,
-                                 dim=self.dim)
+                                 hub_uuid=None, groups=self.sync.group_list, dim=self.dim)
+        if not start and page.library_uuid != state["hub_uuid"]:  # the hub's library changed mid-snapshot
+            log.warning("sync %s: the hub's library changed during the snapshot: starting it again", self.sync.app_id)
+            return self._snapshot_step(lib, state, start=True)
         seq = page.seq if start else snap["seq"]
         new_state = {"hub": self.sync.hub_url, "app_id": self.sync.app_id, "hub_uuid": page.library_uuid,
                      "seq": seq, "groups": self._groups}
