@@ -1,5 +1,7 @@
 """The hub's change feed (`GET /edge/sync/v1/changes`, docs/sync.md): a follower pulls
-its app's change log from its cursor, in bounded pages, with a long-poll.
+its app's change log from its cursor, in bounded pages, with a long-poll; and the
+parameters of its snapshot pages (`GET /edge/sync/v1/snapshot`), for a follower the
+compacted log cannot serve.
 
 Waiting followers cost no SQLite reads: one watcher task per app (running only while
 someone waits) reads the log's head every WATCH_S, or at once when this process's API
