@@ -186,7 +186,8 @@ def test_other_groups_data_is_refused_by_a_staff_follower(tmp_path):
 def test_faces_of_another_model_are_counted_not_searched(terminal):
     hub, follower, lib = terminal
     hub.answer = signed(page(3, [change(4, "user.add", user="old", data={"user_info": ""}),
-                                 face(5, "old", model="arcface@0000"), face(6, "old", model="arcface@0000")]))
+                                 face(5, "old", model="arcface@0000"),
+                                 face(6, "old", unit("old", 512), model="arcface@0000")]))  # another width too
     assert follower.step() == "applied"
     st = follower.status()
     assert st["model_mismatch_faces"] == 2 and st["model_mismatch"] == {"arcface@0000": 2}

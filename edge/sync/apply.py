@@ -27,6 +27,7 @@ _UUID_RE = re.compile(r"^[0-9a-f]{32}$")
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MODEL_MAX = 200
 UNIT_TOLERANCE = 0.01   # the hub stores L2-normalised embeddings; float32 round-trips are exact
+OTHER_MODEL_MAX_DIM = 4096
 PAGE_KEYS = {"protocol", "app_id", "library_uuid", "since", "next", "head", "count", "skipped", "changes"}
 CHANGE_KEYS = {"seq", "ts", "op", "group_id", "user_id", "face_token", "data"}
 NEEDED_KEYS = {"protocol", "app_id", "library_uuid", "since", "floor", "snapshot_required"}
@@ -77,25 +78,29 @@ def _id(value, name: str) -> str:
     return value
 
 
-def _embedding(data: dict, dim: int) -> np.ndarray:
+def _embedding(data: dict, dim: int | None) -> np.ndarray:
+    """The face's vector: dim float32 values of unit length for the terminal's model;
+    for another model (not stored, counted) any length up to OTHER_MODEL_MAX_DIM,
+    finite: a hub moving to a wider model must not stall its older terminals."""
     text = data.get("embedding")
-    if not isinstance(text, str) or len(text) > 4 * (dim * 4 + 2) // 3 + 4:
+    longest = 4 * ((dim or OTHER_MODEL_MAX_DIM) * 4 + 2) // 3 + 4
+    if not isinstance(text, str) or len(text) > longest:
         raise PageRefused("face.add: embedding missing or too long")
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise PageRefused("face.add: embedding is not base64") from None
-    if len(raw) != dim * 4:
+    if (dim is not None and len(raw) != dim * 4) or not raw or len(raw) % 4:
         raise PageRefused(f"face.add: embedding of {len(raw) // 4} values, this terminal's embedder makes {dim}")
     vec = np.frombuffer(raw, dtype=np.float32)
     if not np.isfinite(vec).all():
         raise PageRefused("face.add: embedding holds NaN or infinity")
-    if abs(float(np.linalg.norm(vec)) - 1.0) > UNIT_TOLERANCE:
+    if dim is not None and abs(float(np.linalg.norm(vec)) - 1.0) > UNIT_TOLERANCE:
         raise PageRefused("face.add: embedding is not unit length")
     return vec.copy()
 
 
-def _change(raw, dim: int) -> ReplicaChange:
+def _change(raw, dim: int, model_id: str) -> ReplicaChange:
     if not isinstance(raw, dict) or set(raw) != CHANGE_KEYS:
         raise PageRefused("a change is not an object with seq, ts, op, group_id, user_id, face_token, data")
     op, seq = raw["op"], _int(raw["seq"], "seq")
@@ -128,7 +133,7 @@ def _change(raw, dim: int) -> ReplicaChange:
     if quality is not None and not isinstance(quality, dict):
         raise PageRefused(f"change {seq}: quality is not an object")
     try:
-        vec = _embedding(data, dim)
+        vec = _embedding(data, dim if model == model_id else None)
     except PageRefused as exc:
         raise PageRefused(f"change {seq}: {exc}") from None
     return ReplicaChange(seq, op, group_id, user_id, token, face=FaceRecord(token, vec, model, quality))
@@ -159,7 +164,8 @@ def _parse(body: bytes, signature: str | None, nonce: str, secret_key: str):
 
 
 def validate_snapshot(body: bytes, *, signature: str | None, nonce: str, secret_key: str, app_id: str, phase: str,
-                      after: int, hub_uuid: str | None, groups: tuple[str, ...], dim: int) -> SnapshotPage:
+                      after: int, hub_uuid: str | None, groups: tuple[str, ...], dim: int,
+                      model_id: str) -> SnapshotPage:
     """A snapshot page as typed changes (group.add, user.add, face.add), or PageRefused."""
     page = _parse(body, signature, nonce, secret_key)
     if not isinstance(page, dict) or set(page) != SNAPSHOT_KEYS:
@@ -183,7 +189,7 @@ def validate_snapshot(body: bytes, *, signature: str | None, nonce: str, secret_
                           f"{len(raw) if isinstance(raw, list) else 0}")
     changes = []
     for item in raw:
-        change = _change(item, dim)
+        change = _change(item, dim, model_id)
         if change.op != PHASE_OP[phase]:
             raise PageRefused(f"a {change.op} in the snapshot's {phase}")
         if groups and change.group_id not in groups:
@@ -193,7 +199,7 @@ def validate_snapshot(body: bytes, *, signature: str | None, nonce: str, secret_
 
 
 def validate_page(body: bytes, *, signature: str | None, nonce: str, secret_key: str, app_id: str, cursor: int,
-                  hub_uuid: str | None, groups: tuple[str, ...], dim: int) -> Page:
+                  hub_uuid: str | None, groups: tuple[str, ...], dim: int, model_id: str) -> Page:
     """The page as typed changes, or PageRefused, or SnapshotNeeded. groups: those
     followed (() = all)."""
     page = _parse(body, signature, nonce, secret_key)
@@ -222,7 +228,7 @@ def validate_page(body: bytes, *, signature: str | None, nonce: str, secret_key:
         raise PageRefused(f"sequence gap: {count} changes + {skipped} skipped do not cover ({since}, {nxt}]")
     changes, last = [], since
     for item in raw:
-        change = _change(item, dim)
+        change = _change(item, dim, model_id)
         if not last < change.seq <= nxt:
             raise PageRefused(f"change {change.seq} out of sequence after {last} (page ends at {nxt})")
         if groups and change.group_id not in groups:

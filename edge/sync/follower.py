@@ -84,7 +84,7 @@ class Follower:
             page = validate_page(fetched.body, signature=fetched.signature, nonce=fetched.nonce,
                                  secret_key=self.sync.secret_key, app_id=self.sync.app_id, cursor=cursor,
                                  hub_uuid=state["hub_uuid"] if state else None, groups=self.sync.group_list,
-                                 dim=self.dim)
+                                 dim=self.dim, model_id=self.model_id)
         except SnapshotNeeded as exc:
             log.warning("sync %s: %s (cursor %d)", self.sync.app_id, exc, cursor)
             return self._snapshot_step(lib, state, start=True)
@@ -121,7 +121,8 @@ class Follower:
         self.st.hub_reachable, self.st.last_contact_at = True, time.time()
         page = validate_snapshot(fetched.body, signature=fetched.signature, nonce=fetched.nonce,
                                  secret_key=self.sync.secret_key, app_id=self.sync.app_id, phase=phase, after=after,
-                                 hub_uuid=None, groups=self.sync.group_list, dim=self.dim)
+                                 hub_uuid=None, groups=self.sync.group_list, dim=self.dim,
+                                 model_id=self.model_id)
         if not start and page.library_uuid != state["hub_uuid"]:  # the hub's library changed mid-snapshot
             log.warning("sync %s: the hub's library changed during the snapshot: starting it again", self.sync.app_id)
             return self._snapshot_step(lib, state, start=True)
