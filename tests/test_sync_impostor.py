@@ -285,3 +285,18 @@ def test_following_other_groups_rebuilds_the_replica_through_a_snapshot(terminal
                                             else page(9, [])).encode(), SECRET)
     assert [night.step() for _ in range(4)] == ["applied", "applied", "applied", "idle"], night.status()
     assert lib.store.dump()["groups"] == ["night"] and lib.store.replica_state()["groups"] == ["night"]
+
+
+def test_the_replica_refuses_local_changes_in_process(terminal, tmp_path):
+    """Any writer but the follower is refused with 6: the in-process SDKs (what
+    `edge enroll` calls) as the terminal's HTTP API (tests/test_sync.py)."""
+    from edge.aip import AipFace as V2
+    from edge.aip.v3 import AipFace as V3
+    from edge.library.store import FaceRecord, LibraryError
+    hub, follower, lib = terminal
+    cfg = dataclasses.replace(load_config(), data_dir=str(tmp_path))
+    assert V3("1001", "", "", config=cfg).groupAdd("local")["error_code"] == 6
+    assert V2("1001", "", "", config=cfg).deleteUser("ann")["error_code"] == 6
+    with pytest.raises(LibraryError, match="replica"):
+        lib.register(["staff"], "eve", "", FaceRecord("eve0001", unit("eve"), MODEL))
+    assert V3("1001", "", "", config=cfg).getUser("ann", "staff")["error_code"] == 0   # reads go on
