@@ -27,7 +27,6 @@ import resource
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -176,8 +175,8 @@ def idle(args, base, model, root) -> None:
 
                 async def poll():
                     while time.monotonic() < stop:
-                        async with session.get(hub.url + FEED_PATH, params={"since": 0,
-                                                                             "wait": SyncConfig().wait_s, "access_token": tok}) as r:
+                        params = {"since": 0, "wait": SyncConfig().wait_s, "access_token": tok}
+                        async with session.get(hub.url + FEED_PATH, params=params) as r:
                             await r.read()
                             if r.status != 200:
                                 raise RuntimeError(r.status)

@@ -218,7 +218,8 @@ def test_bad_feed_requests_get_baidu_errors(site, params, code):
 
 
 SNAPSHOT_ERRORS = [({"after": "0"}, 100), ({"phase": "users", "after": "0"}, 100), ({"phase": "faces"}, 222002),
-                   ({"phase": "faces", "after": "-3"}, 222002), ({"phase": "faces", "after": "0", "limit": "0"}, 222003),
+                   ({"phase": "faces", "after": "-3"}, 222002),
+                   ({"phase": "faces", "after": "0", "limit": "0"}, 222003),
                    ({"phase": "faces", "after": "0", "groups": "a b"}, 222006),
                    ({"phase": "faces", "after": "0", "since": "0"}, 100),
                    ({"phase": "faces", "after": "0", "app_id": "2002"}, 6)]

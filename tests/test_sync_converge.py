@@ -26,7 +26,8 @@ def random_op(store, rng: random.Random, model: str, n: int) -> None:
                                     "group_delete"))
     try:
         if op in ("add", "replace"):
-            store.register(groups, user, f"{user} {n}", synthetic(user, model, n), "append" if op == "add" else "replace")
+            mode = "append" if op == "add" else "replace"
+            store.register(groups, user, f"{user} {n}", synthetic(user, model, n), mode)
         elif op == "delete":
             store.delete_user(user)
         elif op == "delete_in":
