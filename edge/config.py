@@ -316,6 +316,8 @@ def load_config(path: Path | str | None = None) -> Config:
     apps, feeds = _apps(raw.pop("apps", None), os.environ.get("EDGE_APPS"))
     cameras = _cameras(raw.pop("cameras", None))
     cfg = dataclasses.replace(_build(Config, raw, ""), apps=apps, feed_keys=feeds, cameras=cameras)
+    if os.environ.get("EDGE_SYNC_SECRET"):  # the hub credential's secret, kept out of the YAML file
+        cfg = dataclasses.replace(cfg, sync=dataclasses.replace(cfg.sync, secret_key=os.environ["EDGE_SYNC_SECRET"]))
     base = path.resolve().parent
     base = base.parent if base.name == "config" else base  # a checkout's config/ folder
     return validate(_anchor(cfg, raw, base))

@@ -28,6 +28,11 @@ def test_feed_keys_and_sync_are_read(tmp_path):
     assert not load_config().sync.enabled                # off by default
 
 
+def test_the_sync_secret_may_come_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGE_SYNC_SECRET", "from-env")
+    assert config(tmp_path, {"sync": {**SYNC, "secret_key": ""}}).sync.secret_key == "from-env"
+
+
 @pytest.mark.parametrize("body,where", [
     ({"sync": {**SYNC, "hub_url": "ftp://hub"}}, "sync.hub_url"),
     ({"sync": {**SYNC, "hub_url": "http://hub:8300/path"}}, "sync.hub_url"),
