@@ -300,3 +300,7 @@ def test_the_replica_refuses_local_changes_in_process(terminal, tmp_path):
     with pytest.raises(LibraryError, match="replica"):
         lib.register(["staff"], "eve", "", FaceRecord("eve0001", unit("eve"), MODEL))
     assert V3("1001", "", "", config=cfg).getUser("ann", "staff")["error_code"] == 0   # reads go on
+    from edge.config import ConfigError
+    from edge.enroll import Enroller
+    with pytest.raises(ConfigError, match="enrol at the hub"):   # edge enroll stops at once (exit 2)
+        Enroller(cfg, "1001")
