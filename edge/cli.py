@@ -76,26 +76,52 @@ def cmd_run(args) -> int:
     return Runner(cfg).run()
 
 
-def cmd_status(args) -> int:
-    """The running loop's status file: cameras, frame rates, latencies, recent errors."""
-    cfg = load_config(args.config)
-    path = cfg.path(cfg.data_dir) / "run" / "status.json"
+def _status_file(path: Path):
+    """(snapshot, age in s) of a status file, or None when absent; ValueError when unreadable."""
     if not path.exists():
-        print(f"edge status: {path} does not exist: is `edge run` running?", file=sys.stderr)
-        return 1
+        return None
     try:
         snap = json.loads(path.read_text())
-        age = time.time() - float(snap["time"])
+        return snap, time.time() - float(snap["time"])
     except (OSError, ValueError, TypeError, KeyError):
-        print(f"edge status: {path} is unreadable or damaged: is `edge run` running?", file=sys.stderr)
+        raise ValueError(f"edge status: {path} is unreadable or damaged: is `edge run` running?") from None
+
+
+def cmd_status(args) -> int:
+    """The running loop's status file: cameras, frame rates, latencies, recent errors;
+    and a terminal's sync (run/sync.json, written by the follower of `edge serve` or
+    `edge run`, docs/sync.md): hub reachable, cursor, lag, last error."""
+    cfg = load_config(args.config)
+    run = cfg.path(cfg.data_dir) / "run"
+    try:
+        loop = _status_file(run / "status.json")
+        sync = _status_file(run / "sync.json") if cfg.sync.enabled else None
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
         return 1
-    print(json.dumps({**snap, "age_s": round(age, 1)}, indent=None if args.json else 1))
+    if loop is None and sync is None:
+        print(f"edge status: {run / 'status.json'} does not exist: is `edge run` running?", file=sys.stderr)
+        return 1
+    snap, age = loop or sync
+    out = {**snap, "age_s": round(age, 1)}
+    if sync is not None:
+        out["sync"] = sync[0]["sync"]  # the follower's own file is the fresher
+    print(json.dumps(out, indent=None if args.json else 1))
     summary = (snap.get("library") or {}).get("summary") if isinstance(snap.get("library"), dict) else None
     if summary and not args.json:
         print(summary)
-    stale = age > 3 * max(cfg.run.status_interval_s, 1.0)
+    if not args.json:
+        for app_id, st in (out.get("sync") or {}).items():
+            print(f"sync {app_id}: {st.get('state')}, hub {'reachable' if st.get('hub_reachable') else 'unreachable'}, "
+                  f"cursor {st.get('cursor')}, lag {st.get('lag_changes')} changes / {st.get('lag_s')} s"
+                  + (f", {st['model_mismatch_faces']} faces of another model not searched"
+                     if st.get("model_mismatch_faces") else "")
+                  + (f"; last error: {st['last_error']}" if st.get("last_error") else ""))
+    interval = cfg.run.status_interval_s if loop else cfg.sync.status_interval_s
+    stale = age > 3 * max(interval, 1.0)
     if stale:
-        print(f"edge status: the status is {age:.0f} s old: the loop is not running", file=sys.stderr)
+        print(f"edge status: the status is {age:.0f} s old: the {'loop' if loop else 'follower'} is not running",
+              file=sys.stderr)
     return 1 if stale else 0
 
 
@@ -202,6 +228,8 @@ def cmd_library(args) -> int:
     data = cfg.path(cfg.data_dir)
     if args.app_id is not None and not APP_ID_RE.match(args.app_id):
         raise ConfigError(f"edge library: {args.app_id!r} is not an APP_ID")
+    if args.action == "compact":
+        return _compact(data, args)
     if args.action == "recover":
         if not args.app_id:
             raise ConfigError("edge library recover: --app-id is needed")
@@ -225,6 +253,24 @@ def cmd_library(args) -> int:
             for name in c.set_aside:
                 print(f"{c.app_id}:   set aside: {name}")
     return 0 if all(c.healthy for c in checks) else 1
+
+
+def _compact(data: Path, args) -> int:
+    """Prune an app's change log to its last --keep changes (docs/sync.md, Snapshot)."""
+    from edge.library.library import STORE_FILE, library_dir
+    from edge.library.store import LibraryStore
+    if not args.app_id or args.keep is None or args.keep < 1:
+        raise ConfigError("edge library compact: --app-id and --keep N (N >= 1) are needed")
+    path = library_dir(data, args.app_id) / STORE_FILE
+    if not path.exists():
+        raise ConfigError(f"edge library compact: {path} does not exist")
+    store = LibraryStore(path)
+    try:
+        removed, floor = store.compact(args.keep)
+    finally:
+        store.close()
+    print(json.dumps({"app_id": args.app_id, "removed": removed, "log_floor": floor}))
+    return 0
 
 
 def cmd_bench(args) -> int:
@@ -290,9 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--until", help="last day, YYYY-MM-DD (inclusive)")
     a.set_defaults(func=cmd_attendance)
 
-    lb = sub.add_parser("library", help="check a face library's files, or recover a damaged one")
-    lb.add_argument("action", choices=["check", "recover"])
+    lb = sub.add_parser("library", help="check a face library's files, recover a damaged one, compact its log")
+    lb.add_argument("action", choices=["check", "recover", "compact"])
     lb.add_argument("--app-id", help="the app (default for check: every app)")
+    lb.add_argument("--keep", type=int, help="compact: the last changes kept (followers behind get a snapshot)")
     lb.add_argument("--json", action="store_true", help="JSON lines")
     lb.set_defaults(func=cmd_library)
 

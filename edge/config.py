@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from edge.models.manifest import REPO_ROOT
+from edge.sync.config import SyncConfig, validate_sync
 from edge.thresholds import LOOP_MAX_POSE_DEG
 
 DEFAULT_CONFIG = REPO_ROOT / "config" / "edge.yaml"
@@ -121,9 +122,10 @@ class AppConfig:
     api_key: str
     secret_key: str = field(repr=False)
     qps: float = 0.0              # 0: server.qps
+    scope: str = "all"            # "all": the API and the change feed; "feed": the feed only (feed_keys)
 
     def __repr__(self) -> str:   # secrets never reach a log line through repr()
-        return f"AppConfig(app_id={self.app_id!r}, api_key={self.api_key!r}, secret_key=***)"
+        return f"AppConfig(app_id={self.app_id!r}, api_key={self.api_key!r}, secret_key=***, scope={self.scope!r})"
 
 
 @dataclass(frozen=True)
@@ -136,8 +138,10 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
     cameras: tuple = ()           # edge.camera.SourceConfig, from `cameras:` (default: the demo)
     apps: tuple = ()              # AppConfig, from `apps:` and $EDGE_APPS
+    feed_keys: tuple = ()         # AppConfig(scope="feed"), from `apps.<APP_ID>.feed_keys`
     base_dir: Path = REPO_ROOT    # relative defaults resolve here; paths written in a file are made absolute
 
     def path(self, value: str) -> Path:
@@ -154,7 +158,7 @@ def _build(cls, raw, where: str):
         return cls()
     if not isinstance(raw, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(raw).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in ("base_dir", "apps", "cameras")}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in ("base_dir", "apps", "cameras", "feed_keys")}
     unknown = set(raw) - set(fields)
     if unknown:
         raise ConfigError(f"{where or 'config'}: unknown key(s) {', '.join(sorted(unknown))}")
@@ -227,15 +231,18 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("server: set both tls_cert and tls_key, or neither")
     if cfg.api.spoofing_control not in SPOOFING_POLICIES:
         raise ConfigError(f"api.spoofing_control: must be {' or '.join(SPOOFING_POLICIES)}")
+    validate_sync(cfg.sync, ConfigError)
     return cfg
 
 
 _APP_ID_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
-def _apps(raw, env: str | None) -> tuple:
-    """`apps:` (a mapping APP_ID -> {api_key, secret_key[, qps]}) plus $EDGE_APPS
-    ("APP_ID:API_KEY:SECRET_KEY[,...]", for secrets kept out of the YAML file)."""
+def _apps(raw, env: str | None) -> tuple[tuple, tuple]:
+    """`apps:` (a mapping APP_ID -> {api_key, secret_key[, qps, feed_keys]}) plus
+    $EDGE_APPS ("APP_ID:API_KEY:SECRET_KEY[,...]", for secrets kept out of the YAML
+    file). Returns (apps, feed keys): a feed key (a list of {api_key, secret_key} under
+    its app) may only read that app's change feed (docs/sync.md)."""
     entries: dict[str, dict] = {}
     if raw is not None:
         if not isinstance(raw, dict):
@@ -243,7 +250,7 @@ def _apps(raw, env: str | None) -> tuple:
         for app_id, spec in raw.items():
             if not isinstance(spec, dict):
                 raise ConfigError(f"apps.{app_id}: expected a mapping with api_key and secret_key")
-            unknown = set(spec) - {"api_key", "secret_key", "qps"}
+            unknown = set(spec) - {"api_key", "secret_key", "qps", "feed_keys"}
             if unknown:
                 raise ConfigError(f"apps.{app_id}: unknown key(s) {', '.join(sorted(unknown))}")
             entries[str(app_id)] = dict(spec)
@@ -251,7 +258,8 @@ def _apps(raw, env: str | None) -> tuple:
         parts = item.strip().split(":")
         if len(parts) != 3:
             raise ConfigError("EDGE_APPS: expected APP_ID:API_KEY:SECRET_KEY[,...]")
-        entries[parts[0]] = {"api_key": parts[1], "secret_key": parts[2]}
+        kept = {k: v for k, v in entries.get(parts[0], {}).items() if k == "feed_keys"}
+        entries[parts[0]] = {"api_key": parts[1], "secret_key": parts[2], **kept}
     apps = []
     for app_id, spec in entries.items():
         if not _APP_ID_RE.match(app_id):
@@ -262,9 +270,22 @@ def _apps(raw, env: str | None) -> tuple:
         if isinstance(qps, bool) or not isinstance(qps, (int, float)) or qps < 0:
             raise ConfigError(f"apps.{app_id}.qps: expected a number >= 0")
         apps.append(AppConfig(app_id, key, secret, float(qps)))
-    if len({a.api_key for a in apps}) != len(apps):
-        raise ConfigError("apps: two APP_IDs share an api_key")
-    return tuple(apps)
+    feeds = []
+    for app in apps:
+        raw_keys = entries[app.app_id].get("feed_keys") or []
+        if not isinstance(raw_keys, list):
+            raise ConfigError(f"apps.{app.app_id}.feed_keys: expected a list of {{api_key, secret_key}}")
+        for i, item in enumerate(raw_keys):
+            where = f"apps.{app.app_id}.feed_keys[{i}]"
+            if not isinstance(item, dict) or set(item) - {"api_key", "secret_key"}:
+                raise ConfigError(f"{where}: expected a mapping with api_key and secret_key only")
+            key, secret = item.get("api_key"), item.get("secret_key")
+            if not isinstance(key, str) or not key or not isinstance(secret, str) or not secret:
+                raise ConfigError(f"{where}: api_key and secret_key must be non-empty strings")
+            feeds.append(AppConfig(app.app_id, key, secret, app.qps, scope="feed"))
+    if len({a.api_key for a in apps + feeds}) != len(apps) + len(feeds):
+        raise ConfigError("apps: two APP_IDs or feed keys share an api_key")
+    return tuple(apps), tuple(feeds)
 
 
 def _cameras(raw) -> tuple:
@@ -290,7 +311,8 @@ def load_config(path: Path | str | None = None) -> Config:
     path = Path(path or os.environ.get("EDGE_CONFIG") or DEFAULT_CONFIG)
     if not path.exists():
         if path == DEFAULT_CONFIG:
-            return validate(Config(apps=_apps(None, os.environ.get("EDGE_APPS"))))
+            apps, feeds = _apps(None, os.environ.get("EDGE_APPS"))
+            return validate(Config(apps=apps, feed_keys=feeds))
         raise ConfigError(f"config file {path} does not exist")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -298,9 +320,11 @@ def load_config(path: Path | str | None = None) -> Config:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    apps = _apps(raw.pop("apps", None), os.environ.get("EDGE_APPS"))
+    apps, feeds = _apps(raw.pop("apps", None), os.environ.get("EDGE_APPS"))
     cameras = _cameras(raw.pop("cameras", None))
-    cfg = dataclasses.replace(_build(Config, raw, ""), apps=apps, cameras=cameras)
+    cfg = dataclasses.replace(_build(Config, raw, ""), apps=apps, feed_keys=feeds, cameras=cameras)
+    if os.environ.get("EDGE_SYNC_SECRET"):  # the hub credential's secret, kept out of the YAML file
+        cfg = dataclasses.replace(cfg, sync=dataclasses.replace(cfg.sync, secret_key=os.environ["EDGE_SYNC_SECRET"]))
     base = path.resolve().parent
     base = base.parent if base.name == "config" else base  # a checkout's config/ folder
     return validate(_anchor(cfg, raw, base))
@@ -308,7 +332,7 @@ def load_config(path: Path | str | None = None) -> Config:
 
 # Path keys of the file: (section or None, key).
 PATH_KEYS = ((None, "data_dir"), ("models", "dir"), ("server", "tls_cert"), ("server", "tls_key"),
-             ("events", "log_file"))
+             ("events", "log_file"), ("sync", "ca_file"))
 
 
 def _anchor(cfg: Config, raw: dict, base: Path) -> Config:

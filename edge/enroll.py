@@ -25,7 +25,7 @@ from typing import Iterator
 
 from edge.aip.runtime import score
 from edge.aip.v3 import AipFace
-from edge.config import Config
+from edge.config import Config, ConfigError
 from edge.errors import EdgeError
 from edge.fileio import write_atomic
 from edge.library.scores import score_to_similarity
@@ -110,9 +110,12 @@ class Enroller:
         self.app_id = app_id
         self.client = AipFace(app_id, "", "", config=config)
         try:  # a damaged library stops the enrollment here, with its file and remedy (a StorageError)
-            _ = self.library
+            replica = self.library.store.replica_state()
         except EdgeError:
-            pass  # an invalid app id is answered with every photo, as before
+            replica = None  # an invalid app id is answered with every photo, as before
+        if replica is not None:  # a terminal's replica changes only through its hub (docs/sync.md)
+            raise ConfigError(f"edge enroll: the library of app {app_id} follows {replica.get('hub')}: "
+                              f"enrol at the hub (docs/sync.md)")
         self.rejections = RejectionLog(config.path(config.data_dir) / "enroll" / f"{app_id}-rejected.json")
         self.options = {"quality_control": quality, "liveness_control": liveness}
         self.duplicate_similarity = score_to_similarity(duplicate_score)

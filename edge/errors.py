@@ -11,6 +11,7 @@ MESSAGES: dict[int, str] = {
     2: "Service temporarily unavailable",
     3: "Unsupported openapi method",
     4: "Open api request limit reached",
+    6: "No permission to access data",  # Baidu's public common table; a feed-only key, a replica (docs/sync.md)
     14: "IAM Certification failed",
     17: "Open api daily request limit reached",
     18: "Open api qps request limit reached",

@@ -200,6 +200,9 @@ class FaceLibrary:
                 changes = self.store.face_changes_since(self._seq)
                 if not changes:
                     break
+                if changes[0][0] > self._seq + 1:  # the log was compacted past us: what we missed is gone
+                    self._rebuild_index()
+                    continue
                 state: dict[int, bool] = {}  # face_ref -> present after these changes
                 for _, op, face_ref in changes:
                     if face_ref is not None and op in ("face.add", "face.delete"):
@@ -216,6 +219,15 @@ class FaceLibrary:
         if self._unsaved >= SAVE_EVERY_CHANGES and time.monotonic() - self._save_failed > SAVE_RETRY_S:
             self._try_save(f"after {self._unsaved} changes")
         return done
+
+    def _rebuild_index(self) -> None:
+        """The whole index afresh from the store (its log was compacted past the index's seq)."""
+        log.info("library %s: change log compacted past the index (seq %d): rebuilding it", self.dir, self._seq)
+        index = FaceIndex(self.dim, **self._index_options)
+        last = self.store.last_seq()
+        for refs, groups, vecs in self.store.iter_faces():
+            index.add(refs, groups, vecs)
+        self.index, self._seq = index, last
 
     def _try_save(self, when: str) -> None:
         """Save the index; a failure (full disk) is logged, not raised: the index is a
@@ -272,6 +284,10 @@ class FaceLibrary:
 
     def add_group(self, group_id):
         return self._write(self.store.add_group, group_id)
+
+    def apply_replica(self, changes, state, model, expect, reset=False):
+        """A follower's page and cursor, one transaction (edge/sync/apply.py)."""
+        return self._write(self.store.apply_replica, changes, state, model, expect, reset)
 
     def delete_group(self, group_id):
         return self._write(self.store.delete_group, group_id)

@@ -70,7 +70,20 @@ CREATE TABLE IF NOT EXISTS changes (
     face_token TEXT,
     face_ref INTEGER,
     data TEXT);
+CREATE TABLE IF NOT EXISTS sync_skipped (
+    group_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    face_token TEXT NOT NULL,
+    model TEXT NOT NULL,
+    PRIMARY KEY (group_id, user_id, face_token));
 """
+# meta key of a follower's replica state (docs/sync.md): JSON {hub, app_id, hub_uuid, seq}.
+# While it is set the library changes only through apply_replica: local writes are refused.
+REPLICA_KEY = "replica"
+# meta key of the hub's compacted log: changes up to this seq are gone (compact(); a
+# follower behind it gets a snapshot, docs/sync.md).
+LOG_FLOOR_KEY = "log_floor"
+REPLICA_OPS = ("group.add", "group.delete", "user.add", "user.update", "user.delete", "face.add", "face.delete")
 
 
 class LibraryError(Exception):
@@ -100,6 +113,25 @@ class Change:
     face_token: str | None
     face_ref: int | None
     data: dict | None
+
+
+@dataclass(frozen=True)
+class ReplicaChange:
+    """One validated change of a hub's feed, as a follower applies it (edge/sync/apply.py)."""
+    seq: int
+    op: str                           # one of REPLICA_OPS
+    group_id: str
+    user_id: str | None = None
+    face_token: str | None = None
+    user_info: str | None = None      # user.add / user.update
+    face: FaceRecord | None = None    # face.add
+
+
+@dataclass(frozen=True)
+class ReplicaApplied:
+    changes: int
+    faces_added: int
+    faces_skipped: int                # face.add of another model: not stored, counted (sync_skipped)
 
 
 def _blob(vec: np.ndarray) -> bytes:
@@ -132,6 +164,13 @@ class LibraryStore(SqliteFile):
                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
                    (time.time(), op, group_id, user_id, face_token, face_ref,
                     None if data is None else json.dumps(data, ensure_ascii=False)))
+
+    def _writable(self, db) -> None:
+        """A follower's replica changes only through apply_replica (docs/sync.md)."""
+        row = db.execute("SELECT value FROM meta WHERE key=?", (REPLICA_KEY,)).fetchone()
+        if row is not None:
+            hub = json.loads(row[0]).get("hub", "its hub")
+            raise LibraryError("replica", f"this library follows {hub}: change it there")
 
     def _group_ref(self, db, group_id: str, create: bool) -> int | None:
         row = db.execute("SELECT id FROM groups WHERE group_id=?", (group_id,)).fetchone()
@@ -199,6 +238,7 @@ class LibraryStore(SqliteFile):
         update  - the user must already be in every group (user_not_found), faces replaced.
         Returns {group_id: face_ref}."""
         with self._write() as db:
+            self._writable(db)
             return self._register(db, group_ids, user_id, user_info, face, mode)
 
     def register_many(self, items) -> int:
@@ -207,6 +247,7 @@ class LibraryStore(SqliteFile):
         (an fsync each) would dominate."""
         n = 0
         with self._write() as db:
+            self._writable(db)
             for group_ids, user_id, user_info, face, mode in items:
                 self._register(db, group_ids, user_id, user_info, face, mode)
                 n += 1
@@ -231,6 +272,7 @@ class LibraryStore(SqliteFile):
     def delete_user(self, user_id: str, group_ids: list[str] | None = None) -> int:
         """Remove the user from the given groups (all groups when None). Returns how many."""
         with self._write() as db:
+            self._writable(db)
             rows = self._memberships(db, user_id)
             if group_ids is not None:
                 rows = [r for r in rows if r[2] in set(group_ids)]
@@ -243,6 +285,7 @@ class LibraryStore(SqliteFile):
     def leave_groups(self, group_ids: list[str], user_id: str) -> None:
         """v2 deleteGroupUser: leave the listed groups but never the last one."""
         with self._write() as db:
+            self._writable(db)
             rows = self._memberships(db, user_id)
             leaving = [r for r in rows if r[2] in set(group_ids)]
             if not leaving:
@@ -255,6 +298,7 @@ class LibraryStore(SqliteFile):
     def copy_user(self, user_id: str, src_group: str, dst_groups: list[str], create_groups: bool) -> None:
         """Copy a membership (user_info and faces) into other groups."""
         with self._write() as db:
+            self._writable(db)
             src_ref = self._group_ref(db, src_group, create=False)
             src = None if src_ref is None else self._member(db, src_ref, user_id)
             if src is None:
@@ -274,6 +318,7 @@ class LibraryStore(SqliteFile):
 
     def delete_face(self, user_id: str, group_id: str, face_token: str) -> None:
         with self._write() as db:
+            self._writable(db)
             group_ref = self._group_ref(db, group_id, create=False)
             if group_ref is None:
                 raise LibraryError("group_not_found", group_id)
@@ -285,12 +330,14 @@ class LibraryStore(SqliteFile):
 
     def add_group(self, group_id: str) -> None:
         with self._write() as db:
+            self._writable(db)
             if self._group_ref(db, group_id, create=False) is not None:
                 raise LibraryError("group_exists", group_id)
             self._group_ref(db, group_id, create=True)
 
     def delete_group(self, group_id: str) -> None:
         with self._write() as db:
+            self._writable(db)
             group_ref = self._group_ref(db, group_id, create=False)
             if group_ref is None:
                 raise LibraryError("group_not_found", group_id)
@@ -338,6 +385,96 @@ class LibraryStore(SqliteFile):
                 n += 1
             db.execute("INSERT OR REPLACE INTO meta VALUES ('restored_at', ?)", (str(time.time()),))
         return n
+
+    # -- replication: a follower's side (docs/sync.md) ------------------------------
+    def replica_state(self) -> dict | None:
+        value = self._one("SELECT value FROM meta WHERE key=?", (REPLICA_KEY,))
+        return None if value is None else json.loads(value)
+
+    def is_empty(self) -> bool:
+        return self._one("SELECT 1 FROM groups LIMIT 1") is None
+
+    def apply_replica(self, changes: list[ReplicaChange], state: dict, model: str,
+                      expect: dict | None, reset: bool = False) -> ReplicaApplied:
+        """Apply a validated page of a hub's changes AND the new replica state (cursor)
+        in ONE transaction: a kill at any moment leaves the page applied with its
+        cursor, or neither. `expect` is the state the page was validated against (None:
+        a first page into an empty library); anything else refuses the whole page.
+        Faces of another model than `model` are not stored: they are listed in
+        sync_skipped (counted, reported). Effects already present are no-ops, so the
+        local change log and index see exactly what changed. reset (a snapshot's first
+        page) first empties the replica, in the same transaction."""
+        added = skipped = 0
+        with self._write() as db:
+            row = db.execute("SELECT value FROM meta WHERE key=?", (REPLICA_KEY,)).fetchone()
+            current = None if row is None else json.loads(row[0])
+            if current != expect:
+                raise LibraryError("replica_moved", f"replica state {current} is not the page's {expect}")
+            if current is None and db.execute("SELECT 1 FROM groups LIMIT 1").fetchone():
+                raise LibraryError("not_a_replica", "the local library holds data of its own")
+            if reset:
+                for (group_id,) in db.execute("SELECT group_id FROM groups ORDER BY id").fetchall():
+                    self._apply_one(db, ReplicaChange(0, "group.delete", group_id))
+                db.execute("DELETE FROM sync_skipped")
+            for c in changes:
+                if c.op == "face.add" and c.face.model != model:
+                    db.execute("INSERT OR IGNORE INTO sync_skipped VALUES (?, ?, ?, ?)",
+                               (c.group_id, c.user_id, c.face_token, c.face.model))
+                    skipped += 1
+                    continue
+                added += self._apply_one(db, c)
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (REPLICA_KEY, json.dumps(state, sort_keys=True)))
+        return ReplicaApplied(len(changes), added, skipped)
+
+    def _apply_one(self, db, c: ReplicaChange) -> int:
+        """One change; returns 1 when it stored a face."""
+        create = c.op in ("group.add", "user.add", "user.update", "face.add")
+        group_ref = self._group_ref(db, c.group_id, create=create)
+        if c.op in ("group.delete", "user.delete", "face.delete"):
+            where, args = ("group_id=?", (c.group_id,)) if c.op == "group.delete" else \
+                (("group_id=? AND user_id=?", (c.group_id, c.user_id)) if c.op == "user.delete" else
+                 ("group_id=? AND user_id=? AND face_token=?", (c.group_id, c.user_id, c.face_token)))
+            db.execute(f"DELETE FROM sync_skipped WHERE {where}", args)
+        if group_ref is None or c.op == "group.add":
+            return 0
+        if c.op == "group.delete":
+            for member_ref, user_id in db.execute("SELECT id, user_id FROM members WHERE group_ref=?",
+                                                  (group_ref,)).fetchall():
+                self._delete_member(db, member_ref, c.group_id, user_id)
+            db.execute("DELETE FROM groups WHERE id=?", (group_ref,))
+            self._log(db, "group.delete", group_id=c.group_id)
+            return 0
+        row = self._member(db, group_ref, c.user_id)
+        if c.op in ("user.add", "user.update"):
+            self._upsert_member(db, group_ref, c.group_id, c.user_id, c.user_info or "")
+        elif c.op == "user.delete" and row is not None:
+            self._delete_member(db, row[0], c.group_id, c.user_id)
+        elif c.op == "face.delete" and row is not None:
+            self._delete_faces(db, "member_ref=? AND face_token=?", (row[0], c.face_token), c.group_id, c.user_id)
+        elif c.op == "face.add":
+            member_ref = row[0] if row is not None else self._upsert_member(db, group_ref, c.group_id, c.user_id, "")
+            if not db.execute("SELECT 1 FROM faces WHERE member_ref=? AND face_token=?",
+                              (member_ref, c.face_token)).fetchone():
+                self._add_face(db, member_ref, group_ref, c.group_id, c.user_id, c.face)
+                return 1
+        return 0
+
+    def model_mismatch_count(self) -> dict[str, int]:
+        """Faces a follower did not store because another model made them, by model id."""
+        return dict(self._all("SELECT model, COUNT(*) FROM sync_skipped GROUP BY model"))
+
+    def dump(self) -> dict:
+        """The whole library as sorted plain lists (groups, members with user_info, faces
+        with model and embedding): what a replica must equal (tests, checks)."""
+        groups = [r[0] for r in self._all("SELECT group_id FROM groups ORDER BY group_id")]
+        members = [list(r) for r in self._all(
+            "SELECT g.group_id, m.user_id, m.user_info FROM members m JOIN groups g ON g.id=m.group_ref "
+            "ORDER BY g.group_id, m.user_id")]
+        faces = [[g, u, t, m, base64.b64encode(e).decode()] for g, u, t, m, e in self._all(
+            "SELECT g.group_id, m.user_id, f.face_token, f.model, f.embedding FROM faces f "
+            "JOIN members m ON m.id=f.member_ref JOIN groups g ON g.id=m.group_ref "
+            "ORDER BY g.group_id, m.user_id, f.face_token")]
+        return {"groups": groups, "members": members, "faces": faces}
 
     # -- face tokens of detected (not registered) faces ------------------------
     def put_tokens(self, faces: list[FaceRecord], max_age_s: float) -> None:
@@ -457,6 +594,58 @@ class LibraryStore(SqliteFile):
     def face_changes_since(self, seq: int, limit: int = 100_000) -> list[tuple[int, str, int | None]]:
         """(seq, op, face_ref) of the changes after seq: what the index replays."""
         return self._all("SELECT seq, op, face_ref FROM changes WHERE seq>? ORDER BY seq LIMIT ?", (seq, limit))
+
+    def log_floor(self) -> int:
+        """The last seq compact() removed (0: the log is whole)."""
+        return int(self._one("SELECT value FROM meta WHERE key=?", (LOG_FLOOR_KEY,)) or 0)
+
+    def compact(self, keep: int) -> tuple[int, int]:
+        """Remove the change log but its last `keep` changes (at least one is kept, so
+        a reader behind the floor always sees the hole). One transaction; returns
+        (changes removed, the new floor). Readers behind the floor rebuild: the
+        library's index (FaceLibrary.sync) and followers (a snapshot, docs/sync.md)."""
+        with self._write() as db:
+            head = db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
+            floor = int((db.execute("SELECT value FROM meta WHERE key=?", (LOG_FLOOR_KEY,)).fetchone() or [0])[0])
+            new = head - max(keep, 1)
+            if new <= floor:
+                return 0, floor
+            removed = db.execute("DELETE FROM changes WHERE seq<=?", (new,)).rowcount
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (LOG_FLOOR_KEY, str(new)))
+        return removed, new
+
+    def snapshot_rows(self, phase: str, after: int, limit: int,
+                      group_ids: list[str] | None = None) -> tuple[int, list[tuple]]:
+        """(head, rows) of a snapshot page: the rows of one table (groups, members or
+        faces) after rowid `after`, by rowid, read after head. Later pages read later
+        states; replaying the log from the first page's head makes them exact
+        (docs/sync.md, Snapshot). Rows: (id, ctime, group_id[, user_id, user_info |
+        user_id, face_token, embedding, model, quality])."""
+        head = self.last_seq()
+        where, args = "", ()
+        if group_ids is not None:
+            where, args = f" AND g.group_id IN ({','.join('?' * len(group_ids))})", tuple(group_ids)
+        sql = {"groups": "SELECT g.id, g.ctime, g.group_id FROM groups g WHERE g.id>?",
+               "members": "SELECT m.id, m.ctime, g.group_id, m.user_id, m.user_info FROM members m "
+                          "JOIN groups g ON g.id=m.group_ref WHERE m.id>?",
+               "faces": "SELECT f.id, f.ctime, g.group_id, m.user_id, f.face_token, f.embedding, f.model, f.quality "
+                        "FROM faces f JOIN members m ON m.id=f.member_ref JOIN groups g ON g.id=m.group_ref "
+                        "WHERE f.id>?"}[phase]
+        order = {"groups": "g.id", "members": "m.id", "faces": "f.id"}[phase]
+        return head, self._all(f"{sql}{where} ORDER BY {order} LIMIT ?", (after, *args, limit))
+
+    def feed_rows(self, since: int, limit: int, group_ids: list[str] | None = None) -> tuple[int, list[tuple]]:
+        """(head, rows) for a hub's change feed: head is the last committed seq (every
+        seq up to it is committed: writers are serialised), rows the changes in
+        (since, head], of those groups when given, oldest first, at most limit:
+        (seq, ts, op, group_id, user_id, face_token, data JSON text)."""
+        head = self.last_seq()
+        sql = ("SELECT seq, ts, op, group_id, user_id, face_token, data FROM changes WHERE seq>? AND seq<=?")
+        args: tuple = (since, head)
+        if group_ids is not None:
+            sql += f" AND group_id IN ({','.join('?' * len(group_ids))})"
+            args += tuple(group_ids)
+        return head, self._all(sql + " ORDER BY seq LIMIT ?", args + (limit,))
 
     def changes_since(self, seq: int, limit: int = 100_000) -> list[Change]:
         rows = self._all("SELECT seq, ts, op, group_id, user_id, face_token, face_ref, data FROM changes "

@@ -6,6 +6,8 @@ from typing import Callable
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from edge.sync.status import SyncCollector
+
 STATES = ("starting", "streaming", "stalled", "reconnecting", "stopped", "failed")
 
 
@@ -42,6 +44,7 @@ class LoopCollector:
                 stage.add_metric([name, st], ms)
             tracks.add_metric([name], c["open_tracks"])
         yield from (fps, cap, state, reconnects, skipped, events, latency, stage, tracks)
+        yield from SyncCollector(lambda: snap.get("sync") or {}).collect()  # a terminal's follower
         lib = snap.get("library")
         if lib:  # what the library size means at the door (docs/loop.md, "Strangers")
             yield GaugeMetricFamily("edge_library_faces_searched", "Faces the loop searches", value=lib["faces"])

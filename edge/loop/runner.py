@@ -124,6 +124,7 @@ class Runner:
         self.started = time.time()
         self.last_snapshot: dict | None = None
         self.fault: StorageError | None = None   # the library broke while running
+        self.follower = None                     # the hub's follower when `sync:` is set (docs/sync.md)
         self._storage_logged = float("-inf")
 
     # -- processing, one thread per camera -----------------------------------------------
@@ -191,6 +192,8 @@ class Runner:
                 out["library"] = pipeline.refresh_threshold().as_dict()
             except StorageError:  # the library broke (self.fault): report the last threshold known
                 out["library"] = pipeline.threshold.as_dict()
+        if self.follower is not None:
+            out["sync"] = {self.follower.sync.app_id: self.follower.status()}
         for name, st in self.status.items():
             stage, n = self.pipelines[name].times.take()
             if n:
@@ -215,6 +218,12 @@ class Runner:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop_event.set())
         self.cameras.start()
+        if self.config.sync.enabled:
+            from edge.sync.follower import start_follower
+            if self.config.sync.app_id != self.config.run.app_id:
+                log.warning("edge run: sync follows app %s, the loop searches app %s", self.config.sync.app_id,
+                            self.config.run.app_id)
+            self.follower = start_follower(self.config, get_runtime(self.config))
         workers = [threading.Thread(target=self._work, args=(name,), name=f"edge-loop-{name}", daemon=True)
                    for name in self.pipelines]
         for w in workers:
@@ -251,6 +260,8 @@ class Runner:
         for w in workers:
             w.join(10)
         self.cameras.stop()
+        if self.follower is not None:
+            self.follower.stop()
         self._write_status(self.snapshot())
         self.bus.close()
         return 1 if self.fault else 0

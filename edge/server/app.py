@@ -33,7 +33,7 @@ from edge.aip.runtime import get_runtime
 from edge.analysis.capabilities import capabilities
 from edge.config import AppConfig, Config
 from edge.errors import EdgeError
-from edge.server import auth
+from edge.server import auth, feed
 from edge.server.endpoints import ENDPOINTS, MISSING_CODE, PREFIX, Endpoint
 from edge.server.limits import body_cap, body_too_long, largest_body, path_cap, path_too_long
 from edge.server.metrics import CONTENT_TYPE, ServerMetrics
@@ -42,6 +42,8 @@ from edge.server.protocol import MALFORMED, EventLog, Guard, GuardedRunner, Limi
 from edge.server.ratelimit import TokenBucket
 from edge.server.routing import needs_inference
 from edge.sqlite import StorageError
+from edge.sync.protocol import (FEED_PATH, NO_PERMISSION, SIGNATURE_HEADER, SNAPSHOT_PATH, build_page,
+                                build_snapshot_page, sign_page, snapshot_needed)
 
 log = logging.getLogger("edge.server")
 access_log = logging.getLogger("edge.access")
@@ -82,7 +84,10 @@ class FaceService:
     def __init__(self, config: Config):
         self.config, srv = config, config.server
         self.apps_by_id = {a.app_id: a for a in config.apps}
-        self.apps_by_key = {a.api_key: a for a in config.apps}
+        # Every credential: the apps' own keys and their feed-only keys (docs/sync.md).
+        self.apps_by_key = {a.api_key: a for a in (*config.apps, *config.feed_keys)}
+        self.creds_by_id = {a.app_id: (a, *(f for f in config.feed_keys if f.app_id == a.app_id))
+                            for a in config.apps}
         self.clients = {}
         for app in config.apps:
             self.clients[app.app_id, "v2"] = aip_v2.AipFace(app.app_id, app.api_key, app.secret_key, config=config)
@@ -95,6 +100,13 @@ class FaceService:
                        "library": PoolQueue("library", self.io_pool, self.metrics.library_pending)}
         self.started = time.time()
         self.runtime = get_runtime(config)
+        self.feed = feed.FeedWatch(self._feed_head)
+        self.follower = None          # edge.sync.follower.Follower when `sync:` is set (serve starts it)
+        self.metrics.watch_feed(lambda: self.feed.waiting, lambda: self.follower)
+
+    async def _feed_head(self, app_id: str) -> int:
+        return await asyncio.get_running_loop().run_in_executor(
+            self.io_pool, lambda: self.runtime.library(app_id).store.last_seq())
 
     def warm_up(self) -> None:
         """Load the models and open every app's library now, not on the first request."""
@@ -243,6 +255,8 @@ class Handlers:
         try:
             app = self._authenticate(request, payload)
             request["app_id"] = app.app_id
+            if app.scope != "all":
+                raise EdgeError(NO_PERMISSION, "a feed key reads the change feed only")
             if not self.s.buckets[app.app_id].allow():
                 raise EdgeError(QPS_LIMIT)
             if isinstance(payload, EdgeError):
@@ -279,7 +293,64 @@ class Handlers:
                                    query=list(request.query.items()), headers=request.headers,
                                    apps_by_key=self.s.apps_by_key, now=time.time(),
                                    clock_skew_s=self.s.config.server.clock_skew_s)
-        return auth.check_token(token, self.s.apps_by_id, time.time())
+        return auth.check_token(token, self.s.creds_by_id, time.time())
+
+    async def changes(self, request: web.Request) -> web.Response:
+        """The change feed of the caller's app (docs/sync.md): authenticated as the API
+        is, not counted against the app's QPS (a long-poll per follower), answered with
+        a page signed for the caller's nonce."""
+        s = self.s
+        try:
+            app = self._authenticate(request, None)
+            request["app_id"] = app.app_id
+            req = feed.parse_request(request.query, app.app_id)
+        except EdgeError as err:
+            return _error(request, "v3", err)
+        loop = asyncio.get_running_loop()
+
+        def read_page() -> tuple[int, int, bytes]:
+            store = s.runtime.library(app.app_id).store
+            floor = store.log_floor()
+            if req.since < floor:  # what it misses was compacted away: it needs a snapshot
+                return floor, 1, snapshot_needed(app.app_id, store.uuid, req.since, floor)
+            head, rows = store.feed_rows(req.since, req.limit, list(req.groups) if req.groups else None)
+            if req.since > head:  # ahead of this log (the hub's library restored from a backup): rebuild
+                return head, 1, snapshot_needed(app.app_id, store.uuid, req.since, floor)
+            body = build_page(app.app_id, store.uuid, req.since, head, rows, req.limit)
+            return head, len(rows), body
+
+        try:
+            body = await feed.long_poll(req, app.app_id, lambda: loop.run_in_executor(s.io_pool, read_page), s.feed)
+        except EdgeError as err:
+            return _error(request, "v3", err)
+        except StorageError as err:
+            return _error(request, "v3", EdgeError(222915, str(err)))
+        return web.Response(body=body, content_type="application/json",
+                            headers={SIGNATURE_HEADER: sign_page(app.secret_key, req.nonce, body)})
+
+    async def snapshot(self, request: web.Request) -> web.Response:
+        """One page of a consistent-after-replay snapshot of the caller's app (docs/sync.md)."""
+        s = self.s
+        try:
+            app = self._authenticate(request, None)
+            request["app_id"] = app.app_id
+            req = feed.parse_snapshot_request(request.query, app.app_id)
+        except EdgeError as err:
+            return _error(request, "v3", err)
+
+        def read_page() -> bytes:
+            store = s.runtime.library(app.app_id).store
+            head, rows = store.snapshot_rows(req.phase, req.after, req.limit, list(req.groups) if req.groups else None)
+            return build_snapshot_page(app.app_id, store.uuid, req.phase, req.after, head, rows, req.limit)
+
+        try:
+            body = await asyncio.get_running_loop().run_in_executor(s.io_pool, read_page)
+        except EdgeError as err:
+            return _error(request, "v3", err)
+        except StorageError as err:
+            return _error(request, "v3", EdgeError(222915, str(err)))
+        return web.Response(body=body, content_type="application/json",
+                            headers={SIGNATURE_HEADER: sign_page(app.secret_key, req.nonce, body)})
 
     async def _run(self, request: web.Request, app: AppConfig, ep: Endpoint, args: list, options: dict,
                    inference: bool):
@@ -293,13 +364,15 @@ class Handlers:
         call = functools.partial(method, *args) if ep.body == "list" else functools.partial(method, *args, options)
         with queue:
             body = await asyncio.get_running_loop().run_in_executor(queue.pool, call)
+        s.feed.poke(app.app_id)  # a write wakes the app's followers at once
         return _answer(body, request)
 
 
 # -- middleware: one access-log line and the metrics for every request ------------------------
 def _route_label(path: str) -> str:
     """Bounded label set: known paths as they are, anything else as 'other'."""
-    if path in ENDPOINTS or path in ("/oauth/2.0/token", "/health", "/metrics", "/openapi.json", CAPABILITIES):
+    if path in ENDPOINTS or path in ("/oauth/2.0/token", "/health", "/metrics", "/openapi.json", CAPABILITIES,
+                                     FEED_PATH, SNAPSHOT_PATH):
         return path
     return "other"
 
@@ -358,6 +431,8 @@ def make_app(service: FaceService) -> web.Application:
     app.router.add_route("GET", "/oauth/2.0/token", h.token, **expect)
     app.router.add_route("POST", "/oauth/2.0/token", h.token, **expect)
     app.router.add_route("*", PREFIX + "/{tail:.*}", h.face, **expect)
+    app.router.add_get(FEED_PATH, h.changes, **expect)
+    app.router.add_get(SNAPSHOT_PATH, h.snapshot, **expect)
     return app
 
 
@@ -394,6 +469,9 @@ async def _serve(config: Config, ready=None) -> None:
     url = f"{'https' if ctx else 'http'}://{host}:{port}"
     log.info("edge serve %s listening on %s (%d app(s), %d inference worker(s))",
              __version__, url, len(config.apps), config.server.workers)
+    if config.sync.enabled:  # a terminal: follow the hub's library (docs/sync.md)
+        from edge.sync.follower import start_follower
+        service.follower = start_follower(config, service.runtime)
     if ready:
         ready(url)
     stop = asyncio.Event()
@@ -401,6 +479,9 @@ async def _serve(config: Config, ready=None) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("edge serve stopping: finishing in-flight requests")
+    service.feed.close()
+    if service.follower is not None:
+        await loop.run_in_executor(None, service.follower.stop)
     await runner.cleanup()
     await loop.run_in_executor(None, service.close)
 

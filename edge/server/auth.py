@@ -60,15 +60,21 @@ def check_credentials(apps_by_key: Mapping[str, AppConfig], api_key: str, secret
     return app if (app and ok) else None
 
 
-def check_token(token: str | None, apps_by_id: Mapping[str, AppConfig], now: float) -> AppConfig:
+def check_token(token: str | None, apps_by_id: Mapping[str, AppConfig | tuple], now: float) -> AppConfig:
+    """The credential a token was issued to. apps_by_id maps an APP_ID to its AppConfig
+    or to all its credentials (the app's key and its feed keys, docs/sync.md)."""
     if not token:
         raise EdgeError(NO_TOKEN, "no access_token")
     m = TOKEN_RE.match(token)
-    app = apps_by_id.get(m.group(5)) if m else None
-    if not app:
+    creds = apps_by_id.get(m.group(5)) if m else None
+    if not creds:
         raise EdgeError(BAD_TOKEN, "unknown access_token")
     mac, ttl, expiry, nonce = m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4))
-    if not hmac.compare_digest(mac, _mac(app, "access", ttl, expiry, nonce)):
+    app = None
+    for cred in creds if isinstance(creds, tuple) else (creds,):
+        if hmac.compare_digest(mac, _mac(cred, "access", ttl, expiry, nonce)):
+            app = cred
+    if app is None:
         raise EdgeError(BAD_TOKEN, "forged access_token")
     if now >= expiry:
         raise EdgeError(EXPIRED_TOKEN, "access_token expired")
@@ -82,6 +88,20 @@ def _canonical_queries(query: Iterable[tuple[str, str]]) -> set[str]:
     sdk = "&".join(sorted(urlencode(pairs).split("&"))) if pairs else ""
     spec = "&".join(sorted(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in pairs))
     return {sdk, spec}
+
+
+def sign_bce(api_key: str, secret_key: str, *, method: str, path: str, query: Iterable[tuple[str, str]],
+             host: str, now: float, expire_s: int = 1800) -> str:
+    """The Authorization header bce-auth-v1 for a request signing only `host` (what a
+    follower sends the hub; verify_bce is its inverse)."""
+    stamp = dt.datetime.fromtimestamp(int(now), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    prefix = f"bce-auth-v1/{api_key}/{stamp}/{expire_s}"
+    signing_key = hmac.new(secret_key.encode(), prefix.encode(), hashlib.sha256).hexdigest()
+    pairs = list(query)
+    canonical_query = "&".join(sorted(urlencode(pairs).split("&"))) if pairs else ""
+    request = f"{method.upper()}\n{quote(path)}\n{canonical_query}\nhost:{quote(host.strip(), '')}"
+    signature = hmac.new(signing_key.encode(), request.encode(), hashlib.sha256).hexdigest()
+    return f"{prefix}/host/{signature}"
 
 
 def verify_bce(authorization: str, *, method: str, path: str, query: Iterable[tuple[str, str]],

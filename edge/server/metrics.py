@@ -44,6 +44,14 @@ class ServerMetrics:
         self.in_flight = Gauge("edge_http_in_flight", "Requests being handled", registry=r)
         r.register(_LibrarySize(library_sizes))
 
+    def watch_feed(self, waiting: Callable[[], int], follower: Callable[[], object]) -> None:
+        """The hub's waiting followers, and this terminal's follower when it has one (docs/sync.md)."""
+        from edge.sync.status import SyncCollector
+        Gauge("edge_sync_feed_waiting", "Followers long-polling this hub's change feed",
+              registry=self.registry).set_function(waiting)
+        self.registry.register(SyncCollector(
+            lambda: {} if follower() is None else {follower().sync.app_id: follower().status()}))
+
     def observe(self, path: str, error_code: int, seconds: float) -> None:
         self.requests.labels(path, str(error_code)).inc()
         self.latency.labels(path).observe(seconds)

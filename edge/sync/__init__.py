@@ -1,0 +1,1 @@
+"""A terminal following a hub's face library through its change feed (docs/sync.md)."""
