@@ -31,6 +31,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,7 +44,10 @@ from edge.library.library import FaceLibrary  # noqa: E402
 from edge.library.scores import score_to_far  # noqa: E402
 from edge.library.store import FaceRecord  # noqa: E402
 from edge.loop.open_set import OpenSetTarget, expected_false_id, threshold, track_draws  # noqa: E402
-from edge.loop.replay import Gallery, TrackRecord, fused_embeddings, record_tracks, replay, top_hits, usable  # noqa: E402
+from edge.loop.replay import (  # noqa: E402
+    Gallery, TrackRecord, fused_embeddings, record, record_tracks, replay, top_hits, usable,
+)
+from edge.thresholds import LOOP_MAX_POSE_DEG  # noqa: E402
 from edge.models.manifest import default_models_dir, load_manifest  # noqa: E402
 
 STRANGER_EVERY = 10
@@ -242,12 +246,41 @@ def run_loop(n: int, rows: dict[str, list[int]], pool: list[str], strangers: lis
     print_loop(tracks, every, genuine, rows, "every photo, leave-one-out", at_faces, 30.0, 0.2)
 
 
+def video_strangers(path: Path, rows: dict[str, list[int]], emb: np.ndarray, min_face_px: int) -> None:
+    """Real video: every track of people walking toward a camera, none of them enrolled,
+    against every photo of view 1 (the loop as configured but for min_face_px)."""
+    cap, frames = cv2.VideoCapture(str(path)), []
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    while (got := cap.read())[0]:
+        frames.append((got[1], len(frames) / fps))
+    with tempfile.TemporaryDirectory(prefix="eval-open-set-") as tmp:
+        library = FaceLibrary(Path(tmp) / "lib")
+        tracks = record(FaceAnalyser(AnalyserConfig(threads=2)), library, frames, min_face_px)
+        library.close()
+    gallery = Gallery.of(rows, emb)
+    scores = [(gallery.person_scores(e), gallery.person_scores(fused_embeddings(e))) if len(keep) else (None, None)
+              for t in tracks for keep in [usable(t, LOOP_MAX_POSE_DEG, 0.2)]
+              for e in [np.stack(t.embeddings)[keep] if keep else None]]
+    searched = sum(s is not None for s, _ in scores)
+    print(f"\nreal video {path.name} (min_face_px {min_face_px}): {len(tracks)} stranger tracks, {searched} with a "
+          f"frame to search, against {gallery.faces} faces")
+    for name, rules in loop_rules(gallery.faces, gallery.faces):
+        named = sum((d := None if s[0] is None else replay(top_hits(s[1] if rules.fused else s[0], gallery.people),
+                                                           rules)) is not None and d.kind == "recognised"
+                    for s in scores)
+        print(f"  {name:50s} named {named} of {len(tracks)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=cal.DEFAULT_DATA)
     ap.add_argument("--sizes", default="100,1000,all", help="library sizes in people (all: the whole pool)")
     ap.add_argument("--loop", type=int, default=0, metavar="N",
                     help="also run the loop on N recorded stranger and N enrolled-person sequences")
+    ap.add_argument("--video", type=Path, nargs="?", const=cal.DEFAULT_DATA.parent / "video" / "walking_people.mp4",
+                    default=None, help="also run the loop on a real video of strangers (default: the shared clip)")
+    ap.add_argument("--video-min-face-px", type=int, default=28,
+                    help="the clip's faces are 32-35 px: below the loop's default min_face_px 40")
     ap.add_argument("--at-faces", type=int, default=5000,
                     help="also apply the derived rules as set for a library this size")
     args = ap.parse_args()
@@ -268,6 +301,8 @@ def main() -> None:
     leave_one_out(rows, emb, args.at_faces)
     if args.loop:
         run_loop(args.loop, rows, pool, strangers, photos, emb, model, args.at_faces)
+    if args.video:
+        video_strangers(args.video, rows, emb, args.video_min_face_px)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ they are meant to differ in, and every recorded track serves as a stranger too.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -122,8 +123,8 @@ class Recorder(Pipeline):
     RULES = LoopRules(liveness_control="NONE", max_pose_deg=90.0, min_goodness=0.0,
                       decision=DecisionRules(match_score=100.0, margin=0.0, min_votes=6, max_frames=6, fused=False))
 
-    def __init__(self, analyser, library):
-        super().__init__(analyser, library, self.RULES, "replay")
+    def __init__(self, analyser, library, min_face_px: int = RULES.min_face_px):
+        super().__init__(analyser, library, dataclasses.replace(self.RULES, min_face_px=min_face_px), "replay")
         self.tracks: dict[int, TrackRecord] = {}
         self._at = None
 
@@ -140,16 +141,22 @@ class Recorder(Pipeline):
         return super()._search(embedding)
 
 
+def record(analyser, library, frames, min_face_px: int = Recorder.RULES.min_face_px) -> list[TrackRecord]:
+    """Every searched track of a sequence of (frame, ts)."""
+    pipe = Recorder(analyser, library, min_face_px)
+    for frame, ts in frames:
+        pipe.process(frame, ts)
+    pipe.flush()
+    return list(pipe.tracks.values())
+
+
 def record_tracks(analyser, library, photos: list[tuple[str, int, bytes]]) -> list[TrackRecord]:
     """Per (person, dataset row, photo file) its drifting sequence's main track: the most
     searched one (a background face in an LFW photo is a track of its own)."""
     out = []
     for n, (who, row, data) in enumerate(photos):
-        pipe = Recorder(analyser, library)
-        for frame, ts in drift(decode_image(data), seed=n):
-            pipe.process(frame, ts)
-        pipe.flush()
-        main = max(pipe.tracks.values(), key=lambda r: len(r.embeddings), default=TrackRecord("", -1))
+        tracks = record(analyser, library, drift(decode_image(data), seed=n))
+        main = max(tracks, key=lambda r: len(r.embeddings), default=TrackRecord("", -1))
         main.who, main.row = who, row
         out.append(main)
     return out
