@@ -25,7 +25,9 @@ HUB_APPS = {"1001": {"api_key": "AK1001hub", "secret_key": "SK1001-hub-secret", 
             "2002": {"api_key": "AK2002hub", "secret_key": "SK2002-hub-secret",
                      "feed_keys": [{"api_key": "FK2002door", "secret_key": "FS2002-door-secret"}]},
             "3003": {"api_key": "AK3003hub", "secret_key": "SK3003-hub-secret",
-                     "feed_keys": [{"api_key": "FK3003door", "secret_key": "FS3003-door-secret"}]}}
+                     "feed_keys": [{"api_key": "FK3003door", "secret_key": "FS3003-door-secret"},
+                                   {"api_key": "PK3003kiosk", "secret_key": "PS3003-kiosk-secret",
+                                    "scope": "feed+push"}]}}
 TERMINAL_APP = {"api_key": "AKlocal", "secret_key": "SKlocal-secret", "qps": 1000}
 
 
