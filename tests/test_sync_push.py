@@ -240,12 +240,25 @@ def test_push_credentials_and_bad_requests(site):
     assert v3(site.url, kiosk, "faceset/group/getlist", {})["error_code"] == 6
 
 
+def _pending(data_dir) -> int:
+    from edge.sync.upstream import UpstreamOutbox, outbox_path
+    outbox = UpstreamOutbox(outbox_path(data_dir, "1001"), 20000)
+    try:
+        return outbox.pending_count()
+    finally:
+        outbox.close()
+
+
 def test_kill_9_right_after_acknowledged_enrolments_loses_nothing(site, tmp_path):
     """A third terminal killed -9 at once after its enrolments were answered, again and
     again: each acknowledged enrolment reaches the hub exactly once."""
     cfg = terminal_config(tmp_path, site.url, push=True)
     acked = []
     for round_ in range(4):
+        if round_ == 0:   # the first two rounds with the hub down: what was acked is only in the outbox
+            assert site.hub.stop() == 0
+        if round_ == 2:
+            site.hub = start(site.hub_config)
         term = start(cfg)
         tok = token(term.url, TERMINAL_APP["api_key"], TERMINAL_APP["secret_key"])
         for i in range(3):
@@ -257,6 +270,8 @@ def test_kill_9_right_after_acknowledged_enrolments_loses_nothing(site, tmp_path
             acked.append((user, out["result"]["face_token"]))
         term.proc.send_signal(signal.SIGKILL)
         term.proc.wait(30)
+        if round_ < 2:
+            assert wait_until(lambda: _pending(tmp_path / "data") == len(acked), timeout=5), _pending(tmp_path / "data")
     term = start(cfg)  # back once more: it sends whatever still waits
     try:
         def at_hub():
@@ -271,3 +286,18 @@ def test_kill_9_right_after_acknowledged_enrolments_loses_nothing(site, tmp_path
         assert wait_until(lambda: dump(tmp_path / "data", "1001") == dump(site.data("hub"), "1001"), 20)
     finally:
         term.stop()
+
+
+def test_edge_enroll_on_a_pushing_terminal_queues_for_the_hub(site):
+    """`edge enroll` beside the running terminal (its Enroller, in this process): the
+    enrolment is queued in the terminal's outbox and the terminal's pusher sends it."""
+    from edge.enroll import Enroller
+    from edge.library.library import close_all
+    enroller = Enroller(load_config(site.t1_config), "1001", quality="NONE")
+    try:
+        outcome = enroller.enroll("staff", "enroller", photo(B, 4), "b4.jpg")
+    finally:
+        close_all()
+    assert outcome.status == "enrolled", outcome
+    assert wait_until(lambda: [f for f in dump(site.data("hub"), "1001")["faces"] if f[1] == "enroller"], 20)
+    assert wait_until(site.converged, timeout=20)
