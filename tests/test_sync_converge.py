@@ -1,8 +1,8 @@
 """Convergence (docs/sync.md): random operations at the hub - registrations, replaced
 faces and user_info, deletions of users, faces, memberships and groups, copies - and on
 both terminals (queued in their upstream outboxes beside the running terminal, as
-`edge enroll` there does, pushed by its pusher), with outages injected (the hub stopped, a terminal killed -9, the hub's log compacted past
-a terminal), end with every terminal's library equal to the hub's (whole dumps; the
+`edge enroll` there does, pushed by its pusher), with outages injected (the hub
+stopped, a terminal killed -9, the hub's log compacted past a terminal), end with every terminal's library equal to the hub's (whole dumps; the
 staff terminal: the hub's staff group). Two real follower processes, a real hub."""
 from __future__ import annotations
 

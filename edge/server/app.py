@@ -385,8 +385,8 @@ class Handlers:
         except StorageError as err:
             return _error(request, "v3", EdgeError(222915, str(err)))
         s.feed.poke(app.app_id)
-        answer = {"error_code": 0, "error_msg": "SUCCESS", "log_id": new_log_id(), "timestamp": int(time.time()), "cached": 0,
-                  "result": result}
+        answer = {"error_code": 0, "error_msg": "SUCCESS", "log_id": new_log_id(), "timestamp": int(time.time()),
+                  "cached": 0, "result": result}
         out = _dumps(answer).encode()
         return web.Response(body=out, content_type="application/json",
                             headers={SIGNATURE_HEADER: sign_page(app.secret_key, nonce, out)})
