@@ -301,3 +301,31 @@ def test_edge_enroll_on_a_pushing_terminal_queues_for_the_hub(site):
     assert outcome.status == "enrolled", outcome
     assert wait_until(lambda: [f for f in dump(site.data("hub"), "1001")["faces"] if f[1] == "enroller"], 20)
     assert wait_until(site.converged, timeout=20)
+
+
+def test_the_stale_rule_spares_a_terminals_own_deletions(tmp_path):
+    """A deleteUser then addUser of one user on the same terminal (both pushed with the
+    cursor it had) apply both; another terminal's enrolment with that cursor is stale.
+    The hub's store alone (real SQLite file)."""
+    from edge.library.store import LibraryStore, PushOp
+    from sync_support import synthetic
+    store = LibraryStore(tmp_path / "library.db")
+    try:
+        store.register(["staff"], "ann", "Ann", synthetic("ann", "m"))
+        cursor, mine, other = store.last_seq(), uuid.uuid4().hex, uuid.uuid4().hex
+
+        def op(action, **fields):
+            return PushOp(uuid.uuid4().hex, cursor, store.uuid, action, "ann", ("staff",), **fields)
+        assert store.apply_push(op("delete_user"), mine).kind is None
+        again = op("register", user_info="Ann", face=synthetic("ann", "m", 1))
+        assert store.apply_push(again, mine).kind is None          # its own deletion: not stale
+        late = op("register", user_info="Ann", face=synthetic("ann", "m", 2))
+        refused = store.apply_push(late, other)                     # another door's: the deletion wins
+        assert refused.kind == "user_not_found" and "stale" in refused.detail
+        assert [f[2] for f in store.dump()["faces"]] == [synthetic("ann", "m", 1).face_token]
+        assert store.apply_push(again, mine).duplicate              # and a retry applies nothing
+        behind = PushOp(uuid.uuid4().hex, cursor + 99, store.uuid, "register", "bob", ("staff",), "Bob",
+                        face=synthetic("bob", "m"))
+        assert "does not cover" in store.apply_push(behind, other).detail   # a cursor the log cannot judge
+    finally:
+        store.close()

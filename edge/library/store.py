@@ -95,6 +95,7 @@ LOG_FLOOR_KEY = "log_floor"
 # What a terminal may push to its hub (docs/sync.md, Up): enrolments and membership
 # changes, never group management.
 PUSH_ACTIONS = ("register", "delete_user", "leave_groups", "copy_user", "delete_face")
+PUSHED_KEEP_S = 7 * 86400.0   # a pushed op_id is remembered at least this long (idempotent retries)
 REPLICA_OPS = ("group.add", "group.delete", "user.add", "user.update", "user.delete", "face.add", "face.delete")
 
 
@@ -733,6 +734,9 @@ class LibraryStore(SqliteFile):
                 return 0, floor
             removed = db.execute("DELETE FROM changes WHERE seq<=?", (new,)).rowcount
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (LOG_FLOOR_KEY, str(new)))
+            # pushed op_ids below the floor are no longer needed by the stale rule (a cursor
+            # below the floor is refused anyway); kept PUSHED_KEEP_S for retries of lost answers
+            db.execute("DELETE FROM pushed WHERE last_seq<=? AND ts<?", (new, time.time() - PUSHED_KEEP_S))
         return removed, new
 
     def snapshot_rows(self, phase: str, after: int, limit: int,
