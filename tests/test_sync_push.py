@@ -151,14 +151,15 @@ def test_hub_down_enrolments_queue_then_converge_and_a_hub_deletion_wins(site):
     assert main(["--config", str(site.t1_config), "sync", "refused"]) == 0
 
 
-def _signed_push(url: str, key: str, secret: str, body: bytes, params=None, body_secret=None):
+def _signed_push(url: str, key: str, secret: str, body: bytes, params=None, body_secret=None, chunked=False):
     host = url.split("://", 1)[1]
     nonce = uuid.uuid4().hex
     items = sorted({"app_id": "1001", "nonce": nonce, **(params or {})}.items())
     auth = sign_bce(key, secret, method="POST", path=PUSH_PATH, query=items, host=host, now=time.time())
     headers = {"Authorization": auth, "Content-Type": "application/json",
                PUSH_SIGNATURE_HEADER: sign_page(body_secret or secret, nonce, body)}
-    return requests.post(url + PUSH_PATH, params=items, data=body, headers=headers, timeout=30)
+    data = (body[i:i + 65536] for i in range(0, len(body), 65536)) if chunked else body
+    return requests.post(url + PUSH_PATH, params=items, data=data, headers=headers, timeout=30)
 
 
 def _op(model: str, user: str = "zed", **over) -> dict:
@@ -234,6 +235,10 @@ def test_push_credentials_and_bad_requests(site):
                       (b"{" * 100000 + b"}" * 100000, 222200)):
         r = _signed_push(site.url, *push_key(), bad)
         assert r.status_code == 200 and r.json()["error_code"] == code, (bad[:60], r.text)
+    big = b" " * (1024 * 1024 + 1)
+    assert _signed_push(site.url, *push_key(), big).json()["error_code"] == 100      # over the bound
+    chunked = _signed_push(site.url, *push_key(), big, chunked=True)                 # no Content-Length
+    assert chunked.json()["error_code"] == 100, chunked.text
     # the app's own key may push; a feed+push key still manages nothing through the API
     assert _signed_push(site.url, HUB_KEY, HUB_SECRET, _body(_op(site.model, "own"))).json()["error_code"] == 0
     kiosk = token(site.url, *push_key())
@@ -254,10 +259,10 @@ def test_kill_9_right_after_acknowledged_enrolments_loses_nothing(site, tmp_path
     again: each acknowledged enrolment reaches the hub exactly once."""
     cfg = terminal_config(tmp_path, site.url, push=True)
     acked = []
-    for round_ in range(4):
-        if round_ == 0:   # the first two rounds with the hub down: what was acked is only in the outbox
+    for round_ in range(6):
+        if round_ == 0:   # the first three rounds with the hub down: what was acked is only in the outbox
             assert site.hub.stop() == 0
-        if round_ == 2:
+        if round_ == 3:
             site.hub = start(site.hub_config)
         term = start(cfg)
         tok = token(term.url, TERMINAL_APP["api_key"], TERMINAL_APP["secret_key"])
@@ -270,7 +275,7 @@ def test_kill_9_right_after_acknowledged_enrolments_loses_nothing(site, tmp_path
             acked.append((user, out["result"]["face_token"]))
         term.proc.send_signal(signal.SIGKILL)
         term.proc.wait(30)
-        if round_ < 2:
+        if round_ < 3:
             assert wait_until(lambda: _pending(tmp_path / "data") == len(acked), timeout=5), _pending(tmp_path / "data")
     term = start(cfg)  # back once more: it sends whatever still waits
     try:

@@ -155,6 +155,22 @@ def _error(request: web.Request, version: str, err: EdgeError) -> web.Response:
     return _answer(error_body(version, err), request)
 
 
+async def _read_bounded(request: web.Request, cap: int) -> bytes:
+    """The whole body (a chunked one too), or EdgeError 100 past cap bytes."""
+    chunks, size = [], 0
+    try:
+        while True:
+            chunk = await request.content.read(64 * 1024)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > cap:
+                raise EdgeError(100, f"body over {cap} bytes")
+            chunks.append(chunk)
+    except UNREADABLE_BODY:
+        raise EdgeError(100, "the body cannot be read") from None
+
+
 def _arguments(ep: Endpoint, payload) -> tuple[list, dict]:
     """(positional arguments, options) of the SDK method for this request body."""
     if ep.body == "list":
@@ -364,10 +380,7 @@ class Handlers:
             app = self._authenticate(request, None)
             request["app_id"] = app.app_id
             nonce = push_ops.check_request(request.query, app, request.content_length)
-            try:
-                body = await request.content.read(PUSH_MAX_BYTES + 1)
-            except UNREADABLE_BODY:
-                raise EdgeError(BAD_PARAM["v3"], "the body cannot be read") from None
+            body = await _read_bounded(request, PUSH_MAX_BYTES)
             push_ops.check_body_signature(app.secret_key, nonce, body, request.headers.get(PUSH_SIGNATURE_HEADER))
             origin, raws = parse_body(body)
         except EdgeError as err:
