@@ -334,3 +334,23 @@ def test_the_stale_rule_spares_a_terminals_own_deletions(tmp_path):
         assert "does not cover" in store.apply_push(behind, other).detail   # a cursor the log cannot judge
     finally:
         store.close()
+
+
+def test_a_terminal_with_a_feed_only_key_keeps_its_enrolments_and_reports(site, tmp_path):
+    """push: true with a key that may only read the feed: the hub answers 6, the queue
+    is kept (nothing dead-lettered: the operator fixes the key) and the error shown."""
+    key, secret = feed_key("1001")
+    term = start(terminal_config(tmp_path, site.url, push=True, api_key=key, secret_key=secret))
+    try:
+        tok = token(term.url, TERMINAL_APP["api_key"], TERMINAL_APP["secret_key"])
+        out = v3(term.url, tok, "faceset/user/add", {"image": b64(photo(B, 5)), "image_type": "BASE64",
+                                                     "group_id": "staff", "user_id": "nokey"})
+        assert out["error_code"] == 0, out
+        path = tmp_path / "data" / "run" / "sync.json"
+        st = wait_until(lambda: (lambda s: s if s.get("upstream_last_error") else None)(
+            json.loads(path.read_text())["sync"]["1001"] if path.exists() else {}), timeout=15)
+        assert st and "error_code 6" in st["upstream_last_error"], st
+        assert st["upstream_queued"] == 1 and st["upstream_refused"] == 0
+        assert not [f for f in dump(site.data("hub"), "1001")["faces"] if f[1] == "nokey"]
+    finally:
+        term.stop()
