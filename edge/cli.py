@@ -117,6 +117,11 @@ def cmd_status(args) -> int:
                   + (f", {st['model_mismatch_faces']} faces of another model not searched"
                      if st.get("model_mismatch_faces") else "")
                   + (f"; last error: {st['last_error']}" if st.get("last_error") else ""))
+            if st.get("upstream_enabled"):
+                print(f"sync {app_id} upstream: {st.get('upstream_queued')} queued (oldest "
+                      f"{st.get('upstream_oldest_age_s')} s), {st.get('upstream_refused')} refused by the hub"
+                      + (f"; last refusal: {st['upstream_last_refusal']}" if st.get("upstream_last_refusal") else "")
+                      + (f"; {st['upstream_last_error']}" if st.get("upstream_last_error") else ""))
     interval = cfg.run.status_interval_s if loop else cfg.sync.status_interval_s
     stale = age > 3 * max(interval, 1.0)
     if stale:
@@ -273,6 +278,33 @@ def _compact(data: Path, args) -> int:
     return 0
 
 
+def cmd_sync(args) -> int:
+    """refused: the operations the hub refused (the upstream outbox's dead letters,
+    newest first); queued: those still waiting (docs/sync.md, Up)."""
+    from edge.sync.upstream import UpstreamOutbox, outbox_path
+    cfg = load_config(args.config)
+    if not cfg.sync.enabled or not cfg.sync.push:
+        raise ConfigError("edge sync: this config has no `sync:` section with push: true")
+    path = outbox_path(cfg.path(cfg.data_dir), cfg.sync.app_id)
+    if not path.exists():
+        raise ConfigError(f"edge sync: {path} does not exist (nothing was ever queued)")
+    outbox = UpstreamOutbox(path, cfg.sync.push_max_queued)
+    try:
+        if args.action == "refused":
+            rows = [{"op": json.loads(d.body), "created": d.created, "refused_at": d.failed, "error": d.error}
+                    for d in outbox.dead_letters(args.limit)]
+        else:
+            rows = [{"op": json.loads(i.body), "created": i.created, "attempts": i.attempts}
+                    for i in outbox.claim(args.limit, now=float("inf"))]
+    finally:
+        outbox.close()
+    for row in rows:
+        if row["op"].get("face"):
+            row["op"]["face"]["embedding"] = "..."  # not for a terminal's screen
+        print(json.dumps(row, ensure_ascii=False))
+    return 0
+
+
 def cmd_bench(args) -> int:
     from edge.bench import main as bench_main
     return bench_main(args)
@@ -342,6 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--keep", type=int, help="compact: the last changes kept (followers behind get a snapshot)")
     lb.add_argument("--json", action="store_true", help="JSON lines")
     lb.set_defaults(func=cmd_library)
+
+    sy = sub.add_parser("sync", help="a terminal's enrolments for the hub: the refused ones, the queued ones")
+    sy.add_argument("action", choices=["refused", "queued"])
+    sy.add_argument("--limit", type=int, default=100)
+    sy.set_defaults(func=cmd_sync)
 
     b = sub.add_parser("bench", help="per-stage latency and memory figures")
     b.add_argument("--repeat", type=int, default=50)

@@ -115,6 +115,10 @@ class ApiConfig:
 SPOOFING_POLICIES = ("refuse", "ignore")
 
 
+# What a feed key may do: read the change feed; and push a terminal's enrolments.
+FEED_SCOPES = ("feed", "feed+push")
+
+
 @dataclass(frozen=True)
 class AppConfig:
     """One APP_ID's credentials; its face library is <data_dir>/apps/<APP_ID>/."""
@@ -122,7 +126,8 @@ class AppConfig:
     api_key: str
     secret_key: str = field(repr=False)
     qps: float = 0.0              # 0: server.qps
-    scope: str = "all"            # "all": the API and the change feed; "feed": the feed only (feed_keys)
+    scope: str = "all"            # "all": the API and the change feed; "feed": the feed only (feed_keys);
+                                  # "feed+push": the feed and a terminal's enrolments (docs/sync.md)
 
     def __repr__(self) -> str:   # secrets never reach a log line through repr()
         return f"AppConfig(app_id={self.app_id!r}, api_key={self.api_key!r}, secret_key=***, scope={self.scope!r})"
@@ -277,12 +282,15 @@ def _apps(raw, env: str | None) -> tuple[tuple, tuple]:
             raise ConfigError(f"apps.{app.app_id}.feed_keys: expected a list of {{api_key, secret_key}}")
         for i, item in enumerate(raw_keys):
             where = f"apps.{app.app_id}.feed_keys[{i}]"
-            if not isinstance(item, dict) or set(item) - {"api_key", "secret_key"}:
-                raise ConfigError(f"{where}: expected a mapping with api_key and secret_key only")
+            if not isinstance(item, dict) or set(item) - {"api_key", "secret_key", "scope"}:
+                raise ConfigError(f"{where}: expected a mapping with api_key, secret_key and an optional scope")
+            scope = item.get("scope", "feed")
+            if scope not in FEED_SCOPES:
+                raise ConfigError(f"{where}.scope: one of {', '.join(FEED_SCOPES)}")
             key, secret = item.get("api_key"), item.get("secret_key")
             if not isinstance(key, str) or not key or not isinstance(secret, str) or not secret:
                 raise ConfigError(f"{where}: api_key and secret_key must be non-empty strings")
-            feeds.append(AppConfig(app.app_id, key, secret, app.qps, scope="feed"))
+            feeds.append(AppConfig(app.app_id, key, secret, app.qps, scope=scope))
     if len({a.api_key for a in apps + feeds}) != len(apps) + len(feeds):
         raise ConfigError("apps: two APP_IDs or feed keys share an api_key")
     return tuple(apps), tuple(feeds)

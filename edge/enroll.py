@@ -113,9 +113,10 @@ class Enroller:
             replica = self.library.store.replica_state()
         except EdgeError:
             replica = None  # an invalid app id is answered with every photo, as before
-        if replica is not None:  # a terminal's replica changes only through its hub (docs/sync.md)
+        pushing = replica is not None and self.client._rt.upstream(app_id) is not None
+        if replica is not None and not pushing:  # a replica changes only through its hub (docs/sync.md)
             raise ConfigError(f"edge enroll: the library of app {app_id} follows {replica.get('hub')}: "
-                              f"enrol at the hub (docs/sync.md)")
+                              f"enrol at the hub, or set sync.push (docs/sync.md)")
         self.rejections = RejectionLog(config.path(config.data_dir) / "enroll" / f"{app_id}-rejected.json")
         self.options = {"quality_control": quality, "liveness_control": liveness}
         self.duplicate_similarity = score_to_similarity(duplicate_score)

@@ -87,6 +87,9 @@ MESSAGES: dict[int, str] = {
     223126: "nose is occlusion",
     223127: "mouth is occlusion",
     223129: "face not forward",
+    # edge's own (docs/api.md, Choices `push-codes`): a terminal pushed an embedding of
+    # another model than the hub's library holds
+    223190: "face model mismatch",
 }
 
 

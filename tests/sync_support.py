@@ -19,11 +19,15 @@ from edge.server.process import ServerProcess, spawn
 from edge.sync.protocol import FEED_PATH
 
 HUB_APPS = {"1001": {"api_key": "AK1001hub", "secret_key": "SK1001-hub-secret", "qps": 1000,
-                     "feed_keys": [{"api_key": "FK1001door", "secret_key": "FS1001-door-secret"}]},
+                     "feed_keys": [{"api_key": "FK1001door", "secret_key": "FS1001-door-secret"},
+                                   {"api_key": "PK1001kiosk", "secret_key": "PS1001-kiosk-secret",
+                                    "scope": "feed+push"}]},
             "2002": {"api_key": "AK2002hub", "secret_key": "SK2002-hub-secret",
                      "feed_keys": [{"api_key": "FK2002door", "secret_key": "FS2002-door-secret"}]},
             "3003": {"api_key": "AK3003hub", "secret_key": "SK3003-hub-secret",
-                     "feed_keys": [{"api_key": "FK3003door", "secret_key": "FS3003-door-secret"}]}}
+                     "feed_keys": [{"api_key": "FK3003door", "secret_key": "FS3003-door-secret"},
+                                   {"api_key": "PK3003kiosk", "secret_key": "PS3003-kiosk-secret",
+                                    "scope": "feed+push"}]}}
 TERMINAL_APP = {"api_key": "AKlocal", "secret_key": "SKlocal-secret", "qps": 1000}
 
 
@@ -53,8 +57,14 @@ def hub_config(folder: Path, port: int) -> Path:
     return write_config(folder, {"server": {"port": port}, "apps": HUB_APPS})
 
 
+def push_key(app_id: str = "1001") -> tuple[str, str]:
+    """The app's feed key with scope feed+push (a reception kiosk's)."""
+    key = next(k for k in HUB_APPS[app_id]["feed_keys"] if k.get("scope") == "feed+push")
+    return key["api_key"], key["secret_key"]
+
+
 def terminal_config(folder: Path, hub_url: str, app_id: str = "1001", groups: str = "", **sync) -> Path:
-    key, secret = feed_key(app_id)
+    key, secret = push_key(app_id) if sync.get("push") else feed_key(app_id)
     return write_config(folder, {
         "server": {"port": 0}, "apps": {app_id: TERMINAL_APP},
         "sync": {"hub_url": hub_url, "app_id": app_id, "api_key": key, "secret_key": secret, "groups": groups,

@@ -1,6 +1,6 @@
 """A terminal's follower alone in a process, for kill -9 tests (tests/test_sync_kill.py).
 
-    python tests/sync_worker.py CONFIG follow        follow until killed (prints READY)
+    python tests/sync_worker.py CONFIG follow        follow (and push, with sync.push) until killed (prints READY)
     python tests/sync_worker.py CONFIG catch-up      follow until caught up, then exit 0
 
 The real Follower and library of `edge serve` / `edge run`, without the models (the
@@ -14,18 +14,18 @@ import time
 from edge.aip.runtime import Runtime
 from edge.config import load_config
 from edge.library.library import close_all
-from edge.sync.follower import Follower
+from edge.sync.follower import Follower, start_follower
 
 
 def main(config_path: str, mode: str) -> int:
     config = load_config(config_path)
     runtime = Runtime(config)
-    follower = Follower(config, lambda: runtime.library(config.sync.app_id), runtime.model_id)
     print("READY", flush=True)
     if mode == "follow":
-        follower.start()
+        start_follower(config, runtime)
         while True:
             time.sleep(1)
+    follower = Follower(config, lambda: runtime.library(config.sync.app_id), runtime.model_id)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         outcome = follower.step(wait_s=0)

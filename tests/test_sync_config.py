@@ -28,6 +28,14 @@ def test_feed_keys_and_sync_are_read(tmp_path):
     assert not load_config().sync.enabled                # off by default
 
 
+def test_a_feed_key_may_carry_the_right_to_push(tmp_path):
+    cfg = config(tmp_path, {"apps": {"1001": {**APP, "feed_keys": [
+        {"api_key": "FK", "secret_key": "FS"}, {"api_key": "PK", "secret_key": "PS", "scope": "feed+push"}]}},
+        "sync": {**SYNC, "push": True}})
+    assert [k.scope for k in cfg.feed_keys] == ["feed", "feed+push"]
+    assert cfg.sync.push and cfg.sync.push_max_queued == 20000
+
+
 def test_the_sync_secret_may_come_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGE_SYNC_SECRET", "from-env")
     assert config(tmp_path, {"sync": {**SYNC, "secret_key": ""}}).sync.secret_key == "from-env"
@@ -47,6 +55,10 @@ def test_the_sync_secret_may_come_from_the_environment(tmp_path, monkeypatch):
     ({"apps": {"1001": {**APP, "feed_keys": {"api_key": "FK"}}}}, "apps.1001.feed_keys"),
     ({"apps": {"1001": {**APP, "feed_keys": [{"api_key": "FK"}]}}}, "apps.1001.feed_keys[0]"),
     ({"apps": {"1001": {**APP, "feed_keys": [{"api_key": "AK", "secret_key": "x"}]}}}, "share an api_key"),
+    ({"apps": {"1001": {**APP, "feed_keys": [{"api_key": "FK", "secret_key": "x", "scope": "all"}]}}},
+     "apps.1001.feed_keys[0].scope"),
+    ({"sync": {**SYNC, "push": "yes"}}, "sync.push"),
+    ({"sync": {**SYNC, "push_max_queued": 0}}, "sync.push_max_queued"),
 ])
 def test_bad_sync_settings_name_the_key(tmp_path, body, where):
     with pytest.raises(ConfigError) as err:

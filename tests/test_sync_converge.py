@@ -1,17 +1,20 @@
 """Convergence (docs/sync.md): random operations at the hub - registrations, replaced
-faces and user_info, deletions of users, faces, memberships and groups, copies - with
-outages injected (the hub stopped, a terminal killed -9, the hub's log compacted past
-a terminal), end with every terminal's library equal to the hub's (whole dumps; the
+faces and user_info, deletions of users, faces, memberships and groups, copies - and on
+both terminals (queued in their upstream outboxes beside the running terminal, as
+`edge enroll` there does, pushed by its pusher), with outages injected (the hub
+stopped, a terminal killed -9, the hub's log compacted past a terminal), end with every terminal's library equal to the hub's (whole dumps; the
 staff terminal: the hub's staff group). Two real follower processes, a real hub."""
 from __future__ import annotations
 
 import random
 import signal
 import time
+from types import SimpleNamespace
 
 from edge.aip.runtime import Runtime
 from edge.config import load_config
 from edge.library.store import LibraryError
+from edge.sync.upstream import PushingLibrary, UpstreamOutbox, outbox_path
 from sync_support import dump, free_port, hub_config, start, store_of, synthetic, terminal_config, wait_until
 from test_sync_kill import worker
 
@@ -52,20 +55,33 @@ def random_op(store, rng: random.Random, model: str, n: int) -> None:
         pass  # the op did not apply (user not found, last group, ...): as the API would answer
 
 
+def terminal_writer(data_dir):
+    """A terminal's library as its API writes it: reads from the replica, writes to its
+    upstream outbox (a second process beside the running terminal)."""
+    store = store_of(data_dir, "3003")
+    outbox = UpstreamOutbox(outbox_path(data_dir, "3003"), 20000)
+    lib = PushingLibrary(SimpleNamespace(store=store, _all=store._all, user_groups=store.user_groups), outbox)
+    return lib, store, outbox
+
+
 def test_random_operations_with_outages_converge(tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     hub_cfg = hub_config(tmp_path / "hub", port)
     hub = start(hub_cfg)
-    cfg_all = terminal_config(tmp_path / "all", url, app_id="3003", limit=13, wait_s=2)
-    cfg_staff = terminal_config(tmp_path / "staff", url, app_id="3003", groups="staff", limit=13, wait_s=2)
+    cfg_all = terminal_config(tmp_path / "all", url, app_id="3003", limit=13, wait_s=2, push=True)
+    cfg_staff = terminal_config(tmp_path / "staff", url, app_id="3003", groups="staff", limit=13, wait_s=2,
+                                push=True)
     model = Runtime(load_config(hub_cfg)).model_id
     rng = random.Random(2026)
     store = store_of(tmp_path / "hub" / "data", "3003")
     terminals = {"all": worker(cfg_all, "follow"), "staff": worker(cfg_staff, "follow")}
+    writers = {name: terminal_writer(tmp_path / name / "data") for name in terminals}
     try:
         for n in range(400):
             random_op(store, rng, model, n)
+            if n % 3 == 0:  # an enrolment or membership change on a terminal, queued for the hub
+                random_op(writers[rng.choice(("all", "staff"))][0], rng, model, 100_000 + n)
             if n == 80:     # the hub goes away for a while; its library changes meanwhile
                 hub.stop()
             if n == 140:
@@ -91,11 +107,20 @@ def test_random_operations_with_outages_converge(tmp_path):
                      "faces": [f for f in hub_dump["faces"] if f[0] == "staff"]}
             return (dump(tmp_path / "all" / "data", "3003") == hub_dump
                     and dump(tmp_path / "staff" / "data", "3003") == staff)
+        queued = lambda: sum(w[2].pending_count() for w in writers.values())  # noqa: E731
+        assert wait_until(lambda: queued() == 0, timeout=60, step=0.5), queued()
         assert wait_until(converged, timeout=60, step=0.5)
+        sent = sum(w[2].stats().delivered for w in writers.values())
+        refused = sum(w[2].stats().dead for w in writers.values())
+        print(f"\nterminal operations: {sent} applied by the hub, {refused} refused")
+        assert sent > 20, (sent, refused)  # the terminals' own operations reached the hub
         final = dump(tmp_path / "hub" / "data", "3003")
         assert store.log_floor() > 0 and len(final["faces"]) > 50 and any(f[0] == "staff" for f in final["faces"])
     finally:
         store.close()
+        for _, tstore, outbox in writers.values():
+            tstore.close()
+            outbox.close()
         for proc in terminals.values():
             proc.kill()
             proc.wait(10)

@@ -23,10 +23,10 @@ log = logging.getLogger("edge.aip")
 LIBRARY_CODES = {
     "v2": {"user_not_found": 216611, "face_exists": 216616, "last_group": 216619, "user_exists": 216100,
            "group_not_found": 216618, "group_exists": 216100, "face_not_found": 216611, "bad_app_id": 216110,
-           "replica": 6},
+           "replica": 6, "upstream_full": 216300},
     "v3": {"user_not_found": 223103, "face_exists": 223105, "last_group": 223103, "user_exists": 223102,
            "group_not_found": 223100, "group_exists": 223101, "face_not_found": 223106, "bad_app_id": 216110,
-           "replica": 6},
+           "replica": 6, "upstream_full": 222915},
 }
 INTERNAL_ERROR = {"v2": 216401, "v3": 222915}
 # The library's files are damaged, missing, full or read-only (docs/storage.md): v2's

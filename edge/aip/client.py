@@ -34,4 +34,4 @@ class AipClient:
 
     @property
     def _lib(self):
-        return self._rt.library(self.appId)
+        return self._rt.writable_library(self.appId)

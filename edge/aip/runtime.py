@@ -61,6 +61,9 @@ class Runtime:
         # Stored with every face: embeddings of different models must never be compared.
         self.model_id = f"{spec.file.rsplit('.', 1)[0]}@{spec.sha256[:12]}"
         self.availability = Availability()
+        self._upstream: dict[str, object] = {}
+        self._upstream_lock = threading.Lock()
+        self.push_wake = threading.Event()   # set by a queued enrolment: the pusher sends at once
 
     @property
     def engine(self):
@@ -90,6 +93,30 @@ class Runtime:
             self.availability.refuse(app_id, directory, lib.fault)
             raise lib.fault
         return lib
+
+    def upstream(self, app_id: str):
+        """The app's upstream outbox when this process is a terminal that pushes its
+        enrolments to the hub (`sync.push`, docs/sync.md), else None."""
+        sync = self.config.sync
+        if not (sync.enabled and sync.push and app_id == sync.app_id):
+            return None
+        with self._upstream_lock:
+            if app_id not in self._upstream:
+                from edge.sync.upstream import UpstreamOutbox, outbox_path
+                path = outbox_path(self.config.path(self.config.data_dir), app_id)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._upstream[app_id] = UpstreamOutbox(path, sync.push_max_queued)
+            return self._upstream[app_id]
+
+    def writable_library(self, app_id: str):
+        """What the API writes through: the library, or on a pushing terminal the
+        library whose writes go to the hub through the outbox."""
+        lib = self.library(app_id)
+        outbox = self.upstream(app_id)
+        if outbox is None:
+            return lib
+        from edge.sync.upstream import PushingLibrary
+        return PushingLibrary(lib, outbox, self.push_wake.set)
 
     def photo(self, image, api: str, max_face_num: int, sort_type: int, stages) -> Photo:
         img = decode_image(image, api=api, method=CURRENT_METHOD.get())

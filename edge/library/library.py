@@ -292,6 +292,10 @@ class FaceLibrary:
     def delete_group(self, group_id):
         return self._write(self.store.delete_group, group_id)
 
+    def apply_push(self, op, origin: str):
+        """A hub applying one operation a terminal pushed (docs/sync.md, Up)."""
+        return self._write(self.store.apply_push, op, origin)
+
     # -- search -------------------------------------------------------------------
     def search(self, embedding: np.ndarray, group_ids: list[str] | None, max_users: int,
                min_similarity: float = -1.0) -> list[UserMatch]:

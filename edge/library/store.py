@@ -70,6 +70,15 @@ CREATE TABLE IF NOT EXISTS changes (
     face_token TEXT,
     face_ref INTEGER,
     data TEXT);
+CREATE TABLE IF NOT EXISTS pushed (
+    op_id TEXT PRIMARY KEY,
+    origin TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    error_kind TEXT,
+    detail TEXT,
+    ts REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS pushed_origin ON pushed(origin, first_seq);
 CREATE TABLE IF NOT EXISTS sync_skipped (
     group_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
@@ -83,6 +92,10 @@ REPLICA_KEY = "replica"
 # meta key of the hub's compacted log: changes up to this seq are gone (compact(); a
 # follower behind it gets a snapshot, docs/sync.md).
 LOG_FLOOR_KEY = "log_floor"
+# What a terminal may push to its hub (docs/sync.md, Up): enrolments and membership
+# changes, never group management.
+PUSH_ACTIONS = ("register", "delete_user", "leave_groups", "copy_user", "delete_face")
+PUSHED_KEEP_S = 7 * 86400.0   # a pushed op_id is remembered at least this long (idempotent retries)
 REPLICA_OPS = ("group.add", "group.delete", "user.add", "user.update", "user.delete", "face.add", "face.delete")
 
 
@@ -132,6 +145,33 @@ class ReplicaApplied:
     changes: int
     faces_added: int
     faces_skipped: int                # face.add of another model: not stored, counted (sync_skipped)
+
+
+@dataclass(frozen=True)
+class PushOp:
+    """One operation a terminal committed to its upstream outbox, as its hub applies it.
+    cursor / hub_uuid: the terminal's replica state when it was enrolled (the conflict rule)."""
+    op_id: str
+    cursor: int
+    hub_uuid: str | None
+    action: str                               # one of PUSH_ACTIONS
+    user_id: str
+    group_ids: tuple[str, ...] | None         # None: delete_user from every group
+    user_info: str | None = None              # register
+    mode: str = "append"                      # register: append, replace, update
+    face: FaceRecord | None = None            # register
+    src_group: str | None = None              # copy_user
+    create_groups: bool = False               # copy_user (v2 addGroupUser creates them)
+    face_token: str | None = None             # delete_face
+
+
+@dataclass(frozen=True)
+class PushResult:
+    kind: str | None          # None: applied; else the LibraryError kind that refused it
+    detail: str
+    first_seq: int            # the changes it made are (first_seq, last_seq]
+    last_seq: int
+    duplicate: bool           # this op_id was already applied or refused: nothing done now
 
 
 def _blob(vec: np.ndarray) -> bytes:
@@ -273,60 +313,72 @@ class LibraryStore(SqliteFile):
         """Remove the user from the given groups (all groups when None). Returns how many."""
         with self._write() as db:
             self._writable(db)
-            rows = self._memberships(db, user_id)
-            if group_ids is not None:
-                rows = [r for r in rows if r[2] in set(group_ids)]
-            if not rows:
-                raise LibraryError("user_not_found", user_id)
-            for member_ref, _, group_id in rows:
-                self._delete_member(db, member_ref, group_id, user_id)
+            return self._delete_user(db, user_id, group_ids)
+
+    def _delete_user(self, db, user_id: str, group_ids: list[str] | None) -> int:
+        rows = self._memberships(db, user_id)
+        if group_ids is not None:
+            rows = [r for r in rows if r[2] in set(group_ids)]
+        if not rows:
+            raise LibraryError("user_not_found", user_id)
+        for member_ref, _, group_id in rows:
+            self._delete_member(db, member_ref, group_id, user_id)
         return len(rows)
 
     def leave_groups(self, group_ids: list[str], user_id: str) -> None:
         """v2 deleteGroupUser: leave the listed groups but never the last one."""
         with self._write() as db:
             self._writable(db)
-            rows = self._memberships(db, user_id)
-            leaving = [r for r in rows if r[2] in set(group_ids)]
-            if not leaving:
-                raise LibraryError("user_not_found", user_id)
-            if len(leaving) == len(rows):
-                raise LibraryError("last_group", user_id)
-            for member_ref, _, group_id in leaving:
-                self._delete_member(db, member_ref, group_id, user_id)
+            self._leave_groups(db, group_ids, user_id)
+
+    def _leave_groups(self, db, group_ids: list[str], user_id: str) -> None:
+        rows = self._memberships(db, user_id)
+        leaving = [r for r in rows if r[2] in set(group_ids)]
+        if not leaving:
+            raise LibraryError("user_not_found", user_id)
+        if len(leaving) == len(rows):
+            raise LibraryError("last_group", user_id)
+        for member_ref, _, group_id in leaving:
+            self._delete_member(db, member_ref, group_id, user_id)
 
     def copy_user(self, user_id: str, src_group: str, dst_groups: list[str], create_groups: bool) -> None:
         """Copy a membership (user_info and faces) into other groups."""
         with self._write() as db:
             self._writable(db)
-            src_ref = self._group_ref(db, src_group, create=False)
-            src = None if src_ref is None else self._member(db, src_ref, user_id)
-            if src is None:
-                raise LibraryError("user_not_found", f"{user_id} in {src_group}")
-            faces = db.execute("SELECT face_token, embedding, model, quality FROM faces WHERE member_ref=? "
-                               "ORDER BY id", (src[0],)).fetchall()
-            for group_id in dst_groups:
-                dst_ref = self._group_ref(db, group_id, create=create_groups)
-                if dst_ref is None:
-                    raise LibraryError("group_not_found", group_id)
-                if self._member(db, dst_ref, user_id) is not None:
-                    raise LibraryError("user_exists", f"{user_id} in {group_id}")
-                member_ref = self._upsert_member(db, dst_ref, group_id, user_id, src[1])
-                for token, blob, model, quality in faces:
-                    self._add_face(db, member_ref, dst_ref, group_id, user_id,
-                                   FaceRecord(token, _vec(blob), model, json.loads(quality) if quality else None))
+            self._copy_user(db, user_id, src_group, dst_groups, create_groups)
+
+    def _copy_user(self, db, user_id: str, src_group: str, dst_groups: list[str], create_groups: bool) -> None:
+        src_ref = self._group_ref(db, src_group, create=False)
+        src = None if src_ref is None else self._member(db, src_ref, user_id)
+        if src is None:
+            raise LibraryError("user_not_found", f"{user_id} in {src_group}")
+        faces = db.execute("SELECT face_token, embedding, model, quality FROM faces WHERE member_ref=? "
+                           "ORDER BY id", (src[0],)).fetchall()
+        for group_id in dst_groups:
+            dst_ref = self._group_ref(db, group_id, create=create_groups)
+            if dst_ref is None:
+                raise LibraryError("group_not_found", group_id)
+            if self._member(db, dst_ref, user_id) is not None:
+                raise LibraryError("user_exists", f"{user_id} in {group_id}")
+            member_ref = self._upsert_member(db, dst_ref, group_id, user_id, src[1])
+            for token, blob, model, quality in faces:
+                self._add_face(db, member_ref, dst_ref, group_id, user_id,
+                               FaceRecord(token, _vec(blob), model, json.loads(quality) if quality else None))
 
     def delete_face(self, user_id: str, group_id: str, face_token: str) -> None:
         with self._write() as db:
             self._writable(db)
-            group_ref = self._group_ref(db, group_id, create=False)
-            if group_ref is None:
-                raise LibraryError("group_not_found", group_id)
-            row = self._member(db, group_ref, user_id)
-            if row is None:
-                raise LibraryError("user_not_found", f"{user_id} in {group_id}")
-            if not self._delete_faces(db, "member_ref=? AND face_token=?", (row[0], face_token), group_id, user_id):
-                raise LibraryError("face_not_found", face_token)
+            self._delete_face(db, user_id, group_id, face_token)
+
+    def _delete_face(self, db, user_id: str, group_id: str, face_token: str) -> None:
+        group_ref = self._group_ref(db, group_id, create=False)
+        if group_ref is None:
+            raise LibraryError("group_not_found", group_id)
+        row = self._member(db, group_ref, user_id)
+        if row is None:
+            raise LibraryError("user_not_found", f"{user_id} in {group_id}")
+        if not self._delete_faces(db, "member_ref=? AND face_token=?", (row[0], face_token), group_id, user_id):
+            raise LibraryError("face_not_found", face_token)
 
     def add_group(self, group_id: str) -> None:
         with self._write() as db:
@@ -458,6 +510,76 @@ class LibraryStore(SqliteFile):
                 self._add_face(db, member_ref, group_ref, c.group_id, c.user_id, c.face)
                 return 1
         return 0
+
+    # -- replication: a hub's side of a terminal's pushed operations ----------------
+    def apply_push(self, op: PushOp, origin: str, stale_check: bool = True) -> PushResult:
+        """Apply one pushed operation through the normal writes, and record its op_id with
+        the outcome, in ONE transaction: a retried op_id (its answer lost) is not applied
+        twice, and answers what the first attempt did. A LibraryError refuses it (nothing
+        of it is kept, the refusal is recorded). The conflict rule (docs/sync.md): a
+        register or copy into a group where this user (or the group) was deleted after
+        the terminal's cursor, by anyone but this terminal's own earlier operations, is
+        refused as stale: the hub's deletion came first."""
+        with self._write() as db:
+            row = db.execute("SELECT error_kind, detail, first_seq, last_seq FROM pushed WHERE op_id=?",
+                             (op.op_id,)).fetchone()
+            if row is not None:
+                return PushResult(row[0], row[1] or "", row[2], row[3], True)
+            first = db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
+            db.execute("SAVEPOINT push")
+            kind, detail = None, ""
+            try:
+                self._writable(db)
+                if stale_check and op.action in ("register", "copy_user"):
+                    self._refuse_stale(db, op, origin)
+                self._apply_push(db, op)
+                db.execute("RELEASE push")
+            except LibraryError as exc:
+                db.execute("ROLLBACK TO push")
+                db.execute("RELEASE push")
+                kind, detail = exc.kind, str(exc)[:300]
+            last = db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
+            db.execute("INSERT INTO pushed VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (op.op_id, origin, first, last, kind, detail, time.time()))
+        return PushResult(kind, detail, first, last, False)
+
+    def _refuse_stale(self, db, op: PushOp, origin: str) -> None:
+        floor = int((db.execute("SELECT value FROM meta WHERE key=?", (LOG_FLOOR_KEY,)).fetchone() or [0])[0])
+        head = db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
+        kind = "user_not_found"
+        if op.hub_uuid is not None and op.hub_uuid != self.uuid:
+            raise LibraryError(kind, f"stale: enrolled against hub library {op.hub_uuid}, the hub's is now "
+                                     f"{self.uuid}")
+        if op.cursor < floor or op.cursor > head:
+            raise LibraryError(kind, f"stale: the hub's log ({floor}, {head}] does not cover the terminal's "
+                                     f"cursor {op.cursor}, so a deletion since cannot be ruled out")
+        groups = list(op.group_ids or ())
+        marks = ",".join("?" * len(groups))
+        hit = db.execute(
+            f"SELECT c.seq, c.op, c.group_id FROM changes c WHERE c.seq>? AND c.group_id IN ({marks}) "
+            f"AND (c.op='group.delete' OR (c.op='user.delete' AND c.user_id=?)) "
+            f"AND NOT EXISTS (SELECT 1 FROM pushed p WHERE p.origin=? AND c.seq>p.first_seq AND c.seq<=p.last_seq) "
+            f"ORDER BY c.seq LIMIT 1", (op.cursor, *groups, op.user_id, origin)).fetchone()
+        if hit is not None:
+            what = "group" if hit[1] == "group.delete" else "user"
+            raise LibraryError("group_not_found" if what == "group" else kind,
+                               f"stale: the hub deleted {what} {op.user_id if what == 'user' else hit[2]} "
+                               f"in {hit[2]} at seq {hit[0]}, after the terminal's cursor {op.cursor}")
+
+    def _apply_push(self, db, op: PushOp) -> None:
+        groups = list(op.group_ids) if op.group_ids is not None else None
+        if op.action == "register":
+            self._register(db, groups, op.user_id, op.user_info, op.face, op.mode)
+        elif op.action == "delete_user":
+            self._delete_user(db, op.user_id, groups)
+        elif op.action == "leave_groups":
+            self._leave_groups(db, groups, op.user_id)
+        elif op.action == "copy_user":
+            self._copy_user(db, op.user_id, op.src_group, groups, op.create_groups)
+        elif op.action == "delete_face":
+            self._delete_face(db, op.user_id, groups[0], op.face_token)
+        else:
+            raise ValueError(op.action)
 
     def model_mismatch_count(self) -> dict[str, int]:
         """Faces a follower did not store because another model made them, by model id."""
@@ -612,6 +734,9 @@ class LibraryStore(SqliteFile):
                 return 0, floor
             removed = db.execute("DELETE FROM changes WHERE seq<=?", (new,)).rowcount
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (LOG_FLOOR_KEY, str(new)))
+            # pushed op_ids below the floor are no longer needed by the stale rule (a cursor
+            # below the floor is refused anyway); kept PUSHED_KEEP_S for retries of lost answers
+            db.execute("DELETE FROM pushed WHERE last_seq<=? AND ts<?", (new, time.time() - PUSHED_KEEP_S))
         return removed, new
 
     def snapshot_rows(self, phase: str, after: int, limit: int,

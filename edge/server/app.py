@@ -34,14 +34,17 @@ from edge.analysis.capabilities import capabilities
 from edge.config import AppConfig, Config
 from edge.errors import EdgeError
 from edge.server import auth, feed
+from edge.server import push as push_ops
 from edge.server.endpoints import ENDPOINTS, MISSING_CODE, PREFIX, Endpoint
 from edge.server.limits import body_cap, body_too_long, largest_body, path_cap, path_too_long
 from edge.server.metrics import CONTENT_TYPE, ServerMetrics
 from edge.server.openapi import openapi
 from edge.server.protocol import MALFORMED, EventLog, Guard, GuardedRunner, Limits, error_json, expect_handler
 from edge.server.ratelimit import TokenBucket
+from edge.service import new_log_id
 from edge.server.routing import needs_inference
 from edge.sqlite import StorageError
+from edge.sync.push import PUSH_MAX_BYTES, PUSH_PATH, PUSH_SIGNATURE_HEADER, parse_body
 from edge.sync.protocol import (FEED_PATH, NO_PERMISSION, SIGNATURE_HEADER, SNAPSHOT_PATH, build_page,
                                 build_snapshot_page, sign_page, snapshot_needed)
 
@@ -150,6 +153,22 @@ def _answer(body: Any, request: web.Request, status: int = 200) -> web.Response:
 def _error(request: web.Request, version: str, err: EdgeError) -> web.Response:
     log.debug("%s %s -> %s", request.method, request.path, err)
     return _answer(error_body(version, err), request)
+
+
+async def _read_bounded(request: web.Request, cap: int) -> bytes:
+    """The whole body (a chunked one too), or EdgeError 100 past cap bytes."""
+    chunks, size = [], 0
+    try:
+        while True:
+            chunk = await request.content.read(64 * 1024)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > cap:
+                raise EdgeError(100, f"body over {cap} bytes")
+            chunks.append(chunk)
+    except UNREADABLE_BODY:
+        raise EdgeError(100, "the body cannot be read") from None
 
 
 def _arguments(ep: Endpoint, payload) -> tuple[list, dict]:
@@ -352,6 +371,39 @@ class Handlers:
         return web.Response(body=body, content_type="application/json",
                             headers={SIGNATURE_HEADER: sign_page(app.secret_key, req.nonce, body)})
 
+    async def push(self, request: web.Request) -> web.Response:
+        """A terminal's queued operations (docs/sync.md, Up): a feed+push key (or the
+        app's own), a signed body; each op applied in order through the library's
+        writes, idempotent per op_id; the answer signed for the caller's nonce."""
+        s = self.s
+        try:
+            app = self._authenticate(request, None)
+            request["app_id"] = app.app_id
+            nonce = push_ops.check_request(request.query, app, request.content_length)
+            body = await _read_bounded(request, PUSH_MAX_BYTES)
+            push_ops.check_body_signature(app.secret_key, nonce, body, request.headers.get(PUSH_SIGNATURE_HEADER))
+            origin, raws = parse_body(body)
+        except EdgeError as err:
+            return _error(request, "v3", err)
+
+        def apply() -> dict:
+            lib = s.runtime.library(app.app_id)
+            results = push_ops.apply_ops(lib, s.runtime.model_id, origin, raws)
+            return {"results": results, "head": lib.store.last_seq()}
+
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(s.io_pool, apply)
+        except EdgeError as err:
+            return _error(request, "v3", err)
+        except StorageError as err:
+            return _error(request, "v3", EdgeError(222915, str(err)))
+        s.feed.poke(app.app_id)
+        answer = {"error_code": 0, "error_msg": "SUCCESS", "log_id": new_log_id(), "timestamp": int(time.time()),
+                  "cached": 0, "result": result}
+        out = _dumps(answer).encode()
+        return web.Response(body=out, content_type="application/json",
+                            headers={SIGNATURE_HEADER: sign_page(app.secret_key, nonce, out)})
+
     async def _run(self, request: web.Request, app: AppConfig, ep: Endpoint, args: list, options: dict,
                    inference: bool):
         """In the inference pool when the request carries pixels, else in the library pool
@@ -372,7 +424,7 @@ class Handlers:
 def _route_label(path: str) -> str:
     """Bounded label set: known paths as they are, anything else as 'other'."""
     if path in ENDPOINTS or path in ("/oauth/2.0/token", "/health", "/metrics", "/openapi.json", CAPABILITIES,
-                                     FEED_PATH, SNAPSHOT_PATH):
+                                     FEED_PATH, SNAPSHOT_PATH, PUSH_PATH):
         return path
     return "other"
 
@@ -433,6 +485,7 @@ def make_app(service: FaceService) -> web.Application:
     app.router.add_route("*", PREFIX + "/{tail:.*}", h.face, **expect)
     app.router.add_get(FEED_PATH, h.changes, **expect)
     app.router.add_get(SNAPSHOT_PATH, h.snapshot, **expect)
+    app.router.add_post(PUSH_PATH, h.push, **expect)
     return app
 
 

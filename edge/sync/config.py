@@ -26,6 +26,8 @@ class SyncConfig:
     ca_file: str = ""                 # PEM CA bundle for an https hub ("" = the system's)
     verify: bool = True               # verify the hub's certificate (https); false only for a lab
     status_interval_s: float = 2.0    # run/sync.json refresh
+    push: bool = False                # send this terminal's enrolments to the hub (needs a feed+push key)
+    push_max_queued: int = 20000      # pending upstream operations; past it a new enrolment is refused
 
     @property
     def enabled(self) -> bool:
@@ -56,3 +58,8 @@ def validate_sync(sync: SyncConfig, error) -> None:
     if sync.timeout_s <= 0 or sync.backoff_min_s <= 0 or sync.backoff_max_s < sync.backoff_min_s \
             or sync.status_interval_s <= 0:
         raise error("sync: timeout_s, backoff_min_s, status_interval_s positive; backoff_max_s >= backoff_min_s")
+    if not isinstance(sync.push, bool):
+        raise error("sync.push: true or false")
+    if isinstance(sync.push_max_queued, bool) or not isinstance(sync.push_max_queued, int) \
+            or not 1 <= sync.push_max_queued <= 1_000_000:
+        raise error("sync.push_max_queued: an integer from 1 to 1000000")

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from edge.server.auth import sign_bce
 from edge.sync.config import SyncConfig
-from edge.sync.protocol import FEED_PATH, PAGE_MAX_BYTES, SIGNATURE_HEADER, SNAPSHOT_PATH
+from edge.sync.protocol import FEED_PATH, PAGE_MAX_BYTES, SIGNATURE_HEADER, SNAPSHOT_PATH, sign_page
+from edge.sync.push import PUSH_PATH, PUSH_SIGNATURE_HEADER
 
 # A page body may exceed PAGE_MAX_BYTES by its last change and its header; more is refused unread.
 MAX_BODY_BYTES = 2 * PAGE_MAX_BYTES + 64 * 1024
@@ -65,6 +66,20 @@ class FeedClient:
         """A snapshot page: rows of `phase` (groups, members, faces) after rowid `after`."""
         return self._get(SNAPSHOT_PATH, [("after", str(after)), ("phase", phase)], self.sync.timeout_s)
 
+    def push(self, body: bytes) -> Fetched:
+        """POST a batch of upstream operations; the body is signed beside bce-auth-v1
+        (which signs no body), the answer is checked by the pusher (edge/sync/pusher.py)."""
+        s = self.sync
+        nonce = secrets.token_hex(16)
+        params = sorted([("app_id", s.app_id), ("nonce", nonce)])
+        auth = sign_bce(s.api_key, s.secret_key, method="POST", path=PUSH_PATH, query=params, host=self._host,
+                        now=time.time())
+        request = urllib.request.Request(
+            f"{self._base}{PUSH_PATH}?{urllib.parse.urlencode(params)}", data=body, method="POST",
+            headers={"Authorization": auth, "Accept": "application/json", "Content-Type": "application/json",
+                     PUSH_SIGNATURE_HEADER: sign_page(s.secret_key, nonce, body)})
+        return self._send(request, nonce, s.timeout_s)
+
     def _get(self, path: str, extra: list, timeout: float) -> Fetched:
         s = self.sync
         nonce = secrets.token_hex(16)
@@ -75,6 +90,9 @@ class FeedClient:
                         now=time.time())
         request = urllib.request.Request(f"{self._base}{path}?{urllib.parse.urlencode(params)}",
                                          headers={"Authorization": auth, "Accept": "application/json"})
+        return self._send(request, nonce, timeout)
+
+    def _send(self, request, nonce: str, timeout: float) -> Fetched:
         try:
             with urllib.request.urlopen(request, timeout=timeout, context=self._ctx) as resp:
                 body = resp.read(MAX_BODY_BYTES + 1)

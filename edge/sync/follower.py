@@ -221,6 +221,17 @@ class Follower:
 
 
 def start_follower(config: Config, runtime) -> Follower:
-    """The terminal's follower for `sync:` on this process's runtime (edge serve, edge run)."""
+    """The terminal's follower for `sync:` on this process's runtime (edge serve, edge run),
+    with the pusher of its upstream outbox beside it when `sync.push` is on."""
     app_id = config.sync.app_id
-    return Follower(config, lambda: runtime.library(app_id), runtime.model_id).start()
+    follower = Follower(config, lambda: runtime.library(app_id), runtime.model_id)
+    outbox = runtime.upstream(app_id)
+    if outbox is not None:
+        from edge.sync.pusher import Pusher
+        sync = config.sync
+        pusher = Pusher(follower.client, outbox, follower.st, sync.secret_key, runtime.push_wake, follower._stop,
+                        sync.backoff_min_s, sync.backoff_max_s)
+        follower.start()
+        follower._threads.append(pusher.start())
+        return follower
+    return follower.start()
