@@ -191,8 +191,8 @@ class FaceLibrary:
             log.warning("saved index of library %s at seq %s does not belong to %s (library %s at seq %d): "
                         "kept as %s, rebuilding", uuid, seq, self.store.path, self.store.uuid, last, aside)
         index = FaceIndex(self.dim, **self._index_options)
-        for refs, groups, vecs in self.store.iter_faces():
-            index.add(refs, groups, vecs)
+        for refs, groups, vecs in self.store.iter_faces():  # the graph: by the builder thread
+            index.add(refs, groups, vecs, defer=True)
         return index, last, "rebuilt"
 
     @property
@@ -284,8 +284,8 @@ class FaceLibrary:
         log.info("library %s: change log compacted past the index (seq %d): rebuilding it", self.dir, self._seq)
         index = FaceIndex(self.dim, **self._index_options)
         last = self.store.last_seq()
-        for refs, groups, vecs in self.store.iter_faces():
-            index.add(refs, groups, vecs)
+        for refs, groups, vecs in self.store.iter_faces():  # the graph: by the builder thread
+            index.add(refs, groups, vecs, defer=True)
         self.index, self._seq = index, last
 
     def _try_save(self, when: str) -> None:
