@@ -6,9 +6,11 @@
 
 initial: a hub library of --faces synthetic faces (unit-norm 128-d vectors of the
   embedder's model id, one user each, bulk-registered); this process is the terminal:
-  the real Follower pulls it into an empty library until caught up. Prints faces/s,
-  bytes on the wire per face, peak RSS, and the share of the time the local index's
-  inserts took.
+  the real Follower pulls it into an empty library until caught up and its index's
+  graph is built. Prints faces/s, when every face was searchable (exact for those not
+  yet in the graph), bytes on the wire per face, peak RSS, and where the time went.
+  --hub-cache DIR keeps the hub's library (and its saved index) between runs: a 1M hub
+  takes ~10 min to build once (e.g. --faces 1000000 --hub-cache /tmp/hub1m).
 propagation: N real Followers (threads of this process, a library each, long-polling)
   follow the hub; --changes times a group is added through the hub's HTTP API and the
   time until each follower has applied it (= searchable there) is taken. Prints p50
