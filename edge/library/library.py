@@ -310,13 +310,17 @@ class FaceLibrary:
                             extras={"catalog": functools.partial(write_catalog, self.store.path)})
             self._unsaved = 0
 
-    def close(self) -> None:
+    def stop_builder(self) -> None:
+        """Stop the graph builder after its current chunk (what is left stays pending)."""
         with self._builder_lock:
             self._closing = True
             self._build_wake.set()
             builder = self._builder
         if builder is not None:
             builder.join()
+
+    def close(self) -> None:
+        self.stop_builder()
         with self._lock:
             if self._unsaved and self.fault is None:
                 self._try_save("at close")
@@ -432,6 +436,7 @@ def close_library(data_dir: Path, app_id: str, *, save: bool = True) -> None:
     if save:
         lib.close()
     else:
+        lib.stop_builder()
         with lib._lock:
             lib.store.close()
 
