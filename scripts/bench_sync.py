@@ -29,6 +29,7 @@ import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -120,13 +121,27 @@ def initial(args, base, model, root) -> None:
         judge = [_Timed(follower_module, "validate_page"), _Timed(follower_module, "validate_snapshot")]
         store = _Timed(LibraryStore, "apply_replica")
         replay, build = _Timed(FaceLibrary, "sync"), _Timed(FaceIndex, "insert_pending")
+        searches, phase, done = {"catching up": [], "building the graph": []}, ["catching up"], threading.Event()
+
+        def search() -> None:  # a door's searches meanwhile, 4 a second
+            rng = np.random.default_rng(1)
+            while not done.wait(0.25):
+                q = rng.standard_normal(128).astype(np.float32)
+                t = time.perf_counter()
+                lib.search(q / np.linalg.norm(q), None, 5)
+                searches[phase[0]].append(time.perf_counter() - t)
+        searcher = threading.Thread(target=search, daemon=True)
         t0 = time.perf_counter()
+        searcher.start()
         while not (f.step(wait_s=0) == "idle" and f.status()["lag_changes"] == 0):
             if f.status()["state"] == "refused":
                 raise SystemExit(f"refused: {f.status()['last_error']}")
         caught, n = time.perf_counter() - t0, lib.store.face_count()
+        phase[0] = "building the graph"
         lib.wait_index()
         took = time.perf_counter() - t0
+        done.set()
+        searcher.join()
         wire = fetch.bytes + snap.bytes
         print(f"initial sync: {n} faces in {took:.1f} s = {n / took:.0f} faces/s (all received and searchable "
               f"after {caught:.1f} s, exact for faces not yet in the graph); {wire / n:.0f} B/face on the wire; "
@@ -134,6 +149,11 @@ def initial(args, base, model, root) -> None:
         print(f"  wall time in: hub answers {fetch.s + snap.s:.1f} s, judging pages {sum(j.s for j in judge):.1f} s, "
               f"store transactions {store.s:.1f} s, index replay {replay.s:.1f} s; graph inserts (builder "
               f"thread, overlapping the rest) {build.s:.1f} s")
+        for name, lat in searches.items():
+            if lat:
+                ms = np.array(lat) * 1000
+                print(f"  searches while {name}: {len(ms)}, p50 {np.percentile(ms, 50):.0f} ms, "
+                      f"p95 {np.percentile(ms, 95):.0f} ms, max {ms.max():.0f} ms")
         lib.close()
     finally:
         hub.stop()
