@@ -69,7 +69,9 @@ def hub_library(app_dir: Path, faces: int, model: str) -> None:
                               FaceRecord(hashlib.md5(b"%d" % (start + i)).hexdigest(), v, model), "append")
                              for i, v in enumerate(vecs)])
     store.close()
-    FaceLibrary(app_dir).close()  # builds and saves the hub's index
+    lib = FaceLibrary(app_dir)  # builds the hub's index (its graph in the background) ...
+    lib.wait_index()
+    lib.close()  # ... and saves it
     done.write_text(f"{faces} {model}")
 
 

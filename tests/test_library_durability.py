@@ -107,6 +107,30 @@ def test_bulk_registration_searchable_at_once_single_one_inserted_at_once(tmp_pa
         lib.close()
 
 
+def test_a_rebuilt_index_is_searchable_at_once_and_its_graph_saved(tmp_path):
+    users = [f"r{i}" for i in range(1200)]
+    lib = FaceLibrary(tmp_path, index_options={"exact_limit": 500})
+    lib.register_many([(["staff"], u, f"info {u}", record(u), "append") for u in users])
+    lib.wait_index()
+    lib.close()
+    for p in (tmp_path / "index").glob("*"):
+        p.unlink()
+    lib = FaceLibrary(tmp_path, index_options={"exact_limit": 500})  # rebuilt from the store
+    try:
+        assert lib.index_source == "rebuilt"
+        assert_consistent(lib, users)  # whether or not its graph is built yet
+        assert lib.wait_index(60)
+    finally:
+        lib.close()
+    lib = FaceLibrary(tmp_path, index_options={"exact_limit": 500})  # its graph was saved
+    try:
+        assert lib.index_source == "loaded" and lib.index.pending == 0
+        assert lib.index.stats()["hnsw_count"] == 1200
+        assert_consistent(lib, users)
+    finally:
+        lib.close()
+
+
 def test_two_processes_write_and_search_one_library(tmp_path):
     lib = FaceLibrary(tmp_path)                 # "the service", opened first
     proc = start_worker(tmp_path, "w", 120)     # "the enrollment script"

@@ -134,6 +134,7 @@ class FaceLibrary:
         self._build_wake = threading.Event()
         self._builder_lock = threading.Lock()
         self._closing = False
+        self._graph_unsaved = 0  # faces the builder put into the graph since the last save
         t0 = time.perf_counter()
         try:
             self.index, self._seq, how = self._open_index()
@@ -235,7 +236,7 @@ class FaceLibrary:
     def _save_due(self) -> bool:
         """Save every SAVE_EVERY_CHANGES changes, or every len/2 for a large index: a 1M
         catch-up then writes its ~1.5 GB index a few times, not once per 20k changes."""
-        return (self._unsaved >= max(SAVE_EVERY_CHANGES, len(self.index) // 2)
+        return (self._unsaved + self._graph_unsaved >= max(SAVE_EVERY_CHANGES, len(self.index) // 2)
                 and time.monotonic() - self._save_failed > SAVE_RETRY_S)
 
     def _wake_builder(self) -> None:
@@ -252,8 +253,11 @@ class FaceLibrary:
         while not self._closing:
             self._build_wake.clear()
             try:
-                while self.index.insert_pending() and not self._closing:
+                index = self.index
+                before = index.pending
+                while index.insert_pending() and not self._closing:
                     pass
+                self._graph_unsaved += max(0, before - index.pending)
             except Exception:  # noqa: BLE001 - the index is a cache: searches stay exact for pending faces
                 log.exception("library %s: building the index's graph failed", self.dir)
                 with self._builder_lock:
@@ -308,7 +312,7 @@ class FaceLibrary:
             self.index.save(self.dir / INDEX_DIR, {"seq": self._seq, "library_uuid": self.store.uuid,
                                                    "faces": len(self.index)},
                             extras={"catalog": functools.partial(write_catalog, self.store.path)})
-            self._unsaved = 0
+            self._unsaved = self._graph_unsaved = 0
 
     def stop_builder(self) -> None:
         """Stop the graph builder after its current chunk (what is left stays pending)."""
@@ -322,7 +326,7 @@ class FaceLibrary:
     def close(self) -> None:
         self.stop_builder()
         with self._lock:
-            if self._unsaved and self.fault is None:
+            if (self._unsaved or self._graph_unsaved) and self.fault is None:
                 self._try_save("at close")
             self.store.close()
 
