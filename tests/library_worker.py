@@ -4,6 +4,10 @@
         registers COUNT users PREFIX0.. with seeded random embeddings, printing
         "ACK <user_id>" only after each register() returned (= committed);
         with SAVE_EVERY it also saves the index that often, so a kill can land mid-save.
+    python tests/library_worker.py DIR bulk PREFIX COUNT
+        registers COUNT users in register_many batches of 300 (the index's deferred graph
+        path, exact_limit 500), printing "ACK <pending> <user_id>..." after each batch
+        committed, and saves the index after each (mid-build, pending faces saved too).
 """
 from __future__ import annotations
 
@@ -38,7 +42,19 @@ def enroll(directory: str, prefix: str, count: int, save_every: int = 0) -> None
     lib.close()
 
 
+def bulk(directory: str, prefix: str, count: int) -> None:
+    lib = FaceLibrary(directory, index_options={"exact_limit": 500})
+    for a in range(0, count, 300):
+        uids = [f"{prefix}{i}" for i in range(a, min(count, a + 300))]
+        lib.register_many([(["staff"], uid, f"info {uid}", record(uid), "append") for uid in uids])
+        print(f"ACK {lib.index.pending} {' '.join(uids)}", flush=True)
+        lib.save_index()
+    lib.close()
+
+
 if __name__ == "__main__":
     directory, action, *rest = sys.argv[1:]
     if action == "enroll":
         enroll(directory, rest[0], int(rest[1]), int(rest[2]) if len(rest) > 2 else 0)
+    elif action == "bulk":
+        bulk(directory, rest[0], int(rest[1]))

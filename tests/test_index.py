@@ -335,3 +335,110 @@ def test_concurrent_searches_during_writes():
         t.join()
     assert not errors
     assert idx.stats()["hnsw"] and len(idx) == 3000 - 10 * 50
+
+
+# -- deferred graph inserts (a follower's bulk catch-up, FaceLibrary's builder thread) ------
+def test_pending_faces_are_found_before_they_reach_the_graph():
+    # 2,500 faces in the graph, 300 more deferred: below SMALL_SHARE, so a search walks the
+    # graph, which does not hold them; the exact pass over the pending slots must find them.
+    ids, gids, vecs = library(2800)
+    idx = FaceIndex(DIM, exact_limit=500, threads=2)
+    idx.add(ids[:2500], gids[:2500], vecs[:2500])
+    idx.add(ids[2500:], gids[2500:], vecs[2500:], defer=True)
+    assert idx.pending == 300 and idx.stats()["hnsw_count"] == 2500
+    for i in range(2500, 2800, 10):
+        got = idx.search(vecs[i], 3)
+        assert got[0][0] == ids[i] and got[0][2] > 0.999
+        got = idx.search(vecs[i], 3, [int(gids[i])])  # restricted: the group's own rows
+        assert got[0][0] == ids[i]
+    while idx.insert_pending(64):
+        pass
+    assert idx.pending == 0 and idx.stats()["hnsw_count"] == 2800
+    for i in range(2500, 2800, 10):
+        assert idx.search(vecs[i], 3)[0][0] == ids[i]
+
+
+def test_deferred_build_gives_the_per_change_results():
+    n = 4000
+    per_change, ids, gids, vecs = build(n, exact_limit=500)
+    bulk = FaceIndex(DIM, exact_limit=500, threads=2)
+    for a in range(0, n, 250):  # a follower's pages: the graph is started empty, all pending
+        bulk.add(ids[a:a + 250], gids[a:a + 250], vecs[a:a + 250], defer=True)
+    assert bulk.stats()["hnsw"] and bulk.pending == n
+    queries = near(vecs, 300)
+    for q in queries[:30]:  # mostly pending: one exact pass, equal to brute force
+        same(bulk.search(q, 5), brute(ids, gids, vecs, q, 5))
+    while bulk.insert_pending():
+        pass
+    assert bulk.stats()["hnsw_count"] == n
+    agree = sum(bulk.search(q, 1)[0][0] == per_change.search(q, 1)[0][0] == brute(ids, gids, vecs, q, 1)[0][0]
+                for q in queries)
+    assert agree >= 0.99 * len(queries)
+
+
+def test_pending_faces_removed_or_replaced_before_the_build():
+    ids, gids, vecs = library(3000)
+    idx = FaceIndex(DIM, exact_limit=500, threads=2)
+    idx.add(ids[:2000], gids[:2000], vecs[:2000])
+    idx.add(ids[2000:], gids[2000:], vecs[2000:], defer=True)
+    idx.remove(ids[2000:2100])              # pending, never in the graph
+    idx.remove(ids[:50])                    # in the graph
+    moved = unit(np.random.default_rng(5).standard_normal((50, DIM), dtype=np.float32))
+    idx.add(ids[2100:2150], gids[2100:2150], moved, defer=True)   # pending faces replaced
+    idx.add(ids[100:150], 0, vecs[100:150], defer=True)           # graph faces moved to group 0, deferred
+    while idx.insert_pending(100):
+        pass
+    vecs = vecs.copy()
+    vecs[2100:2150] = moved
+    gids = gids.copy()
+    gids[100:150] = 0
+    alive = np.ones(3000, bool)
+    alive[2000:2100] = alive[:50] = False
+    assert len(idx) == alive.sum()
+    for q in list(near(vecs[alive], 100)) + list(vecs[2100:2150]):
+        got = idx.search(q, 5)
+        assert not set(h[0] for h in got) & set(ids[~alive].tolist())
+        assert got[0][:2] == brute(ids, gids, vecs, q, 1, alive=alive)[0][:2]
+    assert idx.search(vecs[120], 1, [0])[0][0] == ids[120]
+
+
+def test_save_mid_build_keeps_the_pending_faces(tmp_path):
+    ids, gids, vecs = library(3000)
+    idx = FaceIndex(DIM, exact_limit=500, threads=2)
+    idx.add(ids[:2000], gids[:2000], vecs[:2000])
+    idx.add(ids[2000:], gids[2000:], vecs[2000:], defer=True)
+    idx.insert_pending(300)
+    idx.save(tmp_path / "ix", {"seq": 1})
+    loaded, _ = FaceIndex.load(tmp_path / "ix", DIM, exact_limit=500)
+    assert len(loaded) == 3000 and loaded.pending == 700
+    for i in range(2300, 3000, 25):        # the pending ones are found, as before the save
+        assert loaded.search(vecs[i], 1)[0][0] == ids[i]
+    while loaded.insert_pending():
+        pass
+    assert loaded.stats()["hnsw_count"] == 3000
+    queries = near(vecs, 200)
+    assert sum(loaded.search(q, 1)[0][0] == brute(ids, gids, vecs, q, 1)[0][0] for q in queries) >= 198
+
+
+def test_searches_during_the_build_never_miss_a_face():
+    ids, gids, vecs = library(6000)
+    idx = FaceIndex(DIM, exact_limit=500, threads=2)
+    idx.add(ids[:3000], gids[:3000], vecs[:3000])
+    idx.add(ids[3000:], gids[3000:], vecs[3000:], defer=True)
+    misses, stop = [], threading.Event()
+
+    def search():
+        rng = np.random.default_rng(9)
+        while not stop.is_set():
+            i = int(rng.integers(0, 6000))
+            if idx.search(vecs[i], 1)[0][0] != ids[i]:
+                misses.append(i)
+    threads = [threading.Thread(target=search) for _ in range(2)]
+    for t in threads:
+        t.start()
+    while idx.insert_pending(128):
+        pass
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not misses

@@ -63,6 +63,74 @@ def test_kill_9_during_bulk_enrollment_loses_nothing_acknowledged(tmp_path, save
         lib.close()
 
 
+def test_kill_9_during_a_background_graph_build_leaves_a_consistent_library(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, str(WORKER), str(tmp_path), "bulk", "b", "100000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    acked, pending_seen = [], 0
+    for line in proc.stdout:
+        _, pending, *uids = line.split()
+        acked += uids
+        pending_seen = max(pending_seen, int(pending))
+        if len(acked) >= 3000:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    for line in proc.stdout.read().splitlines():
+        if line.startswith("ACK "):
+            acked += line.split()[2:]
+    assert pending_seen > 0  # the kill landed while graph inserts were still pending
+    lib = FaceLibrary(tmp_path, index_options={"exact_limit": 500})
+    try:
+        assert_consistent(lib, acked)  # before the reopened library's graph is built ...
+        assert lib.wait_index(120)
+        assert lib.index.stats()["hnsw_count"] >= len(lib.index)
+        assert_consistent(lib, acked)  # ... and after
+        assert len(acked) <= lib.store.face_count() <= len(acked) + 300
+    finally:
+        lib.close()
+
+
+def test_bulk_registration_searchable_at_once_single_one_inserted_at_once(tmp_path):
+    lib = FaceLibrary(tmp_path, index_options={"exact_limit": 500})
+    try:
+        users = [f"p{i}" for i in range(1500)]
+        lib.register_many([(["staff"], u, f"info {u}", record(u), "append") for u in users[:1000]])
+        assert_consistent(lib, users[:1000])  # searchable whether or not the graph is built yet
+        assert lib.wait_index(60) and lib.index.stats()["hnsw_count"] == 1000
+        for u in users[1000:1010]:  # an enrolment: into the graph before register returns, as before
+            lib.register(["staff"], u, f"info {u}", record(u))
+            assert lib.index.pending == 0
+        assert lib.index.stats()["hnsw_count"] == 1010
+        assert_consistent(lib, users[:1010])
+    finally:
+        lib.close()
+
+
+def test_a_rebuilt_index_is_searchable_at_once_and_its_graph_saved(tmp_path):
+    users = [f"r{i}" for i in range(1200)]
+    lib = FaceLibrary(tmp_path, index_options={"exact_limit": 500})
+    lib.register_many([(["staff"], u, f"info {u}", record(u), "append") for u in users])
+    lib.wait_index()
+    lib.close()
+    for p in (tmp_path / "index").glob("*"):
+        p.unlink()
+    lib = FaceLibrary(tmp_path, index_options={"exact_limit": 500})  # rebuilt from the store
+    try:
+        assert lib.index_source == "rebuilt"
+        assert_consistent(lib, users)  # whether or not its graph is built yet
+        assert lib.wait_index(60)
+    finally:
+        lib.close()
+    lib = FaceLibrary(tmp_path, index_options={"exact_limit": 500})  # its graph was saved
+    try:
+        assert lib.index_source == "loaded" and lib.index.pending == 0
+        assert lib.index.stats()["hnsw_count"] == 1200
+        assert_consistent(lib, users)
+    finally:
+        lib.close()
+
+
 def test_two_processes_write_and_search_one_library(tmp_path):
     lib = FaceLibrary(tmp_path)                 # "the service", opened first
     proc = start_worker(tmp_path, "w", 120)     # "the enrollment script"

@@ -39,6 +39,20 @@ The duplicate float32 copy (~35 %) buys the exact paths (small libraries, groups
 the exact re-rank without going through hnswlib's per-label lookups. 1M faces ~ 1.5 GB:
 a 4 GB Pi 4 holds 1M beside the models, a 2 GB one ~0.5M.
 
+Deferred graph inserts (bulk catch-up)
+    add(..., defer=True) stores the vectors and slot arrays at once but leaves the graph
+    inserts *pending*; insert_pending() (FaceLibrary's builder thread) then adds them in
+    chunks of BUILD_CHUNK, one hnswlib add_items each over every thread, holding only the
+    graph lock for a chunk (searches wait at most one chunk, no longer than for a page of
+    inserts before). Meanwhile every search stays exact for the pending faces: graph hits
+    merged with an exact pass over the pending slots, or one exact pass over the whole
+    matrix while more than SMALL_SHARE of the faces are pending (a snapshot). So a
+    catch-up never hides a received face; it only makes searches slower until built. A
+    save records the pending slots; a load resumes them. Pending slots may also sit in
+    the graph (a replaced face's old position, a reused slot's deleted label): the graph
+    only proposes candidates, the exact re-rank reads the matrix, so that costs recall of
+    nothing returned.
+
 Thread-safety: one mutation (add/remove/save) at a time; searches share a readers-writer
 lock that add/remove take exclusively, so searches run concurrently and carry on during a
 save (a long write on an SD card). hnswlib queries are serialised among themselves because
@@ -80,6 +94,7 @@ FILTER_EF_MAX = 4000  # filtered HNSW searches needing more than this go exact i
 EF_REFERENCE = 100_000
 EF_GROWTH = 0.75
 _CHUNK = 1 << 24  # file I/O block
+BUILD_CHUNK = 256  # pending graph inserts per add_items call (the graph lock held ~0.1-0.2 s)
 _GATHER = 4096  # rows gathered at a time for an exact search over scattered slots (2 MB)
 
 
@@ -199,6 +214,9 @@ class FaceIndex:
         self._slot = dict(zip(used[live].tolist(), live.tolist()))
         self._free = np.flatnonzero(used <= 0).tolist()
         self._free_np: np.ndarray | None = None
+        self._pending_parts: list[np.ndarray] = []  # slots added but not yet in the graph, oldest first
+        self._pending_n = 0
+        self._pending_np: np.ndarray | None = None
         self._groups: dict[int, _Rows] = {}
         self._link(live, gids[live])
 
@@ -218,7 +236,8 @@ class FaceIndex:
         pos[:hi] = self._pos[:hi]
         self._vecs, self._ids, self._gids, self._pos = vecs, ids, gids, pos
         if self._hnsw is not None:
-            self._hnsw.resize_index(cap)
+            with self._hnsw_lock:
+                self._hnsw.resize_index(cap)
 
     def _link(self, slots: np.ndarray, gids: np.ndarray) -> None:
         """Append slots to their groups' row lists (vectorised per group)."""
@@ -250,10 +269,80 @@ class FaceIndex:
         live = np.flatnonzero(self._ids[: self._hi] > 0)
         idx.add_items(self._vecs[live], live, num_threads=self.threads)
         self._hnsw, self._ef = idx, 0
+        self._pending_parts, self._pending_n, self._pending_np = [], 0, None
+
+    def _start_graph(self) -> None:
+        """An empty graph with every live slot pending: built later by insert_pending."""
+        idx = hnswlib.Index(space="ip", dim=self.dim)
+        idx.init_index(max_elements=max(len(self._ids), 1), M=self.M,
+                       ef_construction=self.ef_construction, random_seed=100)
+        self._hnsw, self._ef = idx, 0
+        self._pending_parts, self._pending_n, self._pending_np = [], 0, None
+        self._defer(np.flatnonzero(self._ids[: self._hi] > 0))
+
+    def _defer(self, slots: np.ndarray) -> None:
+        if len(slots):
+            self._pending_parts.append(np.array(slots, np.int64))
+            self._pending_n += len(slots)
+            self._pending_np = None
+
+    def _pending_view(self) -> np.ndarray:
+        """The live pending slots (a cached array; stale extras are harmless, see above)."""
+        p = self._pending_np
+        if p is None:
+            parts = list(self._pending_parts)
+            p = np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
+            p = p[self._ids[p] > 0]
+            self._pending_np = p
+        return p
+
+    @property
+    def pending(self) -> int:
+        """Faces added but not yet in the graph (searched exactly meanwhile)."""
+        return self._pending_n
+
+    def insert_pending(self, max_items: int = BUILD_CHUNK) -> int:
+        """Insert up to max_items pending faces into the graph (one add_items over every
+        thread); returns how many are still pending. Only the graph lock is held while
+        hnswlib works: adds and removals of the slot arrays (the follower's next page)
+        and exact searches carry on; graph searches wait for the chunk."""
+        with self._mutate:
+            if not self._pending_parts:
+                return 0
+            take, n = [], 0
+            for part in self._pending_parts:
+                take.append(part[: max_items - n])
+                n += len(take[-1])
+                if n >= max_items:
+                    break
+            slots = np.unique(np.concatenate(take))
+            slots = slots[self._ids[slots] > 0]
+            vecs, graph, parts = self._vecs[slots], self._hnsw, self._pending_parts
+        if len(slots) and graph is not None:
+            # A slot removed meanwhile gets a live label for a free slot: the exact
+            # re-rank drops free slots, and a later add of that slot moves it.
+            with self._hnsw_lock:  # hnswlib's add_items is not safe beside knn_query
+                graph.add_items(vecs, slots, num_threads=self.threads)
+        with self._mutate:
+            if parts is not self._pending_parts:  # the graph was rebuilt meanwhile
+                return self._pending_n
+            left = n  # only now leave the pending list: a search never misses a face
+            while left:
+                part = parts[0]
+                if len(part) <= left:
+                    parts.pop(0)
+                    left -= len(part)
+                else:
+                    parts[0] = part[left:]
+                    left = 0
+            self._pending_n -= n
+            self._pending_np = None
+            return self._pending_n
 
     # -- mutations --------------------------------------------------------------------
-    def add(self, face_ids, group_ids, vectors) -> None:
-        """Add (or replace, when a face_id is already present) faces. vectors (n, dim) float32, normalised."""
+    def add(self, face_ids, group_ids, vectors, defer: bool = False) -> None:
+        """Add (or replace, when a face_id is already present) faces. vectors (n, dim) float32, normalised.
+        defer: leave the graph inserts pending (insert_pending), for bulk catch-ups."""
         ids = np.atleast_1d(np.asarray(face_ids, np.int64))
         gids = np.broadcast_to(np.asarray(group_ids, np.int64), ids.shape)
         vecs = np.ascontiguousarray(vectors, np.float32)
@@ -294,12 +383,20 @@ class FaceIndex:
             self._gids[slots] = gids
             self._vecs[slots] = vecs
             self._link(slots, np.ascontiguousarray(gids))
+            self._pending_np = None
             if self._hnsw is not None:
-                # New labels are inserted; live or deleted existing labels are un-marked
-                # and moved in place (no new graph node).
-                self._hnsw.add_items(vecs, slots, num_threads=self.threads)
+                if defer:
+                    self._defer(slots)
+                else:
+                    # New labels are inserted; live or deleted existing labels are un-marked
+                    # and moved in place (no new graph node).
+                    with self._hnsw_lock:
+                        self._hnsw.add_items(vecs, slots, num_threads=self.threads)
             elif len(self._slot) > self.exact_limit:
-                self._build_hnsw()
+                if defer:
+                    self._start_graph()
+                else:
+                    self._build_hnsw()
 
     def remove(self, face_ids) -> None:
         """Remove faces; unknown ids are ignored and the slots are reused by later adds."""
@@ -313,8 +410,13 @@ class FaceIndex:
                 self._ids[s] = 0
                 self._free.append(s)
                 if self._hnsw is not None:
-                    self._hnsw.mark_deleted(s)
+                    try:
+                        with self._hnsw_lock:
+                            self._hnsw.mark_deleted(s)
+                    except RuntimeError:  # a pending face not in the graph, or its label already deleted
+                        pass
             self._free_np = None
+            self._pending_np = None
 
     # -- queries ----------------------------------------------------------------------
     def __len__(self) -> int:
@@ -358,6 +460,7 @@ class FaceIndex:
                     "hnsw": h is not None,
                     "hnsw_count": h.get_current_count() if h is not None else 0,
                     "hnsw_capacity": h.get_max_elements() if h is not None else 0,
+                    "hnsw_pending": self._pending_n,
                     "bytes": int(own + graph)}
 
     def search(self, query, k: int, groups=None) -> list[tuple[int, int, float]]:
@@ -371,16 +474,18 @@ class FaceIndex:
             return []
         with self._rw.read():
             live = len(self._slot)
+            behind = self._pending_n > SMALL_SHARE * live  # mostly not in the graph yet: exact
             if groups is None:
-                if self._hnsw is None or live <= self.exact_limit or k >= live:
+                if self._hnsw is None or live <= self.exact_limit or k >= live or behind:
                     return self._exact(q, k, None)
                 n_cand, ef = self._plan(k, live)
-                return self._hnsw_search(q, k, n_cand, ef) or self._exact(q, k, None)
+                hits = self._hnsw_search(q, k, n_cand, ef)
+                return self._exact(q, k, None) if hits is None else self._with_pending(q, k, hits, None)
             rows = [self._groups[g] for g in {int(g) for g in groups} if g in self._groups]
             n = sum(r.n for r in rows)
             if not n:
                 return []
-            if self._hnsw is not None and n > self.exact_limit and n > SMALL_SHARE * live and k < n:
+            if self._hnsw is not None and n > self.exact_limit and n > SMALL_SHARE * live and k < n and not behind:
                 n_cand, ef = self._plan(k, n)
                 ef = ef * live // n + 1  # only ~share of the visited nodes count towards ef
                 if ef <= FILTER_EF_MAX:
@@ -390,8 +495,22 @@ class FaceIndex:
                         mask[r.view()] = 1
                     hits = self._hnsw_search(q, k, n_cand, ef, allowed.__getitem__)
                     if hits is not None:
-                        return hits
+                        return self._with_pending(q, k, hits, {int(g) for g in groups})
             return self._exact(q, k, np.concatenate([r.view() for r in rows]))
+
+    def _with_pending(self, q, k, hits, groups):
+        """Graph hits merged with an exact pass over the pending faces (of `groups`)."""
+        if not self._pending_n:
+            return hits
+        pend = self._pending_view()
+        if groups is not None and len(pend):
+            pend = pend[np.isin(self._gids[pend], list(groups))]
+        if not len(pend):
+            return hits
+        best = {h[0]: h for h in hits}
+        for h in self._exact(q, k, pend):
+            best.setdefault(h[0], h)
+        return sorted(best.values(), key=lambda h: (-h[2], h[0]))[:k]
 
     def _plan(self, k: int, population: int) -> tuple[int, int]:
         """(candidates to fetch, ef) for an HNSW search among `population` faces."""
@@ -480,6 +599,9 @@ class FaceIndex:
                 path = directory / f"{token}.hnsw"
                 self._hnsw.save_index(str(path))
                 files["hnsw"] = _describe(path, fsync=True)
+                if self._pending_n:
+                    self._pending_np = None
+                    files["pending"] = _write_raw(directory / f"{token}.pending", self._pending_view())
             for part, write in (extras or {}).items():
                 path = directory / f"{token}.{part}"
                 write(path)
@@ -533,11 +655,19 @@ class FaceIndex:
             path = directory / files["hnsw"]["name"]
             if _describe(path) != files["hnsw"]:  # never hand hnswlib a corrupt file
                 return None
+            pending = np.empty(0, np.int64)
+            if "pending" in files:
+                entry = files["pending"]
+                pending = np.zeros(int(entry["size"]) // 8, np.int64)
+                _read_raw(directory / entry["name"], pending, entry)
+                if len(pending) and not (0 <= pending.min() and pending.max() < hi):
+                    return None
             h = hnswlib.Index(space="ip", dim=dim)
             h.load_index(str(path), max_elements=cap)
-            if not count <= h.get_current_count() <= hi:
+            if not count - len(pending) <= h.get_current_count() <= hi:
                 return None
             self._hnsw, self.M = h, int(h.M)
+            self._defer(pending)
         elif count > self.exact_limit:
             self._build_hnsw()
         return self, meta

@@ -46,6 +46,10 @@ APP_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # replays little without saving a large index on every write.
 SAVE_EVERY_CHANGES = 20_000
 SAVE_RETRY_S = 60.0  # after a failed save (full disk): wait before trying again
+# A replay adding at least this many faces (a follower's page, a snapshot page, a bulk
+# enrolment) leaves its graph inserts to the builder thread (FaceIndex, "Deferred graph
+# inserts"); fewer (an enrolment) are inserted at once, as before.
+BULK_FACES = 200
 # Faces fetched per wanted user, so that users with several close faces do not crowd
 # other users out of the top-k.
 FACES_PER_USER = 4
@@ -126,11 +130,18 @@ class FaceLibrary:
         self._lock = threading.RLock()
         self._unsaved = 0
         self._save_failed = 0.0
+        self._builder: threading.Thread | None = None
+        self._build_wake = threading.Event()
+        self._builder_lock = threading.Lock()
+        self._closing = False
+        self._graph_unsaved = 0  # faces the builder put into the graph since the last save
         t0 = time.perf_counter()
         try:
             self.index, self._seq, how = self._open_index()
             self.index_source = how  # "loaded" or "rebuilt": start-up diagnostics and tests
             self.sync()
+            if self.index.pending:  # a save made mid-catch-up: finish its graph
+                self._wake_builder()
             if how == "rebuilt":
                 self._try_save("after the rebuild")
         except OSError as exc:
@@ -181,8 +192,8 @@ class FaceLibrary:
             log.warning("saved index of library %s at seq %s does not belong to %s (library %s at seq %d): "
                         "kept as %s, rebuilding", uuid, seq, self.store.path, self.store.uuid, last, aside)
         index = FaceIndex(self.dim, **self._index_options)
-        for refs, groups, vecs in self.store.iter_faces():
-            index.add(refs, groups, vecs)
+        for refs, groups, vecs in self.store.iter_faces():  # the graph: by the builder thread
+            index.add(refs, groups, vecs, defer=True)
         return index, last, "rebuilt"
 
     @property
@@ -212,21 +223,73 @@ class FaceLibrary:
                     self.index.remove(np.array(gone, dtype=np.int64))
                 refs, groups, vecs = self.store.faces_for_index([r for r, present in state.items() if present])
                 if len(refs):
-                    self.index.add(refs, groups, vecs)
+                    self.index.add(refs, groups, vecs, defer=len(refs) >= BULK_FACES or self.index.pending > 0)
                 self._seq = changes[-1][0]
                 done += len(changes)
             self._unsaved += done
-        if self._unsaved >= SAVE_EVERY_CHANGES and time.monotonic() - self._save_failed > SAVE_RETRY_S:
+        if self.index.pending:
+            self._wake_builder()
+        if self._save_due() and not self.index.pending:  # mid-catch-up, the builder saves when done
             self._try_save(f"after {self._unsaved} changes")
         return done
+
+    def _save_due(self) -> bool:
+        """Save every SAVE_EVERY_CHANGES changes, or every len/2 for a large index: a 1M
+        catch-up then writes its ~1.5 GB index a few times, not once per 20k changes."""
+        return (self._unsaved + self._graph_unsaved >= max(SAVE_EVERY_CHANGES, len(self.index) // 2)
+                and time.monotonic() - self._save_failed > SAVE_RETRY_S)
+
+    def _wake_builder(self) -> None:
+        """Start (or wake) the thread inserting the index's pending faces into its graph."""
+        with self._builder_lock:
+            if self._builder is None and not self._closing:
+                self._builder = threading.Thread(target=self._build_pending, name="edge-index-build", daemon=True)
+                self._builder.start()
+            self._build_wake.set()
+
+    def _build_pending(self) -> None:
+        """Insert pending faces chunk by chunk, between the follower's pages and searches;
+        save the index when done (the graph of a bulk catch-up is the costly part)."""
+        while not self._closing:
+            self._build_wake.clear()
+            try:
+                index = self.index
+                before = index.pending
+                while index.insert_pending() and not self._closing:
+                    pass
+                self._graph_unsaved += max(0, before - index.pending)
+            except Exception:  # noqa: BLE001 - the index is a cache: searches stay exact for pending faces
+                log.exception("library %s: building the index's graph failed", self.dir)
+                with self._builder_lock:
+                    self._builder = None
+                return
+            if self._closing:
+                return
+            if self._save_due():
+                self._try_save("after building its graph")
+            if not self.index.pending:
+                self._build_wake.wait(5.0)
+                with self._builder_lock:  # _wake_builder starts a new one after this
+                    if not self.index.pending and not self._build_wake.is_set():
+                        self._builder = None
+                        return
+
+    def wait_index(self, timeout: float | None = None) -> bool:
+        """Wait until the index holds every face in its graph (benchmarks, tests)."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while self.index.pending:
+            if end is not None and time.monotonic() > end:
+                return False
+            time.sleep(0.01)
+        return True
 
     def _rebuild_index(self) -> None:
         """The whole index afresh from the store (its log was compacted past the index's seq)."""
         log.info("library %s: change log compacted past the index (seq %d): rebuilding it", self.dir, self._seq)
         index = FaceIndex(self.dim, **self._index_options)
         last = self.store.last_seq()
-        for refs, groups, vecs in self.store.iter_faces():
-            index.add(refs, groups, vecs)
+        for refs, groups, vecs in self.store.iter_faces():  # the graph: by the builder thread
+            index.add(refs, groups, vecs, defer=True)
         self.index, self._seq = index, last
 
     def _try_save(self, when: str) -> None:
@@ -249,11 +312,21 @@ class FaceLibrary:
             self.index.save(self.dir / INDEX_DIR, {"seq": self._seq, "library_uuid": self.store.uuid,
                                                    "faces": len(self.index)},
                             extras={"catalog": functools.partial(write_catalog, self.store.path)})
-            self._unsaved = 0
+            self._unsaved = self._graph_unsaved = 0
+
+    def stop_builder(self) -> None:
+        """Stop the graph builder after its current chunk (what is left stays pending)."""
+        with self._builder_lock:
+            self._closing = True
+            self._build_wake.set()
+            builder = self._builder
+        if builder is not None:
+            builder.join()
 
     def close(self) -> None:
+        self.stop_builder()
         with self._lock:
-            if self._unsaved and self.fault is None:
+            if (self._unsaved or self._graph_unsaved) and self.fault is None:
                 self._try_save("at close")
             self.store.close()
 
@@ -371,6 +444,7 @@ def close_library(data_dir: Path, app_id: str, *, save: bool = True) -> None:
     if save:
         lib.close()
     else:
+        lib.stop_builder()
         with lib._lock:
             lib.store.close()
 
