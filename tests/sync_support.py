@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import socket
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ import numpy as np
 import requests
 import yaml
 
+from edge.aip.runtime import Runtime
 from edge.config import load_config
 from edge.library.store import FaceRecord, LibraryStore
 from edge.server.auth import sign_bce
@@ -128,3 +130,71 @@ def wait_until(predicate, timeout: float = 30.0, step: float = 0.1):
             return value
         time.sleep(step)
     return predicate()
+
+
+HUB_KEY, HUB_SECRET = HUB_APPS["1001"]["api_key"], HUB_APPS["1001"]["secret_key"]
+
+
+class Site:
+    """A real hub of app 1001 and two real terminals on loopback: t1 follows every group,
+    t2 only `staff`; with `push`, both send their own enrolments up (docs/sync.md)."""
+
+    def __init__(self, root, push: bool = False):
+        self.root, self.port = root, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.hub_config = hub_config(root / "hub", self.port)
+        self.hub = start(self.hub_config)
+        self.t1 = self.t2 = None
+        extra = {"push": True} if push else {}
+        try:
+            self.t1_config = terminal_config(root / "t1", self.url, **extra)
+            self.t1 = start(self.t1_config)
+            self.t2 = start(terminal_config(root / "t2", self.url, groups="staff", **extra))
+            self.model = Runtime(load_config(self.hub_config)).model_id
+            self.hub_token = token(self.url, HUB_KEY, HUB_SECRET)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def terminals(self):
+        return (self.t1, self.t2)
+
+    def tok(self, terminal) -> str:
+        return token(terminal.url, TERMINAL_APP["api_key"], TERMINAL_APP["secret_key"])
+
+    def hub_call(self, path: str, body: dict) -> dict:
+        out = v3(self.url, self.hub_token, path, body)
+        assert out["error_code"] == 0, out
+        return out
+
+    def search(self, terminal, name: str, i: int, groups: str) -> dict:
+        from test_aip_v2 import photo   # the LFW photo files (a test module: imported by tests only)
+        return v3(terminal.url, self.tok(terminal), "search",
+                  {"image": b64(photo(name, i)), "image_type": "BASE64", "group_id_list": groups,
+                   "match_threshold": 80})
+
+    def found(self, terminal, name: str, i: int, groups: str):
+        """(user_id, score) of the best match over 80 on that terminal, or None."""
+        users = (self.search(terminal, name, i, groups).get("result") or {}).get("user_list") or []
+        return (users[0]["user_id"], users[0]["score"]) if users else None
+
+    def data(self, which: str):
+        return self.root / which / "data"
+
+    def status(self, which: str) -> dict:
+        path = self.data(which) / "run" / "sync.json"
+        return json.loads(path.read_text())["sync"]["1001"] if path.exists() else {}
+
+    def converged(self) -> bool:
+        """t1 holds the hub's whole library, t2 its staff group."""
+        hub = dump(self.data("hub"), "1001")
+        staff = {"groups": [g for g in hub["groups"] if g == "staff"],
+                 "members": [m for m in hub["members"] if m[0] == "staff"],
+                 "faces": [f for f in hub["faces"] if f[0] == "staff"]}
+        return dump(self.data("t1"), "1001") == hub and dump(self.data("t2"), "1001") == staff
+
+    def stop(self):
+        for proc in (self.t1, self.t2, self.hub):
+            if proc is not None:
+                proc.stop()

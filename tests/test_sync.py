@@ -15,68 +15,11 @@ import time
 import pytest
 import requests
 
-from edge.aip.runtime import Runtime
-from edge.config import load_config
 from edge.models.manifest import REPO_ROOT
-from sync_support import (TERMINAL_APP, b64, dump, feed_key, free_port, hub_config, signed_feed, start, store_of,
-                          synthetic, terminal_config, token, v3, wait_until)
+from sync_support import (
+    Site, b64, dump, feed_key, free_port, signed_feed, start, store_of, synthetic, terminal_config, token, v3, wait_until,
+)
 from test_aip_v2 import A, B, photo
-
-HUB_KEY, HUB_SECRET = "AK1001hub", "SK1001-hub-secret"
-
-
-class Site:
-    def __init__(self, root):
-        self.root, self.port = root, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.hub_config = hub_config(root / "hub", self.port)
-        self.hub = start(self.hub_config)
-        self.t1 = self.t2 = None
-        try:
-            self.t1 = start(terminal_config(root / "t1", self.url))
-            self.t2 = start(terminal_config(root / "t2", self.url, groups="staff"))
-            self.model = Runtime(load_config(self.hub_config)).model_id
-            self.hub_token = token(self.url, HUB_KEY, HUB_SECRET)
-            self.tokens = {t.url: token(t.url, TERMINAL_APP["api_key"], TERMINAL_APP["secret_key"])
-                           for t in self.terminals}
-        except BaseException:
-            self.stop()
-            raise
-
-    @property
-    def terminals(self):
-        return (self.t1, self.t2)
-
-    def hub_call(self, path: str, body: dict) -> dict:
-        out = v3(self.url, self.hub_token, path, body)
-        assert out["error_code"] == 0, out
-        return out
-
-    def search(self, terminal, name: str, i: int, groups: str) -> dict:
-        return v3(terminal.url, self.tokens[terminal.url], "search",
-                  {"image": b64(photo(name, i)), "image_type": "BASE64", "group_id_list": groups,
-                   "match_threshold": 80})
-
-    def found(self, terminal, name: str, i: int, groups: str):
-        """(user_id, score) of the best match over 80 on that terminal, or None."""
-        out = self.search(terminal, name, i, groups)
-        users = (out.get("result") or {}).get("user_list") or []
-        return (users[0]["user_id"], users[0]["score"]) if users else None
-
-    def data(self, which: str):
-        return self.root / which / "data"
-
-    def converged(self) -> bool:
-        hub = dump(self.data("hub"), "1001")
-        staff = {"groups": [g for g in hub["groups"] if g == "staff"],
-                 "members": [m for m in hub["members"] if m[0] == "staff"],
-                 "faces": [f for f in hub["faces"] if f[0] == "staff"]}
-        return dump(self.data("t1"), "1001") == hub and dump(self.data("t2"), "1001") == staff
-
-    def stop(self):
-        for proc in (self.t1, self.t2, self.hub):
-            if proc is not None:
-                proc.stop()
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +87,7 @@ def test_terminal_reports_sync_and_refuses_local_changes(site):
     st = snap["sync"]["1001"]
     assert code == 0 and st["state"] == "following" and st["hub_reachable"] is True and st["lag_s"] == 0
     # the terminal's library is the hub's replica: its own management API refuses (6)
-    out = v3(site.t1.url, site.tokens[site.t1.url], "faceset/group/add", {"group_id": "local"})
+    out = v3(site.t1.url, site.tok(site.t1), "faceset/group/add", {"group_id": "local"})
     assert out["error_code"] == 6
 
 

@@ -15,73 +15,26 @@ import numpy as np
 import pytest
 import requests
 
-from edge.aip.runtime import Runtime
 from edge.config import load_config
 from edge.server.auth import sign_bce
 from edge.sync.protocol import sign_page
 from edge.sync.push import PUSH_PATH, PUSH_SIGNATURE_HEADER
-from sync_support import (TERMINAL_APP, b64, dump, feed_key, free_port, hub_config, push_key, start, store_of,
-                          terminal_config, token, unit, v3, wait_until)
+from sync_support import (
+    HUB_KEY, HUB_SECRET, Site, TERMINAL_APP, b64, dump, feed_key, push_key, start, store_of, terminal_config, token, unit, v3, wait_until,
+)
 from test_aip_v2 import A, B, photo
 
-HUB_KEY, HUB_SECRET = "AK1001hub", "SK1001-hub-secret"
 
-
-class Site:
-    def __init__(self, root):
-        self.root, self.port = root, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.hub_config = hub_config(root / "hub", self.port)
-        self.hub = start(self.hub_config)
-        self.t1 = self.t2 = None
-        try:
-            self.t1_config = terminal_config(root / "t1", self.url, push=True)
-            self.t1 = start(self.t1_config)
-            self.t2 = start(terminal_config(root / "t2", self.url, groups="staff", push=True))
-            self.model = Runtime(load_config(self.hub_config)).model_id
-            self.hub_token = token(self.url, HUB_KEY, HUB_SECRET)
-        except BaseException:
-            self.stop()
-            raise
-
-    def tok(self, terminal) -> str:
-        return token(terminal.url, TERMINAL_APP["api_key"], TERMINAL_APP["secret_key"])
-
+class PushSite(Site):
     def enrol(self, terminal, name: str, i: int, group: str, user_id: str, **extra) -> dict:
         return v3(terminal.url, self.tok(terminal), "faceset/user/add",
                   {"image": b64(photo(name, i)), "image_type": "BASE64", "group_id": group, "user_id": user_id,
                    "user_info": user_id, **extra})
 
-    def found(self, terminal, name: str, i: int, groups: str):
-        out = v3(terminal.url, self.tok(terminal), "search",
-                 {"image": b64(photo(name, i)), "image_type": "BASE64", "group_id_list": groups,
-                  "match_threshold": 80})
-        users = (out.get("result") or {}).get("user_list") or []
-        return (users[0]["user_id"], users[0]["score"]) if users else None
-
-    def data(self, which: str):
-        return self.root / which / "data"
-
-    def status(self, which: str) -> dict:
-        path = self.data(which) / "run" / "sync.json"
-        return json.loads(path.read_text())["sync"]["1001"] if path.exists() else {}
-
-    def converged(self) -> bool:
-        hub = dump(self.data("hub"), "1001")
-        staff = {"groups": [g for g in hub["groups"] if g == "staff"],
-                 "members": [m for m in hub["members"] if m[0] == "staff"],
-                 "faces": [f for f in hub["faces"] if f[0] == "staff"]}
-        return dump(self.data("t1"), "1001") == hub and dump(self.data("t2"), "1001") == staff
-
-    def stop(self):
-        for proc in (self.t1, self.t2, self.hub):
-            if proc is not None:
-                proc.stop()
-
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    s = Site(tmp_path_factory.mktemp("push"))
+    s = PushSite(tmp_path_factory.mktemp("push"), push=True)
     yield s
     s.stop()
 

@@ -314,15 +314,19 @@ class Handlers:
                                    clock_skew_s=self.s.config.server.clock_skew_s)
         return auth.check_token(token, self.s.creds_by_id, time.time())
 
+    def _sync_request(self, request: web.Request, parse):
+        """(app, parsed query) of a feed or snapshot call, authenticated as the API is."""
+        app = self._authenticate(request, None)
+        request["app_id"] = app.app_id
+        return app, parse(request.query, app.app_id)
+
     async def changes(self, request: web.Request) -> web.Response:
         """The change feed of the caller's app (docs/sync.md): authenticated as the API
         is, not counted against the app's QPS (a long-poll per follower), answered with
         a page signed for the caller's nonce."""
         s = self.s
         try:
-            app = self._authenticate(request, None)
-            request["app_id"] = app.app_id
-            req = feed.parse_request(request.query, app.app_id)
+            app, req = self._sync_request(request, feed.parse_request)
         except EdgeError as err:
             return _error(request, "v3", err)
         loop = asyncio.get_running_loop()
@@ -338,22 +342,14 @@ class Handlers:
             body = build_page(app.app_id, store.uuid, req.since, head, rows, req.limit)
             return head, len(rows), body
 
-        try:
-            body = await feed.long_poll(req, app.app_id, lambda: loop.run_in_executor(s.io_pool, read_page), s.feed)
-        except EdgeError as err:
-            return _error(request, "v3", err)
-        except StorageError as err:
-            return _error(request, "v3", EdgeError(222915, str(err)))
-        return web.Response(body=body, content_type="application/json",
-                            headers={SIGNATURE_HEADER: sign_page(app.secret_key, req.nonce, body)})
+        return await self._signed(request, app.secret_key, req.nonce, feed.long_poll(
+            req, app.app_id, lambda: loop.run_in_executor(s.io_pool, read_page), s.feed))
 
     async def snapshot(self, request: web.Request) -> web.Response:
         """One page of a consistent-after-replay snapshot of the caller's app (docs/sync.md)."""
         s = self.s
         try:
-            app = self._authenticate(request, None)
-            request["app_id"] = app.app_id
-            req = feed.parse_snapshot_request(request.query, app.app_id)
+            app, req = self._sync_request(request, feed.parse_snapshot_request)
         except EdgeError as err:
             return _error(request, "v3", err)
 
@@ -362,14 +358,8 @@ class Handlers:
             head, rows = store.snapshot_rows(req.phase, req.after, req.limit, list(req.groups) if req.groups else None)
             return build_snapshot_page(app.app_id, store.uuid, req.phase, req.after, head, rows, req.limit)
 
-        try:
-            body = await asyncio.get_running_loop().run_in_executor(s.io_pool, read_page)
-        except EdgeError as err:
-            return _error(request, "v3", err)
-        except StorageError as err:
-            return _error(request, "v3", EdgeError(222915, str(err)))
-        return web.Response(body=body, content_type="application/json",
-                            headers={SIGNATURE_HEADER: sign_page(app.secret_key, req.nonce, body)})
+        return await self._signed(request, app.secret_key, req.nonce,
+                                  asyncio.get_running_loop().run_in_executor(s.io_pool, read_page))
 
     async def push(self, request: web.Request) -> web.Response:
         """A terminal's queued operations (docs/sync.md, Up): a feed+push key (or the
@@ -386,23 +376,32 @@ class Handlers:
         except EdgeError as err:
             return _error(request, "v3", err)
 
-        def apply() -> dict:
+        def apply() -> bytes:
             lib = s.runtime.library(app.app_id)
             results = push_ops.apply_ops(lib, s.runtime.model_id, origin, raws)
-            return {"results": results, "head": lib.store.last_seq()}
+            return _dumps({"error_code": 0, "error_msg": "SUCCESS", "log_id": new_log_id(),
+                           "timestamp": int(time.time()), "cached": 0,
+                           "result": {"results": results, "head": lib.store.last_seq()}}).encode()
 
+        async def applied() -> bytes:
+            body = await asyncio.get_running_loop().run_in_executor(s.io_pool, apply)
+            s.feed.poke(app.app_id)   # on the loop: the followers' long-polls wake at once
+            return body
+
+        return await self._signed(request, app.secret_key, nonce, applied())
+
+    @staticmethod
+    async def _signed(request: web.Request, secret: str, nonce: str, pending) -> web.Response:
+        """The awaited body signed for the caller's nonce, or its error as v3 JSON (a
+        storage failure as 222915: the backend cannot be reached)."""
         try:
-            result = await asyncio.get_running_loop().run_in_executor(s.io_pool, apply)
+            body = await pending
         except EdgeError as err:
             return _error(request, "v3", err)
         except StorageError as err:
             return _error(request, "v3", EdgeError(222915, str(err)))
-        s.feed.poke(app.app_id)
-        answer = {"error_code": 0, "error_msg": "SUCCESS", "log_id": new_log_id(), "timestamp": int(time.time()),
-                  "cached": 0, "result": result}
-        out = _dumps(answer).encode()
-        return web.Response(body=out, content_type="application/json",
-                            headers={SIGNATURE_HEADER: sign_page(app.secret_key, nonce, out)})
+        return web.Response(body=body, content_type="application/json",
+                            headers={SIGNATURE_HEADER: sign_page(secret, nonce, body)})
 
     async def _run(self, request: web.Request, app: AppConfig, ep: Endpoint, args: list, options: dict,
                    inference: bool):
