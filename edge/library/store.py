@@ -182,6 +182,21 @@ def _vec(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.float32)
 
 
+# What a deletion covers of sync_skipped, by op.
+_SKIPPED_KEYS = {"group.delete": ("group_id",), "user.delete": ("group_id", "user_id"),
+                 "face.delete": ("group_id", "user_id", "face_token")}
+
+
+def _head(db) -> int:
+    """The newest change seq, inside a transaction (last_seq() outside one)."""
+    return db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
+
+
+def _meta(db, key: str) -> str | None:
+    row = db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+    return None if row is None else row[0]
+
+
 class LibraryStore(SqliteFile):
     """Groups, members and faces of one app, with the change log. Thread-safe."""
 
@@ -207,9 +222,9 @@ class LibraryStore(SqliteFile):
 
     def _writable(self, db) -> None:
         """A follower's replica changes only through apply_replica (docs/sync.md)."""
-        row = db.execute("SELECT value FROM meta WHERE key=?", (REPLICA_KEY,)).fetchone()
-        if row is not None:
-            hub = json.loads(row[0]).get("hub", "its hub")
+        value = _meta(db, REPLICA_KEY)
+        if value is not None:
+            hub = json.loads(value).get("hub", "its hub")
             raise LibraryError("replica", f"this library follows {hub}: change it there")
 
     def _group_ref(self, db, group_id: str, create: bool) -> int | None:
@@ -458,8 +473,8 @@ class LibraryStore(SqliteFile):
         page) first empties the replica, in the same transaction."""
         added = skipped = 0
         with self._write() as db:
-            row = db.execute("SELECT value FROM meta WHERE key=?", (REPLICA_KEY,)).fetchone()
-            current = None if row is None else json.loads(row[0])
+            value = _meta(db, REPLICA_KEY)
+            current = None if value is None else json.loads(value)
             if current != expect:
                 raise LibraryError("replica_moved", f"replica state {current} is not the page's {expect}")
             if current is None and db.execute("SELECT 1 FROM groups LIMIT 1").fetchone():
@@ -482,11 +497,10 @@ class LibraryStore(SqliteFile):
         """One change; returns 1 when it stored a face."""
         create = c.op in ("group.add", "user.add", "user.update", "face.add")
         group_ref = self._group_ref(db, c.group_id, create=create)
-        if c.op in ("group.delete", "user.delete", "face.delete"):
-            where, args = ("group_id=?", (c.group_id,)) if c.op == "group.delete" else \
-                (("group_id=? AND user_id=?", (c.group_id, c.user_id)) if c.op == "user.delete" else
-                 ("group_id=? AND user_id=? AND face_token=?", (c.group_id, c.user_id, c.face_token)))
-            db.execute(f"DELETE FROM sync_skipped WHERE {where}", args)
+        if c.op in _SKIPPED_KEYS:   # a deletion also forgets the other-model faces it covers
+            keys = _SKIPPED_KEYS[c.op]
+            db.execute(f"DELETE FROM sync_skipped WHERE {' AND '.join(k + '=?' for k in keys)}",
+                       tuple(getattr(c, k) for k in keys))
         if group_ref is None or c.op == "group.add":
             return 0
         if c.op == "group.delete":
@@ -525,7 +539,7 @@ class LibraryStore(SqliteFile):
                              (op.op_id,)).fetchone()
             if row is not None:
                 return PushResult(row[0], row[1] or "", row[2], row[3], True)
-            first = db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
+            first = _head(db)
             db.execute("SAVEPOINT push")
             kind, detail = None, ""
             try:
@@ -538,14 +552,14 @@ class LibraryStore(SqliteFile):
                 db.execute("ROLLBACK TO push")
                 db.execute("RELEASE push")
                 kind, detail = exc.kind, str(exc)[:300]
-            last = db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
+            last = _head(db)
             db.execute("INSERT INTO pushed VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (op.op_id, origin, first, last, kind, detail, time.time()))
         return PushResult(kind, detail, first, last, False)
 
     def _refuse_stale(self, db, op: PushOp, origin: str) -> None:
-        floor = int((db.execute("SELECT value FROM meta WHERE key=?", (LOG_FLOOR_KEY,)).fetchone() or [0])[0])
-        head = db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
+        floor = int(_meta(db, LOG_FLOOR_KEY) or 0)
+        head = _head(db)
         kind = "user_not_found"
         if op.hub_uuid is not None and op.hub_uuid != self.uuid:
             raise LibraryError(kind, f"stale: enrolled against hub library {op.hub_uuid}, the hub's is now "
@@ -727,8 +741,8 @@ class LibraryStore(SqliteFile):
         (changes removed, the new floor). Readers behind the floor rebuild: the
         library's index (FaceLibrary.sync) and followers (a snapshot, docs/sync.md)."""
         with self._write() as db:
-            head = db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
-            floor = int((db.execute("SELECT value FROM meta WHERE key=?", (LOG_FLOOR_KEY,)).fetchone() or [0])[0])
+            head = _head(db)
+            floor = int(_meta(db, LOG_FLOOR_KEY) or 0)
             new = head - max(keep, 1)
             if new <= floor:
                 return 0, floor
