@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -64,6 +65,18 @@ def split(people: list[str]) -> tuple[list[str], list[str]]:
     return pool, strangers
 
 
+@contextmanager
+def scratch_library():
+    """A real FaceLibrary in a temporary folder (left empty, the recorder searches nobody:
+    it keeps embeddings, its hits do not matter)."""
+    with tempfile.TemporaryDirectory(prefix="eval-open-set-") as tmp:
+        library = FaceLibrary(Path(tmp) / "lib")
+        try:
+            yield library
+        finally:
+            library.close()
+
+
 def top_two(library: FaceLibrary, emb: np.ndarray) -> tuple[str | None, float, float]:
     """(best person, its score, the second person's score) from the library search."""
     hits = library.search(emb, None, 2)
@@ -73,12 +86,18 @@ def top_two(library: FaceLibrary, emb: np.ndarray) -> tuple[str | None, float, f
     return hits[0].user_id, score(hits[0].similarity), second
 
 
+def sizes(faces: int, at_faces: int) -> list[tuple[int, str]]:
+    """(faces, label) the derived rules are set for: this library's size, and a bigger
+    site's when this library is well below it."""
+    return [(faces, "")] + ([(at_faces, f" for {at_faces:,} faces")] if faces < 0.8 * at_faces else [])
+
+
 def rules(faces: int, at_faces: int) -> list[tuple[str, float, float, float | None]]:
     """(name, score, margin, predicted FPIR or None) of each decision rule at this size;
     the derived rules also as they would be set at `at_faces` faces (a bigger site)."""
     out = [("score > 80", 80.0, 0.0, faces), ("score > 80, margin 5", 80.0, MARGIN, faces),
            ("score > 90", 90.0, 0.0, faces)]
-    for n, where in ((faces, ""),) + (((at_faces, f" set for {at_faces:,} faces"),) if faces < 0.8 * at_faces else ()):
+    for n, where in sizes(faces, at_faces):
         for target in (1e-2, 1e-3):
             s = threshold(OpenSetTarget(false_id_per_track=target), n).score
             name = f"derived 1e-{round(-np.log10(target))}{where} (>{s:.2f})"
@@ -88,26 +107,31 @@ def rules(faces: int, at_faces: int) -> list[tuple[str, float, float, float | No
 
 def evaluate(name: str, enrol: dict[str, list[int]], genuine: list[tuple[str, int]], strangers: list[int],
              emb: np.ndarray, model: str, at_faces: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="eval-open-set-") as tmp:
-        library = FaceLibrary(Path(tmp) / "lib")
-        items = [(["g"], person, "", FaceRecord(f"t{i}", emb[i], model), "append")
-                 for person, rows in enrol.items() for i in rows]
-        library.register_many(items)
+    with scratch_library() as library:
+        library.register_many([(["g"], person, "", FaceRecord(f"t{i}", emb[i], model), "append")
+                               for person, rows in enrol.items() for i in rows])
         faces = library.store.searched_face_count(None)
         gen = [(person, *top_two(library, emb[i])) for person, i in genuine]
         imp = [top_two(library, emb[i]) for i in strangers]
-        library.close()
     print_single(name, len(enrol), faces, gen, imp, at_faces)
+
+
+def photos_header(others: np.ndarray) -> str:
+    """The FNIR-by-enrolled-photos columns, when some people have several photos."""
+    return f" {'1 other':>8s} {'2+ other':>8s}" if (others > 1).any() else ""
+
+
+def by_photos(missed: np.ndarray, others: np.ndarray) -> str:
+    """FNIR of probes whose person has 1, and 2 or more, other photos enrolled."""
+    return f" {missed[others == 1].mean():8.2%} {missed[others > 1].mean():8.2%}" if (others > 1).any() else ""
 
 
 def print_single(name: str, people: int, faces: int, gen: list[tuple], imp: list[tuple], at_faces: int) -> None:
     """gen: (person, best person, best score, second score[, their other photos enrolled]);
     imp: (best person, best score, second score)."""
     others = np.array([g[4] if len(g) > 4 else 1 for g in gen])
-    split = bool((others > 1).any())   # several photos a person: FNIR by the probe's other photos
     print(f"\n{name}: {people} people, {faces} faces; {len(gen)} genuine probes, {len(imp)} stranger probes")
-    print(f"  {'rule':52s} {'FPIR':>7s} {'predicted':>9s} {'FNIR':>7s} {'wrong person':>12s}"
-          + (f" {'1 other':>8s} {'2+ other':>8s}" if split else ""))
+    print(f"  {'rule':52s} {'FPIR':>7s} {'predicted':>9s} {'FNIR':>7s} {'wrong person':>12s}" + photos_header(others))
     for rule, s, m, predicted in rules(faces, at_faces):
         def named(best, second):
             return best > s and best - second >= m
@@ -115,8 +139,7 @@ def print_single(name: str, people: int, faces: int, gen: list[tuple], imp: list
         missed = np.array([not (named(g[2], g[3]) and g[1] == g[0]) for g in gen])
         wrong = np.mean([named(g[2], g[3]) and g[1] != g[0] for g in gen])
         pred = f"{predicted:9.2%}" if predicted is not None else " " * 9
-        by = f" {missed[others == 1].mean():8.2%} {missed[others > 1].mean():8.2%}" if split else ""
-        print(f"  {rule:52s} {fpir:7.2%} {pred} {missed.mean():7.2%} {wrong:12.2%}{by}")
+        print(f"  {rule:52s} {fpir:7.2%} {pred} {missed.mean():7.2%} {wrong:12.2%}{by_photos(missed, others)}")
 
 
 def leave_one_out(rows: dict[str, list[int]], emb: np.ndarray, at_faces: int) -> None:
@@ -125,15 +148,12 @@ def leave_one_out(rows: dict[str, list[int]], emb: np.ndarray, at_faces: int) ->
     person = {i: p for p, r in rows.items() for i in r}
     gen, imp = [], []
     for lo in range(0, gallery.faces, 500):
-        probe_rows = gallery.rows[lo:lo + 500]
-        for leave, out in ((lambda i: rows[person[i]], imp), (lambda i: [i], gen)):
-            scores = gallery.person_scores(emb[probe_rows], gallery.leave_out([leave(int(i)) for i in probe_rows]))
-            for i, hits in zip(probe_rows, top_hits(scores, gallery.people)):
-                if out is imp:
-                    imp.append((hits[0].user_id, hits[0].score, hits[1].score))
-                elif len(rows[person[int(i)]]) > 1:
-                    gen.append((person[int(i)], hits[0].user_id, hits[0].score, hits[1].score,
-                                len(rows[person[int(i)]]) - 1))
+        probes = [int(i) for i in gallery.rows[lo:lo + 500]]
+        strangers = gallery.person_scores(emb[probes], gallery.leave_out([rows[person[i]] for i in probes]))
+        imp += [(h[0].user_id, h[0].score, h[1].score) for h in top_hits(strangers, gallery.people)]
+        genuine = gallery.person_scores(emb[probes], gallery.leave_out([[i] for i in probes]))
+        gen += [(person[i], h[0].user_id, h[0].score, h[1].score, len(rows[person[i]]) - 1)
+                for i, h in zip(probes, top_hits(genuine, gallery.people)) if len(rows[person[i]]) > 1]
     print_single("every photo, leave-one-out", len(rows), gallery.faces - 1, gen, imp, at_faces)
 
 
@@ -142,8 +162,7 @@ def leave_one_out(rows: dict[str, list[int]], emb: np.ndarray, at_faces: int) ->
 def loop_rules(faces: int, at_faces: int) -> list[tuple[str, DecisionRules]]:
     """(name, rules) of the loop rules compared."""
     out = [("score 80, margin 5, 2 votes (the old loop)", DecisionRules(80.0, MARGIN, 2, fused=False))]
-    sizes = ((faces, ""),) + (((at_faces, f" for {at_faces:,}"),) if faces < 0.8 * at_faces else ())
-    for n, where in sizes:
+    for n, where in sizes(faces, at_faces):
         for target in (1e-2, 1e-3):
             for how, fused in (("2 votes", False), ("2+ fused", True)):
                 s = threshold(OpenSetTarget(false_id_per_track=target), n, draws=track_draws(fused)).score
@@ -180,11 +199,10 @@ def print_loop(tracks: list[TrackRecord], gallery: Gallery, genuine: list[int], 
           f"tracks, {len(imp)} stranger tracks; pose <= {max_pose:g} deg, goodness >= {min_goodness:g}: "
           f"{no_frame:.1%} of enrolled tracks have no frame to search")
     # FNIR by the enrolled person's photos in the gallery (other than the track's own)
-    others = np.array([sum(r in set(gallery.rows) for r in rows[tracks[k].who] if r != tracks[k].row)
+    others = np.array([sum(r in gallery.position and r != tracks[k].row for r in rows[tracks[k].who])
                        for k in genuine])
-    split = bool((others > 1).any())
     print(f"  {'rule (max_frames 6)':50s} {'FPIR':>13s} {'predicted':>9s} {'FNIR':>7s} {'wrong':>6s}"
-          + (f" {'1 other':>8s} {'2+ other':>8s}" if split else ""))
+          + photos_header(others))
     for name, rules in loop_rules(faces, at_faces):
         def decide_on(scores):
             s = scores[1] if rules.fused else scores[0]
@@ -196,9 +214,8 @@ def print_loop(tracks: list[TrackRecord], gallery: Gallery, genuine: list[int], 
                            for w, d in zip(who, got)])
         wrong = np.mean([d is not None and d.kind == "recognised" and d.hit.user_id != w for w, d in zip(who, got)])
         predicted = expected_false_id(score_to_far(rules.match_score), faces, track_draws(rules.fused))
-        by = f" {missed[others == 1].mean():8.2%} {missed[others > 1].mean():8.2%}" if split else ""
         print(f"  {name:50s} {named / len(imp):6.2%} ({named:4d}) {predicted:9.2%} {missed.mean():7.2%} "
-              f"{wrong:6.2%}{by}")
+              f"{wrong:6.2%}{by_photos(missed, others)}")
 
 
 TRACKS = cal.CACHE.parent / "open_set_tracks.npz"   # recorded once; delete to record again
@@ -213,11 +230,9 @@ def recorded(todo: list[tuple[str, int]], photos, model: str) -> list[TrackRecor
             cut = np.cumsum(z["frames"])[:-1]
             return [TrackRecord(p, i, list(e), list(g), list(q)) for (p, i), e, g, q in
                     zip(todo, np.split(z["emb"], cut), np.split(z["goodness"], cut), np.split(z["pose"], cut))]
-    with tempfile.TemporaryDirectory(prefix="eval-open-set-") as tmp:
-        library = FaceLibrary(Path(tmp) / "lib")   # empty: the recorder searches nobody
+    with scratch_library() as library:
         tracks = record_tracks(FaceAnalyser(AnalyserConfig(threads=2)), library,
                                [(p, i, photos[i][1].read_bytes()) for p, i in todo])
-        library.close()
     TRACKS.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(TRACKS, key=key, frames=[len(t.embeddings) for t in tracks],
                         emb=np.concatenate([np.reshape(t.embeddings, (-1, 128)) for t in tracks]),
@@ -253,14 +268,10 @@ def video_strangers(path: Path, rows: dict[str, list[int]], emb: np.ndarray, min
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     while (got := cap.read())[0]:
         frames.append((got[1], len(frames) / fps))
-    with tempfile.TemporaryDirectory(prefix="eval-open-set-") as tmp:
-        library = FaceLibrary(Path(tmp) / "lib")
+    with scratch_library() as library:
         tracks = record(FaceAnalyser(AnalyserConfig(threads=2)), library, frames, min_face_px)
-        library.close()
     gallery = Gallery.of(rows, emb)
-    scores = [(gallery.person_scores(e), gallery.person_scores(fused_embeddings(e))) if len(keep) else (None, None)
-              for t in tracks for keep in [usable(t, LOOP_MAX_POSE_DEG, 0.2)]
-              for e in [np.stack(t.embeddings)[keep] if keep else None]]
+    scores = track_scores(tracks, gallery, [[] for _ in tracks], LOOP_MAX_POSE_DEG, 0.2)
     searched = sum(s is not None for s, _ in scores)
     print(f"\nreal video {path.name} (min_face_px {min_face_px}): {len(tracks)} stranger tracks, {searched} with a "
           f"frame to search, against {gallery.faces} faces")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Iterable
 
 import cv2
@@ -32,7 +33,7 @@ class TrackRecord:
     pose: list[float] = field(default_factory=list)   # max |yaw|, |pitch|, |roll|, degrees
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Gallery:
     """Enrolled faces as one matrix, rows grouped by person (for per-person maxima)."""
     emb: np.ndarray        # faces x dim, unit rows
@@ -52,13 +53,17 @@ class Gallery:
     def faces(self) -> int:
         return len(self.emb)
 
+    @cached_property
+    def position(self) -> dict[int, int]:
+        """Dataset row -> its face's position in the gallery."""
+        return {int(r): k for k, r in enumerate(self.rows)}
+
     def leave_out(self, per_probe: list[Iterable[int]]) -> np.ndarray:
         """probes x faces, True at the faces (dataset rows) a probe must not meet: its own
         photo (a genuine probe) or its own person's photos (a stranger)."""
-        pos = {int(r): k for k, r in enumerate(self.rows)}
         mask = np.zeros((len(per_probe), self.faces), bool)
         for i, rows in enumerate(per_probe):
-            mask[i, [pos[r] for r in rows if r in pos]] = True
+            mask[i, [self.position[r] for r in rows if r in self.position]] = True
         return mask
 
     def person_scores(self, probes: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
