@@ -191,10 +191,7 @@ class FaceLibrary:
                 aside = set_aside(self.dir / INDEX_DIR, "foreign" if uuid != self.store.uuid else "newer")
             log.warning("saved index of library %s at seq %s does not belong to %s (library %s at seq %d): "
                         "kept as %s, rebuilding", uuid, seq, self.store.path, self.store.uuid, last, aside)
-        index = FaceIndex(self.dim, **self._index_options)
-        for refs, groups, vecs in self.store.iter_faces():  # the graph: by the builder thread
-            index.add(refs, groups, vecs, defer=True)
-        return index, last, "rebuilt"
+        return self._index_from_store(last), last, "rebuilt"
 
     @property
     def seq(self) -> int:
@@ -286,11 +283,17 @@ class FaceLibrary:
     def _rebuild_index(self) -> None:
         """The whole index afresh from the store (its log was compacted past the index's seq)."""
         log.info("library %s: change log compacted past the index (seq %d): rebuilding it", self.dir, self._seq)
-        index = FaceIndex(self.dim, **self._index_options)
         last = self.store.last_seq()
-        for refs, groups, vecs in self.store.iter_faces():  # the graph: by the builder thread
+        self.index, self._seq = self._index_from_store(last), last
+
+    def _index_from_store(self, seq: int) -> FaceIndex:
+        """A new index of every face the store holds (read after its change `seq`, so a
+        later replay from seq can only repeat, never miss, a change); the graph inserts
+        are left to the builder thread: searches are exact until it is done."""
+        index = FaceIndex(self.dim, **self._index_options)
+        for refs, groups, vecs in self.store.iter_faces():
             index.add(refs, groups, vecs, defer=True)
-        self.index, self._seq = index, last
+        return index
 
     def _try_save(self, when: str) -> None:
         """Save the index; a failure (full disk) is logged, not raised: the index is a
