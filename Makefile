@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 $(BIN)/edge: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,postgres]'
 	touch $(BIN)/edge
 
 setup: $(BIN)/edge
