@@ -18,6 +18,7 @@ class PgServer:
         import pgserver
         os.environ.setdefault("XDG_RUNTIME_DIR", str(root))  # platformdirs warns without it
         self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
         self._srv = pgserver.get_server(self.root / "pgdata", cleanup_mode="stop")
 
     def dsn(self, database: str = "postgres") -> str:
