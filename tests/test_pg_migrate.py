@@ -290,6 +290,25 @@ def test_killed_migration_to_sqlite_resumes_and_is_never_opened_half_done(tmp_pa
     assert contents(path) == before and not tmp.exists()
 
 
+def test_two_migrations_of_one_app_never_run_at_once(tmp_path, pg):
+    cfg = config(tmp_path)
+    build_library(tmp_path / "data", 3000, compact=False)
+    dsn = pg.new_database()
+    first = edge(cfg, "--to", "postgres", "--batch", "100", dsn=dsn, wait=False)
+    deadline = time.monotonic() + 120
+    while (_progress_pg(dsn) or (0, False))[0] == 0 and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.005)
+    first.send_signal(signal.SIGSTOP)              # mid-copy, holding its locks
+    try:
+        one_line_error(edge(cfg, "--to", "postgres", dsn=dsn), 1, f"another migration of app {APP} is running")
+        one_line_error(edge(cfg, "--to", "sqlite", "--replace", dsn=dsn), 1, "another migration")
+    finally:
+        first.send_signal(signal.SIGCONT)
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert json.loads(out)["verified"]["faces"] > 0
+
+
 # -- bad input ----------------------------------------------------------------------------
 def test_bad_input_is_one_line_and_an_exit_code(tmp_path, pg):
     cfg = config(tmp_path)
