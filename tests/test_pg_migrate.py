@@ -257,6 +257,25 @@ def test_killed_migration_to_postgres_resumes_and_verifies(tmp_path, pg):
     assert report["verified"]["faces"] == faces
 
 
+def test_a_copy_that_differs_fails_verification_and_stays_unserved(tmp_path, pg):
+    cfg = config(tmp_path)
+    build_library(tmp_path / "data", 6000, compact=False)
+    dsn = pg.new_database()
+    kill_mid_faces(edge(cfg, "--to", "postgres", "--batch", "100", dsn=dsn, wait=False), lambda: _progress_pg(dsn))
+    s = schema_of(dsn)
+    with psycopg.connect(dsn) as conn:   # one float of one copied face off by one ulp
+        emb = conn.execute(f"SELECT id, embedding::text FROM {s}.faces ORDER BY id LIMIT 1").fetchone()
+        vec = np.array(json.loads(emb[1]), np.float32)
+        vec[0] = np.nextafter(vec[0], np.float32(2))
+        conn.execute(f"UPDATE {s}.faces SET embedding=%s::vector WHERE id=%s",
+                     ("[" + ",".join(repr(float(x)) for x in vec) + "]", emb[0]))
+    one_line_error(edge(cfg, "--to", "postgres", dsn=dsn), 1, "verification failed: faces differs")
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute(f"SELECT value FROM {s}.meta WHERE key=%s", (MARK_KEY,)).fetchone()
+    result = edge(cfg, "--to", "postgres", dsn=dsn)
+    assert ok(result)["restarted"] == "the last run's verification failed"
+
+
 def test_source_changed_between_runs_restarts_the_copy(tmp_path, pg):
     cfg = config(tmp_path)
     path = build_library(tmp_path / "data", 6000, compact=False)

@@ -340,8 +340,14 @@ def _verify(report: Report, src_read, dst_read, src_top: int, dst_top: int, batc
 # -- SQLite -> PostgreSQL ------------------------------------------------------------
 def to_postgres(db_path: Path, dsn: str, app_id: str, *, replace: bool = False, batch: int = BATCH_ROWS,
                 say=log.warning) -> Report:
+    from edge.library.store import LibraryStore
+    from edge.sqlite import StorageError
     if not db_path.is_file() or db_path.stat().st_size == 0:
         raise MigrateError(f"app {app_id} has no SQLite library ({db_path} does not exist)")
+    try:
+        LibraryStore(db_path).close()   # checked (header, quick_check, not a half copy) and at this version
+    except StorageError as exc:
+        raise MigrateError(str(exc)) from None
     src = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
     try:
         conn = connect(dsn)
@@ -412,9 +418,11 @@ def _pg_target(conn, app_id: str, dim: int, uuid: str, fingerprint: str, replace
             if mark.get("fingerprint") == fingerprint and not replace:
                 report.resumed = True
                 return s
-            report.restarted = ("--replace" if replace else
-                                f"the source changed since the unfinished copy began (head {mark.get('head')} -> "
-                                f"{report.head}, uuid {mark.get('library_uuid')} -> {uuid})")
+            report.restarted = (
+                "--replace" if replace else "the last run's verification failed"
+                if mark.get("fingerprint") == "failed verification" else
+                f"the source changed since the unfinished copy began (head {mark.get('head')} -> {report.head}, "
+                f"uuid {mark.get('library_uuid')} -> {uuid})")
             say(f"edge library migrate: app {app_id}: starting the copy over: {report.restarted}")
         elif found[1] >= 1 and _pg_holds_data(conn, s):
             there = (conn.execute(f"SELECT value FROM {s}.meta WHERE key='library_uuid'").fetchone() or [""])[0]
@@ -434,6 +442,7 @@ def _pg_target(conn, app_id: str, dim: int, uuid: str, fingerprint: str, replace
                             (name,)).fetchone()
         previous = conn.execute(f"SELECT value FROM {s}.meta WHERE key=%s", (MARK_KEY,)).fetchone()
         hnsw_def = hnsw[0] if hnsw else (json.loads(previous[0]).get("hnsw") if previous else None)
+        hnsw_def = hnsw_def or _schema_hnsw(s)
         conn.execute(f"TRUNCATE {s}.faces, {s}.members, {s}.groups, {s}.changes, {s}.pushed, {s}.sync_skipped, "
                      f"{s}.meta, {s}.tokens")
         conn.execute(f"UPDATE {s}.head SET seq=0")
@@ -446,6 +455,13 @@ def _pg_target(conn, app_id: str, dim: int, uuid: str, fingerprint: str, replace
         conn.execute(f"INSERT INTO {s}.meta VALUES (%s, %s)",
                      (MARK_KEY, _mark(str(report.source), uuid, report.head, fingerprint, hnsw=hnsw_def)))
     return s
+
+
+def _schema_hnsw(s: str) -> str:
+    """schema.py's definition of the HNSW index (a target that lost it and its mark)."""
+    from edge.postgres.schema import STEPS
+    line = next(x for step in STEPS for x in step.sql.splitlines() if "INDEX faces_hnsw" in x)
+    return line.rstrip(";").format(s=s)
 
 
 def _copy_to_pg(src, conn, s: str, batch: int, report: Report) -> None:
