@@ -235,6 +235,8 @@ def cmd_library(args) -> int:
         raise ConfigError(f"edge library: {args.app_id!r} is not an APP_ID")
     if args.action == "compact":
         return _compact(data, args)
+    if args.action == "migrate":
+        return _migrate(data, args)
     if args.action == "recover":
         if not args.app_id:
             raise ConfigError("edge library recover: --app-id is needed")
@@ -275,6 +277,32 @@ def _compact(data: Path, args) -> int:
     finally:
         store.close()
     print(json.dumps({"app_id": args.app_id, "removed": removed, "log_floor": floor}))
+    return 0
+
+
+def _migrate(data: Path, args) -> int:
+    """Move one app's library between SQLite and PostgreSQL (docs/scale.md, Migrate):
+    exit 0 moved and verified, 1 refused or failed (one line why; a rerun resumes)."""
+    import os
+    if not args.app_id or args.to not in ("postgres", "sqlite"):
+        raise ConfigError("edge library migrate: --app-id and --to postgres|sqlite are needed")
+    dsn = args.dsn or os.environ.get("EDGE_LIBRARY_DSN")
+    if not dsn:
+        raise ConfigError("edge library migrate: no database: give --dsn or set EDGE_LIBRARY_DSN")
+    try:
+        from edge.postgres.migrate import BATCH_ROWS, MigrateError, migrate
+    except ImportError as exc:
+        raise ConfigError(f"edge library migrate: the postgres extra is not installed ({exc})") from None
+    if args.batch is not None and args.batch < 1:
+        raise ConfigError("edge library migrate: --batch is at least 1")
+    say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    try:
+        report = migrate(data, args.app_id, args.to, dsn, replace=args.replace, batch=args.batch or BATCH_ROWS,
+                         say=say)
+    except MigrateError as exc:
+        print(f"edge library migrate: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report.to_dict(), ensure_ascii=False, indent=None if args.json else 1))
     return 0
 
 
@@ -368,10 +396,16 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--until", help="last day, YYYY-MM-DD (inclusive)")
     a.set_defaults(func=cmd_attendance)
 
-    lb = sub.add_parser("library", help="check a face library's files, recover a damaged one, compact its log")
-    lb.add_argument("action", choices=["check", "recover", "compact"])
+    lb = sub.add_parser("library", help="check a face library's files, recover a damaged one, compact its log, "
+                                        "migrate it between SQLite and PostgreSQL")
+    lb.add_argument("action", choices=["check", "recover", "compact", "migrate"])
     lb.add_argument("--app-id", help="the app (default for check: every app)")
     lb.add_argument("--keep", type=int, help="compact: the last changes kept (followers behind get a snapshot)")
+    lb.add_argument("--to", choices=["postgres", "sqlite"], help="migrate: where the app's library goes")
+    lb.add_argument("--dsn", help="migrate: the PostgreSQL database (default: $EDGE_LIBRARY_DSN)")
+    lb.add_argument("--replace", action="store_true",
+                    help="migrate: set aside a target that already holds a library (never deleted)")
+    lb.add_argument("--batch", type=int, help="migrate: rows per transaction (default 5000)")
     lb.add_argument("--json", action="store_true", help="JSON lines")
     lb.set_defaults(func=cmd_library)
 

@@ -47,7 +47,7 @@ _MESSAGES = (("malformed", "corrupt"), ("not a database", "corrupt"), ("disk is 
 _CAUSES = {"corrupt": "is damaged", "full": "cannot be written: the disk is full",
            "readonly": "cannot be written: the file or its folder is read-only",
            "unreadable": "cannot be opened or read", "busy": "is locked by another process",
-           "lost": "is missing or empty"}
+           "lost": "is missing or empty", "incomplete": "is an unfinished migration's copy"}
 
 
 class StorageError(Exception):

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.postgres.migration_mark import MARK_KEY, refuse_incomplete
 from edge.sqlite import SqliteFile
 
 SCHEMA_VERSION = 1
@@ -205,6 +206,7 @@ class LibraryStore(SqliteFile):
     def __init__(self, path: Path | str, remedy: str = ""):
         super().__init__(path, SCHEMA, foreign_keys=True, remedy=remedy)
         try:
+            refuse_incomplete(self._one("SELECT value FROM meta WHERE key=?", (MARK_KEY,)), self.path)
             with self._write():
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('library_uuid', lower(hex(randomblob(16))))")
