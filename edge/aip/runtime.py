@@ -155,7 +155,8 @@ def _shared_engine(config: Config):
 def get_runtime(config: Config | None = None) -> Runtime:
     """The process's Runtime for a config (the default config when None)."""
     config = config or load_config()
-    key = (str(config.path(config.data_dir)), str(config.models_dir), config.runtime, config.detector)
+    key = (str(config.path(config.data_dir)), str(config.models_dir), config.runtime, config.detector,
+           config.library.backend, config.library.dsn)
     with _runtimes_lock:
         rt = _runtimes.get(key)
         if rt is None:
