@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import psycopg
 from psycopg.types import TypeInfo
@@ -24,6 +24,9 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from edge.sqlite import Location, StorageError
 
 log = logging.getLogger("edge.postgres")
+# The pool logs a WARNING for every failed reconnection attempt; an outage is ours to
+# report, once (Database.outage).
+logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 # A transaction that lost a serialization conflict or a deadlock is run again this
 # many times (with a short growing pause) before the call answers the db error.
@@ -88,6 +91,7 @@ class Database:
         self._connect_kwargs = {"autocommit": True, "connect_timeout": max(2, int(round(timeout_s)))}
         self._outage: tuple[str, float] | None = None
         self._outage_lock = threading.Lock()
+        self._busy = 0   # connections handed out now: all of them busy is an overload, not an outage
         self.pool = ConnectionPool(dsn, min_size=1, max_size=int(pool_size), timeout=self.timeout_s,
                                    kwargs=self._connect_kwargs, configure=_configure,
                                    check=ConnectionPool.check_connection, reconnect_timeout=max(60.0, timeout_s),
@@ -102,13 +106,26 @@ class Database:
         """A pooled connection (autocommit: each statement its own snapshot; open a
         transaction with conn.transaction()). psycopg's errors leave as StorageError."""
         try:
-            with self.pool.connection() as conn:
+            with ExitStack() as stack:
+                try:
+                    conn = stack.enter_context(self.pool.connection())
+                except PoolTimeout as exc:
+                    conn = stack.enter_context(self._direct(exc))
+                stack.enter_context(self._in_use())
                 yield conn
-        except PoolTimeout as exc:
-            raise self._error(self._why_no_connection(exc)) from None
         except psycopg.Error as exc:
             raise self._error(exc) from None
         self._back()
+
+    @contextmanager
+    def _in_use(self):
+        with self._outage_lock:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._outage_lock:
+                self._busy -= 1
 
     def retry(self, fn):
         """fn() again after a transient conflict, TRANSIENT_RETRIES times at most."""
@@ -121,24 +138,27 @@ class Database:
                 time.sleep(TRANSIENT_PAUSE_S * (attempt + 1))
 
     # -- failures -----------------------------------------------------------------
-    def _why_no_connection(self, timeout: PoolTimeout) -> BaseException:
-        """Why the pool had no connection in time: every one busy, or the server
-        refusing new ones (a direct attempt names the reason: down, a full
-        max_connections, a bad password)."""
-        stats = self.pool.get_stats()
-        if stats.get("pool_size", 0) >= stats.get("pool_max", 1) and stats.get("pool_available", 0) == 0:
-            return timeout  # all ours are in use: overloaded
+    def _direct(self, timeout: PoolTimeout) -> psycopg.Connection:
+        """When the pool had no connection in time: a direct one, whose failure names
+        the reason (down, a full max_connections, a bad password). When it connects and
+        the pool's connections are all busy, the pool is overloaded; otherwise the
+        server is back while the pool is still waiting out its reconnection backoff,
+        and this call need not wait for it."""
+        conn = psycopg.connect(self.dsn, **self._connect_kwargs)
         try:
-            with psycopg.connect(self.dsn, **self._connect_kwargs) as conn:
-                _configure(conn)
-        except psycopg.Error as exc:
-            return exc
-        return timeout
+            _configure(conn)
+        except BaseException:
+            conn.close()
+            raise
+        if self._busy >= self.pool.max_size:
+            conn.close()
+            raise self._error(timeout)
+        return conn
 
     def _error(self, exc: BaseException) -> StorageError:
         if isinstance(exc, PoolTimeout):
             kind, transient = "overloaded", False
-            detail = f"no pooled connection within {self.timeout_s:g} s"
+            detail = f"all {self.pool.max_size} pooled connections busy for {self.timeout_s:g} s"
         else:
             kind, transient = kind_of(exc)
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
