@@ -115,6 +115,23 @@ class ApiConfig:
 SPOOFING_POLICIES = ("refuse", "ignore")
 
 
+@dataclass(frozen=True)
+class LibraryConfig:
+    """Where the face libraries live (README, docs/scale.md): SQLite files under data_dir,
+    or one PostgreSQL database (with pgvector) that many hub processes share."""
+    backend: str = "sqlite"       # sqlite | postgres
+    dsn: str = field(default="", repr=False)  # postgres: libpq DSN or URI; $EDGE_LIBRARY_DSN overrides it
+    pool_size: int = 10           # postgres: connections per hub process
+    timeout_s: float = 5.0        # postgres: wait for a connection at most this long, then the db error
+
+    def __repr__(self) -> str:    # a DSN may hold a password
+        return f"LibraryConfig(backend={self.backend!r}, dsn={'***' if self.dsn else ''!r}, " \
+               f"pool_size={self.pool_size}, timeout_s={self.timeout_s})"
+
+
+LIBRARY_BACKENDS = ("sqlite", "postgres")
+
+
 # What a feed key may do: read the change feed; and push a terminal's enrolments.
 FEED_SCOPES = ("feed", "feed+push")
 
@@ -144,6 +161,7 @@ class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
+    library: LibraryConfig = field(default_factory=LibraryConfig)
     cameras: tuple = ()           # edge.camera.SourceConfig, from `cameras:` (default: the demo)
     apps: tuple = ()              # AppConfig, from `apps:` and $EDGE_APPS
     feed_keys: tuple = ()         # AppConfig(scope="feed"), from `apps.<APP_ID>.feed_keys`
@@ -237,7 +255,20 @@ def validate(cfg: Config) -> Config:
     if cfg.api.spoofing_control not in SPOOFING_POLICIES:
         raise ConfigError(f"api.spoofing_control: must be {' or '.join(SPOOFING_POLICIES)}")
     validate_sync(cfg.sync, ConfigError)
+    lib = cfg.library
+    if lib.backend not in LIBRARY_BACKENDS:
+        raise ConfigError(f"library.backend: must be {' or '.join(LIBRARY_BACKENDS)}")
+    if lib.backend == "postgres" and not lib.dsn:
+        raise ConfigError("library.dsn: library.backend postgres needs a DSN (or $EDGE_LIBRARY_DSN)")
+    if not 1 <= lib.pool_size <= 1000 or not 0 < lib.timeout_s <= 300:
+        raise ConfigError("library: pool_size must be between 1 and 1000, timeout_s in (0, 300]")
     return cfg
+
+
+def _library_env(cfg: Config) -> Config:
+    """$EDGE_LIBRARY_DSN over library.dsn, so a password need not sit in the file."""
+    dsn = os.environ.get("EDGE_LIBRARY_DSN")
+    return dataclasses.replace(cfg, library=dataclasses.replace(cfg.library, dsn=dsn)) if dsn else cfg
 
 
 _APP_ID_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
@@ -320,7 +351,7 @@ def load_config(path: Path | str | None = None) -> Config:
     if not path.exists():
         if path == DEFAULT_CONFIG:
             apps, feeds = _apps(None, os.environ.get("EDGE_APPS"))
-            return validate(Config(apps=apps, feed_keys=feeds))
+            return validate(_library_env(Config(apps=apps, feed_keys=feeds)))
         raise ConfigError(f"config file {path} does not exist")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -335,7 +366,7 @@ def load_config(path: Path | str | None = None) -> Config:
         cfg = dataclasses.replace(cfg, sync=dataclasses.replace(cfg.sync, secret_key=os.environ["EDGE_SYNC_SECRET"]))
     base = path.resolve().parent
     base = base.parent if base.name == "config" else base  # a checkout's config/ folder
-    return validate(_anchor(cfg, raw, base))
+    return validate(_library_env(_anchor(cfg, raw, base)))
 
 
 # Path keys of the file: (section or None, key).

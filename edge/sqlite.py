@@ -47,16 +47,28 @@ _MESSAGES = (("malformed", "corrupt"), ("not a database", "corrupt"), ("disk is 
 _CAUSES = {"corrupt": "is damaged", "full": "cannot be written: the disk is full",
            "readonly": "cannot be written: the file or its folder is read-only",
            "unreadable": "cannot be opened or read", "busy": "is locked by another process",
-           "lost": "is missing or empty", "incomplete": "is an unfinished migration's copy"}
+           "lost": "is missing or empty", "incomplete": "is an unfinished migration's copy",
+           # a database server's (edge/postgres/connect.py)
+           "unreachable": "cannot be reached", "overloaded": "is busy: no connection free in time",
+           "denied": "refuses edge's role", "schema": "holds a layout this program cannot use",
+           "failed": "failed"}
+
+
+class Location(str):
+    """Where data lives when it is not a file: a database server's DSN without its
+    password. StorageError keeps it as it is (a file location becomes a Path)."""
 
 
 class StorageError(Exception):
-    """A data file cannot be used. `kind`: corrupt | lost (sticky until the file is
-    repaired) or full | readonly | unreadable | busy (this operation failed whole)."""
+    """A data file (or database server) cannot be used. `kind`: corrupt | lost (sticky
+    until the file is repaired) or full | readonly | unreadable | busy, and a server's
+    unreachable | overloaded | denied | schema | failed (this operation failed whole).
+    `path`: the file, or a Location (a redacted DSN)."""
 
     def __init__(self, kind: str, path: Path | str, detail: str = "", remedy: str = ""):
         detail = " ".join(str(detail).replace("*** in database main ***", "").split())  # one log line
-        self.kind, self.path, self.detail, self.remedy = kind, Path(path), detail, remedy
+        where = path if isinstance(path, Location) else Path(path)
+        self.kind, self.path, self.detail, self.remedy = kind, where, detail, remedy
         text = f"{self.path} {_CAUSES.get(kind, kind)}"
         if detail:
             text += f" ({detail})"

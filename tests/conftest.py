@@ -68,3 +68,13 @@ def server(tmp_path_factory):
     srv = start_server(tmp_path_factory.mktemp("serve"), SERVER_APPS, server={"max_body_mb": 6})
     yield srv
     srv.stop()
+
+
+# A real PostgreSQL 16 with pgvector for the session (tests/pg_support.py); each test
+# that wants one takes a fresh database of it (pg_server.new_database()).
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    from pg_support import PgServer
+    srv = PgServer(tmp_path_factory.mktemp("pg"))
+    yield srv
+    srv.stop()

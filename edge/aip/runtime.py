@@ -20,7 +20,7 @@ from edge.config import Config, load_config
 from edge.errors import EdgeError
 from edge.imaging import decode_image
 from edge.library.availability import Availability
-from edge.library.library import FaceLibrary, discard_library, library_dir, open_library
+from edge.library.library import APP_ID_RE, FaceLibrary, discard_library, library_dir, open_library
 from edge.library.scores import similarity_to_score
 from edge.library.store import FaceRecord, LibraryError
 from edge.models.manifest import load_manifest
@@ -77,6 +77,8 @@ class Runtime:
     def library(self, app_id: str) -> FaceLibrary:
         """The app's library; a StorageError (answered with the db error code) while it
         is damaged, missing or cannot be opened. Other apps are not affected."""
+        if self.config.library.backend == "postgres":
+            return self._pg_library(app_id)
         data_dir = self.config.path(self.config.data_dir)
         try:
             directory = library_dir(data_dir, app_id)
@@ -93,6 +95,15 @@ class Runtime:
             self.availability.refuse(app_id, directory, lib.fault)
             raise lib.fault
         return lib
+
+    def _pg_library(self, app_id: str):
+        """The app's library in the configured PostgreSQL database (docs/scale.md): no
+        refusal is remembered, each call tries the pool (which reconnects by itself)."""
+        from edge.postgres.library import open_pg_library
+        if not APP_ID_RE.match(str(app_id)):
+            raise EdgeError(216110, f"appid {app_id!r} is not a valid library name")
+        cfg = self.config.library
+        return open_pg_library(cfg.dsn, app_id, pool_size=cfg.pool_size, timeout_s=cfg.timeout_s)
 
     def upstream(self, app_id: str):
         """The app's upstream outbox when this process is a terminal that pushes its
@@ -144,7 +155,8 @@ def _shared_engine(config: Config):
 def get_runtime(config: Config | None = None) -> Runtime:
     """The process's Runtime for a config (the default config when None)."""
     config = config or load_config()
-    key = (str(config.path(config.data_dir)), str(config.models_dir), config.runtime, config.detector)
+    key = (str(config.path(config.data_dir)), str(config.models_dir), config.runtime, config.detector,
+           config.library.backend, config.library.dsn)
     with _runtimes_lock:
         rt = _runtimes.get(key)
         if rt is None:

@@ -29,13 +29,13 @@ import re
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from edge.library.catalog import write_catalog
 from edge.library.index import MANIFEST, FaceIndex, read_manifest
+from edge.library.matching import FACES_PER_USER, UserMatch, faces_wanted, rank_users, user_similarities  # noqa: F401
 from edge.library.store import FaceRecord, LibraryError, LibraryStore
 from edge.sqlite import StorageError, set_aside
 
@@ -50,21 +50,6 @@ SAVE_RETRY_S = 60.0  # after a failed save (full disk): wait before trying again
 # enrolment) leaves its graph inserts to the builder thread (FaceIndex, "Deferred graph
 # inserts"); fewer (an enrolment) are inserted at once, as before.
 BULK_FACES = 200
-# Faces fetched per wanted user, so that users with several close faces do not crowd
-# other users out of the top-k.
-FACES_PER_USER = 4
-
-
-@dataclass
-class UserMatch:
-    """A user found by a search: the best similarity over the user's faces."""
-    group_id: str
-    user_id: str
-    user_info: str
-    similarity: float
-    similarities: list[float] = field(default_factory=list)  # every face hit, best first
-
-
 STORE_FILE = "library.db"
 INDEX_DIR = "index"
 
@@ -383,34 +368,13 @@ class FaceLibrary:
             groups = list(self.store.group_refs(group_ids).values())
             if not groups:
                 return []
-        hits = self.index.search(np.asarray(embedding, np.float32), max_users * FACES_PER_USER + 8, groups)
+        hits = self.index.search(np.asarray(embedding, np.float32), faces_wanted(max_users), groups)
         hits = [h for h in hits if h[2] >= min_similarity]
-        owners = self.store.face_owners([h[0] for h in hits])
-        users: dict[tuple[str, str], UserMatch] = {}
-        for face_ref, _, sim in hits:
-            if face_ref not in owners:  # deleted since the replay: never a stale hit
-                continue
-            group_id, user_id, user_info = owners[face_ref]
-            match = users.get((group_id, user_id))
-            if match is None:
-                users[(group_id, user_id)] = UserMatch(group_id, user_id, user_info, float(sim), [float(sim)])
-            else:
-                match.similarities.append(float(sim))
-        ranked = sorted(users.values(), key=lambda m: -m.similarity)
-        return ranked[:max_users]
+        return rank_users(hits, self.store.face_owners([h[0] for h in hits]), max_users)
 
     def user_similarities(self, embedding: np.ndarray, user_id: str, group_ids: list[str]) -> list[UserMatch]:
         """1:1 against one user's faces (exact), per group the user is in, best first."""
-        rows = self.store.user_embeddings(user_id, group_ids)
-        if not rows:
-            return []
-        infos = dict(self.store.user_groups(user_id, group_ids))
-        sims = np.stack([r[2] for r in rows]) @ np.asarray(embedding, np.float32)
-        per_group: dict[str, list[float]] = {}
-        for (_, group_id, _), sim in zip(rows, sims):
-            per_group.setdefault(group_id, []).append(float(sim))
-        out = [UserMatch(g, user_id, infos.get(g, ""), max(s), sorted(s, reverse=True)) for g, s in per_group.items()]
-        return sorted(out, key=lambda m: -m.similarity)
+        return user_similarities(self.store, embedding, user_id, group_ids)
 
 
 # -- one library per app per process ---------------------------------------------

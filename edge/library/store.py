@@ -188,39 +188,64 @@ _SKIPPED_KEYS = {"group.delete": ("group_id",), "user.delete": ("group_id", "use
                  "face.delete": ("group_id", "user_id", "face_token")}
 
 
-def _head(db) -> int:
-    """The newest change seq, inside a transaction (last_seq() outside one)."""
-    return db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
-
-
 def _meta(db, key: str) -> str | None:
     row = db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
     return None if row is None else row[0]
 
 
-class LibraryStore(SqliteFile):
-    """Groups, members and faces of one app, with the change log. Thread-safe."""
+class LibraryRules:
+    """The library's rules over SQL both backends speak (`?` placeholders): every
+    write, read and the change log. A backend (LibraryStore: SQLite; PgLibraryStore:
+    PostgreSQL, edge/postgres/store.py) gives it _write/_one/_all and the hooks below,
+    where the two dialects differ; the rows, change log and errors are the same."""
 
-    SMALL_TABLES = ("meta", "groups", "members")
+    BYTES_ORDER = ""   # appended to an ORDER BY of text: byte order, as SQLite's BINARY
 
-    def __init__(self, path: Path | str, remedy: str = ""):
-        super().__init__(path, SCHEMA, foreign_keys=True, remedy=remedy)
-        try:
-            refuse_incomplete(self._one("SELECT value FROM meta WHERE key=?", (MARK_KEY,)), self.path)
-            with self._write():
-                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('library_uuid', lower(hex(randomblob(16))))")
-            self.uuid = self._one("SELECT value FROM meta WHERE key='library_uuid'")
-        except BaseException:
-            self._db.close()
-            raise
+    # -- the backend's hooks (SQLite's here) ------------------------------------
+    def _head(self, db) -> int:
+        """The newest change seq, inside a write transaction (last_seq() outside one)."""
+        return db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
 
-    # -- plumbing -------------------------------------------------------------
     def _log(self, db, op: str, group_id=None, user_id=None, face_token=None, face_ref=None, data=None):
         db.execute("INSERT INTO changes (ts, op, group_id, user_id, face_token, face_ref, data) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
                    (time.time(), op, group_id, user_id, face_token, face_ref,
                     None if data is None else json.dumps(data, ensure_ascii=False)))
+
+    def _insert(self, db, table: str, **cols) -> int:
+        """INSERT a row of groups, members or faces; returns its new id."""
+        return db.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                          tuple(cols.values())).lastrowid
+
+    def _put_meta(self, db, key: str, value: str) -> None:
+        db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def _skip_face(self, db, group_id: str, user_id: str, face_token: str, model: str) -> None:
+        db.execute("INSERT OR IGNORE INTO sync_skipped VALUES (?, ?, ?, ?)", (group_id, user_id, face_token, model))
+
+    def _put_token_rows(self, db, rows: list[tuple]) -> None:
+        db.executemany("INSERT OR REPLACE INTO tokens (face_token, embedding, model, quality, ctime) "
+                       "VALUES (?, ?, ?, ?, ?)", rows)
+
+    @staticmethod
+    def _emb(vec: np.ndarray):
+        """An embedding as the database stores it."""
+        return _blob(vec)
+
+    @staticmethod
+    def _unemb(value) -> np.ndarray:
+        """A stored embedding as float32."""
+        return _vec(value)
+
+    @staticmethod
+    def _matrix(values: list) -> np.ndarray:
+        return np.frombuffer(b"".join(values), dtype=np.float32).reshape(len(values), -1)
+
+    def _wire_rows(self, phase: str, rows: list) -> list:
+        """snapshot_rows' rows with embeddings as float32 bytes."""
+        return rows
+
+    # -- plumbing -------------------------------------------------------------
 
     def _writable(self, db) -> None:
         """A follower's replica changes only through apply_replica (docs/sync.md)."""
@@ -235,9 +260,9 @@ class LibraryStore(SqliteFile):
             return row[0]
         if not create:
             return None
-        cur = db.execute("INSERT INTO groups (group_id, ctime) VALUES (?, ?)", (group_id, time.time()))
+        ref = self._insert(db, "groups", group_id=group_id, ctime=time.time())
         self._log(db, "group.add", group_id=group_id)
-        return cur.lastrowid
+        return ref
 
     def _member(self, db, group_ref: int, user_id: str):
         return db.execute("SELECT id, user_info FROM members WHERE group_ref=? AND user_id=?",
@@ -246,10 +271,10 @@ class LibraryStore(SqliteFile):
     def _upsert_member(self, db, group_ref: int, group_id: str, user_id: str, user_info: str | None) -> int:
         row = self._member(db, group_ref, user_id)
         if row is None:
-            cur = db.execute("INSERT INTO members (group_ref, user_id, user_info, ctime) VALUES (?, ?, ?, ?)",
-                             (group_ref, user_id, user_info or "", time.time()))
+            ref = self._insert(db, "members", group_ref=group_ref, user_id=user_id, user_info=user_info or "",
+                               ctime=time.time())
             self._log(db, "user.add", group_id, user_id, data={"user_info": user_info or ""})
-            return cur.lastrowid
+            return ref
         if user_info is not None and user_info != row[1]:
             db.execute("UPDATE members SET user_info=? WHERE id=?", (user_info, row[0]))
             self._log(db, "user.update", group_id, user_id, data={"user_info": user_info})
@@ -260,17 +285,17 @@ class LibraryStore(SqliteFile):
                       (member_ref, face.face_token)).fetchone():
             raise LibraryError("face_exists", f"{face.face_token} already registered to {user_id} in {group_id}")
         quality = None if face.quality is None else json.dumps(face.quality)
-        cur = db.execute("INSERT INTO faces (member_ref, group_ref, face_token, embedding, model, quality, ctime) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (member_ref, group_ref, face.face_token, _blob(face.embedding), face.model, quality,
-                          time.time()))
-        self._log(db, "face.add", group_id, user_id, face.face_token, cur.lastrowid,
+        ref = self._insert(db, "faces", member_ref=member_ref, group_ref=group_ref, face_token=face.face_token,
+                           embedding=self._emb(face.embedding), model=face.model, quality=quality, ctime=time.time())
+        self._log(db, "face.add", group_id, user_id, face.face_token, ref,
                   {"embedding": base64.b64encode(_blob(face.embedding)).decode(), "model": face.model,
                    "quality": face.quality})
-        return cur.lastrowid
+        return ref
 
     def _delete_faces(self, db, where: str, args, group_id: str, user_id: str) -> int:
-        rows = db.execute(f"SELECT id, face_token FROM faces WHERE {where}", args).fetchall()
+        # by face_token: the order SQLite's (member_ref, face_token) index gives, made explicit
+        rows = db.execute(f"SELECT id, face_token FROM faces WHERE {where} ORDER BY face_token{self.BYTES_ORDER}",
+                          args).fetchall()
         for face_ref, token in rows:
             db.execute("DELETE FROM faces WHERE id=?", (face_ref,))
             self._log(db, "face.delete", group_id, user_id, token, face_ref)
@@ -281,10 +306,16 @@ class LibraryStore(SqliteFile):
         db.execute("DELETE FROM members WHERE id=?", (member_ref,))
         self._log(db, "user.delete", group_id, user_id)
 
+    def _group_members(self, db, group_ref: int) -> list[tuple[int, str]]:
+        """(member_ref, user_id) of a group, by user_id (the order of SQLite's
+        (group_ref, user_id) index, made explicit)."""
+        return db.execute(f"SELECT id, user_id FROM members WHERE group_ref=? ORDER BY user_id{self.BYTES_ORDER}",
+                          (group_ref,)).fetchall()
+
     def _memberships(self, db, user_id: str) -> list[tuple[int, int, str]]:
         """(member_ref, group_ref, group_id) of every group the user is in."""
         return db.execute("SELECT m.id, g.id, g.group_id FROM members m JOIN groups g ON g.id=m.group_ref "
-                          "WHERE m.user_id=? ORDER BY g.group_id", (user_id,)).fetchall()
+                          f"WHERE m.user_id=? ORDER BY g.group_id{self.BYTES_ORDER}", (user_id,)).fetchall()
 
     # -- writes -----------------------------------------------------------------
     def register(self, group_ids: list[str], user_id: str, user_info: str | None, face: FaceRecord,
@@ -380,7 +411,7 @@ class LibraryStore(SqliteFile):
             member_ref = self._upsert_member(db, dst_ref, group_id, user_id, src[1])
             for token, blob, model, quality in faces:
                 self._add_face(db, member_ref, dst_ref, group_id, user_id,
-                               FaceRecord(token, _vec(blob), model, json.loads(quality) if quality else None))
+                               FaceRecord(token, self._unemb(blob), model, json.loads(quality) if quality else None))
 
     def delete_face(self, user_id: str, group_id: str, face_token: str) -> None:
         with self._write() as db:
@@ -410,8 +441,7 @@ class LibraryStore(SqliteFile):
             group_ref = self._group_ref(db, group_id, create=False)
             if group_ref is None:
                 raise LibraryError("group_not_found", group_id)
-            for member_ref, user_id in db.execute("SELECT id, user_id FROM members WHERE group_ref=?",
-                                                  (group_ref,)).fetchall():
+            for member_ref, user_id in self._group_members(db, group_ref):
                 self._delete_member(db, member_ref, group_id, user_id)
             db.execute("DELETE FROM groups WHERE id=?", (group_ref,))
             self._log(db, "group.delete", group_id=group_id)
@@ -429,15 +459,13 @@ class LibraryStore(SqliteFile):
             mrefs: dict[tuple[str, str], int] = {}
             for group_id, ctime in groups:
                 if group_id not in refs:
-                    refs[group_id] = db.execute("INSERT INTO groups (group_id, ctime) VALUES (?, ?)",
-                                                (group_id, ctime)).lastrowid
+                    refs[group_id] = self._insert(db, "groups", group_id=group_id, ctime=ctime)
                     self._log(db, "group.add", group_id=group_id)
             for group_id, user_id, user_info, ctime in members:
                 if (group_id, user_id) in mrefs or group_id not in refs:
                     continue
-                mrefs[group_id, user_id] = db.execute(
-                    "INSERT INTO members (group_ref, user_id, user_info, ctime) VALUES (?, ?, ?, ?)",
-                    (refs[group_id], user_id, user_info or "", ctime)).lastrowid
+                mrefs[group_id, user_id] = self._insert(db, "members", group_ref=refs[group_id], user_id=user_id,
+                                                        user_info=user_info or "", ctime=ctime)
                 self._log(db, "user.add", group_id, user_id, data={"user_info": user_info or ""})
             seen = set()
             for group_id, user_id, token, vec, model, quality, ctime in faces:
@@ -445,14 +473,13 @@ class LibraryStore(SqliteFile):
                 if member_ref is None or (member_ref, token) in seen:
                     continue
                 seen.add((member_ref, token))
-                cur = db.execute("INSERT INTO faces (member_ref, group_ref, face_token, embedding, model, quality, "
-                                 "ctime) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                 (member_ref, refs[group_id], token, _blob(vec), model,
-                                  None if quality is None else json.dumps(quality), ctime))
-                self._log(db, "face.add", group_id, user_id, token, cur.lastrowid,
+                ref = self._insert(db, "faces", member_ref=member_ref, group_ref=refs[group_id], face_token=token,
+                                   embedding=self._emb(vec), model=model,
+                                   quality=None if quality is None else json.dumps(quality), ctime=ctime)
+                self._log(db, "face.add", group_id, user_id, token, ref,
                           {"embedding": base64.b64encode(_blob(vec)).decode(), "model": model, "quality": quality})
                 n += 1
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('restored_at', ?)", (str(time.time()),))
+            self._put_meta(db, "restored_at", str(time.time()))
         return n
 
     # -- replication: a follower's side (docs/sync.md) ------------------------------
@@ -487,12 +514,11 @@ class LibraryStore(SqliteFile):
                 db.execute("DELETE FROM sync_skipped")
             for c in changes:
                 if c.op == "face.add" and c.face.model != model:
-                    db.execute("INSERT OR IGNORE INTO sync_skipped VALUES (?, ?, ?, ?)",
-                               (c.group_id, c.user_id, c.face_token, c.face.model))
+                    self._skip_face(db, c.group_id, c.user_id, c.face_token, c.face.model)
                     skipped += 1
                     continue
                 added += self._apply_one(db, c)
-            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (REPLICA_KEY, json.dumps(state, sort_keys=True)))
+            self._put_meta(db, REPLICA_KEY, json.dumps(state, sort_keys=True))
         return ReplicaApplied(len(changes), added, skipped)
 
     def _apply_one(self, db, c: ReplicaChange) -> int:
@@ -506,8 +532,7 @@ class LibraryStore(SqliteFile):
         if group_ref is None or c.op == "group.add":
             return 0
         if c.op == "group.delete":
-            for member_ref, user_id in db.execute("SELECT id, user_id FROM members WHERE group_ref=?",
-                                                  (group_ref,)).fetchall():
+            for member_ref, user_id in self._group_members(db, group_ref):
                 self._delete_member(db, member_ref, c.group_id, user_id)
             db.execute("DELETE FROM groups WHERE id=?", (group_ref,))
             self._log(db, "group.delete", group_id=c.group_id)
@@ -541,7 +566,7 @@ class LibraryStore(SqliteFile):
                              (op.op_id,)).fetchone()
             if row is not None:
                 return PushResult(row[0], row[1] or "", row[2], row[3], True)
-            first = _head(db)
+            first = self._head(db)
             db.execute("SAVEPOINT push")
             kind, detail = None, ""
             try:
@@ -554,14 +579,14 @@ class LibraryStore(SqliteFile):
                 db.execute("ROLLBACK TO push")
                 db.execute("RELEASE push")
                 kind, detail = exc.kind, str(exc)[:300]
-            last = _head(db)
+            last = self._head(db)
             db.execute("INSERT INTO pushed VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (op.op_id, origin, first, last, kind, detail, time.time()))
         return PushResult(kind, detail, first, last, False)
 
     def _refuse_stale(self, db, op: PushOp, origin: str) -> None:
         floor = int(_meta(db, LOG_FLOOR_KEY) or 0)
-        head = _head(db)
+        head = self._head(db)
         kind = "user_not_found"
         if op.hub_uuid is not None and op.hub_uuid != self.uuid:
             raise LibraryError(kind, f"stale: enrolled against hub library {op.hub_uuid}, the hub's is now "
@@ -570,6 +595,8 @@ class LibraryStore(SqliteFile):
             raise LibraryError(kind, f"stale: the hub's log ({floor}, {head}] does not cover the terminal's "
                                      f"cursor {op.cursor}, so a deletion since cannot be ruled out")
         groups = list(op.group_ids or ())
+        if not groups:  # SQL's IN () matches nothing (PostgreSQL refuses to parse it)
+            return
         marks = ",".join("?" * len(groups))
         hit = db.execute(
             f"SELECT c.seq, c.op, c.group_id FROM changes c WHERE c.seq>? AND c.group_id IN ({marks}) "
@@ -604,14 +631,15 @@ class LibraryStore(SqliteFile):
     def dump(self) -> dict:
         """The whole library as sorted plain lists (groups, members with user_info, faces
         with model and embedding): what a replica must equal (tests, checks)."""
-        groups = [r[0] for r in self._all("SELECT group_id FROM groups ORDER BY group_id")]
+        c = self.BYTES_ORDER
+        groups = [r[0] for r in self._all(f"SELECT group_id FROM groups ORDER BY group_id{c}")]
         members = [list(r) for r in self._all(
             "SELECT g.group_id, m.user_id, m.user_info FROM members m JOIN groups g ON g.id=m.group_ref "
-            "ORDER BY g.group_id, m.user_id")]
-        faces = [[g, u, t, m, base64.b64encode(e).decode()] for g, u, t, m, e in self._all(
+            f"ORDER BY g.group_id{c}, m.user_id{c}")]
+        faces = [[g, u, t, m, base64.b64encode(_blob(self._unemb(e))).decode()] for g, u, t, m, e in self._all(
             "SELECT g.group_id, m.user_id, f.face_token, f.model, f.embedding FROM faces f "
             "JOIN members m ON m.id=f.member_ref JOIN groups g ON g.id=m.group_ref "
-            "ORDER BY g.group_id, m.user_id, f.face_token")]
+            f"ORDER BY g.group_id{c}, m.user_id{c}, f.face_token{c}")]
         return {"groups": groups, "members": members, "faces": faces}
 
     # -- face tokens of detected (not registered) faces ------------------------
@@ -621,10 +649,8 @@ class LibraryStore(SqliteFile):
         now = time.time()
         with self._write() as db:
             db.execute("DELETE FROM tokens WHERE ctime<?", (now - max_age_s,))
-            db.executemany("INSERT OR REPLACE INTO tokens (face_token, embedding, model, quality, ctime) "
-                           "VALUES (?, ?, ?, ?, ?)",
-                           [(f.face_token, _blob(f.embedding), f.model,
-                             None if f.quality is None else json.dumps(f.quality), now) for f in faces])
+            self._put_token_rows(db, [(f.face_token, self._emb(f.embedding), f.model,
+                                       None if f.quality is None else json.dumps(f.quality), now) for f in faces])
 
     def token_embedding(self, face_token: str, max_age_s: float) -> np.ndarray | None:
         """A registered face's embedding (permanent), else a detected one younger than max_age_s."""
@@ -632,7 +658,7 @@ class LibraryStore(SqliteFile):
         if blob is None:
             blob = self._one("SELECT embedding FROM tokens WHERE face_token=? AND ctime>=?",
                              (face_token, time.time() - max_age_s))
-        return None if blob is None else _vec(blob).copy()
+        return None if blob is None else np.array(self._unemb(blob), dtype=np.float32)
 
     # -- reads --------------------------------------------------------------------
     def group_refs(self, group_ids: list[str]) -> dict[str, int]:
@@ -666,11 +692,13 @@ class LibraryStore(SqliteFile):
 
     def user_embeddings(self, user_id: str, group_ids: list[str]) -> list[tuple[int, str, np.ndarray]]:
         """(face_ref, group_id, embedding) of the user's faces in those groups."""
+        if not group_ids:
+            return []
         marks = ",".join("?" * len(group_ids))
         rows = self._all(f"SELECT f.id, g.group_id, f.embedding FROM faces f JOIN members m ON m.id=f.member_ref "
                          f"JOIN groups g ON g.id=m.group_ref WHERE m.user_id=? AND g.group_id IN ({marks}) "
                          f"ORDER BY f.id", (user_id, *group_ids))
-        return [(r[0], r[1], _vec(r[2])) for r in rows]
+        return [(r[0], r[1], self._unemb(r[2])) for r in rows]
 
     def face_owners(self, face_refs: list[int]) -> dict[int, tuple[str, str, str]]:
         """face_ref -> (group_id, user_id, user_info) for the faces that still exist."""
@@ -709,7 +737,7 @@ class LibraryStore(SqliteFile):
                 return
             last = rows[-1][0]
             yield (np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.int64),
-                   np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1))
+                   self._matrix([r[2] for r in rows]))
 
     def faces_for_index(self, face_refs: list[int]):
         """(face_refs, group_refs, embeddings) of the given faces that still exist."""
@@ -723,7 +751,7 @@ class LibraryStore(SqliteFile):
         if not rows:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), None
         return (np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.int64),
-                np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1))
+                self._matrix([r[2] for r in rows]))
 
     # -- change log ---------------------------------------------------------------
     def last_seq(self) -> int:
@@ -743,13 +771,13 @@ class LibraryStore(SqliteFile):
         (changes removed, the new floor). Readers behind the floor rebuild: the
         library's index (FaceLibrary.sync) and followers (a snapshot, docs/sync.md)."""
         with self._write() as db:
-            head = _head(db)
+            head = self._head(db)
             floor = int(_meta(db, LOG_FLOOR_KEY) or 0)
             new = head - max(keep, 1)
             if new <= floor:
                 return 0, floor
             removed = db.execute("DELETE FROM changes WHERE seq<=?", (new,)).rowcount
-            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (LOG_FLOOR_KEY, str(new)))
+            self._put_meta(db, LOG_FLOOR_KEY, str(new))
             # pushed op_ids below the floor are no longer needed by the stale rule (a cursor
             # below the floor is refused anyway); kept PUSHED_KEEP_S for retries of lost answers
             db.execute("DELETE FROM pushed WHERE last_seq<=? AND ts<?", (new, time.time() - PUSHED_KEEP_S))
@@ -773,7 +801,7 @@ class LibraryStore(SqliteFile):
                         "FROM faces f JOIN members m ON m.id=f.member_ref JOIN groups g ON g.id=m.group_ref "
                         "WHERE f.id>?"}[phase]
         order = {"groups": "g.id", "members": "m.id", "faces": "f.id"}[phase]
-        return head, self._all(f"{sql}{where} ORDER BY {order} LIMIT ?", (after, *args, limit))
+        return head, self._wire_rows(phase, self._all(f"{sql}{where} ORDER BY {order} LIMIT ?", (after, *args, limit)))
 
     def feed_rows(self, since: int, limit: int, group_ids: list[str] | None = None) -> tuple[int, list[tuple]]:
         """(head, rows) for a hub's change feed: head is the last committed seq (every
@@ -792,3 +820,21 @@ class LibraryStore(SqliteFile):
         rows = self._all("SELECT seq, ts, op, group_id, user_id, face_token, face_ref, data FROM changes "
                          "WHERE seq>? ORDER BY seq LIMIT ?", (seq, limit))
         return [Change(*r[:7], json.loads(r[7]) if r[7] else None) for r in rows]
+
+
+class LibraryStore(LibraryRules, SqliteFile):
+    """Groups, members and faces of one app in its SQLite file, with the change log. Thread-safe."""
+
+    SMALL_TABLES = ("meta", "groups", "members")
+
+    def __init__(self, path: Path | str, remedy: str = ""):
+        super().__init__(path, SCHEMA, foreign_keys=True, remedy=remedy)
+        try:
+            refuse_incomplete(self._one("SELECT value FROM meta WHERE key=?", (MARK_KEY,)), self.path)
+            with self._write():
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('library_uuid', lower(hex(randomblob(16))))")
+            self.uuid = self._one("SELECT value FROM meta WHERE key='library_uuid'")
+        except BaseException:
+            self._db.close()
+            raise

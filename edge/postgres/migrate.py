@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.postgres.migration_mark import MARK_KEY, IncompleteLibrary, refuse_incomplete
-from edge.postgres.schema import SchemaError, app_schema, ensure_app, quoted
+from edge.postgres.schema import FACES_SEQ_KEY, SchemaError, app_schema, ensure_app, quoted
 from edge.sqlite import set_aside
 
 __all__ = ["MARK_KEY", "IncompleteLibrary", "refuse_incomplete", "MigrateError", "migrate", "Report"]
@@ -108,9 +108,9 @@ def _sqlite_rows(db: sqlite3.Connection, t: Table, after: list | None, limit: in
         where = f"WHERE ({', '.join(t.key)}) > ({', '.join('?' * len(t.key))})" if len(t.key) > 1 \
             else f"WHERE {t.key[0]} > ?"
         args = list(after)
-    if t.name == "meta":
-        where = (where + " AND " if where else "WHERE ") + "key <> ?"
-        args.append(MARK_KEY)
+    if t.name == "meta":   # the mark, and PostgreSQL's face high water (sqlite_sequence's there)
+        where = (where + " AND " if where else "WHERE ") + "key NOT IN (?, ?)"
+        args += [MARK_KEY, FACES_SEQ_KEY]
     return db.execute(f"SELECT {', '.join(t.columns)} FROM {t.name} {where} ORDER BY {', '.join(t.key)} LIMIT ?",
                       (*args, limit)).fetchall()
 
@@ -127,9 +127,9 @@ def _pg_rows(cur, s: str, t: Table, after: list | None, limit: int) -> list[tupl
         where = f"WHERE ({', '.join(keys)}) > ({', '.join(['%s'] * len(keys))})" if len(keys) > 1 \
             else f"WHERE {keys[0]} > %s"
         args = list(after)
-    if t.name == "meta":
-        where = (where + " AND " if where else "WHERE ") + "key <> %s"
-        args.append(MARK_KEY)
+    if t.name == "meta":   # the mark, and the face high water (moved as sqlite_sequence)
+        where = (where + " AND " if where else "WHERE ") + "key NOT IN (%s, %s)"
+        args += [MARK_KEY, FACES_SEQ_KEY]
     return cur.execute(f"SELECT {', '.join(t.columns)} FROM {s}.{t.name} {where} ORDER BY {', '.join(keys)} "
                        f"LIMIT %s", (*args, limit)).fetchall()
 
@@ -231,10 +231,8 @@ def _sqlite_state(db: sqlite3.Connection) -> tuple[int, dict, int]:
 def _pg_state(cur, s: str) -> tuple[int, dict, int]:
     head = cur.execute(f"SELECT seq FROM {s}.head").fetchone()[0]
     meta = dict(cur.execute(f"SELECT key, value FROM {s}.meta").fetchall())
-    seq = cur.execute("SELECT pg_get_serial_sequence(%s, 'id')", (f"{s}.faces",)).fetchone()[0]
-    last, called = cur.execute(f"SELECT last_value, is_called FROM {seq}").fetchone()
     top = cur.execute(f"SELECT COALESCE(MAX(id), 0) FROM {s}.faces").fetchone()[0]
-    return head, meta, max(top, last if called else 0)
+    return head, meta, max(top, int(meta.get(FACES_SEQ_KEY, 0)))
 
 
 def _sqlite_holds_data(db: sqlite3.Connection) -> bool:
@@ -493,10 +491,13 @@ def _copy_to_pg(src, conn, s: str, batch: int, report: Report) -> None:
 
 
 def _finish_pg(conn, s: str, head: int, top: int, hnsw: str | None, report: Report) -> None:
-    """Head, identity sequences past the copied ids (faces: past every id ever used),
-    and the HNSW index built once."""
+    """Head, the faces' high-water mark (PgLibraryStore's meta FACES_SEQ_KEY: past
+    every id ever used), identity sequences past the copied ids, and the HNSW index
+    built once."""
     with conn.transaction():
         conn.execute(f"UPDATE {s}.head SET seq=%s", (head,))
+        conn.execute(f"INSERT INTO {s}.meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                     (FACES_SEQ_KEY, str(top)))
         for table, floor in (("groups", 0), ("members", 0), ("faces", top)):
             seq = conn.execute("SELECT pg_get_serial_sequence(%s, 'id')", (f"{s}.{table}",)).fetchone()[0]
             n = max(floor, conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {s}.{table}").fetchone()[0])

@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS edge.apps (
     created double precision NOT NULL);
 CREATE SEQUENCE IF NOT EXISTS edge.app_schema_seq;
 """
+# meta key of an app: the largest face id ever given, so a deleted face's id is never
+# reused (SQLite's AUTOINCREMENT keeps it in sqlite_sequence; edge library migrate moves it).
+FACES_SEQ_KEY = "faces_seq"
 # pg_advisory_xact_lock key of schema changes (any app): "edge" in ASCII.
 SCHEMA_LOCK = 0x65646765
 
