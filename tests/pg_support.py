@@ -15,8 +15,8 @@ class PgServer:
     """pgserver's PostgreSQL in `root`, reached through its Unix socket."""
 
     def __init__(self, root: Path):
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(root))  # platformdirs (pgserver's) warns without it
         import pgserver
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(root))  # platformdirs warns without it
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._srv = pgserver.get_server(self.root / "pgdata", cleanup_mode="stop")
@@ -33,6 +33,16 @@ class PgServer:
 
     def stop(self) -> None:
         self._srv.cleanup()
+
+    def log_text(self) -> str:
+        return Path(self._srv.log).read_text(errors="replace")
+
+    def crash(self) -> None:
+        """Stop it as a power cut would (`pg_ctl stop -m immediate`: no checkpoint, no
+        flush); the next start() recovers from its WAL."""
+        from pgserver._commands import pg_ctl
+        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self._srv.pgdata, user=self._srv.system_user)
+        self._srv.cleanup()   # forget the handle (nothing left to stop), so start() starts it again
 
     def start(self) -> None:
         """Start it again after stop() (a restart of the database under a running hub)."""
