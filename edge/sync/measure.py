@@ -27,9 +27,10 @@ from edge.sync.follower import Follower
 APP, KEY, SECRET = "5005", "AKbench", "SKbench-secret"
 
 
-def hub_library(app_dir: Path, faces: int, model: str) -> None:
+def hub_library(app_dir: Path, faces: int, model: str, index: bool = True) -> None:
     """The hub's library of `faces` synthetic faces, its index built and saved (the hub
-    must start within spawn's timeout). Kept when app_dir already holds it (--hub-cache)."""
+    must start within spawn's timeout; index=False: a library to move to PostgreSQL,
+    which needs none). Kept when app_dir already holds it (--hub-cache)."""
     done = app_dir / "bench-faces"
     if done.exists() and done.read_text() == f"{faces} {model}":
         return
@@ -43,10 +44,11 @@ def hub_library(app_dir: Path, faces: int, model: str) -> None:
                               FaceRecord(hashlib.md5(b"%d" % (start + i)).hexdigest(), v, model), "append")
                              for i, v in enumerate(vecs)])
     store.close()
-    lib = FaceLibrary(app_dir)  # builds the hub's index (its graph in the background) ...
-    lib.wait_index()
-    lib.close()  # ... and saves it
-    done.write_text(f"{faces} {model}")
+    if index:
+        lib = FaceLibrary(app_dir)  # builds the hub's index (its graph in the background) ...
+        lib.wait_index()
+        lib.close()  # ... and saves it
+        done.write_text(f"{faces} {model}")
 
 
 def start_hub(root: Path, base, max_connections: int, library: dict | None = None):
