@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edge.postgres import local, search  # noqa: E402
-from edge.postgres.bulk import load_faces  # noqa: E402
+from edge.postgres.bulk import BUILD_SETTINGS, build_index, index_options, load_faces  # noqa: E402
 from edge.postgres.schema import ensure_app, quoted  # noqa: E402
 from edge.synthetic import PER_ID, exact_top, identities, noisy  # noqa: E402
 
@@ -58,14 +58,21 @@ def search_figures(args) -> None:
     face_group = member_group[faces.owner]
     print(f"{args.faces:,} faces, {n_ids:,} identities in {GROUPS} groups, generated in "
           f"{time.perf_counter() - t:.1f} s; nearest_faces: EF_SEARCH {search.EF_SEARCH}, "
-          f"EXACT_GROUP_FACES {search.EXACT_GROUP_FACES}, SURVIVOR_MARGIN {search.SURVIVOR_MARGIN}")
-    with local.database(args.dsn) as dsn, connect(dsn) as conn:
+          f"EXACT_GROUP_FACES {search.EXACT_GROUP_FACES}, EF_PER_K {search.EF_PER_K}")
+    with local.database(args.dsn, args.keep) as dsn, connect(dsn) as conn:
         schema = ensure_app(conn, f"bench{args.faces}", faces.vectors.shape[1])
         conn.commit()
-        times = load_faces(conn, schema, [f"g{g}" for g in range(1, GROUPS + 1)], member_group,
-                           faces.owner + 1, faces.vectors)
-        print(f"bulk load: COPY {times.copy_s:.1f} s ({args.faces / times.copy_s:,.0f} faces/s), "
-              f"HNSW build {times.index_s:.1f} s")
+        options = {k: v for k, v in (("m", args.m), ("ef_construction", args.ef_construction)) if v}
+        if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {quoted(schema)}.faces)").fetchone()[0]:
+            print("bulk load: the app was loaded by an earlier run (--keep or --dsn), reused")
+            if options:
+                print(f"HNSW rebuilt with {options}: {build_index(conn, schema, options):.1f} s")
+        else:
+            times = load_faces(conn, schema, [f"g{g}" for g in range(1, GROUPS + 1)], member_group,
+                               faces.owner + 1, faces.vectors, options)
+            print(f"bulk load: COPY {times.copy_s:.1f} s ({args.faces / times.copy_s:,.0f} faces/s), "
+                  f"HNSW build {times.index_s:.1f} s ({', '.join(f'{k} {v}' for k, v in BUILD_SETTINGS.items())})")
+        print(f"HNSW index: {index_options(conn, schema)}")
         sizes = conn.execute("SELECT pg_relation_size(%s), pg_total_relation_size(%s), pg_relation_size(%s)",
                              [f"{quoted(schema)}.faces", f"{quoted(schema)}.faces", f"{quoted(schema)}.faces_hnsw"]
                              ).fetchone()
@@ -80,14 +87,18 @@ def search_figures(args) -> None:
         cases = [("no filter", any_id, None), ("1 % group, its members", in_g1, [1]),
                  ("30 % groups, any identity", any_id, g30),
                  ("30 % groups, their members", in_g1, g30)]
-        search.nearest_faces(conn, schema, any_id[0], 1)  # warm-up
-        print(f"{'search (single queries)':34}{'k':>4}{'p50 ms':>9}{'p99 ms':>9}{'recall@1':>10}")
+        for _ in range(3):
+            timed_search(conn, schema, any_id[:200], args.k[0], None)  # warm-up: the index into the cache
+        print(f"{'search (single queries)':34}{'ef':>5}{'k':>4}{'p50 ms':>9}{'p99 ms':>9}{'recall@1':>10}")
         for name, queries, groups in cases:
             rows = np.flatnonzero(np.isin(face_group, groups)) if groups else np.arange(args.faces)
             truth = rows[exact_top(faces.vectors[rows], queries, 1)[:, 0]] + 1   # face ids are rows + 1
-            for k in args.k:
-                p50, p99, top1 = timed_search(conn, schema, queries, k, groups)
-                print(f"{name:34}{k:>4}{p50:>9.2f}{p99:>9.2f}{100 * np.mean(top1 == truth):>9.1f}%")
+            for ef in args.ef_search or [search.EF_SEARCH]:
+                search.EF_SEARCH = ef
+                for k in args.k:
+                    p50, p99, top1 = timed_search(conn, schema, queries, k, groups)
+                    print(f"{name:34}{ef:>5}{k:>4}{p50:>9.2f}{p99:>9.2f}{100 * np.mean(top1 == truth):>9.1f}%",
+                          flush=True)
 
 
 def main() -> None:
@@ -98,8 +109,14 @@ def main() -> None:
     sp.add_argument("--queries", type=int, default=1000)
     sp.add_argument("--k", type=lambda s: [int(x) for x in s.split(",")], default=[12, 28],
                     help="faces asked for: max_users*4+8 (user_top_num 1 and 5)")
+    sp.add_argument("--m", type=int, help="HNSW m (tuning; default: schema.py's)")
+    sp.add_argument("--ef-construction", type=int, help="HNSW ef_construction (tuning; default: schema.py's)")
+    sp.add_argument("--ef-search", type=lambda s: [int(x) for x in s.split(",")],
+                    help="EF_SEARCH values to compare (tuning; default: search.EF_SEARCH)")
     for p in (sp,):
         p.add_argument("--dsn", help="a PostgreSQL with pgvector (default: a throwaway pgserver)")
+        p.add_argument("--keep", metavar="FOLDER", help="the throwaway server's folder, kept: a second "
+                       "run reuses its data")
     args = ap.parse_args()
     {"search": search_figures}[args.what](args)
 

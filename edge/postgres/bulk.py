@@ -8,6 +8,7 @@ schema.py gave it, read back from the catalogue.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -75,11 +76,35 @@ def _face_blocks(member_ref: np.ndarray, group_ref: np.ndarray, vectors: np.ndar
         yield rec
 
 
+def build_index(conn, schema_name: str, options: dict[str, int] | None = None, indexdef: str | None = None) -> float:
+    """(Re)builds faces_hnsw, committed, as schema.py defined it or with other WITH options
+    (a benchmark's tuning: m, ef_construction); returns the build's seconds."""
+    s = quoted(schema_name)
+    indexdef = indexdef or conn.execute("SELECT pg_get_indexdef(%s::regclass)", (f"{s}.faces_hnsw",)).fetchone()[0]
+    if options:
+        indexdef = re.sub(r"WITH \(.*\)", "WITH (" + ", ".join(f"{k} = {int(v)}" for k, v in options.items()) + ")",
+                          indexdef)
+    conn.execute(f"DROP INDEX IF EXISTS {s}.faces_hnsw")
+    conn.commit()
+    t = time.perf_counter()
+    for key, value in BUILD_SETTINGS.items():
+        conn.execute(f"SET {key} = '{value}'")
+    conn.execute(indexdef)
+    conn.commit()
+    return time.perf_counter() - t
+
+
+def index_options(conn, schema_name: str) -> str:
+    """faces_hnsw's WITH options, as the catalogue has them."""
+    return conn.execute("SELECT array_to_string(reloptions, ', ') FROM pg_class WHERE oid = %s::regclass",
+                        (f"{quoted(schema_name)}.faces_hnsw",)).fetchone()[0]
+
+
 def load_faces(conn, schema_name: str, group_names: list[str], member_group: np.ndarray,
-               face_member: np.ndarray, vectors: np.ndarray) -> LoadTimes:
+               face_member: np.ndarray, vectors: np.ndarray, options: dict[str, int] | None = None) -> LoadTimes:
     """Groups 1..len(group_names), members 1..M (member m in group member_group[m-1]),
     faces 1..N (face i of member face_member[i-1]) into an empty app schema, committed;
-    the HNSW index rebuilt after. Row ids are those numbers, so a test or a benchmark
+    the HNSW index rebuilt after (with `options` for WITH, when given). Row ids are those numbers, so a test or a benchmark
     knows each face's id without reading it back."""
     s = quoted(schema_name)
     now = time.time()
@@ -98,12 +123,8 @@ def load_faces(conn, schema_name: str, group_names: list[str], member_group: np.
                      (f"{s}.{table}",))
     conn.commit()
     t1 = time.perf_counter()
-    for key, value in BUILD_SETTINGS.items():
-        conn.execute(f"SET {key} = '{value}'")
-    conn.execute(indexdef)
-    conn.commit()
-    t2 = time.perf_counter()
+    index_s = build_index(conn, schema_name, options, indexdef)
     conn.autocommit, autocommit = True, conn.autocommit
     conn.execute(f"VACUUM ANALYZE {s}.faces")  # visibility map and statistics, as autovacuum would
     conn.autocommit = autocommit
-    return LoadTimes(t1 - t0, t2 - t1)
+    return LoadTimes(t1 - t0, index_s)

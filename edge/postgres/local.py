@@ -25,12 +25,14 @@ SERVER_SETTINGS = {
 
 @contextlib.contextmanager
 def database(dsn: str | None = None, folder: str | None = None):
-    """Yields a DSN: `dsn` itself when given, else a fresh database of a throwaway server
-    in `folder` (a temporary one by default), stopped and deleted on exit."""
+    """Yields a DSN: `dsn` itself when given, else the database `bench` of a server in
+    `folder`, kept there (and reused when run again), or in a temporary folder deleted on
+    exit; the server is stopped on exit."""
     if dsn:
         yield dsn
         return
     root = Path(folder or tempfile.mkdtemp(prefix="edge-pg-"))
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(root))  # platformdirs warns without it
     try:
         import pgserver
@@ -45,7 +47,8 @@ def database(dsn: str | None = None, folder: str | None = None):
         srv.cleanup()
         srv = pgserver.get_server(root / "pgdata", cleanup_mode="stop")
         with psycopg.connect(srv.get_uri(), autocommit=True) as conn:
-            conn.execute("CREATE DATABASE bench")
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = 'bench'").fetchone() is None:
+                conn.execute("CREATE DATABASE bench")
         yield srv.get_uri("bench")
     finally:
         srv.cleanup()

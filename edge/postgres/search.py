@@ -8,9 +8,9 @@ faces first (an index-only count that stops at EXACT_GROUP_FACES + 1: bounded co
 exact, nothing kept on the write path) and
 - small groups: exact, through the btree faces_group, ordered by an expression the
   HNSW index cannot serve, so the planner cannot pick it;
-- large groups: HNSW with ef_search raised by 1/fraction so that about SURVIVOR_MARGIN*k
-  rows survive the filter; when fewer than k survive (or the fraction would need more
-  than pgvector's ef_search limit), exact.
+- large groups: HNSW with ef_search raised by 1/fraction, so that as many candidates
+  survive the filter as an unfiltered scan has; when fewer than k survive (or the
+  fraction would need more than pgvector's ef_search limit), exact.
 The survivors of a filtered index scan are the group's faces nearer than the scan's
 farthest candidate, so k survivors are the group's top k (as far as the HNSW graph's
 recall goes): the fallback only has to catch the short answers.
@@ -37,10 +37,10 @@ EF_SEARCH_MAX = 1000
 # what a filtered HNSW scan does (bench_hub.py search: 1 % of 1M = 10k faces, exact), and
 # the bounded count that decides it reads at most this many index entries.
 EXACT_GROUP_FACES = 20_000
-# A filtered HNSW scan asks for this many times k group faces on average (ef_search =
-# margin * k / fraction): the count of survivors varies around its mean, and a short
-# answer costs an exact search on top.
-SURVIVOR_MARGIN = 2.0
+# Candidates per face asked for: the top k of an HNSW scan are good when its candidate
+# list is a few times k long (k = 88 for user_top_num 20), and a filtered scan's
+# survivors vary around their mean, where a short answer costs an exact search on top.
+EF_PER_K = 2
 
 
 def nearest_faces(conn, schema_name: str, query: np.ndarray, k: int,
@@ -53,26 +53,60 @@ def nearest_faces(conn, schema_name: str, query: np.ndarray, k: int,
         return []
     with _reading(conn):
         if groups is None:
-            rows = _hnsw(conn, s, q, k, _ef(k, 1.0), None)
+            ef = unfiltered_ef(k)
+            rows = [] if ef is None else _hnsw(conn, s, q, k, ef, None)
         else:
-            count, total = conn.execute(
-                f"SELECT (SELECT count(*) FROM (SELECT 1 FROM {s}.faces WHERE group_ref = ANY(%s) LIMIT %s) x), "
-                f"(SELECT reltuples FROM pg_class WHERE oid = %s::regclass)",
-                [groups, EXACT_GROUP_FACES + 1, f"{s}.faces"]).fetchone()
+            count, total, *stats = conn.execute(GROUP_SIZE_SQL.format(s=s),
+                                                [groups, EXACT_GROUP_FACES + 1, f"{s}.faces", schema_name]).fetchone()
             if count == 0:
                 return []
-            ef = _ef(k, count / max(float(total), count))  # reltuples: -1 before the first ANALYZE
-            if count > EXACT_GROUP_FACES and ef is not None:
-                rows = _hnsw(conn, s, q, k, ef, groups)
-            else:
+            ef = filtered_ef(k, count, total, group_share(groups, total, *stats))
+            if ef is None:
                 return _exact(conn, s, q, k, groups)
+            rows = _hnsw(conn, s, q, k, ef, groups)
         return rows if len(rows) >= k else _exact(conn, s, q, k, groups)
 
 
-def _ef(k: int, fraction: float) -> int | None:
-    """ef_search for k rows passing a filter that keeps `fraction` of the faces; None when
-    it would pass pgvector's limit (an exact search then)."""
-    ef = max(EF_SEARCH, math.ceil(SURVIVOR_MARGIN * k / fraction) if fraction < 1 else k)
+# One round trip: the groups' face count, bounded; the app's row count and the group_ref
+# statistics as the planner has them (ANALYZE, autovacuum's), for the share of a large group.
+GROUP_SIZE_SQL = """
+SELECT (SELECT count(*) FROM (SELECT 1 FROM {s}.faces WHERE group_ref = ANY(%s) LIMIT %s) x),
+       (SELECT reltuples FROM pg_class WHERE oid = %s::regclass),
+       st.most_common_vals::text::bigint[], st.most_common_freqs, st.n_distinct, st.null_frac
+FROM (SELECT 1) one LEFT JOIN pg_stats st
+    ON st.schemaname = %s AND st.tablename = 'faces' AND st.attname = 'group_ref'"""
+
+
+def group_share(groups: list[int], total: float, common: list[int] | None, freqs: list[float] | None,
+                n_distinct: float | None, null_frac: float | None) -> float | None:
+    """The share of the app's faces in `groups` by the planner's statistics (pg_stats of
+    faces.group_ref): a common group's own frequency, any other group the average of the
+    rest; None without statistics (a table never analysed)."""
+    if n_distinct is None:
+        return None
+    common, freqs = common or [], freqs or []
+    known = dict(zip(common, freqs))
+    distinct = n_distinct if n_distinct > 0 else -n_distinct * max(total, 1.0)  # < 0: minus a share of the rows
+    rest = max(0.0, 1.0 - sum(freqs) - (null_frac or 0.0)) / max(1.0, distinct - len(common))
+    return min(1.0, sum(known.get(g, rest) for g in groups))
+
+
+def filtered_ef(k: int, count: int, total: float, share: float | None = None) -> int | None:
+    """ef_search of a filtered HNSW scan for k of `count` faces (EXACT_GROUP_FACES + 1
+    meaning "more") among about `total` (pg_class.reltuples: -1 before the first ANALYZE,
+    an old figure after); `share` the planner statistics' estimate of their fraction,
+    used when the bounded count cannot tell. None for an exact search: a small group, or
+    one that would need more than pgvector's limit."""
+    if count <= EXACT_GROUP_FACES or k > EF_SEARCH_MAX:
+        return None
+    fraction = min(1.0, count / total) if total > 0 else 1.0   # a lower bound: count stopped at the limit
+    return unfiltered_ef(k, max(fraction, share or 0.0))
+
+
+def unfiltered_ef(k: int, fraction: float = 1.0) -> int | None:
+    """ef_search for k results when a filter keeps `fraction` of the candidates: as many
+    of them survive as an unfiltered scan would have; None past pgvector's limit."""
+    ef = math.ceil(max(EF_SEARCH, EF_PER_K * k) / fraction)
     return ef if ef <= EF_SEARCH_MAX else None
 
 
@@ -87,19 +121,28 @@ def _reading(conn):
         yield
 
 
+def hnsw_sql(s: str, filtered: bool) -> str:
+    """The index scan: `ORDER BY embedding <#> q` is the operator form HNSW answers.
+    Parameters: q, [group refs,] q, k."""
+    where = "WHERE group_ref = ANY(%s)" if filtered else ""
+    return f"SELECT id, group_ref, -(embedding <#> %s) FROM {s}.faces {where} ORDER BY embedding <#> %s LIMIT %s"
+
+
+def exact_sql(s: str, filtered: bool) -> str:
+    """Every face of the groups (of the app) compared: `ORDER BY sim DESC` is not the
+    index's operator form, so the planner cannot answer it from the HNSW index and reads
+    the groups through the btree faces_group. Parameters: q, [group refs,] k."""
+    where = "WHERE group_ref = ANY(%s)" if filtered else ""
+    return f"SELECT id, group_ref, -(embedding <#> %s) AS sim FROM {s}.faces {where} ORDER BY sim DESC, id LIMIT %s"
+
+
 def _hnsw(conn, s: str, q: np.ndarray, k: int, ef: int, groups: list[int] | None) -> list[tuple[int, int, float]]:
-    where, args = ("", []) if groups is None else ("WHERE group_ref = ANY(%s)", [groups])
     with conn.pipeline():
         conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef)])
-        cur = conn.execute(f"SELECT id, group_ref, -(embedding <#> %s) FROM {s}.faces {where} "
-                           f"ORDER BY embedding <#> %s LIMIT %s", [q, *args, q, k])
+        cur = conn.execute(hnsw_sql(s, groups is not None), [q, *([groups] if groups else []), q, k])
     return [(int(i), int(g), float(sim)) for i, g, sim in cur.fetchall()]
 
 
 def _exact(conn, s: str, q: np.ndarray, k: int, groups: list[int] | None) -> list[tuple[int, int, float]]:
-    """Every face of the groups (of the app when None) compared: `ORDER BY sim DESC` is not
-    the index's operator form, so the planner cannot answer it from the HNSW index."""
-    where, args = ("", []) if groups is None else ("WHERE group_ref = ANY(%s)", [groups])
-    rows = conn.execute(f"SELECT id, group_ref, -(embedding <#> %s) AS sim FROM {s}.faces {where} "
-                        f"ORDER BY sim DESC, id LIMIT %s", [q, *args, k]).fetchall()
+    rows = conn.execute(exact_sql(s, groups is not None), [q, *([groups] if groups else []), k]).fetchall()
     return [(int(i), int(g), float(sim)) for i, g, sim in rows]
