@@ -141,6 +141,18 @@ def test_unfiltered_plan_is_the_hnsw_index(small_app):
     assert "Index Scan using faces_hnsw" in plan, plan
 
 
+def test_filtered_hnsw_plan_is_the_hnsw_index(big_app):
+    """The path for large groups: the planner must not swap it for an exact scan of
+    them (correct, but the cost the count chose to avoid)."""
+    s = quoted(big_app.schema)
+    q = big_app.queries(1)[0]
+    for groups in ([2], [2, 3], [3]):
+        plan = "\n".join(r[0] for r in big_app.conn.execute(
+            "EXPLAIN " + search.hnsw_sql(s, True), [q, groups, q, K]).fetchall())
+        big_app.conn.rollback()
+        assert "Index Scan using faces_hnsw" in plan, plan
+
+
 def test_exact_plan_never_uses_the_hnsw_index(big_app):
     """Even for a group of half the app, and with the planner told scans are costly."""
     s = quoted(big_app.schema)
