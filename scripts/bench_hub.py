@@ -89,7 +89,7 @@ def search_figures(args) -> None:
                  ("30 % groups, their members", in_g1, g30)]
         for _ in range(3):
             timed_search(conn, schema, any_id[:200], args.k[0], None)  # warm-up: the index into the cache
-        print(f"{'search (single queries)':34}{'ef':>5}{'k':>4}{'p50 ms':>9}{'p99 ms':>9}{'recall@1':>10}")
+        print(f"{'search (single queries)':34}{'EF_SEARCH':>10}{'k':>4}{'p50 ms':>9}{'p99 ms':>9}{'recall@1':>10}")
         for name, queries, groups in cases:
             rows = np.flatnonzero(np.isin(face_group, groups)) if groups else np.arange(args.faces)
             truth = rows[exact_top(faces.vectors[rows], queries, 1)[:, 0]] + 1   # face ids are rows + 1
@@ -97,7 +97,7 @@ def search_figures(args) -> None:
                 search.EF_SEARCH = ef
                 for k in args.k:
                     p50, p99, top1 = timed_search(conn, schema, queries, k, groups)
-                    print(f"{name:34}{ef:>5}{k:>4}{p50:>9.2f}{p99:>9.2f}{100 * np.mean(top1 == truth):>9.1f}%",
+                    print(f"{name:34}{ef:>10}{k:>4}{p50:>9.2f}{p99:>9.2f}{100 * np.mean(top1 == truth):>9.1f}%",
                           flush=True)
 
 

@@ -104,8 +104,9 @@ def load_faces(conn, schema_name: str, group_names: list[str], member_group: np.
                face_member: np.ndarray, vectors: np.ndarray, options: dict[str, int] | None = None) -> LoadTimes:
     """Groups 1..len(group_names), members 1..M (member m in group member_group[m-1]),
     faces 1..N (face i of member face_member[i-1]) into an empty app schema, committed;
-    the HNSW index rebuilt after (with `options` for WITH, when given). Row ids are those numbers, so a test or a benchmark
-    knows each face's id without reading it back."""
+    the HNSW index rebuilt after (with `options` for WITH, when given), then VACUUM
+    ANALYZE. Row ids are those numbers: a test or a benchmark knows each face's id
+    without reading it back."""
     s = quoted(schema_name)
     now = time.time()
     face_group = member_group[face_member - 1]

@@ -42,6 +42,15 @@ EXACT_GROUP_FACES = 20_000
 # survivors vary around their mean, where a short answer costs an exact search on top.
 EF_PER_K = 2
 
+# One round trip: the groups' face count, bounded; the app's row count and the group_ref
+# statistics as the planner has them (ANALYZE, autovacuum's), for the share of a large group.
+GROUP_SIZE_SQL = """
+SELECT (SELECT count(*) FROM (SELECT 1 FROM {s}.faces WHERE group_ref = ANY(%s) LIMIT %s) x),
+       (SELECT reltuples FROM pg_class WHERE oid = %s::regclass),
+       st.most_common_vals::text::bigint[], st.most_common_freqs, st.n_distinct, st.null_frac
+FROM (SELECT 1) one LEFT JOIN pg_stats st
+    ON st.schemaname = %s AND st.tablename = 'faces' AND st.attname = 'group_ref'"""
+
 
 def nearest_faces(conn, schema_name: str, query: np.ndarray, k: int,
                   group_refs: list[int] | None = None) -> list[tuple[int, int, float]]:
@@ -65,16 +74,6 @@ def nearest_faces(conn, schema_name: str, query: np.ndarray, k: int,
                 return _exact(conn, s, q, k, groups)
             rows = _hnsw(conn, s, q, k, ef, groups)
         return rows if len(rows) >= k else _exact(conn, s, q, k, groups)
-
-
-# One round trip: the groups' face count, bounded; the app's row count and the group_ref
-# statistics as the planner has them (ANALYZE, autovacuum's), for the share of a large group.
-GROUP_SIZE_SQL = """
-SELECT (SELECT count(*) FROM (SELECT 1 FROM {s}.faces WHERE group_ref = ANY(%s) LIMIT %s) x),
-       (SELECT reltuples FROM pg_class WHERE oid = %s::regclass),
-       st.most_common_vals::text::bigint[], st.most_common_freqs, st.n_distinct, st.null_frac
-FROM (SELECT 1) one LEFT JOIN pg_stats st
-    ON st.schemaname = %s AND st.tablename = 'faces' AND st.attname = 'group_ref'"""
 
 
 def group_share(groups: list[int], total: float, common: list[int] | None, freqs: list[float] | None,
