@@ -186,13 +186,19 @@ def test_group_of_half_the_app(big_app, monkeypatch, exact_limit):
 
 
 def test_short_filtered_scan_falls_back_to_exact(big_app, monkeypatch):
-    """A margin far too small for the group's share: the index scan yields fewer than k
-    of the group's faces, and the exact search answers instead."""
+    """A candidate list too short for the group's share: the index scan of half the app
+    yields at most 8 of its faces for k = 12, and the exact search answers instead."""
     monkeypatch.setattr(search, "EXACT_GROUP_FACES", 50)
-    monkeypatch.setattr(search, "EF_SEARCH", 20)
+    monkeypatch.setattr(search, "EF_SEARCH", 4)
     monkeypatch.setattr(search, "EF_PER_K", 0.1)
-    assert search.filtered_ef(K, 51, 20_000, 0.2) == 100   # 100 candidates, ~0.5 of them group 1's
-    check(big_app, big_app.queries(10), K, [1])
+    monkeypatch.setattr(search, "FILTERED_CANDIDATES", 1)
+    assert search.filtered_ef(K, 51, 20_000, 0.5) == 8   # at most 8 rows, whatever the graph
+    paths = []
+    for name in ("_hnsw", "_exact"):   # the real functions, counted
+        real = getattr(search, name)
+        monkeypatch.setattr(search, name, lambda *a, real=real, name=name: paths.append(name) or real(*a))
+    check(big_app, big_app.queries(10, group=2), K, [2])
+    assert paths == ["_hnsw", "_exact"] * 10
 
 
 def test_k_larger_than_the_group_and_empty_groups(big_app):
@@ -207,14 +213,16 @@ def test_k_larger_than_the_group_and_empty_groups(big_app):
 def test_filtered_ef_rules():
     limit = search.EXACT_GROUP_FACES
     assert search.filtered_ef(K, limit, 10 * limit) is None                  # small: exact
-    base = search.unfiltered_ef(K)
+    base = search.ef_search_for(K)
     assert base == max(search.EF_SEARCH, search.EF_PER_K * K)
     assert search.filtered_ef(K, limit + 1, 2 * limit) == 2 * base              # half: twice the candidates
     assert search.filtered_ef(K, limit + 1, 1e9) is None                        # a sliver of a huge app
     assert search.filtered_ef(K, limit + 1, 1e9, 0.5) == 2 * base               # ... unless the statistics say half
     assert search.filtered_ef(K, limit + 1, -1) == base                         # never analysed
     assert search.filtered_ef(search.EF_SEARCH_MAX + 1, limit + 1, limit) is None
-    assert search.unfiltered_ef(search.EF_SEARCH_MAX) is None                   # exact, never a short answer
+    assert search.ef_search_for(search.EF_SEARCH_MAX) is None                   # exact, never a short answer
+    assert search.ef_search_for(K, 0.3) == search.EF_SEARCH_MAX                 # capped: ~300 candidates survive
+    assert search.ef_search_for(K, 0.1) is None                                 # 100 would: exact
 
 
 def test_group_share_from_the_planners_statistics(big_app):

@@ -9,8 +9,8 @@ exact, nothing kept on the write path) and
 - small groups: exact, through the btree faces_group, ordered by an expression the
   HNSW index cannot serve, so the planner cannot pick it;
 - large groups: HNSW with ef_search raised by 1/fraction, so that as many candidates
-  survive the filter as an unfiltered scan has; when fewer than k survive (or the
-  fraction would need more than pgvector's ef_search limit), exact.
+  survive the filter as an unfiltered scan has (up to pgvector's limit of 1000; exact
+  when fewer than FILTERED_CANDIDATES would); when fewer than k survive, exact.
 The survivors of a filtered index scan are the group's faces nearer than the scan's
 farthest candidate, so k survivors are the group's top k (as far as the HNSW graph's
 recall goes): the fallback only has to catch the short answers.
@@ -28,9 +28,9 @@ import numpy as np
 
 from edge.postgres.schema import quoted
 
-# ef_search of an unfiltered search, k below it: recall@1 >= 99 % at 1M faces of m=16
-# (scripts/bench_hub.py search; the figures in docs/scale_search.md).
-EF_SEARCH = 100
+# ef_search of an unfiltered search (k below it): recall@1 100 % (400 queries) at 1M
+# synthetic faces with m=24, ef_construction=128; 200 gives 98.7 % (docs/scale_search.md).
+EF_SEARCH = 300
 # pgvector's upper limit of hnsw.ef_search (0.6: 1000); an index scan yields at most that many rows.
 EF_SEARCH_MAX = 1000
 # Groups up to this many faces are searched exactly: an exact search of them costs about
@@ -41,6 +41,9 @@ EXACT_GROUP_FACES = 20_000
 # list is a few times k long (k = 88 for user_top_num 20), and a filtered scan's
 # survivors vary around their mean, where a short answer costs an exact search on top.
 EF_PER_K = 2
+# A filtered scan is worth it only if this many of its <= EF_SEARCH_MAX candidates fall
+# in the groups (else exact): 120 gave 100 % recall@1 for a group's members at 1M.
+FILTERED_CANDIDATES = 120
 
 # One round trip: the groups' face count, bounded; the app's row count and the group_ref
 # statistics as the planner has them (ANALYZE, autovacuum's), for the share of a large group.
@@ -62,7 +65,7 @@ def nearest_faces(conn, schema_name: str, query: np.ndarray, k: int,
         return []
     with _reading(conn):
         if groups is None:
-            ef = unfiltered_ef(k)
+            ef = ef_search_for(k)
             rows = [] if ef is None else _hnsw(conn, s, q, k, ef, None)
         else:
             count, total, *stats = conn.execute(GROUP_SIZE_SQL.format(s=s),
@@ -99,14 +102,19 @@ def filtered_ef(k: int, count: int, total: float, share: float | None = None) ->
     if count <= EXACT_GROUP_FACES or k > EF_SEARCH_MAX:
         return None
     fraction = min(1.0, count / total) if total > 0 else 1.0   # a lower bound: count stopped at the limit
-    return unfiltered_ef(k, max(fraction, share or 0.0))
+    return ef_search_for(k, max(fraction, share or 0.0))
 
 
-def unfiltered_ef(k: int, fraction: float = 1.0) -> int | None:
+def ef_search_for(k: int, fraction: float = 1.0) -> int | None:
     """ef_search for k results when a filter keeps `fraction` of the candidates: as many
-    of them survive as an unfiltered scan would have; None past pgvector's limit."""
-    ef = math.ceil(max(EF_SEARCH, EF_PER_K * k) / fraction)
-    return ef if ef <= EF_SEARCH_MAX else None
+    survive as an unfiltered scan has, as far as pgvector's limit allows; None (exact)
+    when fewer than FILTERED_CANDIDATES (or 2k) would, or k itself needs more."""
+    want = max(EF_SEARCH, EF_PER_K * k)
+    if fraction >= 1.0:
+        return want if want <= EF_SEARCH_MAX else None
+    if EF_SEARCH_MAX * fraction < max(FILTERED_CANDIDATES, EF_PER_K * k):
+        return None
+    return min(EF_SEARCH_MAX, math.ceil(want / fraction))
 
 
 @contextlib.contextmanager
