@@ -33,7 +33,10 @@ def database(dsn: str | None = None, folder: str | None = None):
         return
     root = Path(folder or tempfile.mkdtemp(prefix="edge-pg-"))
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(root))  # platformdirs warns without it
+    if "XDG_RUNTIME_DIR" not in os.environ:  # pgserver's lock files; platformdirs warns without it
+        runtime = Path(tempfile.gettempdir()) / f"edge-pg-runtime-{os.getuid()}"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     try:
         import pgserver
     except ImportError as exc:  # the `test` extra is not installed
