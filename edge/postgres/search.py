@@ -5,7 +5,8 @@ raised for k. A group filter: pgvector 0.6 applies the WHERE clause to the ef_se
 rows the index scan yields, so a group that is a small part of the app would come back
 short, or with faces that are not its nearest. The search therefore counts the groups'
 faces first (an index-only count that stops at EXACT_GROUP_FACES + 1: bounded cost,
-exact, nothing kept on the write path) and
+exact, nothing kept on the write path; a larger group's share comes from the planner's
+statistics of faces.group_ref, in the same round trip) and
 - small groups: exact, through the btree faces_group, ordered by an expression the
   HNSW index cannot serve, so the planner cannot pick it;
 - large groups: HNSW with ef_search raised by 1/fraction, so that as many candidates
