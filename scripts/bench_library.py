@@ -25,10 +25,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edge.bench import resident_mb  # noqa: E402
 from edge.library.index import FaceIndex  # noqa: E402
+from edge.synthetic import DIM, PER_ID, exact_top, identities, noisy  # noqa: E402
 
-DIM = 128
-PER_ID = 3
-NOISE = 0.65  # |noise| relative to the unit centre: cosine between samples ~ 1/(1+0.65^2) = 0.70
 GROUPS = 100
 SMALL_GROUP = GROUPS + 1  # the 50-face group
 BATCH = 10_000
@@ -41,37 +39,16 @@ def rss() -> int:
     return int(resident_mb() * 1024 * 1024)
 
 
-def unit(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def noisy(centres: np.ndarray, rng) -> np.ndarray:
-    noise = rng.standard_normal(centres.shape, dtype=np.float32) * (NOISE / np.sqrt(DIM))
-    return unit(centres + noise).astype(np.float32)
-
-
 def make_library(n: int, rng):
     """(centres, vectors, face ids, group ids); faces 1..50 form the small group."""
-    centres = unit(rng.standard_normal((n // PER_ID + 1, DIM), dtype=np.float32))
-    owner = np.arange(n) // PER_ID
-    vecs = np.empty((n, DIM), np.float32)
-    for a in range(0, n, 100_000):
-        vecs[a:a + 100_000] = noisy(centres[owner[a:a + 100_000]], rng)
-    gids = owner % GROUPS + 1
+    faces = identities(n, rng)
+    gids = faces.owner % GROUPS + 1
     gids[:50] = SMALL_GROUP
-    return centres, vecs, np.arange(1, n + 1, dtype=np.int64), gids.astype(np.int64)
+    return faces.centres, faces.vectors, np.arange(1, n + 1, dtype=np.int64), gids.astype(np.int64)
 
 
 def brute_top1(vecs: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    best = np.full(len(queries), -np.inf, np.float32)
-    arg = np.zeros(len(queries), np.int64)
-    for a in range(0, len(vecs), 100_000):
-        sims = queries @ vecs[a:a + 100_000].T
-        i = sims.argmax(axis=1)
-        s = sims[np.arange(len(queries)), i]
-        better = s > best
-        best[better], arg[better] = s[better], i[better] + a
-    return arg + 1  # face ids are rows + 1
+    return exact_top(vecs, queries, 1)[:, 0] + 1  # face ids are rows + 1
 
 
 def latencies(index: FaceIndex, queries, k: int, groups=None):

@@ -78,7 +78,7 @@ CREATE TABLE {s}.faces (
     UNIQUE (member_ref, face_token));
 CREATE INDEX faces_token ON {s}.faces (face_token);
 CREATE INDEX faces_group ON {s}.faces (group_ref);
-CREATE INDEX faces_hnsw ON {s}.faces USING hnsw (embedding vector_ip_ops) WITH (m = 16, ef_construction = 64);
+CREATE INDEX faces_hnsw ON {s}.faces USING hnsw (embedding vector_ip_ops) WITH (m = 24, ef_construction = 128);
 CREATE TABLE {s}.tokens (
     face_token text PRIMARY KEY,
     embedding vector({dim}) NOT NULL,
