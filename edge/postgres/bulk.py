@@ -19,8 +19,9 @@ from edge.postgres.schema import quoted
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
 ROWS_PER_COPY = 50_000  # rows encoded per numpy block: bounded memory at any size
-# The HNSW build's memory (the graph must fit for a fast build; ~1 KB a face at m=16,
-# dim 128) and its workers on this 2-core box: the leader and one more.
+# The HNSW build's memory (the graph must fit for a fast build: ~0.95 KB a face at
+# m=24, dim 128, so 2 GB holds 2M faces) and its workers on this 2-core box: the leader
+# and one more. Every bulk build (bench_hub, edge library migrate) sets these.
 BUILD_SETTINGS = {"maintenance_work_mem": "2GB", "max_parallel_maintenance_workers": "1"}
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.postgres.bulk import BUILD_SETTINGS
 from edge.postgres.migration_mark import MARK_KEY, IncompleteLibrary, refuse_incomplete
 from edge.postgres.schema import FACES_SEQ_KEY, SchemaError, app_schema, ensure_app, quoted
 from edge.sqlite import set_aside
@@ -39,8 +40,6 @@ BATCH_ROWS = 5000
 CONNECT_TIMEOUT_S = 10
 # pg_advisory_lock(MIGRATE_LOCK, hashtext(app_id)): one migration of an app at a time.
 MIGRATE_LOCK = 0x6D696772   # "migr"
-# Memory the one HNSW build may use (pgvector builds in memory while the graph fits).
-INDEX_BUILD_MEMORY = "1GB"
 TMP_SUFFIX = ".migrating"
 PROGRESS = "migration"      # the target's progress table (dropped once verified)
 
@@ -505,7 +504,8 @@ def _finish_pg(conn, s: str, head: int, top: int, hnsw: str | None, report: Repo
     if hnsw:
         t0 = time.perf_counter()
         with conn.transaction():
-            conn.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
+            for key, value in BUILD_SETTINGS.items():   # pgvector builds in memory while the graph fits
+                conn.execute(f"SET LOCAL {key} = '{value}'")
             conn.execute(hnsw.replace("CREATE INDEX faces_hnsw", "CREATE INDEX IF NOT EXISTS faces_hnsw", 1))
         report.index_s = round(time.perf_counter() - t0, 3)
 
