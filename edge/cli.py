@@ -234,9 +234,9 @@ def cmd_library(args) -> int:
     if args.app_id is not None and not APP_ID_RE.match(args.app_id):
         raise ConfigError(f"edge library: {args.app_id!r} is not an APP_ID")
     if args.action == "compact":
-        return _compact(data, args)
+        return _compact(cfg, data, args)
     if args.action == "migrate":
-        return _migrate(data, args)
+        return _migrate(cfg, data, args)
     if args.action == "recover":
         if not args.app_id:
             raise ConfigError("edge library recover: --app-id is needed")
@@ -262,16 +262,22 @@ def cmd_library(args) -> int:
     return 0 if all(c.healthy for c in checks) else 1
 
 
-def _compact(data: Path, args) -> int:
-    """Prune an app's change log to its last --keep changes (docs/sync.md, Snapshot)."""
+def _compact(cfg, data: Path, args) -> int:
+    """Prune an app's change log to its last --keep changes (docs/sync.md, Snapshot), in
+    the configured backend's library."""
     from edge.library.library import STORE_FILE, library_dir
     from edge.library.store import LibraryStore
     if not args.app_id or args.keep is None or args.keep < 1:
         raise ConfigError("edge library compact: --app-id and --keep N (N >= 1) are needed")
-    path = library_dir(data, args.app_id) / STORE_FILE
-    if not path.exists():
-        raise ConfigError(f"edge library compact: {path} does not exist")
-    store = LibraryStore(path)
+    if cfg.library.backend == "postgres":
+        from edge.postgres.connect import database
+        from edge.postgres.store import PgLibraryStore
+        store = PgLibraryStore(database(cfg.library.dsn, 1, cfg.library.timeout_s), args.app_id)
+    else:
+        path = library_dir(data, args.app_id) / STORE_FILE
+        if not path.exists():
+            raise ConfigError(f"edge library compact: {path} does not exist")
+        store = LibraryStore(path)
     try:
         removed, floor = store.compact(args.keep)
     finally:
@@ -280,15 +286,14 @@ def _compact(data: Path, args) -> int:
     return 0
 
 
-def _migrate(data: Path, args) -> int:
+def _migrate(cfg, data: Path, args) -> int:
     """Move one app's library between SQLite and PostgreSQL (docs/scale.md, Migrate):
     exit 0 moved and verified, 1 refused or failed (one line why; a rerun resumes)."""
-    import os
     if not args.app_id or args.to not in ("postgres", "sqlite"):
         raise ConfigError("edge library migrate: --app-id and --to postgres|sqlite are needed")
-    dsn = args.dsn or os.environ.get("EDGE_LIBRARY_DSN")
+    dsn = args.dsn or cfg.library.dsn   # the config's already holds $EDGE_LIBRARY_DSN
     if not dsn:
-        raise ConfigError("edge library migrate: no database: give --dsn or set EDGE_LIBRARY_DSN")
+        raise ConfigError("edge library migrate: no database: give --dsn, library.dsn or $EDGE_LIBRARY_DSN")
     try:
         from edge.postgres.migrate import BATCH_ROWS, MigrateError, migrate
     except ImportError as exc:
@@ -402,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--app-id", help="the app (default for check: every app)")
     lb.add_argument("--keep", type=int, help="compact: the last changes kept (followers behind get a snapshot)")
     lb.add_argument("--to", choices=["postgres", "sqlite"], help="migrate: where the app's library goes")
-    lb.add_argument("--dsn", help="migrate: the PostgreSQL database (default: $EDGE_LIBRARY_DSN)")
+    lb.add_argument("--dsn", help="migrate: the PostgreSQL database (default: library.dsn / $EDGE_LIBRARY_DSN)")
     lb.add_argument("--replace", action="store_true",
                     help="migrate: set aside a target that already holds a library (never deleted)")
     lb.add_argument("--batch", type=int, help="migrate: rows per transaction (default 5000)")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Figures of the hub's library on PostgreSQL + pgvector (docs/scale_search.md).
+"""Figures of the hub's library on PostgreSQL + pgvector (docs/scale.md, Central 1:N search).
 
     python scripts/bench_hub.py search [--faces 1000000] [--dsn postgresql://...]
     python scripts/bench_hub.py enrol [--processes 1 2 4] [--photos 300] [--clients 8]

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""How fast `edge library migrate` moves an app (docs/scale_migrate.md).
+"""How fast `edge library migrate` moves an app (docs/scale.md, Moving an app).
 
     python scripts/bench_migrate.py [--faces 100000] [--dsn DSN]
 
 Builds a library of N synthetic 128-d faces (one user each, the whole change log kept:
 2N changes), moves it to PostgreSQL and back through migrate() and prints, each way, the
 rows copied, the copy's rows/s, the HNSW build, the verification and the total. Without
---dsn it starts its own PostgreSQL (the tests' pgserver) in a temporary folder.
+--dsn it starts its own PostgreSQL (pgserver, edge/postgres/local.py) in a temporary folder.
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from edge.library.library import STORE_FILE, library_dir  # noqa: E402
 from edge.library.store import FaceRecord, LibraryStore  # noqa: E402
+from edge.postgres import local  # noqa: E402
 from edge.postgres.migrate import migrate  # noqa: E402
 
 APP = "bench"
@@ -50,26 +50,15 @@ def main() -> None:
     ap.add_argument("--faces", type=int, default=100_000)
     ap.add_argument("--dsn", help="an empty database (default: a pgserver started here)")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        server = None
-        if args.dsn is None:
-            from pg_support import PgServer
-            (Path(tmp) / "pg").mkdir()
-            server = PgServer(Path(tmp) / "pg")
-        dsn = args.dsn or server.new_database("bench")
-        try:
-            data = Path(tmp) / "data"
+    with tempfile.TemporaryDirectory() as tmp, local.database(args.dsn) as dsn:
+        data = Path(tmp) / "data"
+        t0 = time.perf_counter()
+        build(data, args.faces)
+        print(f"library of {args.faces} faces built in {time.perf_counter() - t0:.1f} s")
+        for way, replace in (("SQLite->PostgreSQL", False), ("PostgreSQL->SQLite", True)):
             t0 = time.perf_counter()
-            build(data, args.faces)
-            print(f"library of {args.faces} faces built in {time.perf_counter() - t0:.1f} s")
-            for way, replace in (("SQLite->PostgreSQL", False), ("PostgreSQL->SQLite", True)):
-                t0 = time.perf_counter()
-                report = migrate(data, APP, "postgres" if not replace else "sqlite", dsn, replace=replace)
-                show(way, report, time.perf_counter() - t0)
-        finally:
-            if server is not None:
-                server.stop()
-
+            report = migrate(data, APP, "postgres" if not replace else "sqlite", dsn, replace=replace)
+            show(way, report, time.perf_counter() - t0)
 
 if __name__ == "__main__":
     main()

@@ -67,3 +67,16 @@ def test_a_terminal_follows_a_postgres_hub_and_pushes_to_it(hubs, tmp_path):
         assert found["result"]["user_list"][0]["user_id"] == "ricardo", found
     finally:
         terminal.stop()
+
+
+def test_edge_library_compact_prunes_the_postgres_hubs_log(hubs):
+    import json
+    import subprocess
+    import sys
+    root, dsn, _ = hubs
+    store = PgLibraryStore(database(dsn), "1001")
+    assert store.last_seq() > 3
+    out = subprocess.run([sys.executable, "-m", "edge.cli", "--config", str(root / "hub1" / "edge.yaml"), "library",
+                          "compact", "--app-id", "1001", "--keep", "2"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["log_floor"] == store.last_seq() - 2 == store.log_floor()

@@ -18,7 +18,7 @@ K = 12            # FACES_PER_USER * 1 + 8: identify with user_top_num 1
 K_MAX = 88        # user_top_num 20: more than pgvector's default ef_search (40)
 # The share of the exact top k an HNSW answer must hold at these sizes. Its top faces
 # beyond the person's own are strangers at cosine ~0.2, where any graph search is
-# approximate: measured 0.93-1.0 here at m=16 (docs/scale_search.md has the 1M figures).
+# approximate: measured 0.93-1.0 here at m=16 (docs/scale.md, Central 1:N search has the 1M figures).
 MIN_RECALL = 0.9
 
 

@@ -1,4 +1,4 @@
-"""1:N search of an app's faces in PostgreSQL through pgvector (docs/scale_search.md).
+"""1:N search of an app's faces in PostgreSQL through pgvector (docs/scale.md, Central 1:N search).
 
 No group filter: the HNSW index (`ORDER BY embedding <#> q LIMIT k`) with ef_search
 raised for k. A group filter: pgvector 0.6 applies the WHERE clause to the ef_search
@@ -30,7 +30,7 @@ import numpy as np
 from edge.postgres.schema import quoted
 
 # ef_search of an unfiltered search (k below it): recall@1 100 % (400 queries) at 1M
-# synthetic faces with m=24, ef_construction=128; 200 gives 98.7 % (docs/scale_search.md).
+# synthetic faces with m=24, ef_construction=128; 200 gives 98.7 % (docs/scale.md, Central 1:N search).
 EF_SEARCH = 300
 # pgvector's upper limit of hnsw.ef_search (0.6: 1000); an index scan yields at most that many rows.
 EF_SEARCH_MAX = 1000
