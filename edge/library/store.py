@@ -223,6 +223,10 @@ class LibraryRules:
     def _skip_face(self, db, group_id: str, user_id: str, face_token: str, model: str) -> None:
         db.execute("INSERT OR IGNORE INTO sync_skipped VALUES (?, ?, ?, ?)", (group_id, user_id, face_token, model))
 
+    def _token_write(self):
+        """The transaction of put_tokens: SQLite has one writer anyway."""
+        return self._write()
+
     def _put_token_rows(self, db, rows: list[tuple]) -> None:
         db.executemany("INSERT OR REPLACE INTO tokens (face_token, embedding, model, quality, ctime) "
                        "VALUES (?, ?, ?, ?, ?)", rows)
@@ -647,7 +651,7 @@ class LibraryRules:
         """Remember a request's detected faces, in one transaction that also drops the
         tokens older than max_age_s, so the table holds only the last hour's faces."""
         now = time.time()
-        with self._write() as db:
+        with self._token_write() as db:
             db.execute("DELETE FROM tokens WHERE ctime<?", (now - max_age_s,))
             self._put_token_rows(db, [(f.face_token, self._emb(f.embedding), f.model,
                                        None if f.quality is None else json.dumps(f.quality), now) for f in faces])

@@ -109,6 +109,16 @@ class PgLibraryStore(LibraryRules):
                 sql.execute("SELECT seq FROM head FOR UPDATE")
                 yield sql
 
+    @contextmanager
+    def _token_write(self):
+        """put_tokens' transaction WITHOUT the head lock: detected faces are no change of
+        the library (no log row), so every hub's detects run side by side, not in the
+        enrolments' queue; the upserts go in token order so two never deadlock."""
+        with self.db.connection() as conn:
+            self._use(conn)
+            with conn.transaction():
+                yield _Sql(conn)
+
     def read(self, fn):
         """fn(conn) on a pooled connection in this app's schema (search.py's queries)."""
         with self.db.connection() as conn:
@@ -155,6 +165,7 @@ class PgLibraryStore(LibraryRules):
                    (group_id, user_id, face_token, model))
 
     def _put_token_rows(self, db, rows: list[tuple]) -> None:
+        rows = sorted(rows, key=lambda r: r[0])
         db.executemany("INSERT INTO tokens (face_token, embedding, model, quality, ctime) VALUES (?, ?, ?, ?, ?) "
                        "ON CONFLICT (face_token) DO UPDATE SET embedding = EXCLUDED.embedding, "
                        "model = EXCLUDED.model, quality = EXCLUDED.quality, ctime = EXCLUDED.ctime", rows)
