@@ -86,11 +86,14 @@ def resident_mb() -> float:
 
 def main(args) -> int:
     cfg = load_config(getattr(args, "config", None))
+    if getattr(args, "compare", None):
+        from edge.bench_compare import main as compare_main
+        return compare_main(args, cfg.models_dir)
     source = ONE_FACE_PHOTO if ONE_FACE_PHOTO.exists() else sample_path("demo", cfg.models_dir)
     frame = one_face_frame(decode_image(source.read_bytes()))
     group = group_photo(frame)
     images = [("one face", frame), ("group", group)]
-    for threads in args.threads:
+    for threads in args.threads or [1, 2]:
         t0 = time.perf_counter()
         analyser = FaceAnalyser(AnalyserConfig(models_dir=cfg.models_dir, threads=threads))
         load_ms = (time.perf_counter() - t0) * 1000

@@ -421,7 +421,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="per-stage latency and memory figures")
     b.add_argument("--repeat", type=int, default=50)
-    b.add_argument("--threads", type=int, nargs="*", default=[1, 2])
+    b.add_argument("--threads", type=int, nargs="*", help="default: 1 2 (--compare: 2)")
+    b.add_argument("--compare", choices=["opencv"],
+                   help="OpenCV's own pipeline beside edge's on 100 LFW photos, interleaved (docs/speed.md)")
+    b.add_argument("--quick", action="store_true", help="--compare: 3 photos")
+    b.add_argument("--profile", action="store_true", help="--compare: where each millisecond goes")
     b.set_defaults(func=cmd_bench)
     return p
 
