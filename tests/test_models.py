@@ -79,3 +79,13 @@ def test_sface_has_no_weight_inputs():
 def test_missing_model_file_is_a_clear_error(tmp_path):
     with pytest.raises(ModelError, match="edge models fetch"):
         create_session(tmp_path / "nope.onnx")
+
+
+@pytest.mark.parametrize("role", sorted(MODELS))
+def test_edge_session_options_reproduce_reference_outputs(role):
+    # The reference check runs onnxruntime's defaults; the engine runs edge's options
+    # (threads, no spinning, sequential, full graph optimisation): the same outputs.
+    sess = create_session(default_models_dir() / MODELS[role].file, threads=2)
+    outs = sess.run(None, {sess.get_inputs()[0].name: reference.reference_input(role)})
+    got = {f"{role}/{o.name}": reference.subsample(v) for o, v in zip(sess.get_outputs(), outs)}
+    assert reference.compare(got, reference.load_reference(role)) == []
