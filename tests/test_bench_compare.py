@@ -19,7 +19,7 @@ from edge.models.manifest import REPO_ROOT, default_models_dir, load_manifest
 ROW = re.compile(r"^  (?P<kind>.+?): OpenCV p50 (?P<cv>[\d.]+) p95 [\d.]+ ms \(face in (?P<cv_found>\d+)/(?P<n>\d+)\)"
                  r"  \|  edge p50 (?P<edge>[\d.]+) p95 [\d.]+ ms \(face in (?P<edge_found>\d+)/\d+\)"
                  r"  \|  edge/OpenCV speed (?P<ratio>[\d.]+)x"
-                 r"  \|  agreement cosine mean (?P<mean>[\d.]+) min [\d.]+ over \d+ faces; same chip: min (?P<chip>[\d.]+)$")
+                 r"  \|  agreement cosine mean (?P<mean>[\d.]+) min [\d.]+ over \d+ faces; edge on its detector's points: min (?P<points>[\d.]+); same chip: min (?P<chip>[\d.]+)$")
 
 
 def test_compare_opencv_quick_prints_both_pipelines_and_their_agreement():
@@ -31,8 +31,9 @@ def test_compare_opencv_quick_prints_both_pipelines_and_their_agreement():
     for row in rows.values():
         assert row["n"] == "3" and row["cv_found"] == "3" and row["edge_found"] == "3"
         assert float(row["cv"]) > 0 and float(row["edge"]) > 0 and float(row["ratio"]) > 0
-        # The same model on two runtimes, fed the same aligned chip.
+        # The same models on two runtimes: the same chip, and the same detector's points.
         assert float(row["chip"]) >= 0.999
+        assert float(row["points"]) >= 0.999
         # The same face end to end (edge aligns a rolled face on its own re-found points).
         assert float(row["mean"]) >= 0.9
 
