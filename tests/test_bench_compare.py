@@ -19,7 +19,8 @@ from edge.models.manifest import REPO_ROOT, default_models_dir, load_manifest
 ROW = re.compile(r"^  (?P<kind>.+?): OpenCV p50 (?P<cv>[\d.]+) p95 [\d.]+ ms \(face in (?P<cv_found>\d+)/(?P<n>\d+)\)"
                  r"  \|  edge p50 (?P<edge>[\d.]+) p95 [\d.]+ ms \(face in (?P<edge_found>\d+)/\d+\)"
                  r"  \|  edge/OpenCV speed (?P<ratio>[\d.]+)x"
-                 r"  \|  agreement cosine mean (?P<mean>[\d.]+) min [\d.]+ over \d+ faces; edge on its detector's points: min (?P<points>[\d.]+); same chip: min (?P<chip>[\d.]+)$")
+                 r"  \|  agreement cosine mean (?P<mean>[\d.]+) min [\d.]+ over \d+ faces;"
+                 r" edge on its detector's points: min (?P<points>[\d.]+); same chip: min (?P<chip>[\d.]+)$")
 
 
 def test_compare_opencv_quick_prints_both_pipelines_and_their_agreement():
