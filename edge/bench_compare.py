@@ -1,7 +1,8 @@
 """`edge bench --compare opencv`: OpenCV's own sample pipeline beside edge's, in one run.
 
-Both run the same model files (models/, from the same wheel: OpenCV loads edge's edited
-YuNet and SFace as they are) on the same decoded images, 2 threads each, interleaved
+Both run the same models from the same wheel (OpenCV loads edge's edited YuNet as it is,
+and SFace as it was before edge's PRelu split: OpenCV's DNN fuses PRelu into the
+convolution, the split would only slow it down) on the same decoded images, 2 threads each, interleaved
 image by image with the order alternating, so a busy box slows both alike and the ratio
 stays fair. Inputs: LFW photos (150x150) and the same photos in a black 640x480 frame.
 Agreement, three cosines between OpenCV's embedding of a face and: edge's, end to end
@@ -13,6 +14,7 @@ OpenCV's aligned chip (the embedder alone).
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,8 @@ import numpy as np
 
 from edge.analysis.app import AnalyserConfig, FaceAnalyser
 from edge.imaging import decode_image
-from edge.models.manifest import REPO_ROOT, load_manifest
+from edge.models.fetch import graph_before
+from edge.models.manifest import REPO_ROOT, ModelSpec, load_manifest
 
 LFW = REPO_ROOT.parent / "shared" / "data" / "lfw-view1"
 FRAME = (480, 640)
@@ -45,6 +48,18 @@ def in_frame(photo: np.ndarray, shape: tuple[int, int] = FRAME) -> np.ndarray:
     y0, x0 = (shape[0] - h) // 2, (shape[1] - w) // 2
     frame[y0:y0 + h, x0:x0 + w] = photo
     return frame
+
+
+def graphs_before_split(specs: dict[str, ModelSpec], models_dir: Path, tmp: Path) -> dict[str, Path]:
+    """Each model edited by edge's PRelu split, as it was before the split: what OpenCV's
+    DNN runs (it fuses PRelu into the convolution; split, SFace runs ~30 % slower on it)
+    and what the profile measures the split against."""
+    out = {}
+    for role, spec in specs.items():
+        if "prelu_split" in spec.edits:
+            out[role] = tmp / spec.file
+            out[role].write_bytes(graph_before(spec, "prelu_split", models_dir / "cache"))
+    return out
 
 
 class OpenCVPipeline:
@@ -130,7 +145,13 @@ def report(kind: str, row: Row, n: int) -> str:
 
 def main(args, models_dir: Path) -> int:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    files = {name: models_dir / spec.file for name, spec in load_manifest(models_dir).items()}
+    specs = load_manifest(models_dir)
+    files = {name: models_dir / spec.file for name, spec in specs.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        return _compare(args, models_dir, files, graphs_before_split(specs, models_dir, Path(tmp)))
+
+
+def _compare(args, models_dir: Path, files: dict[str, Path], unsplit: dict[str, Path]) -> int:
     photos = [decode_image(p.read_bytes()) for p in lfw_photos(3 if args.quick else 100)]
     if not photos:
         print(f"edge bench --compare: no LFW photos under {LFW}")
@@ -141,7 +162,7 @@ def main(args, models_dir: Path) -> int:
           f"{files['embedder'].name}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     for threads in args.threads or [2]:
         analyser = FaceAnalyser(AnalyserConfig(models_dir=models_dir, threads=threads))
-        cv = OpenCVPipeline(files["detector"], files["embedder"], threads)
+        cv = OpenCVPipeline(files["detector"], unsplit.get("embedder", files["embedder"]), threads)
         pipelines = {"opencv": cv.embed, "edge": lambda img: edge_embed(analyser, img)}
 
         def checks(img: np.ndarray, opencv_embedding: np.ndarray) -> tuple[float | None, float]:
@@ -157,5 +178,5 @@ def main(args, models_dir: Path) -> int:
             print(report(kind, run(images, pipelines, checks), len(images)))
         if args.profile:
             from edge.bench_profile import profile
-            profile(analyser, files, photos[0], in_frame(photos[0]), threads)
+            profile(analyser, files, unsplit, photos[0], in_frame(photos[0]), threads)
     return 0

@@ -2,9 +2,10 @@
 
 Three tables, every variant interleaved round by round so the box's load hits all alike:
 the stages of detect + align + embed for one face (the functions the analyser calls, one
-by one); the YuNet and SFace sessions alone with edge's options, onnxruntime's defaults
-and single changes, beside OpenCV's DNN on the same file; and SFace's run split by
-operator type (onnxruntime's own profiler), SFace's and the mesh's.
+by one); the YuNet, SFace and mesh sessions alone with edge's options, onnxruntime's
+defaults and single changes, the graph before edge's PRelu split, and OpenCV's DNN on
+that graph; and SFace's and the mesh's runs split by operator type (onnxruntime's own
+profiler), with the split and before it.
 """
 from __future__ import annotations
 
@@ -135,53 +136,27 @@ def option_variants(threads: int) -> dict[str, ort.SessionOptions | None]:
     }
 
 
-def session_functions(path: Path, x: np.ndarray, threads: int) -> dict:
+def session_functions(path: Path, x: np.ndarray, threads: int, unsplit: Path | None = None) -> dict:
+    """The runtime file under each option variant; the graph before the PRelu split (if
+    the model has one) with edge's options; OpenCV's DNN on the graph before the split."""
     fns = {}
-    for name, opts in option_variants(threads).items():
+    variants = {name: (path, opts) for name, opts in option_variants(threads).items()}
+    if unsplit is not None:
+        variants["edge, PRelu kept (before prelu_split)"] = (unsplit, session_options(threads))
+    for name, (model, opts) in variants.items():
         if opts is None:
             opts = ort.SessionOptions()
             opts.log_severity_level = 3
-        s = create_session(path, threads, opts)
+        s = create_session(model, threads, opts)
         feed = {s.get_inputs()[0].name: x}
         fns[name] = lambda s=s, feed=feed: s.run(None, feed)
-    edited = prelu_split(path)
-    if edited is not None:
-        split = ort.InferenceSession(edited, session_options(threads), providers=["CPUExecutionProvider"])
-        fns["edge, PRelu split (graph edit, not applied)"] = lambda: split.run(None, {split.get_inputs()[0].name: x})
-    net = cv2.dnn.readNet(str(path))
+    net = cv2.dnn.readNet(str(unsplit or path))
 
     def dnn():
         net.setInput(x)
         return net.forward()
-    fns["OpenCV DNN, same file"] = dnn
+    fns["OpenCV DNN, same graph before the split" if unsplit else "OpenCV DNN, same file"] = dnn
     return fns
-
-
-def prelu_split(path: Path) -> bytes | None:
-    """The model with each PRelu(x, s) written as Relu(x) + s * Min(x, 0): the same values
-    bit for bit, on kernels onnxruntime runs fast. Measured in memory only: the model
-    files are not changed here (docs/speed.md)."""
-    import onnx
-    from onnx import helper, numpy_helper
-
-    model = onnx.load(str(path))
-    graph = model.graph
-    graph.initializer.append(numpy_helper.from_array(np.zeros((), np.float32), "prelu_split_zero"))
-    nodes = []
-    for n in graph.node:
-        if n.op_type != "PRelu":
-            nodes.append(n)
-            continue
-        (x, slope), y = n.input, n.output[0]
-        nodes += [helper.make_node("Relu", [x], [y + "_pos"]),
-                  helper.make_node("Min", [x, "prelu_split_zero"], [y + "_neg"]),
-                  helper.make_node("Mul", [y + "_neg", slope], [y + "_sneg"]),
-                  helper.make_node("Add", [y + "_pos", y + "_sneg"], [y])]
-    if len(nodes) == len(graph.node):
-        return None   # no PRelu
-    del graph.node[:]
-    graph.node.extend(nodes)
-    return model.SerializeToString()
 
 
 def op_breakdown(path: Path, x: np.ndarray, threads: int, runs: int = 20) -> list[tuple[str, float, int]]:
@@ -210,7 +185,7 @@ def _print_table(title: str, times: dict[str, list[float]]) -> None:
         print(f"    {name:44s} p50 {_p50(ts):6.2f}  p95 {float(np.percentile(ts, 95)):6.2f} ms")
 
 
-def profile(analyser, files: dict, photo: np.ndarray, frame: np.ndarray, threads: int) -> None:
+def profile(analyser, files: dict, unsplit: dict, photo: np.ndarray, frame: np.ndarray, threads: int) -> None:
     for label, img in (("150x150 LFW photo", photo), ("the photo in a 640x480 frame", frame)):
         _print_table(f"edge, one face, {label}: stage by stage", _timed_rounds(stage_functions(analyser, img)))
     _print_table("SFace amid the pipeline vs alone (150x150 photo)", embedding_stage(analyser, photo))
@@ -219,13 +194,18 @@ def profile(analyser, files: dict, photo: np.ndarray, frame: np.ndarray, threads
     face = analyser.analyse(photo, 1, 0, set())[0]
     chip = embed_preprocess([align_face(photo, face.kps5)])
     crop = mesh_preprocess(photo, crop_transform(face.box, eye_angle(face.kps5[0], face.kps5[1]))[0])
-    models = (("YuNet on the 640x480 frame", files["detector"], blob),
-              ("SFace on one chip", files["embedder"], chip),
-              ("face mesh on one crop (one of its runs)", files["landmarks"], crop))
-    for label, path, x in models:
+    models = (("YuNet on the 640x480 frame", "detector", blob),
+              ("SFace on one chip", "embedder", chip),
+              ("face mesh on one crop (one of its runs)", "landmarks", crop))
+    for label, role, x in models:
         _print_table(f"{label}: the session alone, {threads} threads unless said",
-                     _timed_rounds(session_functions(path, x, threads), ROUNDS, block=12, skip=2))
-    for label, path, x in models[1:]:
-        print(f"  {label.split(' on ')[0]} by operator type (onnxruntime profiler, edge's options):")
-        print("    " + "  ".join(f"{op} {ms:.2f} ms ({n} nodes)"
-                                 for op, ms, n in op_breakdown(path, x, threads) if ms >= 0.1))
+                     _timed_rounds(session_functions(files[role], x, threads, unsplit.get(role)),
+                                   ROUNDS, block=12, skip=2))
+    for label, role, x in models[1:]:
+        graphs = {"": files[role], ", before the PRelu split": unsplit.get(role)}
+        for tag, path in graphs.items():
+            if path is None:
+                continue
+            print(f"  {label.split(' on ')[0]}{tag} by operator type (onnxruntime profiler, edge's options):")
+            print("    " + "  ".join(f"{op} {ms:.2f} ms ({n} nodes)"
+                                     for op, ms, n in op_breakdown(path, x, threads) if ms >= 0.1))

