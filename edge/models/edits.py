@@ -68,7 +68,7 @@ def prelu_split(data: bytes) -> bytes:
     """Write each PRelu(x, s) as Relu(x) + s * Min(x, 0): onnxruntime's PRelu kernel is
     about half of SFace's run and of the face mesh's, the four simple kernels are not.
 
-    The same values bit for bit: for x > 0 it adds s * 0, for x < 0 it adds s * x to 0,
+    The same values (a -0 may come out +0): for x > 0 it adds s * 0, for x < 0 s * x to 0,
     and Mul broadcasts the slope ([C,1,1], [1,C,1,1] or [C]) exactly as PRelu does,
     since a slope only ever broadcasts to x's shape (docs/speed.md). A graph without
     PRelu comes back unchanged.
