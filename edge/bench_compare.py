@@ -158,8 +158,9 @@ def _compare(args, models_dir: Path, files: dict[str, Path], unsplit: dict[str, 
         return 1
     inputs = {KINDS[0]: photos, KINDS[1]: [in_frame(p) for p in photos]}
     load = os.getloadavg()
-    print(f"OpenCV {cv2.__version__} vs edge on {len(photos)} LFW photos, same files: {files['detector'].name}, "
-          f"{files['embedder'].name}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    before = " (OpenCV's before edge's PRelu split)" if "embedder" in unsplit else ""
+    print(f"OpenCV {cv2.__version__} vs edge on {len(photos)} LFW photos, same models: {files['detector'].name}, "
+          f"{files['embedder'].name}{before}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     for threads in args.threads or [2]:
         analyser = FaceAnalyser(AnalyserConfig(models_dir=models_dir, threads=threads))
         cv = OpenCVPipeline(files["detector"], unsplit.get("embedder", files["embedder"]), threads)

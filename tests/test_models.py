@@ -206,3 +206,11 @@ def test_prelu_split_leaves_a_graph_without_prelu_alone():
 def test_graph_before_an_edit_the_model_lacks_is_a_clear_error():
     with pytest.raises(ModelError, match="no prelu_split edit"):
         graph_before(MODELS["detector"], "prelu_split", default_models_dir() / "cache")
+
+
+def test_an_unknown_edit_in_the_manifest_is_a_clear_error(tmp_path):
+    import dataclasses
+    spec = dataclasses.replace(MODELS["embedder"], edits=("drop_initializer_inputs", "no_such_edit"))
+    with pytest.raises(ModelError, match="unknown graph edits.*no_such_edit"):
+        fetch_model(spec, tmp_path, default_models_dir() / "cache", force=True)
+    assert not list(tmp_path.iterdir())   # nothing half-written
