@@ -89,17 +89,19 @@ class PgFaceLibrary:
     def search(self, embedding: np.ndarray, group_ids: list[str] | None, max_users: int,
                min_similarity: float = -1.0) -> list[UserMatch]:
         """As FaceLibrary.search: the best (group, user) pairs, best first."""
-        groups = None
-        if group_ids is not None:
-            groups = list(self.store.group_refs(group_ids).values())
-            if not groups:
-                return []
-        hits = self.store.nearest_faces(np.asarray(embedding, np.float32), faces_wanted(max_users), groups)
-        hits = [h for h in hits if h[2] >= min_similarity]
-        return rank_users(hits, self.store.face_owners([h[0] for h in hits]), max_users)
+        with self.store.pinned():
+            groups = None
+            if group_ids is not None:
+                groups = list(self.store.group_refs(group_ids).values())
+                if not groups:
+                    return []
+            hits = self.store.nearest_faces(np.asarray(embedding, np.float32), faces_wanted(max_users), groups)
+            hits = [h for h in hits if h[2] >= min_similarity]
+            return rank_users(hits, self.store.face_owners([h[0] for h in hits]), max_users)
 
     def user_similarities(self, embedding: np.ndarray, user_id: str, group_ids: list[str]) -> list[UserMatch]:
-        return user_similarities(self.store, embedding, user_id, group_ids)
+        with self.store.pinned():
+            return user_similarities(self.store, embedding, user_id, group_ids)
 
 
 _open: dict[tuple[str, str], PgFaceLibrary] = {}

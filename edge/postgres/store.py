@@ -22,6 +22,7 @@ differs is here:
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid as uuidlib
 from contextlib import contextmanager
@@ -55,7 +56,7 @@ class _Sql:
 
 class PgLibraryStore(LibraryRules):
     """One app's library in its schema of a PostgreSQL database. Thread-safe: every
-    call checks out its own pooled connection."""
+    call checks out its own pooled connection (reads inside pinned() share one)."""
 
     BYTES_ORDER = ' COLLATE "C"'
 
@@ -66,6 +67,7 @@ class PgLibraryStore(LibraryRules):
         self.path = db.location
         self.remedy = ""
         self.fault: StorageError | None = None   # a server's failures are per call, never sticky
+        self._pin = threading.local()            # pinned(): this thread's connection for reads
         self.schema_name = self._ensure()
         self._search_path = f"{quoted(self.schema_name)}, public"
         refuse_incomplete(self._one("SELECT value FROM meta WHERE key=?", (MARK_KEY,)), self.path)
@@ -119,8 +121,26 @@ class PgLibraryStore(LibraryRules):
             with conn.transaction():
                 yield _Sql(conn)
 
+    @contextmanager
+    def pinned(self):
+        """The reads inside run on one pooled connection: a search's group lookup, index
+        scan and owner lookup cost one checkout (and its liveness check), not three."""
+        if getattr(self._pin, "conn", None) is not None:
+            yield
+            return
+        with self.db.connection() as conn:
+            self._use(conn)
+            self._pin.conn = conn
+            try:
+                yield
+            finally:
+                self._pin.conn = None
+
     def read(self, fn):
         """fn(conn) on a pooled connection in this app's schema (search.py's queries)."""
+        conn = getattr(self._pin, "conn", None)
+        if conn is not None:
+            return fn(conn)
         with self.db.connection() as conn:
             self._use(conn)
             return fn(conn)
