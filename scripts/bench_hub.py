@@ -36,23 +36,20 @@ from pathlib import Path
 
 import numpy as np
 import requests
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edge.aip.runtime import Runtime  # noqa: E402
+from edge.bench_compare import lfw_photos  # noqa: E402
 from edge.config import load_config  # noqa: E402
 from edge.library.store import FaceRecord  # noqa: E402
-from edge.models.manifest import REPO_ROOT  # noqa: E402
 from edge.postgres import local, search  # noqa: E402
 from edge.postgres.migrate import migrate  # noqa: E402
-from edge.server.process import spawn  # noqa: E402
 from edge.sync import measure  # noqa: E402
 from edge.postgres.bulk import BUILD_SETTINGS, build_index, index_options, load_faces  # noqa: E402
 from edge.postgres.schema import ensure_app, quoted  # noqa: E402
 from edge.synthetic import PER_ID, exact_top, identities, noisy  # noqa: E402
 
 GROUPS = 100
-LFW = REPO_ROOT.parent / "shared" / "data" / "lfw-view1" / "images"
 
 
 def connect(dsn: str):
@@ -128,35 +125,18 @@ def search_figures(args) -> None:
                           flush=True)
 
 
-ENROL_APP, ENROL_KEY, ENROL_SECRET = "6006", "AKenrol", "SKenrol-secret"
-
-
-def lfw_photos(n: int) -> list[bytes]:
-    """The first photo of n LFW people (../shared/data), read once."""
-    people = sorted(p for p in LFW.iterdir() if p.is_dir())
-    return [sorted(p.glob("*.jpg"))[0].read_bytes() for p in people[:n]]
-
-
 def start_hubs(root: Path, dsn: str, n: int) -> list:
+    """n `edge serve` hubs of the bench app (edge.sync.measure) on one database."""
     base = load_config()
-    hubs = []
-    for i in range(n):
-        folder = root / f"hub{i}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "edge.yaml").write_text(yaml.safe_dump({
-            "data_dir": str(folder / "data"), "models": {"dir": str(base.models_dir)},
-            "server": {"port": 0, "qps": 10000, "workers": 2},
-            "apps": {ENROL_APP: {"api_key": ENROL_KEY, "secret_key": ENROL_SECRET}},
-            "library": {"backend": "postgres", "dsn": dsn, "pool_size": 4}}))
-        hubs.append(spawn(folder / "edge.yaml", cwd=folder))
-    return hubs
+    return [measure.start_hub(root / f"h{i}", base, 256, library={"backend": "postgres", "dsn": dsn, "pool_size": 4})
+            for i in range(n)]
 
 
 def http_enrol(hubs: list, photos: list[bytes], clients: int, run: str) -> tuple[float, float, int]:
     """(faces/s, p50 ms, failures): every photo a v3 faceset/user/add of a new user,
     `clients` at once, spread over the hubs round-robin."""
     tokens = [requests.get(f"{h.url}/oauth/2.0/token", params={"grant_type": "client_credentials",
-              "client_id": ENROL_KEY, "client_secret": ENROL_SECRET}, timeout=10).json()["access_token"]
+              "client_id": measure.KEY, "client_secret": measure.SECRET}, timeout=10).json()["access_token"]
               for h in hubs]
     bodies = [json.dumps({"image": base64.b64encode(p).decode(), "image_type": "BASE64", "group_id": run,
                           "user_id": f"u{i}", "quality_control": "NONE"}) for i, p in enumerate(photos)]
@@ -204,7 +184,7 @@ def store_enrol(dsn: str, processes: int, seconds: float) -> float:
 
 
 def enrol_figures(args) -> None:
-    photos = lfw_photos(args.photos)
+    photos = [p.read_bytes() for p in lfw_photos(args.photos)]
     with local.database(args.dsn, args.keep) as dsn:
         durable = dsn + ("&" if "?" in dsn else "?") + "options=-c%20synchronous_commit%3Don"
         print(f"enrolment into one PostgreSQL database (synchronous_commit on), {len(photos)} LFW photos a run, "
