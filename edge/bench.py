@@ -3,7 +3,9 @@
 Images: a 640x480 frame with one face (../shared/data's obama-480p.jpg cropped when
 present, else the demo photo) and a group photo (../shared/data/multiface/
 insightface_t1.jpg when present, else the one-face frame tiled).
-Prints medians over --repeat runs for each thread count, and peak resident memory.
+Prints medians over --repeat runs for each thread count, and resident memory: after
+loading, after the runs, and after photos of many sizes (every ../shared/data/multiface
+photo, every field, twice: what an API terminal sees), with the process's peak.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from edge.models.manifest import REPO_ROOT, sample_path
 SHARED = REPO_ROOT.parent / "shared" / "data"
 ONE_FACE_PHOTO = SHARED / "peers" / "face_recognition" / "examples" / "obama-480p.jpg"
 GROUP_PHOTO = SHARED / "multiface" / "insightface_t1.jpg"
+PHOTO_MIX = SHARED / "multiface"
 
 
 def one_face_frame(photo: np.ndarray) -> np.ndarray:
@@ -79,6 +82,19 @@ def memory_mb(pid: int | str = "self") -> dict[str, float]:
     return out
 
 
+def photo_mix() -> list[np.ndarray]:
+    """The multiface photos (11 sizes, 112x112 to 2280x1588, one without a face), decoded."""
+    if not PHOTO_MIX.is_dir():
+        return []
+    return [decode_image(p.read_bytes()) for p in sorted(PHOTO_MIX.iterdir()) if p.suffix in (".jpg", ".png")]
+
+
+def run_photo_mix(analyser: FaceAnalyser, photos: list[np.ndarray], rounds: int = 2) -> None:
+    for _ in range(rounds):
+        for img in photos:
+            analyser.analyse(img, 10, 0, ALL_STAGES)
+
+
 def resident_mb() -> float:
     """Current resident set size of this process, in MB."""
     return memory_mb()["rss"]
@@ -102,6 +118,12 @@ def main(args) -> int:
             encoded = cv2.imencode(".jpg", img)[1].tobytes()
             bench_image(analyser, name, img, encoded, args.repeat)
         print(f"  resident after the runs: {resident_mb():.0f} MB")
+        photos = photo_mix()
+        if photos:
+            run_photo_mix(analyser, photos)
+            mem = memory_mb()
+            print(f"  after {len(photos)} photos of many sizes, every field, twice: resident {mem['rss']:.0f} MB,"
+                  f" peak {mem['peak']:.0f} MB")
         del analyser
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory of the process: {peak_mb:.0f} MB")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import cv2
@@ -19,6 +20,10 @@ from edge.models.runtime import create_session
 STRIDES = (8, 16, 32)
 LARGEST_FACE = 300   # px at the detector's input where YuNet starts to miss faces
 PYRAMID_STEP = 3.0
+# Input blobs kept per thread for reuse, most recently used first, in bytes: a video
+# frame's passes (a 1280x720 frame's first pass is 11 MB) stay; photos of many sizes
+# (the API) no longer keep up to 8 blobs of up to 20 MB each in every worker thread.
+BLOB_CACHE_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -128,12 +133,16 @@ class YuNetDetector:
         _, _, ph, pw = input_shape(*img_bgr.shape[:2], scale)
         cache = getattr(self._buffers, "blobs", None)
         if cache is None:
-            cache = self._buffers.blobs = {}
+            cache = self._buffers.blobs = OrderedDict()
         buf = cache.get((ph, pw))
         if buf is None:
-            if len(cache) >= 8:             # photos of many sizes (the API): keep a few
-                cache.clear()
-            buf = cache[(ph, pw)] = np.zeros((1, 3, ph, pw), np.float32)
+            buf = np.zeros((1, 3, ph, pw), np.float32)
+            if buf.nbytes <= BLOB_CACHE_BYTES:
+                while cache and sum(b.nbytes for b in cache.values()) + buf.nbytes > BLOB_CACHE_BYTES:
+                    cache.popitem(last=False)
+                cache[(ph, pw)] = buf
+        else:
+            cache.move_to_end((ph, pw))
         return preprocess(img_bgr, scale, buf)
 
     def _run(self, img_bgr: np.ndarray, scale: float) -> Detections:
