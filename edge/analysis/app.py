@@ -20,6 +20,7 @@ import numpy as np
 from edge.analysis import expression as expr
 from edge.analysis.align import align_face
 from edge.analysis.attributes import AgeGender
+from edge.analysis.crops import face_crop
 from edge.analysis.detector import Detections, YuNetDetector, iou
 from edge.analysis.embedder import SFaceEmbedder
 from edge.analysis.face import Face
@@ -233,13 +234,15 @@ class FaceAnalyser:
         if "glasses" in stages:
             with self._timed("glasses"):
                 face.glasses = glasses(img, face.mesh)
+        cue_crop = None   # the fixed-scale crop face type and liveness both read: cut once
         if "face_type" in stages:
             with self._timed("face_type"):
-                face.face_type = face_type(img, face.kps5)
+                cue_crop = face_crop(img, face.kps5)
+                face.face_type = face_type(img, face.kps5, cue_crop)
         if "liveness" in stages:
             with self._timed("liveness"):
                 human = face.face_type.human if face.face_type is not None else None
-                face.liveness = liveness_score(img, face.box, face.kps5, human)
+                face.liveness = liveness_score(img, face.box, face.kps5, human, cue_crop)
         if "embedding" in stages:
             with self._timed("embedding"):
                 face.embedding = self.embedder.embed_chips([chip])[0]

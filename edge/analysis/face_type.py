@@ -75,5 +75,6 @@ def human_probability(flat: float, human_edge: float = FACE_TYPE.human,
     return float(1.0 / (1.0 + np.exp(-np.clip(slope * (mid - flat), -50.0, 50.0))))
 
 
-def face_type(img_bgr: np.ndarray, kps5: np.ndarray) -> FaceType:
-    return FaceType(human=human_probability(flat_share(face_crop(img_bgr, kps5))))
+def face_type(img_bgr: np.ndarray, kps5: np.ndarray, face: np.ndarray | None = None) -> FaceType:
+    """`face`: the face's crops.face_crop when already cut (liveness uses the same one)."""
+    return FaceType(human=human_probability(flat_share(face_crop(img_bgr, kps5) if face is None else face)))

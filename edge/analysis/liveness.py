@@ -160,7 +160,8 @@ def score_from_features(x: np.ndarray, weights: np.ndarray = WEIGHTS, bias: floa
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
 
 
-def liveness_score(img_bgr: np.ndarray, box: np.ndarray, kps5: np.ndarray, human: float | None = None) -> float:
+def liveness_score(img_bgr: np.ndarray, box: np.ndarray, kps5: np.ndarray, human: float | None = None,
+                   face: np.ndarray | None = None) -> float:
     """Single-image liveness in [0, 1] (1 = live) for the face at `box` / `kps5`.
 
     The logistic score, capped at HUMAN_CAP x the face's P(human) (edge.analysis.
@@ -172,8 +173,9 @@ def liveness_score(img_bgr: np.ndarray, box: np.ndarray, kps5: np.ndarray, human
     The cues need only the box and the 5 points, not the mesh. ~4 ms per face on a
     640x480 frame; the first call in a process takes ~0.1 s more while OpenCV builds
     its Lab conversion tables. `human`: the face's P(human) when the face_type stage
-    already measured it (the same crop), else measured here."""
-    face = face_crop(img_bgr, kps5)
+    already measured it (the same crop), else measured here; `face`: that crop
+    (crops.face_crop of `kps5`) when the face_type stage already cut it."""
+    face = face_crop(img_bgr, kps5) if face is None else face
     live = float(score_from_features(liveness_features(img_bgr, box, kps5, face)))
     if human is None:
         human = human_probability(flat_share(face))
