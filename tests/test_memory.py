@@ -26,12 +26,12 @@ PHOTOS = sorted(p for p in MULTIFACE.iterdir() if p.suffix in (".jpg", ".png"))
 
 def test_detector_keeps_its_input_buffers_within_the_budget(analyser):
     # Photos of 11 sizes, as the API gets them: the buffers kept for reuse used to reach
-    # 30 MB per thread on these (up to 8 blobs of up to 20 MB each).
+    # 30 MB per thread on these (up to 8 blobs of up to 20 MB each); now 8 MB at most.
     det = analyser.detector
     for path in PHOTOS:
         analyser.analyse(load(path), 10, 0, set())
         held = sum(b.nbytes for b in det._buffers.blobs.values())
-        assert held <= 16 << 20, (path.name, held)   # det_mod.BLOB_CACHE_BYTES
+        assert held <= 8 << 20, (path.name, held)   # det_mod.BLOB_CACHE_BYTES
     # A video loop's frames are one size: its passes still reuse their buffers.
     frame = load(PHOTOS[0])[:480, :640].copy()
     scales = det_mod.pyramid_scales(*frame.shape[:2], det.max_side)
@@ -40,27 +40,34 @@ def test_detector_keeps_its_input_buffers_within_the_budget(analyser):
 
 
 MIX = """
-import sys
+import sys, threading
 from pathlib import Path
 from edge.analysis.app import ALL_STAGES, AnalyserConfig, FaceAnalyser
 from edge.bench import memory_mb
 from edge.imaging import decode_image
 analyser = FaceAnalyser(AnalyserConfig(threads=2))
-for _ in range(2):
-    for p in sys.argv[1:]:
-        analyser.analyse(decode_image(Path(p).read_bytes()), 10, 0, ALL_STAGES)
+def work():
+    for _ in range(2):
+        for p in sys.argv[2:]:
+            analyser.analyse(decode_image(Path(p).read_bytes()), 10, 0, ALL_STAGES)
+workers = [threading.Thread(target=work) for _ in range(int(sys.argv[1]))]
+[w.start() for w in workers]
+[w.join() for w in workers]
 print(round(memory_mb()["peak"]))
 """
 
 
-def test_every_model_loaded_and_photos_of_many_sizes_stay_under_300_mb():
-    # Issue 15's target, in a process of its own: every model loaded, every multiface
-    # photo analysed twice with every field. Before the shared arena and the buffer
-    # budget the peak was ~390 MB; now ~260 MB.
+@pytest.mark.parametrize("workers, bound_mb", [(1, 300), (2, 330)])
+def test_every_model_loaded_and_photos_of_many_sizes_stay_bounded(workers, bound_mb):
+    # Issue 15's target (300 MB), in a process of its own: every model loaded, every
+    # multiface photo analysed twice with every field by 1 thread, or by 2 at once
+    # (`edge serve`'s default workers; measured 278-286 MB, bound with room for the
+    # threads' timing). Before the shared arena, the buffer budget and the one-big-pass
+    # lock the peaks were 341 and 482 MB; now ~252 and ~282 MB.
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, "-c", MIX, *map(str, PHOTOS)], capture_output=True, text=True,
-                         env=env, timeout=300, check=True)
-    assert int(out.stdout.split()[-1]) <= 300, out.stdout
+    out = subprocess.run([sys.executable, "-c", MIX, str(workers), *map(str, PHOTOS)], capture_output=True,
+                         text=True, env=env, timeout=300, check=True)
+    assert int(out.stdout.split()[-1]) <= bound_mb, out.stdout
 
 
 def _old_options(threads: int) -> ort.SessionOptions:

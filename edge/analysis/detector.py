@@ -21,9 +21,16 @@ STRIDES = (8, 16, 32)
 LARGEST_FACE = 300   # px at the detector's input where YuNet starts to miss faces
 PYRAMID_STEP = 3.0
 # Input blobs kept per thread for reuse, most recently used first, in bytes: a video
-# frame's passes (a 1280x720 frame's first pass is 11 MB) stay; photos of many sizes
-# (the API) no longer keep up to 8 blobs of up to 20 MB each in every worker thread.
-BLOB_CACHE_BYTES = 16 << 20
+# frame's passes stay (the loop detects a 1280x720 frame at 640x360, 2.8 MB; a 640x480
+# frame at full size is 4.6 MB with its second pass and a level crop); photos of many
+# sizes (the API) no longer keep up to 8 blobs of up to 20 MB each in every worker.
+BLOB_CACHE_BYTES = 8 << 20
+# Passes over inputs larger than this (pixels) run one at a time in the process: one
+# over a 1280 px photo takes 40-65 MB of activations, so two server workers detecting
+# big photos at once would need both. Video frames (640x480: 0.31 MP) never wait; on a
+# 2-core terminal two big passes at once would only share the same cores.
+BIG_PASS_PIXELS = 600_000
+_big_pass = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -147,7 +154,13 @@ class YuNetDetector:
 
     def _run(self, img_bgr: np.ndarray, scale: float) -> Detections:
         blob = self._blob(img_bgr, scale)
-        outs = dict(zip(self.output_names, self.session.run(self.output_names, {self.input_name: blob})))
+        feed = {self.input_name: blob}
+        if blob.shape[2] * blob.shape[3] > BIG_PASS_PIXELS:
+            with _big_pass:
+                raw = self.session.run(self.output_names, feed)
+        else:
+            raw = self.session.run(self.output_names, feed)
+        outs = dict(zip(self.output_names, raw))
         det = decode(outs, blob.shape[2], blob.shape[3], self.score_threshold)
         return Detections(det.boxes / scale, det.scores, det.kps / scale)
 
