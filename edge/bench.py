@@ -9,6 +9,7 @@ photo, every field, twice: what an API terminal sees), with the process's peak.
 """
 from __future__ import annotations
 
+import os
 import resource
 import statistics
 import time
@@ -65,7 +66,8 @@ def bench_image(analyser: FaceAnalyser, name: str, img: np.ndarray, encoded: byt
     stages = "  ".join(f"{k} {statistics.median(v):.2f}" for k, v in stage_runs.items())
     print(f"  {name} ({img.shape[1]}x{img.shape[0]}, {len(faces)} face(s))")
     print(f"    stages ms (all faces): decode {decode_ms:.2f}  {stages}")
-    print(f"    detect + align + embed (1 face): {core:.2f} ms   full detect, every field, all faces: {full:.2f} ms")
+    print(f"    detect + align + embed (1 face): {core:.2f} ms   full detect, every field, all faces: {full:.2f} ms"
+          f"   (load average {os.getloadavg()[0]:.1f})")
 
 
 def memory_mb(pid: int | str = "self") -> dict[str, float]:
