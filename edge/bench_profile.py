@@ -112,16 +112,13 @@ def embedding_stage(analyser, img: np.ndarray, rounds: int = ROUNDS) -> dict[str
 ort.set_default_logger_severity(3)   # the spinning variant overrides edge's entry: no warning
 
 
-def option_variants(threads: int, shapes_vary: bool = False) -> dict[str, ort.SessionOptions | None]:
+def option_variants(threads: int) -> dict[str, ort.SessionOptions | None]:
     """edge's options, onnxruntime's defaults (None), and one change at a time."""
     def edge(**change) -> ort.SessionOptions:
-        o = session_options(threads, shapes_vary)
+        o = session_options(threads)
         for key, value in change.items():
             if key == "spinning":
                 o.add_session_config_entry("session.intra_op.allow_spinning", value)
-            elif key == "own_arena":
-                o.add_session_config_entry("session.use_env_allocators", "0")
-                o.enable_mem_pattern = True
             else:
                 setattr(o, key, value)
         return o
@@ -136,16 +133,14 @@ def option_variants(threads: int, shapes_vary: bool = False) -> dict[str, ort.Se
         "graph opt EXTENDED (no NCHWc)": edge(graph_optimization_level=g.ORT_ENABLE_EXTENDED),
         "graph opt BASIC": edge(graph_optimization_level=g.ORT_ENABLE_BASIC),
         "arena off": edge(enable_cpu_mem_arena=False),
-        "own arena + memory patterns (before)": edge(own_arena=True),
     }
 
 
-def session_functions(path: Path, x: np.ndarray, threads: int, unsplit: Path | None = None,
-                      shapes_vary: bool = False) -> dict:
+def session_functions(path: Path, x: np.ndarray, threads: int, unsplit: Path | None = None) -> dict:
     """The runtime file under each option variant; the graph before the PRelu split (if
     the model has one) with edge's options; OpenCV's DNN on the graph before the split."""
     fns = {}
-    variants = {name: (path, opts) for name, opts in option_variants(threads, shapes_vary).items()}
+    variants = {name: (path, opts) for name, opts in option_variants(threads).items()}
     if unsplit is not None:
         variants["edge, PRelu kept (before prelu_split)"] = (unsplit, session_options(threads))
     for name, (model, opts) in variants.items():
@@ -204,7 +199,7 @@ def profile(analyser, files: dict, unsplit: dict, photo: np.ndarray, frame: np.n
               ("face mesh on one crop (one of its runs)", "landmarks", crop))
     for label, role, x in models:
         _print_table(f"{label}: the session alone, {threads} threads unless said",
-                     _timed_rounds(session_functions(files[role], x, threads, unsplit.get(role), role == "detector"),
+                     _timed_rounds(session_functions(files[role], x, threads, unsplit.get(role)),
                                    ROUNDS, block=12, skip=2))
     for label, role, x in models[1:]:
         graphs = {"": files[role], ", before the PRelu split": unsplit.get(role)}

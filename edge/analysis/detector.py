@@ -126,7 +126,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
 class YuNetDetector:
     def __init__(self, model_path, threads: int = 2, score_threshold: float = 0.6,
                  nms_threshold: float = 0.3, max_side: int = 1280):
-        self.session = create_session(model_path, threads, shapes_vary=True)   # every photo size
+        self.session = create_session(model_path, threads)
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.score_threshold = score_threshold

@@ -67,9 +67,8 @@ def release_free_heap() -> None:
         _TRIM(0)
 
 
-def session_options(threads: int = 2, shapes_vary: bool = False) -> ort.SessionOptions:
-    """edge's options for every model (the benchmarks start from these too);
-    `shapes_vary`: the model's input size changes from call to call (no memory patterns)."""
+def session_options(threads: int = 2) -> ort.SessionOptions:
+    """edge's options for every model (the benchmarks start from these too)."""
     _shared_arena()
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = max(1, int(threads))
@@ -81,17 +80,16 @@ def session_options(threads: int = 2, shapes_vary: bool = False) -> ort.SessionO
     # need; on a 2-core terminal they slow everything down when more than one runs.
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.add_session_config_entry("session.use_env_allocators", "1")
-    opts.enable_mem_pattern = not shapes_vary
+    opts.enable_mem_pattern = False
     return opts
 
 
-def create_session(path: Path | str, threads: int = 2, opts: ort.SessionOptions | None = None,
-                   shapes_vary: bool = False) -> ort.InferenceSession:
+def create_session(path: Path | str, threads: int = 2, opts: ort.SessionOptions | None = None) -> ort.InferenceSession:
     path = Path(path)
     if not path.exists():
         raise ModelError(f"model file {path} is missing: run `edge models fetch`")
     log.debug("loading %s with %d threads", path.name, threads)
-    session = ort.InferenceSession(str(path), sess_options=opts or session_options(threads, shapes_vary),
+    session = ort.InferenceSession(str(path), sess_options=opts or session_options(threads),
                                    providers=["CPUExecutionProvider"])
     release_free_heap()
     return session
