@@ -119,6 +119,9 @@ def option_variants(threads: int) -> dict[str, ort.SessionOptions | None]:
         for key, value in change.items():
             if key == "spinning":
                 o.add_session_config_entry("session.intra_op.allow_spinning", value)
+            elif key == "own_arena":
+                o.add_session_config_entry("session.use_env_allocators", "0")
+                o.enable_mem_pattern = True
             else:
                 setattr(o, key, value)
         return o
@@ -133,6 +136,7 @@ def option_variants(threads: int) -> dict[str, ort.SessionOptions | None]:
         "graph opt EXTENDED (no NCHWc)": edge(graph_optimization_level=g.ORT_ENABLE_EXTENDED),
         "graph opt BASIC": edge(graph_optimization_level=g.ORT_ENABLE_BASIC),
         "arena off": edge(enable_cpu_mem_arena=False),
+        "own arena + memory patterns (before)": edge(own_arena=True),
     }
 
 
