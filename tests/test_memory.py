@@ -63,7 +63,7 @@ def test_every_model_loaded_and_photos_of_many_sizes_stay_bounded(workers, bound
     # multiface photo analysed twice with every field by 1 thread, or by 2 at once
     # (`edge serve`'s default workers; measured 278-286 MB, bound with room for the
     # threads' timing). Before the shared arena, the buffer budget and the one-big-pass
-    # lock the peaks were 341 and 482 MB; now ~252 and ~282 MB.
+    # lock the peaks were 341 and 482 MB; now ~252 and 275-301 MB.
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-c", MIX, str(workers), *map(str, PHOTOS)], capture_output=True,
                          text=True, env=env, timeout=300, check=True)
