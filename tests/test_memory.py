@@ -4,6 +4,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import onnxruntime as ort
@@ -11,6 +14,7 @@ import pytest
 
 from conftest import MULTIFACE, REPO, lfw_people, load
 from edge.analysis import detector as det_mod
+from edge.analysis.app import AnalyserConfig, FaceAnalyser
 from edge.analysis.align import align_face
 from edge.analysis.attributes import dlib_chip, preprocess as age_preprocess
 from edge.analysis.crops import face_crop
@@ -116,3 +120,38 @@ def test_face_type_and_liveness_read_one_crop_with_the_same_results(analyser):
             assert face.face_type.human == alone.human
             assert face.liveness == liveness_score(img, face.box, face.kps5)
             assert face.liveness == liveness_score(img, face.box, face.kps5, alone.human, face_crop(img, face.kps5))
+
+
+class _Overlap:
+    """The detector's real session, counting how many big passes run at once."""
+
+    def __init__(self, session, big: int):
+        self.session, self.big, self.lock = session, big, threading.Lock()
+        self.now = self.most = 0
+
+    def run(self, names, feed, *args):
+        x = next(iter(feed.values()))
+        big = x.shape[2] * x.shape[3] > self.big
+        with self.lock:
+            self.now += big
+            self.most = max(self.most, self.now)
+        try:
+            time.sleep(0.02 if big else 0)   # widen the window two unguarded passes would share
+            return self.session.run(names, feed, *args)
+        finally:
+            with self.lock:
+                self.now -= big
+
+    def __getattr__(self, name):
+        return getattr(self.session, name)
+
+
+def test_two_threads_never_run_two_big_detector_passes_at_once():
+    # Each pass over a 1280 px photo takes 40-65 MB of activations; before the lock two
+    # server workers ran them side by side.
+    analyser = FaceAnalyser(AnalyserConfig(threads=1))
+    spy = analyser.detector.session = _Overlap(analyser.detector.session, 600_000)  # det_mod.BIG_PASS_PIXELS
+    img = load(MULTIFACE / "insightface_t1.jpg")   # 1280x886: a 1.15 MP first pass
+    with ThreadPoolExecutor(2) as pool:
+        counts = list(pool.map(lambda _: len(analyser.analyse(img, 10, 0, set())), range(6)))
+    assert counts == [6] * 6 and spy.most == 1
