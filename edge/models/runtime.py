@@ -55,9 +55,10 @@ _TRIM, _MALLOPT = _glibc()
 M_MMAP_THRESHOLD = -3            # glibc's mallopt parameter
 # C allocations this large get pages of their own, returned to the system when freed.
 # glibc's default threshold rises to the largest block freed (up to 32 MB), after which
-# a big photo's temporaries stay in the heap for good. The frame path allocates nothing
-# this large outside the arena and the reused input blobs.
-MMAP_THRESHOLD_BYTES = 1 << 20
+# a big photo's temporaries (a decoded 2280x1588 photo is 11 MB, its detector blob 14 MB)
+# stay in the heap for good. 1 MB gave the same peaks; 4 MB keeps a video frame (0.9 MB)
+# and a library's 1M-face score vector (4.0 MB) in the heap; 16 MB lost 40 MB of it.
+MMAP_THRESHOLD_BYTES = 4 << 20
 
 
 def release_free_heap() -> None:
