@@ -2,10 +2,12 @@
 
 Memory (docs/speed.md, "Memory and the rest of the path"): every session allocates its
 activations from one CPU arena shared by the whole process, so the arena holds the
-largest single run (the detector on a 1280 px photo) instead of the sum of five; memory
-patterns are off, because with the shared arena they only add a block per run the
-arena cannot reuse between models; and the heap the model loading left free is handed
-back to the system after each session is created.
+largest single run (the detector on a 1280 px photo) instead of the sum of five;
+memory patterns are off (onnxruntime plans and keeps one per model and input shape,
+and the detector sees a new shape with every photo size: +37 MB over photos of 11
+sizes); the heap the model loading left free goes back to the system after each
+session is created, and glibc maps big blocks of their own so a big photo's
+temporaries go back too.
 """
 from __future__ import annotations
 
@@ -20,23 +22,6 @@ import onnxruntime as ort
 from edge.errors import ModelError
 
 log = logging.getLogger(__name__)
-
-_arena_lock = threading.Lock()
-_arena_registered = False
-
-
-def _shared_arena() -> None:
-    """Register the process's one CPU arena with onnxruntime's environment and fix
-    glibc's mmap threshold (once, before the first model loads)."""
-    global _arena_registered
-    with _arena_lock:
-        if _arena_registered:
-            return
-        info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
-        ort.create_and_register_allocator(info, ort.OrtArenaCfg({}))
-        if _MALLOPT is not None:
-            _MALLOPT(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-        _arena_registered = True
 
 
 def _glibc():
@@ -56,9 +41,27 @@ M_MMAP_THRESHOLD = -3            # glibc's mallopt parameter
 # C allocations this large get pages of their own, returned to the system when freed.
 # glibc's default threshold rises to the largest block freed (up to 32 MB), after which
 # a big photo's temporaries (a decoded 2280x1588 photo is 11 MB, its detector blob 14 MB)
-# stay in the heap for good. 1 MB gave the same peaks; 4 MB keeps a video frame (0.9 MB)
-# and a library's 1M-face score vector (4.0 MB) in the heap; 16 MB lost 40 MB of it.
+# stay in the heap for good. 4 MB keeps what is smaller in the heap as before (a video
+# frame, 0.9 MB; the library's exact score vector up to 1M faces, 4.0 MB); 1 MB saved
+# another 11 MB in `edge bench`, 16 MB gave 40 MB back with two workers.
 MMAP_THRESHOLD_BYTES = 4 << 20
+
+_arena_lock = threading.Lock()
+_arena_registered = False
+
+
+def _shared_arena() -> None:
+    """Register the process's one CPU arena with onnxruntime's environment and fix
+    glibc's mmap threshold (once, before the first model loads)."""
+    global _arena_registered
+    with _arena_lock:
+        if _arena_registered:
+            return
+        info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+        ort.create_and_register_allocator(info, ort.OrtArenaCfg({}))
+        if _MALLOPT is not None:
+            _MALLOPT(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+        _arena_registered = True
 
 
 def release_free_heap() -> None:
