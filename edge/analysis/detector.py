@@ -20,7 +20,7 @@ from edge.models.runtime import create_session
 STRIDES = (8, 16, 32)
 LARGEST_FACE = 300   # px at the detector's input where YuNet starts to miss faces
 PYRAMID_STEP = 3.0
-# Input blobs kept per thread for reuse, most recently used first, in bytes: a video
+# Input blobs kept per thread for reuse (least recently used dropped first), in bytes: a video
 # frame's passes stay (the loop detects a 1280x720 frame at 640x360, 2.8 MB; a 640x480
 # frame at full size is 4.6 MB with its second pass and a level crop); photos of many
 # sizes (the API) no longer keep up to 8 blobs of up to 20 MB each in every worker.
