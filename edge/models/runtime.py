@@ -41,10 +41,12 @@ M_MMAP_THRESHOLD = -3            # glibc's mallopt parameter
 # C allocations this large get pages of their own, returned to the system when freed.
 # glibc's default threshold rises to the largest block freed (up to 32 MB), after which
 # a big photo's temporaries (a decoded 2280x1588 photo is 11 MB, its detector blob 14 MB)
-# stay in the heap for good. 4 MB keeps what is smaller in the heap as before (a video
-# frame, 0.9 MB; the library's exact score vector up to 1M faces, 4.0 MB); 1 MB saved
-# another 11 MB in `edge bench`, 16 MB gave 40 MB back with two workers.
-MMAP_THRESHOLD_BYTES = 4 << 20
+# stay in the heap for good. A video frame (0.9 MB) stays in the heap; 4 MB cost 11 MB
+# more in `edge bench` and ~30 MB more in a serving process (its 1-4 MB request bodies
+# and decoded photos), 16 MB 40 MB more with two workers. What pays the page faults
+# instead: blocks of 1 MB or more allocated per call (an exact library scan over more
+# than 262k faces allocates its 1 MB+ score vector, beside reading 128 MB+ of vectors).
+MMAP_THRESHOLD_BYTES = 1 << 20
 
 _arena_lock = threading.Lock()
 _arena_registered = False
