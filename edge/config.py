@@ -63,7 +63,7 @@ class RunConfig:
     max_frames: int = 6               # searched frames before a track is unknown
     liveness_timeout_s: float = 6.0   # a recognised track must prove liveness within this
     embed_worker: str = "thread"      # thread: embed + search off the frame path; inline: in it
-    embed_threads: int = 1            # the worker's SFace intra-op threads (0: share the analyser's)
+    embed_threads: int = 0            # 0: the worker uses the analyser's SFace session; N: its own, N threads
     duration_s: float = 0.0           # stop after this long (0: run until SIGTERM)
     status_interval_s: float = 2.0    # status file and log line refresh
     metrics_port: int = 0             # Prometheus metrics on 127.0.0.1:PORT (0: off)

@@ -111,8 +111,8 @@ class Pipeline:
         self._seq: int | None = None
         self._threshold_lock = threading.Lock()   # the status snapshot and the worker refresh it too
         self.threshold: Threshold = self.refresh_threshold()
-        self.worker = EmbedWorker(embedder or analyser.embedder, self._search, rules.decision.fused,
-                                  threaded=threaded, name=f"edge-embed-{camera}")
+        self.worker = EmbedWorker(embedder or getattr(analyser, "embedder", None), self._search_job,
+                                  rules.decision.fused, threaded=threaded, name=f"edge-embed-{camera}")
         self._closing: dict[int, Track] = {}           # ended tracks waiting for their jobs
         self._carry: list[tuple[Event, float]] = []     # events of a frame that raised, given next time
         self._last_ts = 0.0
@@ -227,8 +227,8 @@ class Pipeline:
                 del self._closing[tid]
                 self.worker.cancel(tid)
                 event = self._ended(track)
-                if event:
-                    out.append((event, track.last_ts))
+                if event:   # rests on this frame: the one that found the track gone
+                    out.append((event, ts))
         return error
 
     # -- per track ------------------------------------------------------------------
@@ -280,9 +280,12 @@ class Pipeline:
             return None                      # announced by _ended, in the same call
         return self._announce(track, st, ts, final=False)
 
-    def _search(self, job: EmbedJob, embedding: np.ndarray, query: np.ndarray) -> list[Hit]:
-        """The worker's search of `query` (the track's frames fused, or this frame's
-        `embedding`); runs on the worker's thread."""
+    def _search_job(self, job: EmbedJob, embedding: np.ndarray, query: np.ndarray) -> list[Hit]:
+        """The worker's search for a job: `query` is the track's frames fused, or this
+        frame's `embedding`. Runs on the worker's thread."""
+        return self._search(query)
+
+    def _search(self, query: np.ndarray) -> list[Hit]:
         matches = self.library.search(query, self._groups, 2)
         self.refresh_threshold(self.library.seq)  # the library state this search saw; no extra query
         return [Hit(m.user_id, m.group_id, m.user_info, score(m.similarity)) for m in matches]

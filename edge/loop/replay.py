@@ -140,12 +140,12 @@ class Recorder(Pipeline):
         self._pose[job] = max(abs(face.yaw), abs(face.pitch), abs(face.roll))
         return job
 
-    def _search(self, job, embedding, query):
+    def _search_job(self, job, embedding, query):
         rec = self.tracks.setdefault(job.track_id, TrackRecord("", -1))
         rec.embeddings.append(embedding)
         rec.goodness.append(job.goodness)
         rec.pose.append(self._pose.pop(job))
-        return super()._search(job, embedding, query)
+        return super()._search_job(job, embedding, query)
 
 
 def record(analyser, library, frames, min_face_px: int = Recorder.RULES.min_face_px) -> list[TrackRecord]:
