@@ -2,7 +2,7 @@
 
     python scripts/bench_loop.py [--seconds 20] [--fps 30] [--extra-faces 1000] [--explore]
                                  [--quick] [--keep DIR] [--only TEXT] [--wait-idle S]
-                                 [--compare-worker [--rounds N]]
+                                 [--compare-worker [--rounds N]] [--liveness NONE]
 
 Default run: 7 measurements, ~2.5 minutes on a quiet 2-core machine, all at the
 config's run.min_face_px (40): the loop detects each frame with its first pass at
@@ -884,6 +884,7 @@ def main() -> None:
     ap.add_argument("--compare-worker", action="store_true",
                     help="Mode B only: embedding inline vs on the worker (shared session, own 1-thread one), round-robin")
     ap.add_argument("--rounds", type=int, default=1, help="rounds of --compare-worker")
+    ap.add_argument("--liveness", default="NORMAL", help="run.liveness_control of the runs (NONE: photos get named)")
     ap.add_argument("--extra-faces", type=int, default=1000, help="synthetic faces added to the library")
     ap.add_argument("--explore", action="store_true",
                     help="also Mode A at min_face_px 20 (full resolution) and 80, Mode B at 20 and at threads 1")
@@ -927,7 +928,7 @@ def main() -> None:
         print(f"  clips: {setup['frames']} frames at {args.fps:g} fps ({setup['make_s']} s); "
               f"library: {setup['library']}; people {setup['people']}", flush=True)
         from edge.config import load_config
-        base = {"data_dir": str(work / "data"), "fps": args.fps, "seconds": args.seconds, "liveness": "NORMAL",
+        base = {"data_dir": str(work / "data"), "fps": args.fps, "seconds": args.seconds, "liveness": args.liveness,
                 "threads": 2, "min_face_px": load_config().run.min_face_px}
 
         def job(mode, clip, **kw):

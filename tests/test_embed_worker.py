@@ -27,12 +27,14 @@ DELAY_S = 0.5   # each search waits this long, then searches the real library
 
 class SlowLibrary:
     """The real library; every search first waits DELAY_S (or until `gate` opens) and is
-    logged. `fail` makes the next searches raise it instead (a library damaged mid-run)."""
+    logged. `fail` makes the searches numbered in `fail_at` (1-based; None: every one
+    from now on) raise it instead (a library damaged mid-run, a busy disk)."""
 
     def __init__(self, inner, delay: float = DELAY_S):
-        self.inner, self.delay, self.searches = inner, delay, []
+        self.inner, self.delay, self.searches, self.calls = inner, delay, [], 0
         self.gate: threading.Event | None = None
         self.fail: StorageError | None = None
+        self.fail_at: set[int] | None = None
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
@@ -42,7 +44,8 @@ class SlowLibrary:
             self.gate.wait(30)
         else:
             time.sleep(self.delay)
-        if self.fail is not None:
+        self.calls += 1
+        if self.fail is not None and (self.fail_at is None or self.calls in self.fail_at):
             raise self.fail
         self.searches.append(np.array(embedding))
         return self.inner.search(embedding, groups, k)
@@ -199,3 +202,27 @@ def test_a_library_damaged_mid_run_stops_the_loop(tmp_path, edge_config):
     assert time.monotonic() - t0 < 30
     assert runner.fault is slow.fail and runner.stop_event.is_set()
     assert any("malformed" in e for e in runner.status["gate"].errors)
+
+
+def test_a_failed_search_loses_no_event_of_the_same_frame(analyser, library):
+    """Paul and Jennifer are decided on the same frame (their second searches) as the
+    stranger beside them is searched; that last search of the frame fails (a busy disk).
+    process() raises it, as the Runner expects, and the two events decided with it come
+    with the next call: none lost, none doubled. (The old loop raised from inside the
+    frame, after announcing Paul and Jennifer, and their events were never given.)"""
+    frames = [*side_by_side((A, B, C)), *empty(1.6, 1.5)]
+    inline = Pipeline(analyser, library, RULES, "gate")
+    want = sorted((e.kind, e.user_id) for e in [*timed_run(inline, frames)[0], *inline.flush()])
+    busy = SlowLibrary(library, delay=0.0)
+    busy.fail, busy.fail_at = StorageError("busy", "library.db", "database is locked"), {6}
+    pipeline = Pipeline(analyser, busy, RULES, "gate")
+    events, raised = [], 0
+    for frame, ts in frames:
+        try:
+            events += pipeline.process(frame, ts)
+        except StorageError:   # the Runner logs it and goes on with the next frame
+            raised += 1
+    events += pipeline.flush()
+    assert raised == 1 and busy.calls > 6
+    assert sorted((e.kind, e.user_id) for e in events) == want
+    assert ("recognised", "paul") in want and ("recognised", "jlo") in want

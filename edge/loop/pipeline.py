@@ -6,10 +6,11 @@ frames are embedded and searched (SFace is the expensive stage on a Pi, ~70 ms),
 one every `embed_interval_s`, until the track is decided. The embedding and search run
 on an EmbedWorker (edge/loop/embed_worker.py): on its own thread in the service, so the
 next frames never wait for them; inline (`threaded=False`) for the replay and tests. Their
-results are decided here, on the frame thread, like every other event. A decided track stays quiet until it leaves, so one person at the door is
-one event. Liveness evidence (blinks, 3-D parallax, the HIGH-level challenge) is
-gathered on every gated frame; a recognised person is only announced once liveness says
-live, within `liveness_timeout_s`, otherwise the track is rejected with 223120.
+results are decided here, on the frame thread, like every other event. A decided track
+stays quiet until it leaves, so one person at the door is one event. Liveness evidence
+(blinks, 3-D parallax, the HIGH-level challenge) is gathered on every gated frame; a
+recognised person is only announced once liveness says live, within
+`liveness_timeout_s`, otherwise the track is rejected with 223120.
 """
 from __future__ import annotations
 

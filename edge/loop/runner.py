@@ -150,7 +150,7 @@ class Runner:
             st.heartbeat = time.monotonic()
             frame = camera.latest(after_seq=seq, timeout=0.5)
             if frame is None:
-                if not self._handle(name, pipeline, pipeline.poll, st):  # the worker's results meanwhile
+                if not self._handle(name, pipeline, pipeline.poll, st, what="poll"):  # the worker's results meanwhile
                     break
                 if camera.state in (CameraState.STOPPED, CameraState.FAILED):
                     if camera.state is CameraState.STOPPED:  # a finite source (file, folder) ended
@@ -162,7 +162,7 @@ class Runner:
                 st.skipped += frame.seq - seq - 1
             seq = frame.seq
             if not self._handle(name, pipeline, lambda: pipeline.process(frame.image, frame.timestamp), st,
-                                frame.timestamp):
+                                frame.timestamp, f"frame {frame.seq}"):
                 break
         for event in pipeline.flush():
             self.bus.publish(event)
@@ -170,7 +170,8 @@ class Runner:
         if pipeline.flush_error is not None and isinstance(pipeline.flush_error, StorageError):
             self._storage_failed(name, pipeline.flush_error, st)
 
-    def _handle(self, name: str, pipeline: Pipeline, call, st: CameraStatus, captured: float | None = None) -> bool:
+    def _handle(self, name: str, pipeline: Pipeline, call, st: CameraStatus, captured: float | None = None,
+                what: str = "frame") -> bool:
         """Run a frame (`captured`: its capture time) or a poll of the embedding worker and
         publish its events; False when the loop must stop (the library is unusable)."""
         try:
@@ -178,7 +179,7 @@ class Runner:
         except StorageError as exc:
             return not self._storage_failed(name, exc, st)
         except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the gate
-            log.exception("camera %s: frame failed", name)
+            log.exception("camera %s: %s failed", name, what)
             st.errors.append(f"{time.strftime('%H:%M:%S')} {exc!r}")
             return True
         done = time.monotonic()
