@@ -147,6 +147,10 @@ class Pipeline:
         time of the frame it rests on (a searched frame's, for a worker's result)."""
         t0 = time.perf_counter()
         self._last_ts = ts
+        # Results finished while this frame was awaited are decided now, not after it; their
+        # events wait in _carry, so that a failing frame cannot lose them.
+        error = self._collect(ts, self._carry)
+        out: list[tuple[Event, float]] = []
         # Boxes only (tracks need no more), largest first, so the size cut keeps the right ones.
         # No rotated retry: a mounted camera is upright, and most frames hold no face at all,
         # which is exactly when the retry would cost three more passes (docs/loop.md).
@@ -156,14 +160,13 @@ class Pipeline:
         faces = [f for f in faces if f.height >= self.rules.min_face_px]
         t1 = time.perf_counter()
         matched, ended = self.tracker.update(faces, ts)
-        out = []
         for track, face in matched:
             event = self._frame(track, face, image, ts)
             if event:
                 out.append((event, ts))
         for track in ended:
             self._closing[track.track_id] = track
-        error = self._collect(ts, out)
+        error = self._collect(ts, out) or error
         t2 = time.perf_counter()
         self.times.ms["detect"] += (t1 - t0) * 1000
         self.times.ms["per-face: mesh+quality+liveness (+embed+search inline)"] += (t2 - t1) * 1000
