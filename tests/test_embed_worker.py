@@ -3,13 +3,11 @@
 whose search is slowed down (a slow Pi, a large library) by a delay before the real one."""
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 
 import cv2
 import numpy as np
-import pytest
 
 from edge.analysis.align import align_face
 from edge.config import load_config
