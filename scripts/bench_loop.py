@@ -58,7 +58,8 @@ What it measures (each run in its own child process, so memory figures are its o
   the old loop) against the embedding worker with its SFace session at 0 (the analyser's
   own, 2 threads) and its own 1-thread session (run.embed_worker, run.embed_threads), round-robin
   over --rounds rounds; each run also reports the worker's queue depth (sampled every
-  10 ms), replaced and refused jobs, and the load average.
+  10 ms), replaced and refused jobs, and the load average. --embed-pad-ms P makes each
+  embedding sleep P ms more (a slower board's SFace keeping the loop waiting).
 
 Targets (issue 15): live 640x480 at 30 fps, 3 faces: >= 30 fps processed, none skipped;
 p95 capture -> event <= 120 ms (capture of the frame the event rests on: for a worker's
@@ -420,6 +421,19 @@ class TimedEmbedder:
         return out
 
 
+class PaddedEmbedder:
+    """The SFace session, each call followed by a sleep: the time a Pi 4's SFace (~70 ms)
+    keeps the loop waiting, without its CPU cost (what stalls frames, not what loads cores)."""
+
+    def __init__(self, inner, pad_s: float):
+        self.inner, self.pad_s = inner, pad_s
+
+    def embed_chips(self, chips):
+        out = self.inner.embed_chips(chips)
+        time.sleep(self.pad_s)
+        return out
+
+
 class TimedLibrary:
     def __init__(self, inner):
         self.inner, self.ms, self.n = inner, 0.0, 0
@@ -683,6 +697,8 @@ def run_live(job: dict) -> dict:
     st.fps_times = collections.deque()
     camera = runner.cameras["clip"]
     worker = runner.pipelines["clip"].worker
+    if job.get("embed_pad_ms"):       # a slower board's SFace: each call padded (sleeping, no CPU)
+        worker.embedder = PaddedEmbedder(worker.embedder, job["embed_pad_ms"] / 1000)
     marks, depths = {}, []
 
     def watch():
@@ -727,6 +743,7 @@ def run_live(job: dict) -> dict:
         "rss_mb": {"before": mem_before.get("VmRSS"), "after": mem_after.get("VmRSS"), "peak": mem_after.get("VmHWM")},
         "snapshot": {k: snap[k] for k in ("processed_fps", "frame_latency_ms", "event_latency_ms", "skipped_frames")},
         "worker": job.get("worker", "thread"), "embed_threads": job.get("embed_threads", 0),
+        "embed_pad_ms": job.get("embed_pad_ms", 0),
         "embed_worker": {**snap["embed_worker"], "depth_mean": round(float(np.mean(depths)), 2) if depths else 0.0,
                          "depth_max_sampled": int(max(depths, default=0))},
         "stage_ms_per_frame": snap["stage_ms_per_frame"],
@@ -768,6 +785,8 @@ def label(r: dict) -> str:
         worker = " embed=worker (analyser's session)"
     if r["mode"] == "B" and "worker" in r:
         worker = " embed=inline" if r["worker"] == "inline" else f" embed=worker/{r.get('embed_threads', 0)}t"
+        if r.get("embed_pad_ms"):
+            worker += f" +{r['embed_pad_ms']:g}ms/embed"
     return (f"{r['mode']} {r['clip']} threads={r['threads']} min_face_px={r['min_face_px']} "
             f"(det {r['det_side']}) liveness={r['liveness']}{worker}")
 
@@ -884,6 +903,8 @@ def main() -> None:
     ap.add_argument("--compare-worker", action="store_true",
                     help="Mode B only: embedding inline vs on the worker (shared session, own 1-thread one), round-robin")
     ap.add_argument("--rounds", type=int, default=1, help="rounds of --compare-worker")
+    ap.add_argument("--embed-pad-ms", type=float, default=0.0,
+                    help="--compare-worker: each embedding also sleeps this long (a Pi 4's SFace: ~50 more)")
     ap.add_argument("--liveness", default="NORMAL", help="run.liveness_control of the runs (NONE: photos get named)")
     ap.add_argument("--extra-faces", type=int, default=1000, help="synthetic faces added to the library")
     ap.add_argument("--explore", action="store_true",
@@ -942,6 +963,8 @@ def main() -> None:
         if args.compare_worker:   # interleaved: every variant once per round, both clips
             variants = [dict(worker="inline"), dict(worker="thread", embed_threads=0),
                         dict(worker="thread", embed_threads=1)]
+            if args.embed_pad_ms:
+                variants = [{**v, "embed_pad_ms": args.embed_pad_ms} for v in variants]
             jobs = [job("B", clip, **v) for _ in range(args.rounds) for clip in ("3face", "1face") for v in variants]
             jobs = [job("A", "3face", worker=w) for _ in range(args.rounds) for w in ("inline", "thread")] + jobs
         if args.explore:
