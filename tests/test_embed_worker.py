@@ -114,7 +114,7 @@ def test_newest_best_frame_replaces_the_waiting_job(analyser, library):
         deadline = time.monotonic() + 30
         while worker.pending_goodness(1) is not None and time.monotonic() < deadline:
             time.sleep(0.01)                       # the worker took it and waits at the gate
-        assert worker.busy(1) and worker.depth() == 1
+        assert worker.busy(1) and worker.depth() == 1 and worker.stuck_for() > 0  # (the watchdog reads it)
         flipped = np.ascontiguousarray(chip[:, ::-1])  # another frame of the same face
         assert worker.submit(EmbedJob(1, 0.1, chip, 0.5)) == "queued"
         assert worker.submit(EmbedJob(1, 0.2, flipped, 0.6)) == "replaced"
@@ -122,7 +122,7 @@ def test_newest_best_frame_replaces_the_waiting_job(analyser, library):
         assert worker.submit(EmbedJob(2, 0.3, chip, 0.4)) == "queued"   # another track waits beside it
         assert worker.depth() == 3
         slow.gate.set()
-        assert worker.drain(30)
+        assert worker.drain(30) and worker.stuck_for() == 0
         results = worker.take()
     finally:
         worker.close()

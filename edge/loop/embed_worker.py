@@ -63,6 +63,7 @@ class EmbedWorker:
         self._cv = threading.Condition()
         self._pending: OrderedDict[int, EmbedJob] = OrderedDict()
         self._running: int | None = None
+        self._running_since = 0.0
         self._cancelled: set[int] = set()
         self._history: dict[int, list[np.ndarray]] = {}
         self._results: list[EmbedResult] = []
@@ -124,6 +125,12 @@ class EmbedWorker:
                 self._cancelled.add(track_id)
             self._results = [r for r in self._results if r.job.track_id != track_id]
 
+    def stuck_for(self) -> float:
+        """Seconds the running job has run (0 when idle): the Runner stops feeding systemd's
+        watchdog when a search hangs, as it does for a stuck frame thread."""
+        with self._cv:
+            return 0.0 if self._running is None else time.monotonic() - self._running_since
+
     def depth(self) -> int:
         with self._cv:
             return len(self._pending) + (self._running is not None)
@@ -167,7 +174,7 @@ class EmbedWorker:
                 if self._closed:
                     return
                 track_id, job = self._pending.popitem(last=False)
-                self._running = track_id
+                self._running, self._running_since = track_id, time.monotonic()
             result = self._do(job)
             self._finish(job, result)
 

@@ -276,8 +276,9 @@ class Runner:
                 next_status = time.monotonic() + interval
                 snap = self.last_snapshot = self.snapshot()
                 self._write_status(snap)
-            alive = all(time.monotonic() - st.heartbeat < STALE_WORKER_S for st in self.status.values())
-            if alive:  # a stuck processing thread starves the watchdog: systemd restarts us
+            alive = all(time.monotonic() - st.heartbeat < STALE_WORKER_S for st in self.status.values()) and \
+                all(p.worker.stuck_for() < STALE_WORKER_S for p in self.pipelines.values())
+            if alive:  # a stuck processing thread or search starves the watchdog: systemd restarts us
                 systemd.notify("WATCHDOG=1\nSTATUS=" + "; ".join(
                     f"{n}: {c['state']} {c['processed_fps']} fps"
                     for n, c in self.last_snapshot["cameras"].items()))
