@@ -232,7 +232,7 @@ def test_save_load_round_trip(exact_limit, tmp_path):
     meta = {"seq": 17, "library_uuid": "abc", "nested": [1, {"x": None}]}
     idx.save(tmp_path / "ix", meta)
     idx.save(tmp_path / "ix", meta)  # a second save replaces the first, leaving one set of files
-    assert len(list((tmp_path / "ix").glob("index-*"))) == (4 if exact_limit == 500 else 3)
+    assert len(list((tmp_path / "ix").glob("index-*"))) == (5 if exact_limit == 500 else 4)  # + owners
     loaded, got_meta = FaceIndex.load(tmp_path / "ix", DIM, exact_limit=exact_limit)
     assert got_meta == meta
     assert loaded.stats()["hnsw"] == idx.stats()["hnsw"]
