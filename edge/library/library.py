@@ -37,6 +37,7 @@ from edge.library.catalog import write_catalog
 from edge.library.index import MANIFEST, FaceIndex, read_manifest
 from edge.library.matching import FACES_PER_USER, UserMatch, faces_wanted, rank_users, user_similarities  # noqa: F401
 from edge.library.owners import Owners
+from edge.library.scrub import Scrub
 from edge.library.store import FaceRecord, LibraryError, LibraryStore
 from edge.sqlite import StorageError, set_aside
 
@@ -120,6 +121,7 @@ class FaceLibrary:
         self._build_wake = threading.Event()
         self._builder_lock = threading.Lock()
         self._closing = False
+        self._scrub: Scrub | None = None  # the faces table checked in the background (large libraries)
         self._graph_unsaved = 0  # faces the builder put into the graph since the last save
         self._stamp = None  # the store's change_stamp() when the index last caught up
         t0 = time.perf_counter()
@@ -132,6 +134,7 @@ class FaceLibrary:
                 self._wake_builder()
             if how == "rebuilt":
                 self._try_save("after the rebuild")
+            self._scrub = Scrub.start_if_large(self.store, self.remedy)
         except OSError as exc:
             self.store.close()
             raise os_storage_error(exc, self.dir / INDEX_DIR, self.remedy) from None
@@ -355,7 +358,11 @@ class FaceLibrary:
             self._unsaved = self._graph_unsaved = 0
 
     def stop_builder(self) -> None:
-        """Stop the graph builder after its current chunk (what is left stays pending)."""
+        """Stop the graph builder after its current chunk (what is left stays pending),
+        and the background check of the faces table."""
+        scrub = self._scrub
+        if scrub is not None:
+            scrub.stop()
         with self._builder_lock:
             self._closing = True
             self._build_wake.set()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ import numpy as np
 
 from edge.postgres.migration_mark import MARK_KEY, refuse_incomplete
 from edge.sqlite import SqliteFile
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 
@@ -903,6 +906,13 @@ class LibraryStore(LibraryRules, SqliteFile):
     """Groups, members and faces of one app in its SQLite file, with the change log. Thread-safe."""
 
     SMALL_TABLES = ("meta", "groups", "members")
+
+    def found_damage(self, err) -> None:
+        """Damage found outside a call (edge/library/scrub.py): refuse from now on, as a read meeting it would."""
+        with self._lock:
+            if self.fault is None:
+                self.fault = err
+                log.error("%s: refused until repaired", err)
 
     def change_stamp(self) -> tuple[int, int]:
         """Changes whenever anything may have been committed to the file since the last
