@@ -532,6 +532,17 @@ class FaceIndex:
                         return self._with_pending(q, k, hits, {int(g) for g in groups})
             return self._exact(q, k, np.concatenate([r.view() for r in rows]))
 
+    def exact(self, query, k: int) -> list[tuple[int, int, float]]:
+        """search() over every live face exactly, whatever the size: the ground truth of
+        recall figures (benchmarks)."""
+        q = np.ascontiguousarray(query, np.float32).reshape(-1)
+        with self._rw.read():
+            return self._exact(q, int(k), None)
+
+    def effective_ef(self, k: int) -> int:
+        """The ef an unrestricted search of k faces runs with now (benchmarks, stats)."""
+        return self._plan(k, len(self._slot))[1]
+
     def _with_pending(self, q, k, hits, groups):
         """Graph hits merged with an exact pass over the pending faces (of `groups`)."""
         if not self._pending_n:
