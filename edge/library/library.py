@@ -433,11 +433,6 @@ class FaceLibrary:
         found = owners.lookup(index.owners_of([h[0] for h in hits]))
         return rank_users(hits, {h[0]: o for h, o in zip(hits, found) if o is not None}, max_users)
 
-    def group_exists(self, group_id: str) -> bool:
-        """From memory, as a search sees the groups."""
-        self.sync()
-        return self.owners.has_group(group_id)
-
     def user_similarities(self, embedding: np.ndarray, user_id: str, group_ids: list[str]) -> list[UserMatch]:
         """1:1 against one user's faces (exact), per group the user is in, best first."""
         return user_similarities(self.store, embedding, user_id, group_ids)

@@ -61,10 +61,6 @@ class Owners:
         with self._lock:
             return [self._group_ref[g] for g in dict.fromkeys(group_ids) if g in self._group_ref]
 
-    def has_group(self, group_id: str) -> bool:
-        with self._lock:
-            return group_id in self._group_ref
-
     # -- members -----------------------------------------------------------------------
     def put(self, rows) -> None:
         """Members as they are now: (member_ref, group_ref, user_id, user_info) rows."""
