@@ -442,3 +442,14 @@ def test_searches_during_the_build_never_miss_a_face():
     for t in threads:
         t.join()
     assert not misses
+
+
+def test_an_index_saved_with_other_graph_parameters_loads_with_its_own(tmp_path):
+    """The graph's M and ef_construction are the save's, whatever this edge's defaults:
+    an index built with older parameters keeps working, no rebuild."""
+    idx, ids, gids, vecs = build(3000, exact_limit=500, M=12, ef_construction=40)
+    idx.save(tmp_path / "ix", {"seq": 1})
+    loaded, _ = FaceIndex.load(tmp_path / "ix", DIM, exact_limit=500)
+    assert loaded.M == 12 and loaded.stats()["hnsw"]
+    for q in near(vecs, 30):
+        assert loaded.search(q, 10) == idx.search(q, 10)
