@@ -34,7 +34,8 @@ Slots and deletions
 Memory (scripts/bench_library.py, M=24, 1M faces, x86-64; RSS after load): ~1.47 KB per
 face. 512 B float32 matrix; ~820 B hnswlib (its own 512 B copy of the vector, 2*M = 48
 level-0 links = 196 B, label, label-map node, a mutex per element); ~140 B face_id dict,
-per-slot ids/group ids and group lists. Below exact_limit (no graph): ~650 B per face.
+per-slot ids/group ids and group lists; 8 B the face's owner (FaceLibrary's member_ref,
+edge/library/owners.py). Below exact_limit (no graph): ~650 B per face.
 The duplicate float32 copy (~35 %) buys the exact paths (small libraries, groups) and
 the exact re-rank without going through hnswlib's per-label lookups. 1M faces ~ 1.5 GB:
 a 4 GB Pi 4 holds 1M beside the models, a 2 GB one ~0.5M.
