@@ -126,14 +126,15 @@ def bench_size(faces: int, root: Path, rng, reuse: bool, efs: list[int], n_queri
     used = {}
     default = lib.index.ef_search
     load = [os.getloadavg()[0]]
-    for q, best in zip(probes, exact):  # the ef values interleaved query by query
-        for b in efs:
+    for i in range(n_queries):  # the ef values interleaved, each on another query than the search before
+        for j, b in enumerate(efs):
+            at = (i + j * 101) % n_queries
             lib.index.ef_search = b or default
             used[b] = lib.index.effective_ef(faces_wanted(1))
             t0 = time.perf_counter()
-            hit = lib.search(q, None, 1)
+            hit = lib.search(probes[at], None, 1)
             lat[b].append(time.perf_counter() - t0)
-            agree[b] += bool(hit) and hit[0].user_id == owner[best]
+            agree[b] += bool(hit) and hit[0].user_id == owner[exact[at]]
     load.append(os.getloadavg()[0])
     stats = lib.owners.stats()
     lib.close()
