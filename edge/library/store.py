@@ -805,7 +805,7 @@ class LibraryRules:
                               f"WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk))
         return rows
 
-    def iter_members(self, batch: int = 100_000):
+    def iter_members(self, batch: int = 10_000):
         """(member_ref, group_ref, user_id, user_info) rows of every member, in batches."""
         last = 0
         while True:
