@@ -178,7 +178,8 @@ def check_wheels() -> None:
                                   "--python-version", f"{sys.version_info.major}.{sys.version_info.minor}",
                                   "-d", tmp, package], capture_output=True, text=True)
             wheels = [p.name for p in Path(tmp).glob("*.whl")]
-        print(f"{name:8} aarch64 wheel: {wheels[0] if wheels else 'none (' + run.stderr.strip().splitlines()[-1] + ')'}")
+        why = (run.stderr.strip().splitlines() or ["?"])[-1]
+        print(f"{name:8} aarch64 wheel: {wheels[0] if wheels else f'none ({why})'}")
 
 
 def main() -> None:

@@ -4,7 +4,9 @@ The store (SQLite) is the truth; the index is a cache derived from it. Every wri
 goes to the store first (one transaction, logged), then the index replays the change
 log up to the store's newest sequence number. The same replay runs before every
 search, so a library written by another process (an enrollment script next to the
-service) is searched as it is now, without a restart.
+service) is searched as it is now, without a restart. It keeps the faces' owners
+(edge/library/owners.py) too: a search reads no SQLite beyond asking whether anything
+was committed since (docs/storage.md, "1:N at 1M faces").
 
 At start-up the saved index is loaded when its recorded sequence number and library
 uuid match the store (then only the newer changes are replayed); otherwise it is
