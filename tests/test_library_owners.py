@@ -226,3 +226,35 @@ def test_the_api_answers_each_write_at_once(tmp_path):
                                                      {"max_user_num": 5})["result"]["user_list"]] == ["jlo"]
     finally:
         close_library(cfg.path(cfg.data_dir), "owners")
+
+
+def test_searches_beside_writes_never_answer_a_deleted_user(lib):
+    """Searching threads beside a writer: no error, and once a deletion returned no
+    search names that user; once a registration returned every search finds it."""
+    import threading
+    lib.register_many([([GROUPS[i % 3]], f"u{i}", "", record(f"u{i}"), "append") for i in range(120)])
+    stop, errors = threading.Event(), []
+
+    def search_all():
+        rng = np.random.default_rng(threading.get_ident() % 1000)
+        while not stop.is_set():
+            try:
+                lib.search(embedding(f"u{rng.integers(0, 120)}"), None, 3)
+                lib.search(embedding(f"n{rng.integers(0, 30)}"), ["g1"], 3)
+            except Exception as exc:  # noqa: BLE001 - collected for the assertion below
+                errors.append(exc)
+    readers = [threading.Thread(target=search_all) for _ in range(3)]
+    for t in readers:
+        t.start()
+    try:
+        for i in range(30):
+            lib.delete_user(f"u{i}")
+            assert users(lib, f"u{i}") == set()
+            lib.register(["g1"], f"n{i}", f"new {i}", record(f"n{i}"))
+            assert users(lib, f"n{i}") == {("g1", f"n{i}", f"new {i}")}
+    finally:
+        stop.set()
+        for t in readers:
+            t.join()
+    assert errors == []
+    check(lib, [f"u{i}" for i in range(120)] + [f"n{i}" for i in range(30)])
