@@ -82,3 +82,39 @@ def sample_path(name: str, models_dir: Path | None = None) -> Path:
     """Where `edge models fetch` puts a sample photo (e.g. 'demo')."""
     models_dir = Path(models_dir or default_models_dir())
     return models_dir / load_manifest(models_dir, "samples")[name].file
+
+
+PRECISIONS = ("fp32", "int8")
+
+
+def runtime_files(models_dir: Path | None = None, precision: str = "fp32") -> dict[str, Path]:
+    """The runtime file of each role at a precision (`models.precision`): the int8 build
+    where a model has one, the fp32 file otherwise."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be {' or '.join(PRECISIONS)}, not {precision!r}")
+    models_dir = Path(models_dir or default_models_dir())
+    return {name: models_dir / (spec.int8.file if precision == "int8" and spec.int8 else spec.file)
+            for name, spec in load_manifest(models_dir).items()}
+
+
+INT8_TAG = "+int8@"
+
+
+def embedder_model_id(models_dir: Path | None = None, precision: str = "fp32") -> str:
+    """The model id stored with every face: the runtime file's name and the wheel member's
+    sha256; an int8 build adds its committed ranges' sha256 (its own id: what made an
+    embedding is never lost). model_space() says which ids embed alike."""
+    import hashlib
+
+    spec = load_manifest(models_dir)["embedder"]
+    base = f"{spec.file.rsplit('.', 1)[0]}@{spec.sha256[:12]}"
+    if precision != "int8" or spec.int8 is None:
+        return base
+    return base + INT8_TAG + hashlib.sha256(spec.int8.ranges.read_bytes()).hexdigest()[:12]
+
+
+def model_space(model_id: str) -> str:
+    """The embedding space of a model id: an int8 build's is its fp32 model's, whose
+    embeddings it reproduces closely enough to be searched against them (measured by
+    scripts/eval_int8.py, docs/speed.md "int8")."""
+    return model_id.split(INT8_TAG, 1)[0]
