@@ -77,16 +77,20 @@ def models_copy(tmp_path):
 def test_int8_file_is_stale_when_its_ranges_or_the_fp32_file_change(models_copy):
     models_dir, spec = models_copy
     assert is_int8_current(models_dir, spec)
-    doc = json.loads(spec.int8.ranges.read_text())
+    original = spec.int8.ranges.read_text()
+    doc = json.loads(original)
     first = sorted(doc["ranges"])[0]
     doc["ranges"][first][1] *= 1.5
     spec.int8.ranges.write_text(json.dumps(doc))
     assert not is_int8_current(models_dir, spec)
-    # Rebuilt from the new ranges: current again, other bytes.
-    before = (models_dir / spec.int8.file).read_bytes()
-    assert fetch_int8(spec, models_dir) == "built"
+    spec.int8.ranges.write_text(original)
     assert is_int8_current(models_dir, spec)
-    assert (models_dir / spec.int8.file).read_bytes() != before
+    # Built again from scratch by the fetch step: the same bytes, stamped current.
+    built = (models_dir / spec.int8.file).read_bytes()
+    (models_dir / spec.int8.file).unlink()
+    assert fetch_int8(spec, models_dir) == "built"
+    assert (models_dir / spec.int8.file).read_bytes() == built and is_int8_current(models_dir, spec)
+    assert fetch_int8(spec, models_dir) == "ok"
     with open(models_dir / spec.file, "ab") as fh:   # the fp32 file changed under it
         fh.write(b"\0")
     assert not is_int8_current(models_dir, spec)
@@ -156,3 +160,18 @@ def test_a_library_enrolled_in_fp32_keeps_working_after_the_switch_to_int8(edge_
     # Either build finds the person enrolled by the other.
     hit = fp32.identifyUser("staff", _photo("Jennifer_Lopez", 2), {"user_top_num": 2})
     assert {r["uid"] for r in hit["result"]} == {"jlo", "ann"}, hit
+
+
+def test_a_follower_running_int8_stores_the_hubs_fp32_faces(tmp_path):
+    # A terminal switched to int8 follows a hub enrolling in fp32: its faces are in the
+    # same embedding space, so they are stored, not skipped as another model's; a face
+    # of really another model still is.
+    from edge.library.store import FaceRecord, LibraryStore, ReplicaChange
+    vec = np.zeros(128, np.float32)
+    vec[0] = 1.0
+    changes = [ReplicaChange(1, "face.add", "g1", "u1", "tok1", None, FaceRecord("tok1", vec, FP32_ID, None)),
+               ReplicaChange(2, "face.add", "g1", "u2", "tok2", None, FaceRecord("tok2", vec, "other@123", None))]
+    replica = LibraryStore(tmp_path / "replica.db")
+    done = replica.apply_replica(changes, {"seq": 2}, embedder_model_id(MODELS_DIR, "int8"), None)
+    assert (done.faces_added, done.faces_skipped) == (1, 1)
+    assert replica.model_mismatch_count() == {"other@123": 1}
