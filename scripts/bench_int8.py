@@ -70,10 +70,10 @@ def bench_detector(analyser: FaceAnalyser, repeat: int) -> None:
     det = analyser.detector
     spec = load_manifest()["detector"]
     fp32 = (default_models_dir() / spec.file).read_bytes()
-    frames = [in_frame(decode_image(p.read_bytes())) for p in train_photos(DEFAULT_DATA, 100)]
+    frames = [in_frame(decode_image(p.read_bytes())) for p in train_photos(DEFAULT_DATA, 40)]
     blobs = [det._blob(f, s).copy() for f in frames for s in pyramid_scales(*f.shape[:2], det.max_side)]
     recipe = dataclasses.replace(quantize.RECIPE, op_types=("Conv",))
-    int8 = quantize.quantize(fp32, {k: tuple(v) for k, v in quantize.calibrate(fp32, blobs, recipe).items()}, recipe)
+    int8 = quantize.quantize(fp32, {k: tuple(v) for k, v in quantize.calibrate(fp32, blobs, recipe, chunk=1).items()}, recipe)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "yunet.int8.onnx"
         path.write_bytes(int8)

@@ -69,9 +69,11 @@ def prepare(fp32: bytes) -> bytes:
         return dst.read_bytes()
 
 
-def calibrate(fp32: bytes, inputs: Iterable[np.ndarray], recipe: Recipe = RECIPE) -> dict[str, list[float]]:
+def calibrate(fp32: bytes, inputs: Iterable[np.ndarray], recipe: Recipe = RECIPE,
+              chunk: int = CHUNK) -> dict[str, list[float]]:
     """Activation ranges {tensor: [low, high]} of the prepared graph over `inputs`
-    (each one batch for the graph's single input)."""
+    (each one batch for the graph's single input); `chunk` inputs per pass (big
+    inputs, e.g. camera frames: fewer)."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, create_calibrator
 
@@ -86,7 +88,7 @@ def calibrate(fp32: bytes, inputs: Iterable[np.ndarray], recipe: Recipe = RECIPE
         batch: list[np.ndarray] = []
         for x in inputs:   # in chunks: the calibrator holds every activation of a chunk
             batch.append(x)
-            if len(batch) == CHUNK:
+            if len(batch) == chunk:
                 cal.collect_data(_Reader(name, batch))
                 batch = []
         if batch:
