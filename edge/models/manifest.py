@@ -1,11 +1,14 @@
 """The model manifest (models/manifest.yaml): which pinned wheel member feeds which role."""
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from edge.errors import ModelError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,13 +107,16 @@ def embedder_model_id(models_dir: Path | None = None, precision: str = "fp32") -
     """The model id stored with every face: the runtime file's name and the wheel member's
     sha256; an int8 build adds its committed ranges' sha256 (its own id: what made an
     embedding is never lost). model_space() says which ids embed alike."""
-    import hashlib
-
     spec = load_manifest(models_dir)["embedder"]
     base = f"{spec.file.rsplit('.', 1)[0]}@{spec.sha256[:12]}"
     if precision != "int8" or spec.int8 is None:
         return base
-    return base + INT8_TAG + hashlib.sha256(spec.int8.ranges.read_bytes()).hexdigest()[:12]
+    try:
+        ranges = spec.int8.ranges.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"the int8 ranges {spec.int8.ranges} cannot be read ({exc.strerror}): "
+                         "restore them from the checkout and run `edge models fetch`") from None
+    return base + INT8_TAG + hashlib.sha256(ranges).hexdigest()[:12]
 
 
 def model_space(model_id: str) -> str:
