@@ -2,12 +2,13 @@
 """fp32 against int8 sessions, interleaved round-robin on real inputs (docs/speed.md, "int8").
 
 SFace: the shipped fp32 and int8 files on aligned faces of pairsDevTest people, at 1
-and 2 threads, with edge's session options. `--detector`: YuNet quantized here with the
+and 2 threads, with edge's session options. `--pipeline`: detect + align + embed of
+`edge bench`'s one-face 640x480 frame by an fp32 and an int8 analyser, taking turns. `--detector`: YuNet quantized here with the
 same recipe (Conv only; ranges taken on the fly on pairsDevTrain photos, nothing
 written: YuNet's int8 build is measured, not shipped) on 640x480 frames, with how far
 its detections move. Prints p50 / p95 and the load average with each figure.
 
-    python scripts/bench_int8.py [--repeat 60] [--detector]
+    python scripts/bench_int8.py [--repeat 60] [--pipeline] [--detector]
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from calibrate_int8 import DEFAULT_DATA, chips, train_photos  # noqa: E402
 
 from edge.analysis.app import AnalyserConfig, FaceAnalyser  # noqa: E402
 from edge.analysis.detector import YuNetDetector, iou, pyramid_scales  # noqa: E402
+from edge.bench import ONE_FACE_PHOTO, one_face_frame  # noqa: E402
 from edge.bench_compare import in_frame, lfw_photos  # noqa: E402
 from edge.imaging import decode_image  # noqa: E402
 from edge.models import quantize  # noqa: E402
@@ -98,13 +100,31 @@ def bench_detector(analyser: FaceAnalyser, repeat: int) -> None:
         print(line(k, v))
 
 
+def bench_pipeline(repeat: int) -> None:
+    frame = one_face_frame(decode_image(ONE_FACE_PHOTO.read_bytes()))
+    analysers = {p: FaceAnalyser(AnalyserConfig(models_dir=default_models_dir(), threads=2, precision=p,
+                                                rotated_retry=False)) for p in ("fp32", "int8")}
+    times = {p: [] for p in analysers}
+    for _ in range(repeat):
+        for p, a in analysers.items():
+            t0 = time.perf_counter()
+            a.analyse(frame, 1, 0, {"embedding"})
+            times[p].append((time.perf_counter() - t0) * 1000)
+    print("detect + align + embed, one 640x480 face, 2 threads:")
+    for p, v in times.items():
+        print(line(p, v[3:]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=60)
+    ap.add_argument("--pipeline", action="store_true")
     ap.add_argument("--detector", action="store_true")
     args = ap.parse_args()
     analyser = FaceAnalyser(AnalyserConfig(models_dir=default_models_dir(), rotated_retry=False))
     bench_sface(analyser, args.repeat)
+    if args.pipeline:
+        bench_pipeline(args.repeat)
     if args.detector:
         bench_detector(analyser, args.repeat)
 
