@@ -98,6 +98,12 @@ def main() -> None:
     for name, r in res.items():
         print(f"{name}: pairsDevTrain's best accuracy holds from cosine {r['plateau'][0]:.4f} to "
               f"{r['plateau'][1]:.4f}; pairsDevTest at its middle {100 * r['accuracy_mid']:.2f} %")
+    grid = sorted({round(res["fp32"]["threshold"], 3), round(res["int8"]["threshold"], 3), 0.34, 0.35, 0.36, 0.38})
+    print("accuracy by threshold, pairsDevTrain / pairsDevTest: " + "  ".join(f"{t:.3f}" for t in grid))
+    for name in ("fp32", "int8"):
+        (st, lt), (s, lab) = pair_sims(train, *variants[name]), pair_sims(test, *variants[name])
+        print(f"  {name}: " + "  ".join(f"{100 * ((st > t) == lt).mean():.2f} / {100 * ((s > t) == lab).mean():.2f}"
+                                       for t in grid))
     same = np.array([float(e32[k] @ e8[k]) for k in test_keys])
     print(f"cosine fp32 vs int8, same photo: mean {same.mean():.4f}, 1st percentile "
           f"{np.percentile(same, 1):.4f}, min {same.min():.4f}")
