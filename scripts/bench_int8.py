@@ -6,9 +6,9 @@ and 2 threads, with edge's session options. `--pipeline`: detect + align + embed
 `edge bench`'s one-face 640x480 frame by an fp32 and an int8 analyser, taking turns. `--detector`: YuNet quantized here with the
 same recipe (Conv only; ranges taken on the fly on pairsDevTrain photos, nothing
 written: YuNet's int8 build is measured, not shipped) on 640x480 frames, with how far
-its detections move. Prints p50 / p95 and the load average with each figure.
+its detections move; `--mesh`: the face mesh likewise, on face crops. Prints p50 / p95 and the load average with each figure.
 
-    python scripts/bench_int8.py [--repeat 60] [--pipeline] [--detector]
+    python scripts/bench_int8.py [--repeat 60] [--pipeline] [--detector] [--mesh]
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from calibrate_int8 import DEFAULT_DATA, chips, train_photos  # noqa: E402
 
 from edge.analysis.app import AnalyserConfig, FaceAnalyser  # noqa: E402
 from edge.analysis.detector import YuNetDetector, iou, pyramid_scales  # noqa: E402
+from edge.analysis.landmarks import crop_transform, eye_angle, preprocess as mesh_preprocess  # noqa: E402
 from edge.bench import ONE_FACE_PHOTO, one_face_frame  # noqa: E402
 from edge.bench_compare import in_frame, lfw_photos  # noqa: E402
 from edge.imaging import decode_image  # noqa: E402
@@ -115,11 +116,44 @@ def bench_pipeline(repeat: int) -> None:
         print(line(p, v[3:]))
 
 
+def mesh_inputs(analyser: FaceAnalyser, photos: list[Path]) -> list[np.ndarray]:
+    out = []
+    for path in photos:
+        img = decode_image(path.read_bytes())
+        faces = analyser.analyse(img, 1, 1, set())
+        if faces:
+            out.append(mesh_preprocess(img, crop_transform(faces[0].box, eye_angle(*faces[0].kps5[:2]))[0]))
+    return out
+
+
+def bench_mesh(analyser: FaceAnalyser, repeat: int) -> None:
+    """The face mesh quantized like SFace (Conv only: it has no Gemm), on face crops."""
+    spec = load_manifest()["landmarks"]
+    fp32 = (default_models_dir() / spec.file).read_bytes()
+    recipe = dataclasses.replace(quantize.RECIPE, op_types=("Conv",))
+    train = mesh_inputs(analyser, train_photos(DEFAULT_DATA, 100))
+    int8 = quantize.quantize(fp32, {k: tuple(v) for k, v in quantize.calibrate(fp32, train, recipe).items()}, recipe)
+    tests = mesh_inputs(analyser, lfw_photos(40))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "mesh.int8.onnx"
+        path.write_bytes(int8)
+        ref, q = analyser.mesh.session, create_session(path, 2)
+        name = ref.get_inputs()[0].name
+        moved = [float(np.abs(ref.run(None, {name: x})[0] - q.run(None, {name: x})[0]).max()) for x in tests]
+        print(f"face mesh int8 on {len(tests)} face crops: landmark output max abs change p50 {np.median(moved):.2f} "
+              f"max {max(moved):.2f} (pixels of the 192 px crop)")
+        times = interleaved({"fp32 2t": ref, "int8 2t": q}, tests, repeat)
+    print("face mesh, one 192x192 crop, 2 threads:")
+    for k, v in times.items():
+        print(line(k, v))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=60)
     ap.add_argument("--pipeline", action="store_true")
     ap.add_argument("--detector", action="store_true")
+    ap.add_argument("--mesh", action="store_true")
     args = ap.parse_args()
     analyser = FaceAnalyser(AnalyserConfig(models_dir=default_models_dir(), rotated_retry=False))
     bench_sface(analyser, args.repeat)
@@ -127,6 +161,8 @@ def main() -> None:
         bench_pipeline(args.repeat)
     if args.detector:
         bench_detector(analyser, args.repeat)
+    if args.mesh:
+        bench_mesh(analyser, args.repeat)
 
 
 if __name__ == "__main__":
