@@ -54,6 +54,18 @@ def test_int8_build_gives_the_same_bytes_in_every_process():
     assert shas == {hashlib.sha256((MODELS_DIR / SPEC.int8.file).read_bytes()).hexdigest()}
 
 
+def test_the_int8_file_leaves_the_recipes_fp32_nodes_float():
+    # The two most sensitive layers (docs/speed.md, "int8") take float inputs and weights.
+    import onnx
+    graph = onnx.load(str(MODELS_DIR / SPEC.int8.file)).graph
+    made_by = {out: n.op_type for n in graph.node for out in n.output}
+    nodes = {n.name: n for n in graph.node}
+    assert quantize.RECIPE.fp32_nodes
+    for name in quantize.RECIPE.fp32_nodes:
+        assert "DequantizeLinear" not in {made_by.get(i) for i in nodes[name].input}, name
+    assert "DequantizeLinear" in {made_by.get(i) for i in nodes["conv_2_conv2d"].input}
+
+
 def test_reference_check_catches_a_badly_quantized_build(tmp_path):
     # Ranges ten times too narrow clip most activations: the check must refuse that file.
     fp32 = (MODELS_DIR / SPEC.file).read_bytes()
