@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from edge.models.manifest import REPO_ROOT
+from edge.models.manifest import PRECISIONS, REPO_ROOT
 from edge.sync.config import SyncConfig, validate_sync
 from edge.thresholds import LOOP_MAX_POSE_DEG
 
@@ -27,6 +27,9 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class ModelsConfig:
     dir: str = "models"
+    # fp32 | int8: which build of SFace embeds (docs/speed.md, "int8"). Faces are stored
+    # with the model id of the build that embedded them (edge/aip/runtime.py).
+    precision: str = "fp32"
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,8 @@ def _build(cls, raw, where: str):
 
 
 def validate(cfg: Config) -> Config:
+    if cfg.models.precision not in PRECISIONS:
+        raise ConfigError(f"models.precision: must be {' or '.join(PRECISIONS)}, got {cfg.models.precision!r}")
     if not 1 <= cfg.runtime.threads <= 64:
         raise ConfigError("runtime.threads: must be between 1 and 64")
     if not 0.0 < cfg.detector.score_threshold < 1.0:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.models.manifest import model_space
 from edge.postgres.migration_mark import MARK_KEY, refuse_incomplete
 from edge.sqlite import SqliteFile
 
@@ -520,7 +521,7 @@ class LibraryRules:
                     self._apply_one(db, ReplicaChange(0, "group.delete", group_id))
                 db.execute("DELETE FROM sync_skipped")
             for c in changes:
-                if c.op == "face.add" and c.face.model != model:
+                if c.op == "face.add" and model_space(c.face.model) != model_space(model):
                     self._skip_face(db, c.group_id, c.user_id, c.face_token, c.face.model)
                     skipped += 1
                     continue
