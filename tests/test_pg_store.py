@@ -166,8 +166,8 @@ def test_postgres_store_equals_the_sqlite_store_op_by_op(stores):
     assert _log(sqlite) == _log(pg)
     assert sqlite.model_mismatch_count() == pg.model_mismatch_count()
     refs = [r for r, _, _ in pg.user_embeddings("u1", GROUPS)]
-    s_refs, s_groups, s_vecs = sqlite.faces_for_index(refs)
-    p_refs, p_groups, p_vecs = pg.faces_for_index(refs)
+    s_refs, s_groups, _, s_vecs = sqlite.faces_owned(refs)
+    p_refs, p_groups, _, p_vecs = pg.faces_owned(refs)
     assert s_refs.tolist() == p_refs.tolist() and s_groups.tolist() == p_groups.tolist()
     assert (s_vecs is None and p_vecs is None) or np.array_equal(s_vecs, p_vecs)
 

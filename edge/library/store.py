@@ -735,35 +735,9 @@ class LibraryRules:
     def user_count(self) -> int:
         return self._one("SELECT COUNT(DISTINCT user_id) FROM members")
 
-    def iter_faces(self, batch: int = 10_000):
-        """(face_refs, group_refs, embeddings) in batches, for rebuilding the index."""
-        last = 0
-        while True:
-            rows = self._all("SELECT id, group_ref, embedding FROM faces WHERE id>? ORDER BY id LIMIT ?",
-                             (last, batch))
-            if not rows:
-                return
-            last = rows[-1][0]
-            yield (np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.int64),
-                   self._matrix([r[2] for r in rows]))
-
-    def faces_for_index(self, face_refs: list[int]):
-        """(face_refs, group_refs, embeddings) of the given faces that still exist."""
-        if not face_refs:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), None
-        rows = []
-        for i in range(0, len(face_refs), 900):
-            chunk = face_refs[i:i + 900]
-            rows += self._all(f"SELECT id, group_ref, embedding FROM faces WHERE id IN ({','.join('?' * len(chunk))})",
-                              tuple(chunk))
-        if not rows:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), None
-        return (np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.int64),
-                self._matrix([r[2] for r in rows]))
-
     # -- what FaceLibrary keeps in memory for its searches (edge/library/owners.py) ----
     def iter_faces_owned(self, batch: int = 10_000):
-        """(face_refs, group_refs, member_refs, embeddings) in batches: iter_faces with each face's member."""
+        """(face_refs, group_refs, member_refs, embeddings) in batches, for rebuilding the index."""
         last = 0
         while True:
             rows = self._all("SELECT id, group_ref, member_ref, embedding FROM faces WHERE id>? ORDER BY id LIMIT ?",
