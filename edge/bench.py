@@ -9,6 +9,8 @@ photo, every field, twice: what an API terminal sees), with the process's peak.
 """
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
 import os
 import resource
 import statistics
@@ -22,6 +24,7 @@ from edge.analysis.baidu import FACE_FIELDS, face_to_baidu, stages_for
 from edge.config import load_config
 from edge.imaging import decode_image
 from edge.models.manifest import REPO_ROOT, sample_path
+from edge.pi4 import Pi4Ratios, measure_ratios
 
 SHARED = REPO_ROOT.parent / "shared" / "data"
 ONE_FACE_PHOTO = SHARED / "peers" / "face_recognition" / "examples" / "obama-480p.jpg"
@@ -47,7 +50,8 @@ def group_photo(demo_frame: np.ndarray) -> np.ndarray:
     return np.hstack([demo_frame] * 3)
 
 
-def _median_ms(fn, repeat: int) -> float:
+def median_ms(fn, repeat: int) -> float:
+    """Median wall ms of repeat calls of fn (every benchmark times through this)."""
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -56,24 +60,42 @@ def _median_ms(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
-def bench_image(analyser: FaceAnalyser, name: str, img: np.ndarray, encoded: bytes, repeat: int) -> None:
+def _stages_ms(analyser: FaceAnalyser, fn, repeat: int) -> tuple[float, dict[str, float]]:
+    """Median ms of fn() and the analyser's median ms per stage over the same runs."""
+    times, stages = [], {}
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+        for k, v in analyser.timings.items():
+            stages.setdefault(k, []).append(v)
+    return statistics.median(times), {k: statistics.median(v) for k, v in stages.items()}
+
+
+def bench_image(analyser: FaceAnalyser, name: str, img: np.ndarray, encoded: bytes, repeat: int,
+                pi4: Pi4Ratios | None = None) -> None:
     for _ in range(3):
         analyser.analyse(img, 10, 0, ALL_STAGES)  # warm-up
-    decode_ms = _median_ms(lambda: decode_image(encoded), repeat)
+    decode_ms = median_ms(lambda: decode_image(encoded), repeat)
     stage_runs: dict[str, list[float]] = {}
     for _ in range(repeat):
         faces = analyser.analyse(img, 10, 0, ALL_STAGES)
         for k, v in analyser.timings.items():
             stage_runs.setdefault(k, []).append(v)
-    core = _median_ms(lambda: analyser.analyse(img, 1, 0, {"embedding"}), repeat)
-    v2 = _median_ms(lambda: v2_detect(analyser, encoded), repeat)
-    full = _median_ms(lambda: analyser.analyse(img, 10, 0, ALL_STAGES), repeat)
+    core, core_stages = _stages_ms(analyser, lambda: analyser.analyse(img, 1, 0, {"embedding"}), repeat)
+    v2, v2_stages = _stages_ms(analyser, lambda: v2_detect(analyser, encoded), repeat)
+    full = median_ms(lambda: analyser.analyse(img, 10, 0, ALL_STAGES), repeat)
     stages = "  ".join(f"{k} {statistics.median(v):.2f}" for k, v in stage_runs.items())
     print(f"  {name} ({img.shape[1]}x{img.shape[0]}, {len(faces)} face(s))")
     print(f"    stages ms (all faces): decode {decode_ms:.2f}  {stages}")
     print(f"    detect + align + embed (1 face): {core:.2f} ms   v2 detect, every face_field (decode, analyse,"
           f" answer; all faces): {v2:.2f} ms   every stage with the embedding: {full:.2f} ms"
           f"   (load average {os.getloadavg()[0]:.1f})")
+    if pi4 is not None:  # the stages' medians, each times its model's ratio; the rest (glue, decode) x other
+        def projected(total, stages):
+            return pi4.project(stages) + max(0.0, total - sum(stages.values())) * pi4.other
+        print(f"    Pi 4 projection: detect + align + embed ~{projected(core, core_stages):.0f} ms, "
+              f"v2 detect ~{projected(v2, v2_stages):.0f} ms")
 
 
 def v2_detect(analyser: FaceAnalyser, encoded: bytes) -> list[dict]:
@@ -109,6 +131,19 @@ def run_photo_mix(analyser: FaceAnalyser, photos: list[np.ndarray], rounds: int 
             analyser.analyse(img, 10, 0, ALL_STAGES)
 
 
+def _pi4_ratios(models_dir, threads: int) -> Pi4Ratios | None:
+    from edge.bench_compare import lfw_photos
+    photos = lfw_photos(1)
+    return measure_ratios(models_dir, decode_image(photos[0].read_bytes()), threads) if photos else None
+
+
+def pi4_ratios(models_dir, threads: int) -> Pi4Ratios | None:
+    """The Pi 4 projection's ratios, measured on an LFW photo (None without one), in a child
+    process: OpenCV's own nets must not count in this process's memory figures."""
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_pi4_ratios, models_dir, threads).result()
+
+
 def resident_mb() -> float:
     """Current resident set size of this process, in MB."""
     return memory_mb()["rss"]
@@ -130,9 +165,12 @@ def main(args) -> int:
         load_ms = (time.perf_counter() - t0) * 1000
         print(f"threads={threads}  precision={cfg.models.precision}  (models loaded in {load_ms:.0f} ms, "
               f"resident {resident_mb():.0f} MB, load average {os.getloadavg()[0]:.1f})")
+        pi4 = pi4_ratios(cfg.models_dir, threads)
+        if pi4 is not None:
+            print(f"  {pi4.describe()}")
         for name, img in images:
             encoded = cv2.imencode(".jpg", img)[1].tobytes()
-            bench_image(analyser, name, img, encoded, args.repeat)
+            bench_image(analyser, name, img, encoded, args.repeat, pi4)
         print(f"  resident after the runs: {resident_mb():.0f} MB")
         photos = photo_mix()
         if photos:

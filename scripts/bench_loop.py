@@ -36,13 +36,10 @@ What it measures (each run in its own child process, so memory figures are its o
   (kind file, paced at its fps, loop off), run for the clip's length: processed fps,
   skipped frames, frame and event latency from the capture timestamp (Runner._work's
   definitions, over the whole clip), CPU and memory.
-- Pi 4 projection: ratio = OpenCV zoo's Raspberry Pi 4B time / our time for the same
-  model at the zoo's input size (YuNet 160x120, SFace one 150x150 LFW face aligned to
-  112x112), measured here with the run's thread count; detect x YuNet ratio,
-  embedding x SFace ratio, every other stage x the mean of the two ratios.
-  Zoo figures: opencv_zoo benchmark/README.md, "Raspberry Pi 4B", OpenCV 4.10.0,
-  cv.dnn CPU backend: YuNet 2023mar [160,120] mean 6.23 ms; SFace 2021dec [150,150]
-  mean 68.82 ms. YuNet's ratio comes from a sub-millisecond run here, where fixed
+- Pi 4 projection (edge/pi4.py): ratio = OpenCV zoo's Raspberry Pi 4B time / OpenCV's
+  DNN here for the same model at the zoo's input size (YuNet 160x120, SFace on a
+  150x150 LFW photo, alignment included), with the run's thread count; detect x YuNet
+  ratio, embedding x SFace ratio, every other stage x their geometric mean. YuNet's ratio comes from a sub-millisecond run here, where fixed
   costs weigh more than at 640x480, so detect is also projected by scaling the zoo's
   6.23 ms by input pixels (160x128 padded vs the padded input pixels of the
   detector side the run used).
@@ -91,13 +88,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from edge.pi4 import ZOO_PI4_MS  # noqa: E402
 
 LFW = ROOT.parent / "shared" / "data" / "lfw-view1" / "images"
 W, H = 640, 480
 APP_ID = "bench"
 GROUP = "staff"
 
-ZOO_PI4_MS = {"yunet_160x120": 6.23, "sface_112x112": 68.82}
 TARGET_FPS = 30.0
 TARGET_EVENT_P95_MS = 120.0
 
@@ -486,35 +483,12 @@ class TimedTracker:
 
 # -- Pi 4 calibration --------------------------------------------------------------------
 def zoo_ratios(cfg) -> dict:
-    """Our ms for YuNet at 160x120 and SFace on an aligned 112x112 chip (from a 150x150
-    LFW photo, align included as in the zoo), with this run's thread count; the ratio
-    zoo Pi 4 / ours per model and their mean (for the stages the zoo does not list)."""
-    from edge.aip.runtime import get_runtime
-    from edge.analysis.detector import YuNetDetector
-    from edge.models.manifest import load_manifest
-    analyser = get_runtime(cfg).analyser
-    spec = load_manifest(cfg.models_dir)["detector"]
-    small = YuNetDetector(cfg.models_dir / spec.file, cfg.runtime.threads, 0.3, max_side=160)
-    photo = cv2.imread(str(sorted(LFW.glob("*/*.jpg"))[0]))
-    img160 = cv2.resize(photo, (160, 120), interpolation=cv2.INTER_AREA)
-    face = analyser.analyse(photo, 1, 0, set())[0]
-
-    def median_ms(fn, n):
-        for _ in range(10):
-            fn()
-        times = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - t0) * 1000)
-        return float(np.median(times))
-
-    yunet = median_ms(lambda: small.detect(img160), 200)
-    sface = median_ms(lambda: analyser.embedder.embed(photo, face.kps5), 60)
-    r_det, r_emb = ZOO_PI4_MS["yunet_160x120"] / yunet, ZOO_PI4_MS["sface_112x112"] / sface
-    return {"ours_ms": {"yunet_160x120": round(yunet, 3), "sface_112x112": round(sface, 2)},
-            "zoo_pi4_ms": ZOO_PI4_MS, "ratio": {"detect": round(r_det, 2), "embedding": round(r_emb, 2),
-                                                "other": round((r_det + r_emb) / 2, 2)}}
+    """The Pi 4 ratios (edge/pi4.py: zoo Pi 4 / OpenCV's DNN here, per model), measured in
+    a child process so OpenCV's nets stay out of this run's memory figures."""
+    from edge.bench import pi4_ratios
+    r = pi4_ratios(cfg.models_dir, cfg.runtime.threads)
+    return {"opencv_here_ms": {k: round(v, 3) for k, v in r.opencv_here_ms.items()}, "zoo_pi4_ms": ZOO_PI4_MS,
+            "ratio": {"detect": round(r.detect, 2), "embedding": round(r.embed, 2), "other": round(r.other, 2)}}
 
 
 def detector_sizes(cfg, clip: str, min_face_pxs=(20, 40, 80), every: int = 10) -> dict:
@@ -817,9 +791,9 @@ def print_a(r: dict) -> None:
           f"({100 * c['faces_of_announced_tracks'] / max(c['faces'], 1):.0f} %) belonged to tracks whose event "
           "was already out (the loop skips their mesh, quality and search)")
     cal = r["pi4"]["calibration"]
-    print(f"   Pi 4 ratios: YuNet 160x120 here {cal['ours_ms']['yunet_160x120']} ms vs zoo 6.23 -> x{cal['ratio']['detect']}; "
-          f"SFace here {cal['ours_ms']['sface_112x112']} ms vs zoo 68.82 -> x{cal['ratio']['embedding']}; "
-          f"other stages x{cal['ratio']['other']} (mean)")
+    print(f"   Pi 4 ratios: YuNet 160x120 here {cal['opencv_here_ms']['yunet_160x120']} ms vs zoo 6.23 -> x{cal['ratio']['detect']}; "
+          f"SFace here {cal['opencv_here_ms']['sface_112x112']} ms vs zoo 68.82 -> x{cal['ratio']['embedding']}; "
+          f"other stages x{cal['ratio']['other']} (geometric mean)")
     print(f"   {'stage':40s} {'ms/frame':>9s} {'ms/face':>8s} {'Pi4 ms/frame':>13s}"
           "   (ms/face: per completed face)")
     for k, v in r["stage_ms_per_frame"].items():
