@@ -101,7 +101,11 @@ def _rewrite_prelus(data: bytes, edit: str, prefix: str, rewrite) -> bytes:
         added += inits
     if any(prefix in n.input for n in nodes):
         added.append(numpy_helper.from_array(np.zeros((), np.float32), prefix))
-    graph.initializer.extend(added)
+    used = {i for n in nodes for i in n.input} | {o.name for o in graph.output}
+    slopes = {n.input[1] for n in graph.node if n.op_type == "PRelu"}
+    kept = [i for i in graph.initializer if i.name in used or i.name not in slopes]
+    del graph.initializer[:]
+    graph.initializer.extend(kept + added)   # a slope the rewrite no longer reads goes
     del graph.node[:]
     graph.node.extend(nodes)
     onnx.checker.check_model(model)
