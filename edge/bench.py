@@ -125,9 +125,11 @@ def main(args) -> int:
     images = [("one face", frame), ("group", group)]
     for threads in args.threads or [1, 2]:
         t0 = time.perf_counter()
-        analyser = FaceAnalyser(AnalyserConfig(models_dir=cfg.models_dir, threads=threads))
+        analyser = FaceAnalyser(AnalyserConfig(models_dir=cfg.models_dir, threads=threads,
+                                               precision=cfg.models.precision))
         load_ms = (time.perf_counter() - t0) * 1000
-        print(f"threads={threads}  (models loaded in {load_ms:.0f} ms, resident {resident_mb():.0f} MB)")
+        print(f"threads={threads}  precision={cfg.models.precision}  (models loaded in {load_ms:.0f} ms, "
+              f"resident {resident_mb():.0f} MB, load average {os.getloadavg()[0]:.1f})")
         for name, img in images:
             encoded = cv2.imencode(".jpg", img)[1].tobytes()
             bench_image(analyser, name, img, encoded, args.repeat)

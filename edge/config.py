@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from edge.models.manifest import REPO_ROOT
+from edge.models.manifest import PRECISIONS, REPO_ROOT
 from edge.sync.config import SyncConfig, validate_sync
 from edge.thresholds import LOOP_MAX_POSE_DEG
 
@@ -27,6 +27,9 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class ModelsConfig:
     dir: str = "models"
+    # fp32 | int8: which build of SFace embeds (docs/speed.md, "int8"). Faces are stored
+    # with the model id of the build that embedded them (edge/aip/runtime.py).
+    precision: str = "fp32"
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class RunConfig:
     min_votes: int = 2                # frames fused (or agreeing votes) before a person is named
     max_frames: int = 6               # searched frames before a track is unknown
     liveness_timeout_s: float = 6.0   # a recognised track must prove liveness within this
+    embed_worker: str = "thread"      # thread: embed + search off the frame path; inline: in it
+    embed_threads: int = 0            # 0: the worker uses the analyser's SFace session; N: its own, N threads
     duration_s: float = 0.0           # stop after this long (0: run until SIGTERM)
     status_interval_s: float = 2.0    # status file and log line refresh
     metrics_port: int = 0             # Prometheus metrics on 127.0.0.1:PORT (0: off)
@@ -206,6 +211,8 @@ def _build(cls, raw, where: str):
 
 
 def validate(cfg: Config) -> Config:
+    if cfg.models.precision not in PRECISIONS:
+        raise ConfigError(f"models.precision: must be {' or '.join(PRECISIONS)}, got {cfg.models.precision!r}")
     if not 1 <= cfg.runtime.threads <= 64:
         raise ConfigError("runtime.threads: must be between 1 and 64")
     if not 0.0 < cfg.detector.score_threshold < 1.0:
@@ -230,6 +237,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("run.max_pose_deg: must be above 0 and at most 90")
     if run.decide_by not in ("fused", "votes"):
         raise ConfigError("run.decide_by: must be fused or votes")
+    if run.embed_worker not in ("thread", "inline") or not 0 <= run.embed_threads <= 16:
+        raise ConfigError("run: embed_worker must be thread or inline, embed_threads between 0 and 16")
     if not 60 <= run.max_match_score <= 100:
         raise ConfigError("run.max_match_score: must be between 60 and 100")
     if not 0 <= run.match_score <= 100 or run.margin < 0 or run.min_votes < 1 or run.max_frames < run.min_votes:

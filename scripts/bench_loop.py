@@ -1,7 +1,8 @@
 """End-to-end capture-loop figures on recorded 640x480 streams (figures, not tests).
 
-    python scripts/bench_loop.py [--seconds 20] [--fps 25] [--extra-faces 1000] [--explore]
+    python scripts/bench_loop.py [--seconds 20] [--fps 30] [--extra-faces 1000] [--explore]
                                  [--quick] [--keep DIR] [--only TEXT] [--wait-idle S]
+                                 [--compare-worker [--rounds N]] [--liveness NONE]
 
 Default run: 7 measurements, ~2.5 minutes on a quiet 2-core machine, all at the
 config's run.min_face_px (40): the loop detects each frame with its first pass at
@@ -53,9 +54,17 @@ What it measures (each run in its own child process, so memory figures are its o
   not a measurement) if the per-face stages ran on every second frame only.
   --explore measures min_face_px 20 and 80 and threads=1 end to end.
 
-Targets (the issue): >= 25 processed fps with detection on every frame; p95 capture
--> event <= 150 ms. Mode B cannot process more frames than the paced 25 fps clip
-delivers: there the fps target counts as met when <= 2 % of the frames were skipped.
+- --compare-worker: Mode B only, both clips, the embedding inline (on the frame thread,
+  the old loop) against the embedding worker with its SFace session at 0 (the analyser's
+  own, 2 threads) and its own 1-thread session (run.embed_worker, run.embed_threads), round-robin
+  over --rounds rounds; each run also reports the worker's queue depth (sampled every
+  10 ms), replaced and refused jobs, and the load average. --embed-pad-ms P makes each
+  embedding sleep P ms more (a slower board's SFace keeping the loop waiting).
+
+Targets (issue 15): live 640x480 at 30 fps, 3 faces: >= 30 fps processed, none skipped;
+p95 capture -> event <= 120 ms (capture of the frame the event rests on: for a worker's
+result the searched frame). Mode B cannot process more frames than the paced clip
+delivers: there the fps target counts as met when no frame was skipped.
 Checked and printed here, never in tests. Last line: JSON.
 """
 from __future__ import annotations
@@ -89,8 +98,8 @@ APP_ID = "bench"
 GROUP = "staff"
 
 ZOO_PI4_MS = {"yunet_160x120": 6.23, "sface_112x112": 68.82}
-TARGET_FPS = 25.0
-TARGET_EVENT_P95_MS = 150.0
+TARGET_FPS = 30.0
+TARGET_EVENT_P95_MS = 120.0
 
 
 
@@ -395,9 +404,42 @@ class TimedAnalyser:
         return out
 
 
+class TimedEmbedder:
+    """The SFace session as the loop's (inline) embedding worker calls it; counted in the
+    TimedAnalyser's figures (the chip is aligned on the frame path, in "the rest")."""
+
+    def __init__(self, inner, counts: TimedAnalyser):
+        self.inner, self.counts = inner, counts
+
+    def embed_chips(self, chips):
+        t0 = time.perf_counter()
+        out = self.inner.embed_chips(chips)
+        wall = (time.perf_counter() - t0) * 1000
+        self.counts.ms["embed_wall"] += wall
+        self.counts.ms["embed.embedding"] += wall
+        self.counts.n["embeds"] += 1
+        return out
+
+
+class PaddedEmbedder:
+    """The SFace session, each call followed by a sleep: the time a Pi 4's SFace (~70 ms)
+    keeps the loop waiting, without its CPU cost (what stalls frames, not what loads cores)."""
+
+    def __init__(self, inner, pad_s: float):
+        self.inner, self.pad_s = inner, pad_s
+
+    def embed_chips(self, chips):
+        out = self.inner.embed_chips(chips)
+        time.sleep(self.pad_s)
+        return out
+
+
 class TimedLibrary:
     def __init__(self, inner):
         self.inner, self.ms, self.n = inner, 0.0, 0
+
+    def __getattr__(self, name):   # store, seq: what the threshold reads
+        return getattr(self.inner, name)
 
     def search(self, *args, **kwargs):
         t0 = time.perf_counter()
@@ -537,7 +579,8 @@ def run_throughput(job: dict) -> dict:
     mem_before = proc_status()
 
     ta, tl = TimedAnalyser(analyser), TimedLibrary(library)
-    pipe = Pipeline(ta, tl, loop_rules(cfg), "bench")
+    threaded = job.get("worker", "inline") == "thread"   # Mode A: inline unless asked (the old loop)
+    pipe = Pipeline(ta, tl, loop_rules(cfg), "bench", embedder=TimedEmbedder(analyser.embedder, ta), threaded=threaded)
     tt = pipe.tracker = TimedTracker(pipe.tracker)
     load = LoadMeter()
     lat, cpu, faces_per_frame, event_rows, embed_frames = [], [], [], [], []
@@ -545,10 +588,10 @@ def run_throughput(job: dict) -> dict:
     wall0, cpu0 = time.perf_counter(), time.process_time()
     for i, img in enumerate(read_frames(job["clip"])):
         ts = i / fps
-        c0, t0, embeds = time.process_time(), time.perf_counter(), ta.n["embeds"]
+        c0, t0, embeds = time.process_time(), time.perf_counter(), pipe.worker.stats["submitted"]
         out = pipe.process(img, ts)
         dt = (time.perf_counter() - t0) * 1000
-        if ta.n["embeds"] > embeds:
+        if pipe.worker.stats["submitted"] > embeds:
             embed_frames.append(dt)
         lat.append(dt)
         cpu.append((time.process_time() - c0) * 1000)
@@ -560,6 +603,7 @@ def run_throughput(job: dict) -> dict:
                                "after_track_start_s": round(ts - tt.first_seen.get(e.track_id, ts), 2)})
     for e in pipe.flush():
         events[e.kind + " (flush)"] += 1
+    pipe.close()
     wall, cpu_total = time.perf_counter() - wall0, time.process_time() - cpu0
     load = load.done()
     mem_after = proc_status()
@@ -568,18 +612,22 @@ def run_throughput(job: dict) -> dict:
     n = len(lat)
     total_ms = sum(lat)
     ms = ta.ms
-    known = ms["analyse_wall"] + ms["face_wall"] + tt.ms + ms["embed_wall"] + tl.ms
+    # on the worker, embedding and search are not part of process(): shown, not counted
+    known = ms["analyse_wall"] + ms["face_wall"] + tt.ms + (0.0 if threaded else ms["embed_wall"] + tl.ms)
     per_frame = {
         "detect": ms["detect"], "verify (mesh on weak detections)": ms.get("verify", 0.0),
         "landmarks (mesh + pose)": ms["landmarks"], "align (quality chip)": ms["align"],
         "quality": ms["quality"], "analyse overhead": ms["analyse_other"], "tracker": tt.ms,
         "liveness+gating (rest of process)": total_ms - known,
-        "embedding (align + SFace)": ms["embed_wall"], "library search": tl.ms}
+        "embedding (SFace)": ms["embed_wall"], "library search": tl.ms}
+    worker_ms = {}
+    if threaded:   # off the frame path: not part of process(), reported beside it
+        worker_ms = {k: round(per_frame.pop(k) / n, 2) for k in ("embedding (SFace)", "library search")}
     per_frame = {k: v / n for k, v in per_frame.items()}
     completed = max(ta.n["completed_faces"], 1)     # faces of tracks not yet announced
     per_face = {k: per_frame[k] * n / completed for k in
                 ("landmarks (mesh + pose)", "align (quality chip)", "quality", "liveness+gating (rest of process)")}
-    per_call = {"embedding (align + SFace)": ms["embed_wall"] / max(ta.n["embeds"], 1),
+    per_call = {"embedding (SFace)": ms["embed_wall"] / max(ta.n["embeds"], 1),
                 "embedding: SFace alone": ms["embed.embedding"] / max(ta.n["embeds"], 1),
                 "library search": tl.ms / max(tl.n, 1)}
     r = calib["ratio"]
@@ -594,6 +642,8 @@ def run_throughput(job: dict) -> dict:
     face_arr = np.asarray(faces_per_frame)
     return {
         "mode": "A", "clip": job["name"], "threads": job["threads"], "min_face_px": cfg.run.min_face_px,
+        "worker": job.get("worker", "inline"), "worker_ms_per_frame": worker_ms,
+        "embed_worker": {**pipe.worker.snapshot(), "depth_max_sampled": pipe.worker.stats["max_depth"]},
         "det_side": det_side(cfg.run.min_face_px), "det_passes": det_passes(cfg.run.min_face_px),
         "liveness": job["liveness"], "frames": n, "faces_per_frame": round(float(face_arr.mean()), 2),
         "processed_fps": round(n / (total_ms / 1000), 1), "loop_fps_incl_decode": round(n / wall, 1),
@@ -620,7 +670,7 @@ def run_throughput(job: dict) -> dict:
                 "detect_ms_pixel_scaled": round(ZOO_PI4_MS["yunet_160x120"] * probe[str(cfg.run.min_face_px)]
                                                 ["input_px"] / (160 * 128), 1),
                 "ms_per_frame": round(pi4_total, 1), "fps": round(1000 / pi4_total, 1),
-                "embedding_call_ms": round(per_call["embedding (align + SFace)"] * r["embedding"], 1),
+                "embedding_call_ms": round(per_call["embedding (SFace)"] * r["embedding"], 1),
                 "detect_ms": round(per_frame["detect"] * r["detect"], 1)},
     }
 
@@ -632,7 +682,8 @@ def run_live(job: dict) -> dict:
     from edge.loop.runner import Runner
     cam = SourceConfig(name="clip", kind="file", uri=job["clip"], fps=job["fps"], loop=False)
     cfg = make_config(Path(job["data_dir"]), job["threads"], job["min_face_px"],
-                      liveness_control=job["liveness"], duration_s=job["seconds"] + 10.0)
+                      liveness_control=job["liveness"], duration_s=job["seconds"] + 10.0,
+                      embed_worker=job.get("worker", "thread"), embed_threads=job.get("embed_threads", 0))
     cfg = dataclasses.replace(cfg, cameras=(cam,))
     analyser = get_runtime(cfg).analyser
     first = next(read_frames(job["clip"]))
@@ -645,7 +696,10 @@ def run_live(job: dict) -> dict:
     st.event_latency = collections.deque()
     st.fps_times = collections.deque()
     camera = runner.cameras["clip"]
-    marks = {}
+    worker = runner.pipelines["clip"].worker
+    if job.get("embed_pad_ms"):       # a slower board's SFace: each call padded (sleeping, no CPU)
+        worker.embedder = PaddedEmbedder(worker.embedder, job["embed_pad_ms"] / 1000)
+    marks, depths = {}, []
 
     def watch():
         """Stop the runner when the clip has ended (a finished file source makes the
@@ -654,10 +708,13 @@ def run_live(job: dict) -> dict:
             if camera.state is CameraState.STREAMING and "start" not in marks:
                 marks["start"] = (time.monotonic(), time.process_time())
                 marks["load"] = LoadMeter()
+            if "start" in marks:
+                depths.append(worker.depth())       # jobs waiting or running, every 10 ms
             if camera.state is CameraState.STOPPED and "start" in marks:
                 time.sleep(0.3)                     # let the last frame finish
                 marks["end"] = (time.monotonic(), time.process_time(), proc_status())
                 marks["load"] = marks["load"].done()
+                marks["load"]["loadavg_1m"] = round(os.getloadavg()[0], 2)
                 runner.stop_event.set()
                 return
             time.sleep(0.01)
@@ -685,6 +742,11 @@ def run_live(job: dict) -> dict:
         "cpu_ms_per_processed_frame": round((c1 - c0) * 1000 / max(st.frames, 1), 1),
         "rss_mb": {"before": mem_before.get("VmRSS"), "after": mem_after.get("VmRSS"), "peak": mem_after.get("VmHWM")},
         "snapshot": {k: snap[k] for k in ("processed_fps", "frame_latency_ms", "event_latency_ms", "skipped_frames")},
+        "worker": job.get("worker", "thread"), "embed_threads": job.get("embed_threads", 0),
+        "embed_pad_ms": job.get("embed_pad_ms", 0),
+        "embed_worker": {**snap["embed_worker"], "depth_mean": round(float(np.mean(depths)), 2) if depths else 0.0,
+                         "depth_max_sampled": int(max(depths, default=0))},
+        "stage_ms_per_frame": snap["stage_ms_per_frame"],
     }
 
 
@@ -718,8 +780,15 @@ def child(job: dict) -> dict:
 
 
 def label(r: dict) -> str:
+    worker = ""
+    if r["mode"] == "A" and r.get("worker") == "thread":
+        worker = " embed=worker (analyser's session)"
+    if r["mode"] == "B" and "worker" in r:
+        worker = " embed=inline" if r["worker"] == "inline" else f" embed=worker/{r.get('embed_threads', 0)}t"
+        if r.get("embed_pad_ms"):
+            worker += f" +{r['embed_pad_ms']:g}ms/embed"
     return (f"{r['mode']} {r['clip']} threads={r['threads']} min_face_px={r['min_face_px']} "
-            f"(det {r['det_side']}) liveness={r['liveness']}")
+            f"(det {r['det_side']}) liveness={r['liveness']}{worker}")
 
 
 def verdict(ok: bool) -> str:
@@ -757,6 +826,8 @@ def print_a(r: dict) -> None:
         face = r["stage_ms_per_face"].get(k)
         print(f"   {k:40s} {v:9.2f} {'' if face is None else f'{face:8.2f}':>8s} {r['pi4']['stage_ms_per_frame'][k]:13.1f}")
     total = sum(r["stage_ms_per_frame"].values())
+    if r.get("worker_ms_per_frame"):
+        print(f"   on the embedding worker, not in process(): {json.dumps(r['worker_ms_per_frame'])} ms/frame")
     print(f"   {'total process()':40s} {total:9.2f} {'':8s} {r['pi4']['ms_per_frame']:13.1f}"
           f"   -> Pi 4 ~{r['pi4']['fps']} fps")
     for k, v in r["stage_ms_per_call"].items():
@@ -792,21 +863,22 @@ def what_if(r: dict) -> dict:
 def print_load(r: dict) -> None:
     ld = r["load"]
     note = "  << other processes were using the CPU: figures are pessimistic" if ld["other_cores_busy"] > 0.15 else ""
+    avg = f"; load average (1 min) {ld['loadavg_1m']}" if "loadavg_1m" in ld else ""
     print(f"   machine load during the run: {ld['machine_cores_busy']} cores busy, {ld['own_cores_busy']} ours, "
-          f"{ld['other_cores_busy']} others{note}")
+          f"{ld['other_cores_busy']} others{avg}{note}")
 
 
 def live_fps_ok(r: dict) -> bool:
-    """A paced 25 fps source cannot be processed faster than 25 fps: Mode B meets the
-    fps target when at most 2 % of the captured frames were skipped."""
-    return r["processed"] >= 0.98 * r["captured"]
+    """A paced 30 fps source cannot be processed faster than 30 fps: Mode B meets the
+    fps target when no captured frame was skipped."""
+    return r["skipped"] == 0
 
 
 def print_b(r: dict) -> None:
     fl, el = r["frame_latency_ms"], r["event_latency_ms"]
     print(f"\n== Mode B (live: Runner, file camera paced at its fps): {label(r)}")
     print(f"   captured {r['captured']}, processed {r['processed']}, skipped {r['skipped']}; processed "
-          f"{r['processed_fps']} fps [target >= {TARGET_FPS:g}, i.e. >= 98 % of the paced clip's frames: "
+          f"{r['processed_fps']} fps [target >= {TARGET_FPS:g}, i.e. none of the paced clip's frames skipped: "
           f"{verdict(live_fps_ok(r))}]")
     print(f"   capture -> processed ms: p50 {fl['p50']}  p95 {fl['p95']}  p99 {fl['p99']}")
     ok = el["p95"] is not None and el["p95"] <= TARGET_EVENT_P95_MS
@@ -816,13 +888,24 @@ def print_b(r: dict) -> None:
     print(f"   CPU {r['cpu_cores_busy']} cores busy, {r['cpu_ms_per_processed_frame']} ms per processed frame; "
           f"RSS {r['rss_mb']['before']} -> {r['rss_mb']['after']} MB, peak {r['rss_mb']['peak']} MB")
     print(f"   Runner.snapshot() at the end: {json.dumps(r['snapshot'])}")
+    if "embed_worker" in r:
+        w = r["embed_worker"]
+        print(f"   embedding {w['mode']}: jobs {w.get('submitted', 0)}, replaced {w.get('replaced', 0)}, refused "
+              f"(worse {w.get('refused_worse', 0)}, full {w.get('refused_full', 0)}), discarded {w.get('discarded', 0)};"
+              f" queue depth mean {w['depth_mean']}, max {w['depth_max_sampled']} (sampled every 10 ms)")
     print_load(r)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=20.0, help="clip length")
-    ap.add_argument("--fps", type=float, default=25.0, help="clip frame rate")
+    ap.add_argument("--fps", type=float, default=30.0, help="clip frame rate")
+    ap.add_argument("--compare-worker", action="store_true",
+                    help="Mode B only: embedding inline vs on the worker (shared session, own 1-thread one), round-robin")
+    ap.add_argument("--rounds", type=int, default=1, help="rounds of --compare-worker")
+    ap.add_argument("--embed-pad-ms", type=float, default=0.0,
+                    help="--compare-worker: each embedding also sleeps this long (a Pi 4's SFace: ~50 more)")
+    ap.add_argument("--liveness", default="NORMAL", help="run.liveness_control of the runs (NONE: photos get named)")
     ap.add_argument("--extra-faces", type=int, default=1000, help="synthetic faces added to the library")
     ap.add_argument("--explore", action="store_true",
                     help="also Mode A at min_face_px 20 (full resolution) and 80, Mode B at 20 and at threads 1")
@@ -866,7 +949,7 @@ def main() -> None:
         print(f"  clips: {setup['frames']} frames at {args.fps:g} fps ({setup['make_s']} s); "
               f"library: {setup['library']}; people {setup['people']}", flush=True)
         from edge.config import load_config
-        base = {"data_dir": str(work / "data"), "fps": args.fps, "seconds": args.seconds, "liveness": "NORMAL",
+        base = {"data_dir": str(work / "data"), "fps": args.fps, "seconds": args.seconds, "liveness": args.liveness,
                 "threads": 2, "min_face_px": load_config().run.min_face_px}
 
         def job(mode, clip, **kw):
@@ -877,6 +960,13 @@ def main() -> None:
                 job("B", "1face", liveness="NONE"), job("B", "3face", liveness="NONE")]
         if args.quick:
             jobs = [job("A", "1face"), job("B", "1face")]
+        if args.compare_worker:   # interleaved: every variant once per round, both clips
+            variants = [dict(worker="inline"), dict(worker="thread", embed_threads=0),
+                        dict(worker="thread", embed_threads=1)]
+            if args.embed_pad_ms:
+                variants = [{**v, "embed_pad_ms": args.embed_pad_ms} for v in variants]
+            jobs = [job("B", clip, **v) for _ in range(args.rounds) for clip in ("3face", "1face") for v in variants]
+            jobs = [job("A", "3face", worker=w) for _ in range(args.rounds) for w in ("inline", "thread")] + jobs
         if args.explore:
             for m in (20, 80):
                 jobs += [job("A", "1face", min_face_px=m), job("A", "3face", min_face_px=m)]
@@ -903,9 +993,10 @@ def main() -> None:
     for r in results:
         (print_a if r["mode"] == "A" else print_b)(r)
 
-    print("\n== Summary (targets: >= 25 processed fps with detection on every frame; p95 capture->event <= 150 ms)")
-    print(f"   {'run':60s} {'fps':>6s} {'p95 frame':>10s} {'p95 event':>10s} {'fps/event target':>17s} "
-          f"{'cores':>6s} {'peak MB':>8s} {'others':>7s}")
+    print(f"\n== Summary (targets: >= {TARGET_FPS:g} processed fps, none skipped; "
+          f"p95 capture->event <= {TARGET_EVENT_P95_MS:g} ms)")
+    print(f"   {'run':80s} {'fps':>6s} {'skipped':>7s} {'p95 frame':>10s} {'p95 event':>10s} "
+          f"{'fps/event target':>17s} {'cores':>6s} {'peak MB':>8s} {'others':>7s} {'loadavg':>7s} {'queue':>9s}")
     for r in results:
         if r["mode"] == "A":
             p95f, p95e = r["latency_ms"]["p95"], r["event_frame_ms_p95"]
@@ -914,12 +1005,15 @@ def main() -> None:
             p95f, p95e = r["frame_latency_ms"]["p95"], r["event_latency_ms"]["p95"]
             fps_ok = live_fps_ok(r)
         ev_ok = "-" if p95e is None else verdict(p95e <= TARGET_EVENT_P95_MS)
-        print(f"   {label(r):60s} {r['processed_fps']:6.1f} {p95f!s:>10s} {p95e!s:>10s} "
+        w = r.get("embed_worker")
+        queue = f"{w['depth_max_sampled']}/{w.get('replaced', 0)}" if w else "-"
+        print(f"   {label(r):80s} {r['processed_fps']:6.1f} {r.get('skipped', 0)!s:>7s} {p95f!s:>10s} {p95e!s:>10s} "
               f"{verdict(fps_ok) + '/' + ev_ok:>17s} {r['cpu_cores_busy']:6.2f} {r['rss_mb']['peak']!s:>8s} "
-              f"{r['load']['other_cores_busy']:7.2f}")
+              f"{r['load']['other_cores_busy']:7.2f} {r['load'].get('loadavg_1m', '-')!s:>7s} {queue:>9s}")
     print("   fps: A = 1000 / mean process() ms; B = processed frames per second of the paced clip. p95 frame: A "
           "process() ms, B capture -> processed. p95 event: A process() ms of the frames that emitted an event, "
-          "B capture -> publish. cores: our CPU time / wall time. others: other processes' cores.")
+          "B capture (of the frame the event rests on) -> publish. cores: our CPU time / wall time. others: other "
+          "processes' cores. queue: the worker's max sampled depth / jobs replaced by a newer best frame.")
     print(f"   total run time {time.perf_counter() - t_start:.0f} s")
     print(json.dumps({"setup": {k: setup[k] for k in ("frames", "fps", "seconds", "library", "people")},
                       "idle_check": idle, "results": results}))

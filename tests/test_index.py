@@ -232,7 +232,7 @@ def test_save_load_round_trip(exact_limit, tmp_path):
     meta = {"seq": 17, "library_uuid": "abc", "nested": [1, {"x": None}]}
     idx.save(tmp_path / "ix", meta)
     idx.save(tmp_path / "ix", meta)  # a second save replaces the first, leaving one set of files
-    assert len(list((tmp_path / "ix").glob("index-*"))) == (4 if exact_limit == 500 else 3)
+    assert len(list((tmp_path / "ix").glob("index-*"))) == (5 if exact_limit == 500 else 4)  # + owners
     loaded, got_meta = FaceIndex.load(tmp_path / "ix", DIM, exact_limit=exact_limit)
     assert got_meta == meta
     assert loaded.stats()["hnsw"] == idx.stats()["hnsw"]
@@ -442,3 +442,14 @@ def test_searches_during_the_build_never_miss_a_face():
     for t in threads:
         t.join()
     assert not misses
+
+
+def test_an_index_saved_with_other_graph_parameters_loads_with_its_own(tmp_path):
+    """The graph's M and ef_construction are the save's, whatever this edge's defaults:
+    an index built with older parameters keeps working, no rebuild."""
+    idx, ids, gids, vecs = build(3000, exact_limit=500, M=12, ef_construction=40)
+    idx.save(tmp_path / "ix", {"seq": 1})
+    loaded, _ = FaceIndex.load(tmp_path / "ix", DIM, exact_limit=500)
+    assert loaded.M == 12 and loaded.stats()["hnsw"]
+    for q in near(vecs, 30):
+        assert loaded.search(q, 10) == idx.search(q, 10)

@@ -66,10 +66,14 @@ def test_edge_run_notifies_systemd_reports_status_and_stops_cleanly(tmp_path):
         assert library["faces"] >= 1 and library["derived"] and library["score"] >= 80
         assert library["summary"].startswith(f"library {library['faces']} faces in groups all; threshold ")
         assert gate["state"] == "streaming" and gate["frames"] > 0 and gate["events"]["recognised"] >= 1
+        worker = gate["embed_worker"]   # the embedding ran on its worker thread (the service default)
+        assert worker["mode"] == "thread" and worker.get("done", 0) >= 2 and not worker.get("failed")
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
         assert 'edge_camera_state{camera="gate",state="streaming"} 1.0' in metrics
         assert 'edge_loop_events_total{camera="gate",kind="recognised"}' in metrics
         assert 'edge_loop_stage_ms{camera="gate",stage="detect"}' in metrics
+        assert 'edge_loop_embed_queue{camera="gate"}' in metrics
+        assert 'edge_loop_embed_jobs_total{camera="gate",outcome="done"}' in metrics
         assert f"edge_loop_match_score {library['score']}" in metrics and "edge_library_outgrown 0.0" in metrics
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0

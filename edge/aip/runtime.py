@@ -23,7 +23,7 @@ from edge.library.availability import Availability
 from edge.library.library import APP_ID_RE, FaceLibrary, discard_library, library_dir, open_library
 from edge.library.scores import similarity_to_score
 from edge.library.store import FaceRecord, LibraryError
-from edge.models.manifest import load_manifest
+from edge.models.manifest import embedder_model_id
 from edge.sqlite import StorageError
 
 # A detected (not registered) face's token can be searched for this long (v3 docs).
@@ -57,9 +57,9 @@ def quality_dict(face: Face) -> dict | None:
 class Runtime:
     def __init__(self, config: Config):
         self.config = config
-        spec = load_manifest(config.models_dir)["embedder"]
-        # Stored with every face: embeddings of different models must never be compared.
-        self.model_id = f"{spec.file.rsplit('.', 1)[0]}@{spec.sha256[:12]}"
+        # Stored with every face: embeddings of different models must never be compared
+        # (an int8 build has its own id, in its fp32 model's embedding space: model_space).
+        self.model_id = embedder_model_id(config.models_dir, config.models.precision)
         self.availability = Availability()
         self._upstream: dict[str, object] = {}
         self._upstream_lock = threading.Lock()
@@ -145,7 +145,7 @@ _runtimes_lock = threading.Lock()
 
 def _shared_engine(config: Config):
     from edge.service import Engine
-    key = (str(config.models_dir), config.runtime, config.detector)
+    key = (str(config.models_dir), config.models, config.runtime, config.detector)
     with _runtimes_lock:
         if key not in _engines:
             _engines[key] = Engine(config)
@@ -155,7 +155,7 @@ def _shared_engine(config: Config):
 def get_runtime(config: Config | None = None) -> Runtime:
     """The process's Runtime for a config (the default config when None)."""
     config = config or load_config()
-    key = (str(config.path(config.data_dir)), str(config.models_dir), config.runtime, config.detector,
+    key = (str(config.path(config.data_dir)), str(config.models_dir), config.models, config.runtime, config.detector,
            config.library.backend, config.library.dsn)
     with _runtimes_lock:
         rt = _runtimes.get(key)

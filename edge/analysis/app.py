@@ -34,7 +34,7 @@ from edge.analysis.orientation import (
 )
 from edge.analysis.pose import head_pose
 from edge.analysis.quality import assess
-from edge.models.manifest import default_models_dir, load_manifest
+from edge.models.manifest import default_models_dir, runtime_files
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class AnalyserConfig:
     det_verify_threshold: float = 0.3  # kept if the mesh net also sees a face
     det_max_side: int = 1280
     rotated_retry: bool = True         # photos with no sure upright face: look at quarter turns too
+    precision: str = "fp32"            # models.precision: the build each model runs (fp32 or int8)
 
 
 # Face-presence probability the mesh net must give a low-confidence detection. The
@@ -94,7 +95,7 @@ class FaceAnalyser:
     def __init__(self, config: AnalyserConfig | None = None):
         self.config = cfg = config or AnalyserConfig()
         models_dir = Path(cfg.models_dir or default_models_dir())
-        files = {name: models_dir / spec.file for name, spec in load_manifest(models_dir).items()}
+        files = runtime_files(models_dir, cfg.precision)
         self.detector = YuNetDetector(files["detector"], cfg.threads,
                                       min(cfg.det_verify_threshold, cfg.det_score_threshold),
                                       max_side=cfg.det_max_side)

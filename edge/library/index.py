@@ -34,7 +34,8 @@ Slots and deletions
 Memory (scripts/bench_library.py, M=24, 1M faces, x86-64; RSS after load): ~1.47 KB per
 face. 512 B float32 matrix; ~820 B hnswlib (its own 512 B copy of the vector, 2*M = 48
 level-0 links = 196 B, label, label-map node, a mutex per element); ~140 B face_id dict,
-per-slot ids/group ids and group lists. Below exact_limit (no graph): ~650 B per face.
+per-slot ids/group ids and group lists; 8 B the face's owner (FaceLibrary's member_ref,
+edge/library/owners.py). Below exact_limit (no graph): ~650 B per face.
 The duplicate float32 copy (~35 %) buys the exact paths (small libraries, groups) and
 the exact re-rank without going through hnswlib's per-label lookups. 1M faces ~ 1.5 GB:
 a 4 GB Pi 4 holds 1M beside the models, a 2 GB one ~0.5M.
@@ -90,9 +91,12 @@ SMALL_SHARE = 0.2
 FILTER_EF_MAX = 4000  # filtered HNSW searches needing more than this go exact instead
 # Recall at a fixed ef falls as the graph grows (measured on synthetic identities: ef 64
 # gives 99.8 % recall@1 at 100k faces but ~87 % at 1M), so ef_search is the ef for
-# EF_REFERENCE faces and grows as (faces / EF_REFERENCE) ** EF_GROWTH above that.
+# EF_REFERENCE faces and grows as (faces / EF_REFERENCE) ** EF_GROWTH above that. 0.6:
+# ef 255 at 1M, where library-level recall@1 against exact search was 99.6 % at ef 180
+# and 100 % at 270 and 360, and each 90 more ef cost ~0.15-0.3 ms (docs/storage.md,
+# "1:N at 1M faces"; 0.75 gave ef 360).
 EF_REFERENCE = 100_000
-EF_GROWTH = 0.75
+EF_GROWTH = 0.6
 _CHUNK = 1 << 24  # file I/O block
 BUILD_CHUNK = 256  # pending graph inserts per add_items call (the graph lock held ~0.1-0.2 s)
 _GATHER = 4096  # rows gathered at a time for an exact search over scattered slots (2 MB)
@@ -200,14 +204,16 @@ class FaceIndex:
         self._hnsw_lock = threading.Lock()  # set_ef + knn_query: ef is index-global
         self._mutate = threading.Lock()  # one add/remove/save at a time
         self._install(np.empty((0, self.dim), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64), 0)
+        self.has_owners = True  # False: loaded from a save without them (FaceLibrary fills them)
         self._hnsw: hnswlib.Index | None = None
         self._ef = 0
 
     # -- state ----------------------------------------------------------------------
-    def _install(self, vecs, ids, gids, hi) -> None:
+    def _install(self, vecs, ids, gids, hi, owners=None) -> None:
         """Adopt slot arrays (capacity = len(ids), slots [0, hi) in use, id 0 = free) and
         derive the face_id map, free list and group lists from them."""
         self._vecs, self._ids, self._gids, self._hi = vecs, ids, gids, hi
+        self._owners = np.zeros(len(ids), np.int64) if owners is None else owners
         self._pos = np.zeros(len(ids), np.int64)
         used = ids[:hi]
         live = np.flatnonzero(used > 0)
@@ -234,7 +240,9 @@ class FaceIndex:
         gids[:hi] = self._gids[:hi]
         pos = np.zeros(cap, np.int64)
         pos[:hi] = self._pos[:hi]
-        self._vecs, self._ids, self._gids, self._pos = vecs, ids, gids, pos
+        owners = np.zeros(cap, np.int64)
+        owners[:hi] = self._owners[:hi]
+        self._vecs, self._ids, self._gids, self._pos, self._owners = vecs, ids, gids, pos, owners
         if self._hnsw is not None:
             with self._hnsw_lock:
                 self._hnsw.resize_index(cap)
@@ -340,11 +348,13 @@ class FaceIndex:
             return self._pending_n
 
     # -- mutations --------------------------------------------------------------------
-    def add(self, face_ids, group_ids, vectors, defer: bool = False) -> None:
+    def add(self, face_ids, group_ids, vectors, defer: bool = False, owners=None) -> None:
         """Add (or replace, when a face_id is already present) faces. vectors (n, dim) float32, normalised.
-        defer: leave the graph inserts pending (insert_pending), for bulk catch-ups."""
+        defer: leave the graph inserts pending (insert_pending), for bulk catch-ups.
+        owners: an opaque positive int per face (the library's member_ref; 0 when None)."""
         ids = np.atleast_1d(np.asarray(face_ids, np.int64))
         gids = np.broadcast_to(np.asarray(group_ids, np.int64), ids.shape)
+        tags = np.broadcast_to(np.asarray(0 if owners is None else owners, np.int64), ids.shape)
         vecs = np.ascontiguousarray(vectors, np.float32)
         if vecs.ndim == 1 and len(ids) == 1:
             vecs = vecs[None]
@@ -357,7 +367,7 @@ class FaceIndex:
         uniq, first_of_reversed = np.unique(ids[::-1], return_index=True)
         if len(uniq) != len(ids):  # the same id twice in one batch: the last one wins
             keep = np.sort(len(ids) - 1 - first_of_reversed)
-            ids, gids, vecs = ids[keep], gids[keep], vecs[keep]
+            ids, gids, vecs, tags = ids[keep], gids[keep], vecs[keep], tags[keep]
         with self._mutate, self._rw.write():
             slots = np.empty(len(ids), np.int64)
             new = []
@@ -382,6 +392,7 @@ class FaceIndex:
             self._ids[slots] = ids
             self._gids[slots] = gids
             self._vecs[slots] = vecs
+            self._owners[slots] = tags
             self._link(slots, np.ascontiguousarray(gids))
             self._pending_np = None
             if self._hnsw is not None:
@@ -408,6 +419,7 @@ class FaceIndex:
                     continue
                 self._unlink(s)
                 self._ids[s] = 0
+                self._owners[s] = 0
                 self._free.append(s)
                 if self._hnsw is not None:
                     try:
@@ -433,6 +445,32 @@ class FaceIndex:
         with self._rw.read():
             slot = self._slot.get(int(face_id))
             return None if slot is None else self._vecs[slot].copy()
+
+    def owners_of(self, face_ids) -> list[int]:
+        """Each face's owner (add's owners), 0 for a face no longer here: a face removed
+        since a search found it is never answered."""
+        with self._rw.read():
+            get, owners = self._slot.get, self._owners
+            return [0 if (s := get(int(f))) is None else int(owners[s]) for f in face_ids]
+
+    def owners(self) -> np.ndarray:
+        """The owners of the live faces (any order, repeats included)."""
+        with self._rw.read():
+            return self._owners[: self._hi][self._ids[: self._hi] > 0].copy()
+
+    def set_owners(self, face_ids, owners) -> None:
+        """Owners of faces already here (faces not here are ignored): filling a save without them."""
+        ids = np.asarray(face_ids, np.int64)
+        tags = np.asarray(owners, np.int64)
+        order = np.argsort(ids, kind="stable")
+        ids, tags = ids[order], tags[order]
+        with self._mutate, self._rw.write():
+            if len(ids):
+                used = self._ids[: self._hi]
+                at = np.minimum(np.searchsorted(ids, used), len(ids) - 1)
+                hit = (used > 0) & (ids[at] == used)
+                self._owners[: self._hi][hit] = tags[at[hit]]
+            self.has_owners = True
 
     def face_ids(self) -> np.ndarray:
         """Live face ids, ascending."""
@@ -497,6 +535,17 @@ class FaceIndex:
                     if hits is not None:
                         return self._with_pending(q, k, hits, {int(g) for g in groups})
             return self._exact(q, k, np.concatenate([r.view() for r in rows]))
+
+    def exact(self, query, k: int) -> list[tuple[int, int, float]]:
+        """search() over every live face exactly, whatever the size: the ground truth of
+        recall figures (benchmarks)."""
+        q = np.ascontiguousarray(query, np.float32).reshape(-1)
+        with self._rw.read():
+            return self._exact(q, int(k), None)
+
+    def effective_ef(self, k: int) -> int:
+        """The ef an unrestricted search of k faces runs with now (benchmarks, stats)."""
+        return self._plan(k, len(self._slot))[1]
 
     def _with_pending(self, q, k, hits, groups):
         """Graph hits merged with an exact pass over the pending faces (of `groups`)."""
@@ -592,8 +641,10 @@ class FaceIndex:
             token = f"index-{time.time_ns():x}-{os.getpid()}"
             files = {}
             hi = self._hi
-            for part, arr in (("vectors", self._vecs[:hi]), ("face_ids", self._ids[:hi]),
-                              ("group_ids", self._gids[:hi])):
+            parts = [("vectors", self._vecs[:hi]), ("face_ids", self._ids[:hi]), ("group_ids", self._gids[:hi])]
+            if self.has_owners:
+                parts.append(("owners", self._owners[:hi]))
+            for part, arr in parts:
                 files[part] = _write_raw(directory / f"{token}.{part}", arr)
             if self._hnsw is not None:  # hnswlib's save only reads: safe beside queries
                 path = directory / f"{token}.hnsw"
@@ -646,9 +697,14 @@ class FaceIndex:
         vecs = np.zeros((cap, dim), np.float32)
         ids = np.zeros(cap, np.int64)
         gids = np.zeros(cap, np.int64)
-        for part, arr in (("vectors", vecs[:hi]), ("face_ids", ids[:hi]), ("group_ids", gids[:hi])):
+        owners = np.zeros(cap, np.int64)
+        parts = [("vectors", vecs[:hi]), ("face_ids", ids[:hi]), ("group_ids", gids[:hi])]
+        if "owners" in files:  # saves before the owners (an older edge) load without them
+            parts.append(("owners", owners[:hi]))
+        for part, arr in parts:
             _read_raw(directory / files[part]["name"], arr, files[part])
-        self._install(vecs, ids, gids, hi)
+        self._install(vecs, ids, gids, hi, owners)
+        self.has_owners = "owners" in files
         if len(self._slot) != count or int((ids[:hi] > 0).sum()) != count:  # lost or duplicate ids
             return None
         if "hnsw" in files:

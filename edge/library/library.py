@@ -4,7 +4,9 @@ The store (SQLite) is the truth; the index is a cache derived from it. Every wri
 goes to the store first (one transaction, logged), then the index replays the change
 log up to the store's newest sequence number. The same replay runs before every
 search, so a library written by another process (an enrollment script next to the
-service) is searched as it is now, without a restart.
+service) is searched as it is now, without a restart. It keeps the faces' owners
+(edge/library/owners.py) too: a search reads no SQLite beyond asking whether anything
+was committed since (docs/storage.md, "1:N at 1M faces").
 
 At start-up the saved index is loaded when its recorded sequence number and library
 uuid match the store (then only the newer changes are replayed); otherwise it is
@@ -36,6 +38,8 @@ import numpy as np
 from edge.library.catalog import write_catalog
 from edge.library.index import MANIFEST, FaceIndex, read_manifest
 from edge.library.matching import FACES_PER_USER, UserMatch, faces_wanted, rank_users, user_similarities  # noqa: F401
+from edge.library.owners import Owners
+from edge.library.scrub import Scrub
 from edge.library.store import FaceRecord, LibraryError, LibraryStore
 from edge.sqlite import StorageError, set_aside
 
@@ -119,16 +123,20 @@ class FaceLibrary:
         self._build_wake = threading.Event()
         self._builder_lock = threading.Lock()
         self._closing = False
+        self._scrub: Scrub | None = None  # the faces table checked in the background (large libraries)
         self._graph_unsaved = 0  # faces the builder put into the graph since the last save
+        self._stamp = None  # the store's change_stamp() when the index last caught up
         t0 = time.perf_counter()
         try:
             self.index, self._seq, how = self._open_index()
             self.index_source = how  # "loaded" or "rebuilt": start-up diagnostics and tests
+            self.owners = self._load_owners(self.index)
             self.sync()
             if self.index.pending:  # a save made mid-catch-up: finish its graph
                 self._wake_builder()
             if how == "rebuilt":
                 self._try_save("after the rebuild")
+            self._scrub = Scrub.start_if_large(self.store, self.remedy)
         except OSError as exc:
             self.store.close()
             raise os_storage_error(exc, self.dir / INDEX_DIR, self.remedy) from None
@@ -183,37 +191,84 @@ class FaceLibrary:
         """The store's change sequence number the index has replayed to (every search syncs first)."""
         return self._seq
 
+    def _load_owners(self, index: FaceIndex) -> Owners:
+        """The owners of the index's faces, from the store (start-up, rebuild): the
+        groups, and the members that own a face. A save without the faces' owners (an
+        older edge's) gets them from the faces table."""
+        if not index.has_owners:
+            pairs = list(self.store.face_members())
+            index.set_owners(np.concatenate([p[0] for p in pairs] or [np.zeros(0, np.int64)]),
+                             np.concatenate([p[1] for p in pairs] or [np.zeros(0, np.int64)]))
+        owners = Owners()
+        owners.set_groups(self.store.all_groups())
+        live = np.unique(index.owners())
+        for rows in self.store.iter_members():
+            refs = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+            keep = np.isin(refs, live)
+            owners.put([r for r, k in zip(rows, keep.tolist()) if k])
+        owners.retain(live)  # counts as fresh
+        return owners
+
     def sync(self) -> int:
-        """Replay the store's changes the index has not seen; returns how many."""
+        """Replay the store's changes the index (and the owners) have not seen; returns
+        how many. A search calls it first: when nothing was committed since the last
+        call (the store's change_stamp), that is one PRAGMA and no read of the log."""
+        stamp = self.store.change_stamp()
+        if stamp == self._stamp:
+            return 0
         with self._lock:
             if self.store.last_seq() == self._seq:
+                self._stamp = stamp
                 return 0
             done = 0
             while True:
-                changes = self.store.face_changes_since(self._seq)
+                changes = self.store.index_changes_since(self._seq)
                 if not changes:
                     break
                 if changes[0][0] > self._seq + 1:  # the log was compacted past us: what we missed is gone
                     self._rebuild_index()
                     continue
-                state: dict[int, bool] = {}  # face_ref -> present after these changes
-                for _, op, face_ref in changes:
-                    if face_ref is not None and op in ("face.add", "face.delete"):
-                        state[face_ref] = op == "face.add"
-                gone = [ref for ref, present in state.items() if not present]
-                if gone:
-                    self.index.remove(np.array(gone, dtype=np.int64))
-                refs, groups, vecs = self.store.faces_for_index([r for r, present in state.items() if present])
-                if len(refs):
-                    self.index.add(refs, groups, vecs, defer=len(refs) >= BULK_FACES or self.index.pending > 0)
+                self._replay(changes)
                 self._seq = changes[-1][0]
                 done += len(changes)
+            self._stamp = stamp  # read before the log: a commit since then changes the stamp
             self._unsaved += done
+            if self.owners.needs_retain(len(self.index)):
+                self.owners.retain(self.index.owners())
         if self.index.pending:
             self._wake_builder()
         if self._save_due() and not self.index.pending:  # mid-catch-up, the builder saves when done
             self._try_save(f"after {self._unsaved} changes")
         return done
+
+    def _replay(self, changes) -> None:
+        """One batch of the change log into the index and the owners. A face is in the
+        index only once its owner is known (searches run meanwhile), and leaves it before
+        its group is forgotten."""
+        state: dict[int, bool] = {}  # face_ref -> present after these changes
+        groups: set[str] = set()
+        infos: dict[tuple[str, str], None] = {}
+        for _, op, face_ref, group_id, user_id in changes:
+            if face_ref is not None and op in ("face.add", "face.delete"):
+                state[face_ref] = op == "face.add"
+            elif op in ("group.add", "group.delete"):
+                groups.add(group_id)
+            elif op == "user.update":
+                infos[(group_id, user_id)] = None
+        gone = [ref for ref, present in state.items() if not present]
+        if gone:
+            self.index.remove(np.array(gone, dtype=np.int64))
+        if groups:
+            refs = self.store.group_refs(sorted(groups))
+            self.owners.update_groups({g: refs.get(g) for g in groups})
+        refs, group_refs, members, vecs = self.store.faces_owned([r for r, present in state.items() if present])
+        if len(refs):
+            self.owners.put(self.store.members_by_ref(np.unique(members).tolist()))
+        if infos:
+            self.owners.update_info(self.store.member_infos(list(infos)))
+        if len(refs):
+            self.index.add(refs, group_refs, vecs, defer=len(refs) >= BULK_FACES or self.index.pending > 0,
+                           owners=members)
 
     def _save_due(self) -> bool:
         """Save every SAVE_EVERY_CHANGES changes, or every len/2 for a large index: a 1M
@@ -269,15 +324,17 @@ class FaceLibrary:
         """The whole index afresh from the store (its log was compacted past the index's seq)."""
         log.info("library %s: change log compacted past the index (seq %d): rebuilding it", self.dir, self._seq)
         last = self.store.last_seq()
-        self.index, self._seq = self._index_from_store(last), last
+        index = self._index_from_store(last)
+        self.owners = self._load_owners(index)  # first: a search beside the swap finds no face without its owner
+        self.index, self._seq = index, last
 
     def _index_from_store(self, seq: int) -> FaceIndex:
         """A new index of every face the store holds (read after its change `seq`, so a
         later replay from seq can only repeat, never miss, a change); the graph inserts
         are left to the builder thread: searches are exact until it is done."""
         index = FaceIndex(self.dim, **self._index_options)
-        for refs, groups, vecs in self.store.iter_faces():
-            index.add(refs, groups, vecs, defer=True)
+        for refs, groups, members, vecs in self.store.iter_faces_owned():
+            index.add(refs, groups, vecs, defer=True, owners=members)
         return index
 
     def _try_save(self, when: str) -> None:
@@ -303,7 +360,11 @@ class FaceLibrary:
             self._unsaved = self._graph_unsaved = 0
 
     def stop_builder(self) -> None:
-        """Stop the graph builder after its current chunk (what is left stays pending)."""
+        """Stop the graph builder after its current chunk (what is left stays pending),
+        and the background check of the faces table."""
+        scrub = self._scrub
+        if scrub is not None:
+            scrub.stop()
         with self._builder_lock:
             self._closing = True
             self._build_wake.set()
@@ -363,14 +424,16 @@ class FaceLibrary:
         """The best (group, user) pairs for a face, best first, within group_ids (all
         groups when None); a user in two searched groups may appear once per group."""
         self.sync()
+        index, owners = self.index, self.owners
         groups = None
         if group_ids is not None:
-            groups = list(self.store.group_refs(group_ids).values())
+            groups = owners.group_refs(group_ids)
             if not groups:
                 return []
-        hits = self.index.search(np.asarray(embedding, np.float32), faces_wanted(max_users), groups)
+        hits = index.search(np.asarray(embedding, np.float32), faces_wanted(max_users), groups)
         hits = [h for h in hits if h[2] >= min_similarity]
-        return rank_users(hits, self.store.face_owners([h[0] for h in hits]), max_users)
+        found = owners.lookup(index.owners_of([h[0] for h in hits]))
+        return rank_users(hits, {h[0]: o for h, o in zip(hits, found) if o is not None}, max_users)
 
     def user_similarities(self, embedding: np.ndarray, user_id: str, group_ids: list[str]) -> list[UserMatch]:
         """1:1 against one user's faces (exact), per group the user is in, best first."""

@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from edge.models.manifest import model_space
 from edge.postgres.migration_mark import MARK_KEY, refuse_incomplete
 from edge.sqlite import SqliteFile
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 
@@ -517,7 +521,7 @@ class LibraryRules:
                     self._apply_one(db, ReplicaChange(0, "group.delete", group_id))
                 db.execute("DELETE FROM sync_skipped")
             for c in changes:
-                if c.op == "face.add" and c.face.model != model:
+                if c.op == "face.add" and model_space(c.face.model) != model_space(model):
                     self._skip_face(db, c.group_id, c.user_id, c.face_token, c.face.model)
                     skipped += 1
                     continue
@@ -757,6 +761,79 @@ class LibraryRules:
         return (np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.int64),
                 self._matrix([r[2] for r in rows]))
 
+    # -- what FaceLibrary keeps in memory for its searches (edge/library/owners.py) ----
+    def iter_faces_owned(self, batch: int = 10_000):
+        """(face_refs, group_refs, member_refs, embeddings) in batches: iter_faces with each face's member."""
+        last = 0
+        while True:
+            rows = self._all("SELECT id, group_ref, member_ref, embedding FROM faces WHERE id>? ORDER BY id LIMIT ?",
+                             (last, batch))
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield (*(np.array([r[i] for r in rows], dtype=np.int64) for i in range(3)),
+                   self._matrix([r[3] for r in rows]))
+
+    def faces_owned(self, face_refs: list[int]):
+        """(face_refs, group_refs, member_refs, embeddings) of the given faces that still exist."""
+        rows = []
+        for i in range(0, len(face_refs), 900):
+            chunk = face_refs[i:i + 900]
+            rows += self._all(f"SELECT id, group_ref, member_ref, embedding FROM faces "
+                              f"WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk))
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), None
+        return (*(np.array([r[i] for r in rows], dtype=np.int64) for i in range(3)),
+                self._matrix([r[3] for r in rows]))
+
+    def face_members(self, batch: int = 100_000):
+        """(face_refs, member_refs) of every face, in batches (an index saved without its owners)."""
+        last = 0
+        while True:
+            rows = self._all("SELECT id, member_ref FROM faces WHERE id>? ORDER BY id LIMIT ?", (last, batch))
+            if not rows:
+                return
+            last = rows[-1][0]
+            pairs = np.array(rows, dtype=np.int64)
+            yield pairs[:, 0], pairs[:, 1]
+
+    def members_by_ref(self, member_refs: list[int]) -> list[tuple[int, int, str, str]]:
+        """(member_ref, group_ref, user_id, user_info) of the given members that exist."""
+        rows = []
+        for i in range(0, len(member_refs), 900):
+            chunk = member_refs[i:i + 900]
+            rows += self._all(f"SELECT id, group_ref, user_id, user_info FROM members "
+                              f"WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk))
+        return rows
+
+    def iter_members(self, batch: int = 10_000):
+        """(member_ref, group_ref, user_id, user_info) rows of every member, in batches."""
+        last = 0
+        while True:
+            rows = self._all("SELECT id, group_ref, user_id, user_info FROM members WHERE id>? ORDER BY id LIMIT ?",
+                             (last, batch))
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield rows
+
+    def all_groups(self) -> list[tuple[str, int]]:
+        """(group_id, group_ref) of every group."""
+        return self._all("SELECT group_id, id FROM groups")
+
+    def member_infos(self, pairs: list[tuple[str, str]]) -> list[tuple[int, str]]:
+        """(member_ref, user_info) of the (group_id, user_id) members that exist."""
+        return [row for group_id, user_id in pairs for row in self._all(
+            "SELECT m.id, m.user_info FROM members m JOIN groups g ON g.id=m.group_ref "
+            "WHERE g.group_id=? AND m.user_id=?", (group_id, user_id))]
+
+    def index_changes_since(self, seq: int, limit: int = 100_000) -> list[tuple[int, str, int | None, str | None,
+                                                                              str | None]]:
+        """(seq, op, face_ref, group_id, user_id) of the changes after seq: what the index
+        and the owners replay."""
+        return self._all("SELECT seq, op, face_ref, group_id, user_id FROM changes WHERE seq>? ORDER BY seq LIMIT ?",
+                         (seq, limit))
+
     # -- change log ---------------------------------------------------------------
     def last_seq(self) -> int:
         return self._one("SELECT COALESCE(MAX(seq), 0) FROM changes")
@@ -830,6 +907,21 @@ class LibraryStore(LibraryRules, SqliteFile):
     """Groups, members and faces of one app in its SQLite file, with the change log. Thread-safe."""
 
     SMALL_TABLES = ("meta", "groups", "members")
+
+    def found_damage(self, err) -> None:
+        """Damage found outside a call (edge/library/scrub.py): refuse from now on, as a read meeting it would."""
+        with self._lock:
+            if self.fault is None:
+                self.fault = err
+                log.error("%s: refused until repaired", err)
+
+    def change_stamp(self) -> tuple[int, int]:
+        """Changes whenever anything may have been committed to the file since the last
+        call: by another connection (any process; SQLite's data_version, read from the
+        WAL index in shared memory, no page read) or by this one (total_changes). Equal
+        stamps: nothing changed, a search need not look at the change log."""
+        with self._lock:
+            return self._one("PRAGMA data_version"), self._db.total_changes
 
     def __init__(self, path: Path | str, remedy: str = ""):
         super().__init__(path, SCHEMA, foreign_keys=True, remedy=remedy)

@@ -27,6 +27,8 @@ class LoopCollector:
                                     labels=["camera", "to", "quantile"])
         stage = GaugeMetricFamily("edge_loop_stage_ms", "Milliseconds per frame by stage", labels=["camera", "stage"])
         tracks = GaugeMetricFamily("edge_loop_open_tracks", "Faces being tracked", labels=["camera"])
+        queue = GaugeMetricFamily("edge_loop_embed_queue", "Embedding jobs waiting or running", labels=["camera"])
+        jobs = CounterMetricFamily("edge_loop_embed_jobs", "Embedding jobs by outcome", labels=["camera", "outcome"])
         for name, c in sorted(snap["cameras"].items()):
             fps.add_metric([name], c["processed_fps"])
             cap.add_metric([name], c["capture_fps"])
@@ -43,7 +45,11 @@ class LoopCollector:
             for st, ms in c["stage_ms_per_frame"].items():
                 stage.add_metric([name, st], ms)
             tracks.add_metric([name], c["open_tracks"])
-        yield from (fps, cap, state, reconnects, skipped, events, latency, stage, tracks)
+            worker = c.get("embed_worker") or {}
+            queue.add_metric([name], worker.get("depth", 0))
+            for outcome in ("submitted", "replaced", "refused_worse", "refused_full", "done", "failed", "discarded"):
+                jobs.add_metric([name, outcome], worker.get(outcome, 0))
+        yield from (fps, cap, state, reconnects, skipped, events, latency, stage, tracks, queue, jobs)
         yield from SyncCollector(lambda: snap.get("sync") or {}).collect()  # a terminal's follower
         lib = snap.get("library")
         if lib:  # what the library size means at the door (docs/loop.md, "Strangers")

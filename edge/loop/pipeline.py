@@ -1,12 +1,16 @@
 """One camera's frames to events: detect -> track -> gate -> liveness -> embed best -> decide.
 
 Every frame is detected; faces of tracks not yet announced get the mesh and quality
-(~8 ms a face here; a decided track costs only its detection); only a track's best frames are embedded and searched (SFace is the
-expensive stage on a Pi, ~70 ms), at most one every `embed_interval_s`, until the track
-is decided. A decided track stays quiet until it leaves, so one person at the door is
-one event. Liveness evidence (blinks, 3-D parallax, the HIGH-level challenge) is
-gathered on every gated frame; a recognised person is only announced once liveness says
-live, within `liveness_timeout_s`, otherwise the track is rejected with 223120.
+(~8 ms a face here; a decided track costs only its detection); only a track's best
+frames are embedded and searched (SFace is the expensive stage on a Pi, ~70 ms), at most
+one every `embed_interval_s`, until the track is decided. The embedding and search run
+on an EmbedWorker (edge/loop/embed_worker.py): on its own thread in the service, so the
+next frames never wait for them; inline (`threaded=False`) for the replay and tests. Their
+results are decided here, on the frame thread, like every other event. A decided track
+stays quiet until it leaves, so one person at the door is one event. Liveness evidence
+(blinks, 3-D parallax, the HIGH-level challenge) is gathered on every gated frame; a
+recognised person is only announced once liveness says live, within
+`liveness_timeout_s`, otherwise the track is rejected with 223120.
 """
 from __future__ import annotations
 
@@ -21,11 +25,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge.aip.runtime import score
+from edge.analysis.align import align_face
 from edge.analysis.gating import quality_failure
 from edge.analysis.motion_liveness import MotionLiveness
 from edge.errors import MESSAGES
 from edge.events.event import Event
-from edge.loop.decision import Decision, DecisionRules, Hit, decide, frame_goodness, fuse
+from edge.loop.decision import Decision, DecisionRules, Hit, decide, frame_goodness
+from edge.loop.embed_worker import EmbedJob, EmbedResult, EmbedWorker
 from edge.loop.open_set import OpenSetTarget, Threshold, threshold, track_draws
 from edge.loop.tracker import Track, Tracker
 from edge.thresholds import LOOP_MAX_POSE_DEG
@@ -69,7 +75,6 @@ class LoopRules:
 @dataclass
 class TrackState:
     searched: list[list[Hit]] = field(default_factory=list)   # per searched frame (fused: so far)
-    embeddings: list[np.ndarray] = field(default_factory=list)
     rejections: Counter = field(default_factory=Counter)
     frames: int = 0
     last_embed: float = -1e9
@@ -92,15 +97,28 @@ class StageTimes:
         return out, n
 
 
+DRAIN_TIMEOUT_S = 10.0   # the camera stopped: how long the open tracks' jobs may still take
+
+
 class Pipeline:
-    def __init__(self, analyser, library, rules: LoopRules, camera: str):
+    """`embedder`: the SFace session the worker uses (default the analyser's); `threaded`:
+    embed on the worker's own thread (the service) or inline (replay, tests)."""
+
+    def __init__(self, analyser, library, rules: LoopRules, camera: str, embedder=None, threaded: bool = False):
         self.analyser, self.library, self.rules, self.camera = analyser, library, rules, camera
         self.tracker = Tracker(max_age_s=rules.track_max_age_s)
         self.times = StageTimes()
         self._groups = list(rules.groups) or None
         self._seq: int | None = None
-        self._threshold_lock = threading.Lock()   # the status snapshot refreshes it too
+        self._threshold_lock = threading.Lock()   # the status snapshot and the worker refresh it too
         self.threshold: Threshold = self.refresh_threshold()
+        self.worker = EmbedWorker(embedder or getattr(analyser, "embedder", None), self._search_job,
+                                  rules.decision.fused, threaded=threaded, name=f"edge-embed-{camera}")
+        self._closing: dict[int, Track] = {}           # ended tracks waiting for their jobs
+        self._carry: list[tuple[Event, float]] = []     # events of a frame that raised, given next time
+        self._last_ts = 0.0
+        self.flush_error: Exception | None = None
+        self.sources: list[float] = []                  # per returned event: the capture time it rests on
 
     def refresh_threshold(self, seq: int | None = None) -> Threshold:
         """The match score for the faces searched at change `seq` (None: the store's newest);
@@ -124,8 +142,15 @@ class Pipeline:
         return self.threshold
 
     def process(self, image: np.ndarray, ts: float) -> list[Event]:
-        """Events this frame completes; `ts` is the capture time in seconds."""
+        """Events this frame (or the worker's results since the last one) completes; `ts`
+        is the capture time in seconds. `self.sources` then holds, per event, the capture
+        time of the frame it rests on (a searched frame's, for a worker's result)."""
         t0 = time.perf_counter()
+        self._last_ts = ts
+        # Results finished while this frame was awaited are decided now, not after it; their
+        # events wait in _carry, so that a failing frame cannot lose them.
+        error = self._collect(ts, self._carry)
+        out: list[tuple[Event, float]] = []
         # Boxes only (tracks need no more), largest first, so the size cut keeps the right ones.
         # No rotated retry: a mounted camera is upright, and most frames hold no face at all,
         # which is exactly when the retry would cost three more passes (docs/loop.md).
@@ -135,24 +160,80 @@ class Pipeline:
         faces = [f for f in faces if f.height >= self.rules.min_face_px]
         t1 = time.perf_counter()
         matched, ended = self.tracker.update(faces, ts)
-        events = []
         for track, face in matched:
             event = self._frame(track, face, image, ts)
             if event:
-                events.append(event)
+                out.append((event, ts))
         for track in ended:
-            event = self._ended(track)
-            if event:
-                events.append(event)
+            self._closing[track.track_id] = track
+        error = self._collect(ts, out) or error
         t2 = time.perf_counter()
         self.times.ms["detect"] += (t1 - t0) * 1000
-        self.times.ms["per-face: mesh+quality+liveness+embed+search"] += (t2 - t1) * 1000
+        self.times.ms["per-face: mesh+quality+liveness (+embed+search inline)"] += (t2 - t1) * 1000
         self.times.frames += 1
-        return events
+        return self._deliver(out, error)
+
+    def poll(self) -> list[Event]:
+        """Events of the worker's results when no frame came (a stalled camera)."""
+        out = []
+        return self._deliver(out, self._collect(self._last_ts, out))
 
     def flush(self) -> list[Event]:
-        """Events of every open track (the camera stopped)."""
-        return [e for e in (self._ended(t) for t in self.tracker.flush()) if e]
+        """Events of every open track (the camera stopped): their jobs finish first. A
+        storage error of those last searches is logged and left in `flush_error`."""
+        if not self.worker.drain(DRAIN_TIMEOUT_S):
+            log.error("camera %s: the embedding worker did not finish within %g s", self.camera, DRAIN_TIMEOUT_S)
+        out, self._carry = self._carry, []
+        for track in self.tracker.flush():
+            self._closing[track.track_id] = track
+        self.flush_error = self._collect(self._last_ts, out, final=True)
+        if self.flush_error is not None:
+            log.error("camera %s: %s", self.camera, self.flush_error)
+        self.sources = [src for _, src in out]
+        return [e for e, _ in out]
+
+    def take_times(self) -> tuple[dict[str, float], int]:
+        """Milliseconds per stage since the last call (the worker's too) and the frames."""
+        stages, n = self.times.take()
+        for k, v in self.worker.take_ms().items():
+            stages[f"worker: {k}"] = v
+        return stages, n
+
+    def close(self) -> None:
+        self.worker.close()
+
+    def _deliver(self, out: list[tuple[Event, float]], error: Exception | None) -> list[Event]:
+        """The events, or the worker's error raised with the events kept for the next call
+        (never lost: the Runner handles the error and calls again, or flushes)."""
+        out, self._carry = self._carry + out, []
+        if error is not None:
+            self._carry = out
+            raise error
+        self.sources = [src for _, src in out]
+        return [e for e, _ in out]
+
+    def _collect(self, ts: float, out: list[tuple[Event, float]], final: bool = False) -> Exception | None:
+        """Decide the worker's results into `out`; then end the closed tracks none of whose
+        jobs still run (all of them when `final`). Returns the first job's error."""
+        error = None
+        for result in self.worker.take():
+            if result.error is not None:
+                error = error or result.error
+                continue
+            tid = result.job.track_id
+            track = self.tracker.tracks.get(tid) or self._closing.get(tid)
+            if track is not None:
+                event = self._searched(track, result, ts)
+                if event:
+                    out.append((event, result.job.ts))
+        for tid, track in list(self._closing.items()):
+            if final or not self.worker.busy(tid):
+                del self._closing[tid]
+                self.worker.cancel(tid)
+                event = self._ended(track)
+                if event:   # rests on this frame: the one that found the track gone
+                    out.append((event, ts))
+        return error
 
     # -- per track ------------------------------------------------------------------
     def _state(self, track: Track) -> TrackState:
@@ -174,21 +255,42 @@ class Pipeline:
             st.liveness.update(face if code is None else None, ts, image if code is None else None)
         if code:
             st.rejections[code] += 1
-        elif st.decision is None and ts - st.last_embed >= self.rules.embed_interval_s \
-                and frame_goodness(face) >= self.rules.min_goodness:
-            st.last_embed = ts
-            self.analyser.complete(image, face, {"embedding"})
-            st.embeddings.append(face.embedding)
-            st.searched.append(self._search(fuse(st.embeddings) if self._decision.fused else face.embedding))
-            st.decision = decide(st.searched, self._decision)
-            if st.decision is not None:
-                st.decided_at = ts
+        elif st.decision is None and ts - st.last_embed >= self.rules.embed_interval_s:
+            goodness = frame_goodness(face)
+            waiting = self.worker.pending_goodness(track.track_id)
+            if goodness >= self.rules.min_goodness and (waiting is None or goodness >= waiting):
+                if self.worker.submit(self._job(track, face, image, ts, goodness)) in ("queued", "replaced"):
+                    st.last_embed = ts
         if st.decision is None:
             return None
         return self._announce(track, st, ts, final=False)
 
-    def _search(self, embedding: np.ndarray) -> list[Hit]:
-        matches = self.library.search(embedding, self._groups, 2)
+    def _job(self, track: Track, face, image: np.ndarray, ts: float, goodness: float) -> EmbedJob:
+        """The frame as the worker needs it: the aligned chip, not the frame."""
+        return EmbedJob(track.track_id, ts, align_face(image, face.kps5), goodness)
+
+    def _searched(self, track: Track, result: EmbedResult, ts: float) -> Event | None:
+        """A searched frame's hits (the worker's result) into the track's decision."""
+        st = self._state(track)
+        if st.decision is not None or st.announced:
+            return None
+        st.searched.append(result.hits)
+        st.decision = decide(st.searched, self._decision)
+        if st.decision is None:
+            return None
+        st.decided_at = result.job.ts
+        self.worker.cancel(track.track_id)   # decided: its later frames are not searched
+        if track.track_id in self._closing:
+            return None                      # announced by _ended, in the same call
+        return self._announce(track, st, ts, final=False)
+
+    def _search_job(self, job: EmbedJob, embedding: np.ndarray, query: np.ndarray) -> list[Hit]:
+        """The worker's search for a job: `query` is the track's frames fused, or this
+        frame's `embedding`. Runs on the worker's thread."""
+        return self._search(query)
+
+    def _search(self, query: np.ndarray) -> list[Hit]:
+        matches = self.library.search(query, self._groups, 2)
         self.refresh_threshold(self.library.seq)  # the library state this search saw; no extra query
         return [Hit(m.user_id, m.group_id, m.user_info, score(m.similarity)) for m in matches]
 
@@ -229,6 +331,7 @@ class Pipeline:
     def _event(self, track: Track, st: TrackState, kind: str, code: int, reason: str, verdict) -> Event:
         """The track's one event; `verdict` is the liveness verdict it was decided on."""
         st.announced = True
+        self.worker.cancel(track.track_id)
         d = st.decision
         hit = d.hit if d is not None and kind == "recognised" else None
         return Event(kind, camera=self.camera, track_id=track.track_id,

@@ -19,7 +19,8 @@ import numpy as np
 
 from edge.imaging import decode_image
 from edge.library.scores import similarity_to_score
-from edge.loop.decision import Decision, DecisionRules, Hit, decide, frame_goodness, fuse
+from edge.loop.decision import Decision, DecisionRules, Hit, decide, fuse
+from edge.loop.embed_worker import EmbedJob
 from edge.loop.pipeline import LoopRules, Pipeline
 
 
@@ -122,7 +123,8 @@ def drift(img: np.ndarray, seed: int, frames: int = 24, fps: float = 15.0):
 
 
 class Recorder(Pipeline):
-    """The loop as it runs, every searched frame's embedding, goodness and pose kept. It
+    """The loop as it runs (embedding inline: deterministic), every searched frame's
+    embedding, goodness and pose kept. It
     never decides before max_frames and gates no pose, so a replay can apply any rule,
     pose limit or goodness floor to the frames the loop would have searched."""
     RULES = LoopRules(liveness_control="NONE", max_pose_deg=90.0, min_goodness=0.0,
@@ -131,19 +133,19 @@ class Recorder(Pipeline):
     def __init__(self, analyser, library, min_face_px: int = RULES.min_face_px):
         super().__init__(analyser, library, dataclasses.replace(self.RULES, min_face_px=min_face_px), "replay")
         self.tracks: dict[int, TrackRecord] = {}
-        self._at = None
+        self._pose: dict[EmbedJob, float] = {}
 
-    def _frame(self, track, face, image, ts):
-        self._at = (track.track_id, face)
-        return super()._frame(track, face, image, ts)
+    def _job(self, track, face, image, ts, goodness):
+        job = super()._job(track, face, image, ts, goodness)
+        self._pose[job] = max(abs(face.yaw), abs(face.pitch), abs(face.roll))
+        return job
 
-    def _search(self, embedding):
-        track_id, face = self._at
-        rec = self.tracks.setdefault(track_id, TrackRecord("", -1))
-        rec.embeddings.append(face.embedding)
-        rec.goodness.append(frame_goodness(face))
-        rec.pose.append(max(abs(face.yaw), abs(face.pitch), abs(face.roll)))
-        return super()._search(embedding)
+    def _search_job(self, job, embedding, query):
+        rec = self.tracks.setdefault(job.track_id, TrackRecord("", -1))
+        rec.embeddings.append(embedding)
+        rec.goodness.append(job.goodness)
+        rec.pose.append(self._pose.pop(job))
+        return super()._search_job(job, embedding, query)
 
 
 def record(analyser, library, frames, min_face_px: int = Recorder.RULES.min_face_px) -> list[TrackRecord]:
@@ -152,6 +154,7 @@ def record(analyser, library, frames, min_face_px: int = Recorder.RULES.min_face
     for frame, ts in frames:
         pipe.process(frame, ts)
     pipe.flush()
+    pipe.close()
     return list(pipe.tracks.values())
 
 

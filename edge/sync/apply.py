@@ -21,6 +21,7 @@ import numpy as np
 
 from edge import rules
 from edge.library.store import REPLICA_OPS, FaceRecord, ReplicaChange
+from edge.models.manifest import model_space
 from edge.sync.protocol import PROTOCOL, SNAPSHOT_PHASES, signature_ok
 
 _UUID_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -133,7 +134,7 @@ def _change(raw, dim: int, model_id: str) -> ReplicaChange:
     if quality is not None and not isinstance(quality, dict):
         raise PageRefused(f"change {seq}: quality is not an object")
     try:
-        vec = _embedding(data, dim if model == model_id else None)
+        vec = _embedding(data, dim if model_space(model) == model_space(model_id) else None)
     except PageRefused as exc:
         raise PageRefused(f"change {seq}: {exc}") from None
     return ReplicaChange(seq, op, group_id, user_id, token, face=FaceRecord(token, vec, model, quality))

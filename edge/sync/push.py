@@ -19,6 +19,7 @@ import numpy as np
 from edge import rules
 from edge.errors import EdgeError
 from edge.library.store import PUSH_ACTIONS, FaceRecord, PushOp
+from edge.models.manifest import model_space
 
 PUSH_PATH = "/edge/sync/v1/push"
 PUSH_SIGNATURE_HEADER = "X-Edge-Push-Signature"   # HMAC of nonce + "\n" + body, keyed by the credential's secret
@@ -70,7 +71,7 @@ def _face(raw, model_id: str, dim: int) -> FaceRecord:
         raise EdgeError(222023, "face.face_token")
     if not isinstance(model, str) or not 0 < len(model) <= 200:
         raise EdgeError(BAD_PARAM, "face.model: the embedder's model id")
-    if model != model_id:
+    if model_space(model) != model_space(model_id):   # an int8 build embeds in its fp32 model's space
         raise EdgeError(MODEL_MISMATCH, f"the embedding was made by {model[:80]}, this hub's library holds "
                                         f"{model_id}: upgrade the terminal or the hub so both run one model")
     if quality is not None and not isinstance(quality, dict):
