@@ -24,6 +24,7 @@ import numpy as np
 
 from edge.analysis.app import AnalyserConfig, FaceAnalyser
 from edge.imaging import decode_image
+from edge.models.edits import PRELU_SPLITS
 from edge.models.fetch import graph_before
 from edge.models.manifest import REPO_ROOT, ModelSpec, load_manifest
 
@@ -56,9 +57,10 @@ def graphs_before_split(specs: dict[str, ModelSpec], models_dir: Path, tmp: Path
     and what the profile measures the split against."""
     out = {}
     for role, spec in specs.items():
-        if "prelu_split" in spec.edits:
+        split = next((e for e in spec.edits if e in PRELU_SPLITS), None)
+        if split is not None:
             out[role] = tmp / spec.file
-            out[role].write_bytes(graph_before(spec, "prelu_split", models_dir / "cache"))
+            out[role].write_bytes(graph_before(spec, split, models_dir / "cache"))
     return out
 
 

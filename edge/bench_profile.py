@@ -3,9 +3,9 @@
 Three tables, every variant interleaved round by round so the box's load hits all alike:
 the stages of detect + align + embed for one face (the functions the analyser calls, one
 by one); the YuNet, SFace and mesh sessions alone with edge's options, onnxruntime's
-defaults and single changes, the graph before edge's PRelu split, and OpenCV's DNN on
-that graph; and SFace's and the mesh's runs split by operator type (onnxruntime's own
-profiler), with the split and before it.
+defaults and single changes, the graph before edge's PRelu split and with its previous
+(Min) form, and OpenCV's DNN on the graph before it; and SFace's and the mesh's runs
+split by operator type (onnxruntime's own profiler), each graph.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from edge.analysis.landmarks import crop_transform, eye_angle, preprocess as mes
 from edge.analysis.orientation import FOLLOW_ROLL_DEG, roll_gap
 from edge.analysis.pose import head_pose
 from edge.imaging import decode_image
+from edge.models.edits import prelu_split
 from edge.models.runtime import create_session, session_options
 
 ROUNDS = 30
@@ -140,13 +141,24 @@ def option_variants(threads: int) -> dict[str, ort.SessionOptions | None]:
     }
 
 
+def min_split(unsplit: Path) -> Path:
+    """The graph before the split with edge's previous split (Relu + s * Min, prelu_split)
+    beside it: what the conv form (prelu_split_conv) is measured against."""
+    out = unsplit.with_name(unsplit.stem + ".min-split.onnx")
+    if not out.exists():
+        out.write_bytes(prelu_split(unsplit.read_bytes()))
+    return out
+
+
 def session_functions(path: Path, x: np.ndarray, threads: int, unsplit: Path | None = None) -> dict:
     """The runtime file under each option variant; the graph before the PRelu split (if
-    the model has one) with edge's options; OpenCV's DNN on the graph before the split."""
+    the model has one) and its Min split with edge's options; OpenCV's DNN on the graph
+    before the split."""
     fns = {}
     variants = {name: (path, opts) for name, opts in option_variants(threads).items()}
     if unsplit is not None:
-        variants["edge, PRelu kept (before prelu_split)"] = (unsplit, session_options(threads))
+        variants["edge, PRelu kept (before the split)"] = (unsplit, session_options(threads))
+        variants["edge, the Min split (prelu_split)"] = (min_split(unsplit), session_options(threads))
     for name, (model, opts) in variants.items():
         if opts is None:
             opts = ort.SessionOptions()
@@ -206,7 +218,9 @@ def profile(analyser, files: dict, unsplit: dict, photo: np.ndarray, frame: np.n
                      _timed_rounds(session_functions(files[role], x, threads, unsplit.get(role)),
                                    ROUNDS, block=12, skip=2))
     for label, role, x in models[1:]:
-        graphs = {"": files[role], ", before the PRelu split": unsplit.get(role)}
+        before = unsplit.get(role)
+        graphs = {"": files[role], ", the Min split": before and min_split(before),
+                  ", before the PRelu split": before}
         for tag, path in graphs.items():
             if path is None:
                 continue

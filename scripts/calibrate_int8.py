@@ -3,7 +3,8 @@
 pairsDevTrain people (never pairsDevTest's, which the accuracy gate measures on).
 
 Writes the committed ranges file named in models/manifest.yaml; `edge models fetch`
-then builds the int8 model from it. Run after any change to SFace's fp32 graph.
+then builds the int8 model from it. Run after any change to the graph it quantizes
+(fetch.int8_source: the manifest's int8 edits, else SFace's fp32 runtime file).
 
     python scripts/calibrate_int8.py [--data ../shared/data/lfw-view1] [--faces 400]
 """
@@ -19,7 +20,7 @@ from edge.analysis.app import AnalyserConfig, FaceAnalyser  # noqa: E402
 from edge.analysis.embedder import preprocess  # noqa: E402
 from edge.fileio import write_atomic  # noqa: E402
 from edge.imaging import decode_image  # noqa: E402
-from edge.models.fetch import sha256  # noqa: E402
+from edge.models.fetch import int8_source, sha256  # noqa: E402
 from edge.models.manifest import default_models_dir, load_manifest  # noqa: E402
 from edge.models.quantize import calibrate, ranges_document  # noqa: E402
 
@@ -49,7 +50,7 @@ def main() -> None:
     args = ap.parse_args()
     models_dir = default_models_dir()
     spec = load_manifest(models_dir)["embedder"]
-    fp32 = (models_dir / spec.file).read_bytes()
+    fp32 = int8_source(spec, models_dir)
     photos = train_photos(args.data, args.faces)
     analyser = FaceAnalyser(AnalyserConfig(models_dir=models_dir, rotated_retry=False))
     inputs = list(chips(analyser, photos))

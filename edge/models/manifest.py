@@ -15,10 +15,17 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass(frozen=True)
 class Int8Spec:
-    """The int8 build of a model: made at fetch time from its fp32 runtime file and the
-    committed activation ranges (edge/models/quantize.py)."""
+    """The int8 build of a model: made at fetch time from its fp32 runtime file (or the
+    wheel's member through edits of its own) and the committed activation ranges
+    (edge/models/quantize.py)."""
     file: str          # runtime file name in the models directory
     ranges: Path       # the committed ranges (JSON)
+    edits: tuple[str, ...] = ()   # the graph quantized, when not the fp32 runtime file's edits
+
+    @property
+    def edit(self) -> list[str] | None:
+        """The int8 build's own edits as a stamp records them."""
+        return list(self.edits) or None
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,7 @@ def _int8(raw, manifest: Path) -> Int8Spec | None:
     ranges = manifest.parent / raw["ranges"]
     if not ranges.exists():   # a models dir with its own manifest copy: the checkout's ranges
         ranges = REPO_ROOT / "models" / raw["ranges"]
-    return Int8Spec(file=raw["file"], ranges=ranges)
+    return Int8Spec(file=raw["file"], ranges=ranges, edits=_edits(raw.get("edit")))
 
 
 def default_models_dir() -> Path:
