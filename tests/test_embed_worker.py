@@ -246,3 +246,19 @@ def test_a_failed_search_loses_no_event_of_the_same_frame(analyser, library):
     assert raised == 1 and busy.calls > 6
     assert sorted((e.kind, e.user_id) for e in events) == want
     assert ("recognised", "paul") in want and ("recognised", "jlo") in want
+
+
+def test_a_worker_session_of_its_own_runs_the_configured_precision(tmp_path, analyser):
+    # run.embed_threads > 0 gives the worker its own SFace session: of the int8 file when
+    # models.precision is int8 (it loaded the fp32 file, embedding beside an int8 model id).
+    from edge.analysis.app import AnalyserConfig, FaceAnalyser
+    from edge.loop.runner import worker_embedder
+    (tmp_path / "edge.yaml").write_text(f"models: {{dir: {REPO_ROOT / 'models'}, precision: int8}}\n"
+                                        f"run: {{embed_threads: 1}}\n")
+    cfg = load_config(tmp_path / "edge.yaml")
+    img = decode_image(photo(A, 1))
+    chip = align_face(img, analyser.analyse(img, 1, 0, set())[0].kps5)
+    int8 = FaceAnalyser(AnalyserConfig(models_dir=cfg.models_dir, threads=1, precision="int8")).embedder
+    got = worker_embedder(cfg, analyser).embed_chips([chip])[0]
+    assert np.abs(got - int8.embed_chips([chip])[0]).max() < 1e-5
+    assert np.abs(got - analyser.embedder.embed_chips([chip])[0]).max() > 1e-3   # not the fp32 model

@@ -116,8 +116,8 @@ def worker_embedder(config: Config, analyser):
     if n <= 0:
         return analyser.embedder
     from edge.analysis.embedder import SFaceEmbedder
-    from edge.models.manifest import load_manifest
-    return SFaceEmbedder(config.models_dir / load_manifest(config.models_dir)["embedder"].file, n)
+    from edge.models.manifest import runtime_files
+    return SFaceEmbedder(runtime_files(config.models_dir, config.models.precision)["embedder"], n)
 
 
 class Runner:
