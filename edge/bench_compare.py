@@ -24,12 +24,12 @@ import numpy as np
 
 from edge.analysis.app import AnalyserConfig, FaceAnalyser
 from edge.imaging import decode_image
+from edge.imaging.frame import in_frame
 from edge.models.edits import PRELU_SPLITS
 from edge.models.fetch import graph_before
 from edge.models.manifest import REPO_ROOT, ModelSpec, load_manifest
 
 LFW = REPO_ROOT.parent / "shared" / "data" / "lfw-view1"
-FRAME = (480, 640)
 KINDS = ("150x150 LFW photo", "the photo in a 640x480 frame")
 # OpenCV's sample (samples/dnn/face_detect.py) defaults.
 CV_SCORE, CV_NMS, CV_TOP_K = 0.9, 0.3, 5000
@@ -40,15 +40,6 @@ def lfw_photos(n: int) -> list[Path]:
     people = [line.split("\t")[0] for line in (LFW / "peopleDevTest.txt").read_text().splitlines()[1:]]
     photos = [LFW / "images" / p / f"{p}_0001.jpg" for p in people]
     return [p for p in photos if p.exists()][:n]
-
-
-def in_frame(photo: np.ndarray, shape: tuple[int, int] = FRAME) -> np.ndarray:
-    """The photo at the centre of a black frame: a small face in a camera-sized image."""
-    frame = np.zeros((*shape, 3), np.uint8)
-    h, w = photo.shape[:2]
-    y0, x0 = (shape[0] - h) // 2, (shape[1] - w) // 2
-    frame[y0:y0 + h, x0:x0 + w] = photo
-    return frame
 
 
 def graphs_before_split(specs: dict[str, ModelSpec], models_dir: Path, tmp: Path) -> dict[str, Path]:

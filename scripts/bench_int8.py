@@ -31,7 +31,8 @@ from edge.analysis.app import AnalyserConfig, FaceAnalyser  # noqa: E402
 from edge.analysis.detector import YuNetDetector, iou, pyramid_scales  # noqa: E402
 from edge.analysis.landmarks import crop_transform, eye_angle, preprocess as mesh_preprocess  # noqa: E402
 from edge.bench import ONE_FACE_PHOTO, one_face_frame  # noqa: E402
-from edge.bench_compare import in_frame, lfw_photos  # noqa: E402
+from edge.bench_compare import lfw_photos  # noqa: E402
+from edge.imaging.frame import in_frame  # noqa: E402
 from edge.imaging import decode_image  # noqa: E402
 from edge.models import quantize  # noqa: E402
 from edge.models.manifest import default_models_dir, load_manifest, runtime_files  # noqa: E402

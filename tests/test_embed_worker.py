@@ -262,3 +262,18 @@ def test_a_worker_session_of_its_own_runs_the_configured_precision(tmp_path, ana
     got = worker_embedder(cfg, analyser).embed_chips([chip])[0]
     assert np.abs(got - int8.embed_chips([chip])[0]).max() < 1e-5
     assert np.abs(got - analyser.embedder.embed_chips([chip])[0]).max() > 1e-3   # not the fp32 model
+
+
+def test_the_warm_up_runs_the_models_and_touches_no_track_search_or_event(analyser, library):
+    # edge run warms every model on the demo photo before its cameras start (the first runs
+    # grow onnxruntime's arena: the frames captured meanwhile were skipped).
+    from edge.imaging.frame import in_frame
+    from edge.models.manifest import sample_path
+    pipe = Pipeline(analyser, SlowLibrary(library, delay=0), RULES, "gate", threaded=True)
+    frame = in_frame(decode_image(sample_path("demo", REPO_ROOT / "models").read_bytes()))
+    assert frame.shape == (480, 640, 3)
+    assert pipe.warm_up(frame) is True
+    assert pipe.warm_up(np.zeros((480, 640, 3), np.uint8)) is False   # no face: the detector only
+    assert pipe.tracker.tracks == {} and pipe.library.searches == [] and pipe.worker.stats["submitted"] == 0
+    assert pipe.flush() == []
+    pipe.close()

@@ -26,6 +26,7 @@ import numpy as np
 
 from edge.aip.runtime import score
 from edge.analysis.align import align_face
+from edge.analysis.align import align_face
 from edge.analysis.gating import quality_failure
 from edge.analysis.motion_liveness import MotionLiveness
 from edge.errors import MESSAGES
@@ -177,6 +178,20 @@ class Pipeline:
         """Events of the worker's results when no frame came (a stalled camera)."""
         out = []
         return self._deliver(out, self._collect(self._last_ts, out))
+
+    def warm_up(self, image: np.ndarray) -> bool:
+        """Every model this loop runs, once, on `image` (a photo with a face, in a frame of
+        the camera's size), before the first camera frame: onnxruntime's first run of each
+        model and input shape grows its arena and costs tens of milliseconds, during which
+        the camera's next frames would be skipped. No track, library or event is touched.
+        False when no face was found (nothing beyond the detector was warmed)."""
+        side = detect_side(image.shape, self.rules.min_face_px)
+        faces = self.analyser.analyse(image, 1, 0, ("landmarks", "quality"), det_max_side=side, rotated=False)
+        if not faces:
+            return False
+        if self.worker.embedder is not None:
+            self.worker.embedder.embed_chips([align_face(image, faces[0].kps5)])
+        return True
 
     def flush(self) -> list[Event]:
         """Events of every open track (the camera stopped): their jobs finish first. A

@@ -30,7 +30,10 @@ from edge.fileio import atomic_open
 from edge.loop import systemd
 from edge.loop.decision import DecisionRules
 from edge.loop.open_set import OpenSetTarget, Threshold, threshold, track_draws
+from edge.imaging import decode_image
+from edge.imaging.frame import in_frame
 from edge.loop.pipeline import LoopRules, Pipeline
+from edge.models.manifest import sample_path
 from edge.sqlite import StorageError, open_or_set_aside
 
 log = logging.getLogger("edge.loop")
@@ -142,6 +145,22 @@ class Runner:
         self.follower = None                     # the hub's follower when `sync:` is set (docs/sync.md)
         self._storage_logged = float("-inf")
 
+    def _warm_up(self) -> None:
+        """The models' first runs on the demo photo in a 640x480 frame, before any camera
+        starts (Pipeline.warm_up); every pipeline shares the analyser, so once per SFace
+        session. Without the demo photo (not fetched) the first frames pay instead."""
+        try:
+            photo = decode_image(sample_path("demo", self.config.models_dir).read_bytes())
+        except (OSError, ValueError, KeyError) as exc:
+            log.info("edge run: no warm-up (%s)", exc)
+            return
+        frame = in_frame(photo)
+        sessions = set()
+        for pipeline in self.pipelines.values():
+            if id(pipeline.worker.embedder) not in sessions:
+                sessions.add(id(pipeline.worker.embedder))
+                pipeline.warm_up(frame)
+
     # -- processing, one thread per camera -----------------------------------------------
     def _work(self, name: str) -> None:
         camera, pipeline, st = self.cameras[name], self.pipelines[name], self.status[name]
@@ -245,6 +264,7 @@ class Runner:
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop_event.set())
+        self._warm_up()
         self.cameras.start()
         if self.config.sync.enabled:
             from edge.sync.follower import start_follower
