@@ -736,60 +736,55 @@ class LibraryRules:
         return self._one("SELECT COUNT(DISTINCT user_id) FROM members")
 
     # -- what FaceLibrary keeps in memory for its searches (edge/library/owners.py) ----
-    def iter_faces_owned(self, batch: int = 10_000):
-        """(face_refs, group_refs, member_refs, embeddings) in batches, for rebuilding the index."""
+    def _by_id(self, select: str, batch: int):
+        """Rows of `SELECT id, ... FROM table` in batches of ascending id: each batch one
+        short read, so a writer is never held off for the whole table."""
         last = 0
         while True:
-            rows = self._all("SELECT id, group_ref, member_ref, embedding FROM faces WHERE id>? ORDER BY id LIMIT ?",
-                             (last, batch))
+            rows = self._all(f"{select} WHERE id>? ORDER BY id LIMIT ?", (last, batch))
             if not rows:
                 return
             last = rows[-1][0]
-            yield (*(np.array([r[i] for r in rows], dtype=np.int64) for i in range(3)),
-                   self._matrix([r[3] for r in rows]))
+            yield rows
 
-    def faces_owned(self, face_refs: list[int]):
-        """(face_refs, group_refs, member_refs, embeddings) of the given faces that still exist."""
+    def _by_refs(self, select: str, refs: list[int]) -> list:
+        """Rows of `SELECT id, ... FROM table` whose id is in refs (900 at a time: SQLite's
+        bound-parameter limit)."""
         rows = []
-        for i in range(0, len(face_refs), 900):
-            chunk = face_refs[i:i + 900]
-            rows += self._all(f"SELECT id, group_ref, member_ref, embedding FROM faces "
-                              f"WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk))
-        if not rows:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), None
+        for i in range(0, len(refs), 900):
+            chunk = refs[i:i + 900]
+            rows += self._all(f"{select} WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk))
+        return rows
+
+    def _owned(self, rows):
         return (*(np.array([r[i] for r in rows], dtype=np.int64) for i in range(3)),
                 self._matrix([r[3] for r in rows]))
 
+    def iter_faces_owned(self, batch: int = 10_000):
+        """(face_refs, group_refs, member_refs, embeddings) in batches, for rebuilding the index."""
+        for rows in self._by_id("SELECT id, group_ref, member_ref, embedding FROM faces", batch):
+            yield self._owned(rows)
+
+    def faces_owned(self, face_refs: list[int]):
+        """(face_refs, group_refs, member_refs, embeddings) of the given faces that still exist."""
+        rows = self._by_refs("SELECT id, group_ref, member_ref, embedding FROM faces", face_refs)
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), None
+        return self._owned(rows)
+
     def face_members(self, batch: int = 100_000):
         """(face_refs, member_refs) of every face, in batches (an index saved without its owners)."""
-        last = 0
-        while True:
-            rows = self._all("SELECT id, member_ref FROM faces WHERE id>? ORDER BY id LIMIT ?", (last, batch))
-            if not rows:
-                return
-            last = rows[-1][0]
+        for rows in self._by_id("SELECT id, member_ref FROM faces", batch):
             pairs = np.array(rows, dtype=np.int64)
             yield pairs[:, 0], pairs[:, 1]
 
     def members_by_ref(self, member_refs: list[int]) -> list[tuple[int, int, str, str]]:
         """(member_ref, group_ref, user_id, user_info) of the given members that exist."""
-        rows = []
-        for i in range(0, len(member_refs), 900):
-            chunk = member_refs[i:i + 900]
-            rows += self._all(f"SELECT id, group_ref, user_id, user_info FROM members "
-                              f"WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk))
-        return rows
+        return self._by_refs("SELECT id, group_ref, user_id, user_info FROM members", member_refs)
 
     def iter_members(self, batch: int = 10_000):
         """(member_ref, group_ref, user_id, user_info) rows of every member, in batches."""
-        last = 0
-        while True:
-            rows = self._all("SELECT id, group_ref, user_id, user_info FROM members WHERE id>? ORDER BY id LIMIT ?",
-                             (last, batch))
-            if not rows:
-                return
-            last = rows[-1][0]
-            yield rows
+        yield from self._by_id("SELECT id, group_ref, user_id, user_info FROM members", batch)
 
     def all_groups(self) -> list[tuple[str, int]]:
         """(group_id, group_ref) of every group."""
