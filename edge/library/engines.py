@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-M = 24
-EF_CONSTRUCTION = 200
+from edge.library.index import GRAPH_EF_CONSTRUCTION as EF_CONSTRUCTION  # the graph FaceIndex builds
+from edge.library.index import GRAPH_M as M
 
 
 class HnswlibEngine:

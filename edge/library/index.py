@@ -99,6 +99,8 @@ EF_REFERENCE = 100_000
 EF_GROWTH = 0.6
 _CHUNK = 1 << 24  # file I/O block
 BUILD_CHUNK = 256  # pending graph inserts per add_items call (the graph lock held ~0.1-0.2 s)
+GRAPH_M = 24             # HNSW links per node (2*M at layer 0)
+GRAPH_EF_CONSTRUCTION = 200
 _GATHER = 4096  # rows gathered at a time for an exact search over scattered slots (2 MB)
 
 
@@ -191,8 +193,8 @@ def single_threaded_blas() -> None:
 
 
 class FaceIndex:
-    def __init__(self, dim: int = 128, *, exact_limit: int = 20_000, M: int = 24,
-                 ef_construction: int = 200, ef_search: int = 64, threads: int = 1):
+    def __init__(self, dim: int = 128, *, exact_limit: int = 20_000, M: int = GRAPH_M,
+                 ef_construction: int = GRAPH_EF_CONSTRUCTION, ef_search: int = 64, threads: int = 1):
         single_threaded_blas()
         self.dim = int(dim)
         self.exact_limit = int(exact_limit)
