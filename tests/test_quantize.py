@@ -23,7 +23,7 @@ from edge.config import ConfigError, load_config
 from edge.errors import ModelError
 from edge.models import quantize
 from edge.models.fetch import (
-    build_int8, check_all, fetch_int8, int8_source, is_int8_current, sha256, verify_int8,
+    check_all, fetch_int8, int8_source, is_int8_current, sha256, verify_int8,
 )
 from edge.models.manifest import (
     default_models_dir, embedder_model_id, load_manifest, model_space, runtime_files,

@@ -26,7 +26,6 @@ import numpy as np
 
 from edge.aip.runtime import score
 from edge.analysis.align import align_face
-from edge.analysis.align import align_face
 from edge.analysis.gating import quality_failure
 from edge.analysis.motion_liveness import MotionLiveness
 from edge.errors import MESSAGES
