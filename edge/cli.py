@@ -123,7 +123,8 @@ def cmd_status(args) -> int:
                       + (f"; last refusal: {st['upstream_last_refusal']}" if st.get("upstream_last_refusal") else "")
                       + (f"; {st['upstream_last_error']}" if st.get("upstream_last_error") else ""))
     interval = cfg.run.status_interval_s if loop else cfg.sync.status_interval_s
-    stale = age > 3 * max(interval, 1.0)
+    # the loop's file is rewritten at least every refresh_s (an unchanged status waits that long)
+    stale = age > float(snap.get("refresh_s", 0) or 0) + 3 * max(interval, 1.0)
     if stale:
         print(f"edge status: the status is {age:.0f} s old: the {'loop' if loop else 'follower'} is not running",
               file=sys.stderr)

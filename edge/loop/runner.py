@@ -40,6 +40,10 @@ log = logging.getLogger("edge.loop")
 
 STALE_WORKER_S = 20.0   # a processing thread silent this long stops the watchdog feed
 STORAGE_LOG_EVERY_S = 60.0
+# The status file on flash: rewritten at once when what an operator acts on changes
+# (camera states, errors, events, the library), otherwise at least this often
+# (frame counts, rates and open tracks alone: docs/loop.md, "Writes on flash").
+STATUS_REFRESH_S = 30.0
 
 
 @dataclass
@@ -144,6 +148,7 @@ class Runner:
         self.fault: StorageError | None = None   # the library broke while running
         self.follower = None                     # the hub's follower when `sync:` is set (docs/sync.md)
         self._storage_logged = float("-inf")
+        self._status_written: tuple[float, object] = (float("-inf"), None)   # (monotonic time, its substance)
 
     def _warm_up(self) -> None:
         """The models' first runs on the demo photo in a 640x480 frame, before any camera
@@ -256,7 +261,21 @@ class Runner:
                 "open_tracks": len(self.pipelines[name].tracker.tracks)}
         return out
 
+    @staticmethod
+    def status_substance(snap: dict) -> object:
+        """What of a snapshot makes the status file worth a flash write before its
+        STATUS_REFRESH_S: everything but the counters and rates that move every frame."""
+        keep = ("state", "reconnects", "last_error", "events", "recent_errors")
+        return (json.dumps(snap.get("library"), sort_keys=True), json.dumps(snap.get("sync"), sort_keys=True),
+                {n: {k: c.get(k) for k in keep} for n, c in snap["cameras"].items()})
+
+    def _status_due(self, snap: dict) -> bool:
+        written_at, substance = self._status_written
+        return time.monotonic() - written_at >= STATUS_REFRESH_S or self.status_substance(snap) != substance
+
     def _write_status(self, snap: dict) -> None:
+        snap["refresh_s"] = max(STATUS_REFRESH_S, self.config.run.status_interval_s)  # `edge status`'s staleness
+        self._status_written = (time.monotonic(), self.status_substance(snap))
         self.status_path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_open(self.status_path, fsync=False) as fh:
             json.dump(snap, fh, indent=1)
@@ -289,13 +308,14 @@ class Runner:
         interval = self.config.run.status_interval_s
         deadline = time.monotonic() + self.config.run.duration_s if self.config.run.duration_s > 0 else None
         next_status = time.monotonic()
-        # Wake at least every second for the watchdog; the status file (flash writes on
-        # a Pi) and the metrics snapshot are refreshed every status_interval_s.
+        # Wake at least every second for the watchdog; the metrics snapshot is refreshed
+        # every status_interval_s, the status file (flash writes on a Pi) when _status_due.
         while not self.stop_event.wait(min(interval, 1.0)):
             if time.monotonic() >= next_status:
                 next_status = time.monotonic() + interval
                 snap = self.last_snapshot = self.snapshot()
-                self._write_status(snap)
+                if self._status_due(snap):
+                    self._write_status(snap)
             alive = all(time.monotonic() - st.heartbeat < STALE_WORKER_S for st in self.status.values()) and \
                 all(p.worker.stuck_for() < STALE_WORKER_S for p in self.pipelines.values())
             if alive:  # a stuck processing thread or search starves the watchdog: systemd restarts us
