@@ -92,3 +92,43 @@ def test_edge_run_notifies_systemd_reports_status_and_stops_cleanly(tmp_path):
     export = subprocess.run([sys.executable, "-m", "edge.cli", "--config", str(tmp_path / "edge.yaml"), "attendance",
                              "--since", time.strftime("%Y-%m-%d")], capture_output=True, text=True, env=env, timeout=60)
     assert export.returncode == 0 and export.stdout.splitlines()[1].count("paul") == 1, export.stdout
+
+
+def test_edge_run_rewrites_an_unchanged_status_file_rarely_and_status_stays_fresh(tmp_path):
+    """Flash wear (issue 16): frames with no face change nothing an operator acts on, so
+    the status file is not rewritten every status_interval_s (0.5 s here: ~16 times in 8 s
+    before), and `edge status` still calls the loop running while the file waits."""
+    (tmp_path / "frames").mkdir()
+    cv2.imwrite(str(tmp_path / "frames" / "empty.jpg"), np.full((480, 640, 3), 70, np.uint8))
+    (tmp_path / "edge.yaml").write_text(
+        f"data_dir: {tmp_path / 'data'}\nmodels: {{dir: {REPO_ROOT / 'models'}}}\n"
+        f"run: {{liveness_control: NONE, status_interval_s: 0.5}}\n"
+        f"cameras:\n  - {{name: gate, kind: folder, uri: {tmp_path / 'frames'}, fps: 10, loop: true}}\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "--config", str(tmp_path / "edge.yaml"), "run"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    status_file = tmp_path / "data" / "run" / "status.json"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not (status_file.exists()
+                                                   and json.loads(status_file.read_text())["cameras"]["gate"]
+                                                   ["state"] == "streaming"):
+            time.sleep(0.1)
+        versions, end = set(), time.monotonic() + 8
+        while time.monotonic() < end:
+            st = status_file.stat()
+            versions.add((st.st_ino, st.st_mtime_ns))
+            time.sleep(0.1)
+        assert len(versions) <= 3, f"{len(versions)} status writes in 8 s"
+        status = subprocess.run([sys.executable, "-m", "edge.cli", "--config", str(tmp_path / "edge.yaml"),
+                                 "status", "--json"], capture_output=True, text=True, env=env, timeout=60)
+        assert status.returncode == 0, status.stderr
+        snap = json.loads(status.stdout)
+        assert snap["age_s"] > 3 and snap["cameras"]["gate"]["state"] == "streaming"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "Traceback" not in proc.stdout.read()
+    assert json.loads(status_file.read_text())["cameras"]["gate"]["frames"] > 40   # the last status, at the stop
