@@ -124,7 +124,8 @@ def cmd_status(args) -> int:
                       + (f"; {st['upstream_last_error']}" if st.get("upstream_last_error") else ""))
     interval = cfg.run.status_interval_s if loop else cfg.sync.status_interval_s
     # the loop's file is rewritten at least every refresh_s (an unchanged status waits that long)
-    stale = age > float(snap.get("refresh_s", 0) or 0) + 3 * max(interval, 1.0)
+    refresh = snap.get("refresh_s")
+    stale = age > (refresh if isinstance(refresh, (int, float)) else 0.0) + 3 * max(interval, 1.0)
     if stale:
         print(f"edge status: the status is {age:.0f} s old: the {'loop' if loop else 'follower'} is not running",
               file=sys.stderr)
