@@ -29,9 +29,9 @@ from edge.events import (AttendanceSink, AttendanceStore, CommandRelay, EventBus
 from edge.fileio import atomic_open
 from edge.loop import systemd
 from edge.loop.decision import DecisionRules
-from edge.loop.open_set import OpenSetTarget, Threshold, threshold, track_draws
 from edge.imaging import decode_image
 from edge.imaging.frame import in_frame
+from edge.loop.open_set import OpenSetTarget, Threshold, threshold, track_draws
 from edge.loop.pipeline import LoopRules, Pipeline
 from edge.models.manifest import sample_path
 from edge.sqlite import StorageError, open_or_set_aside
@@ -152,19 +152,14 @@ class Runner:
 
     def _warm_up(self) -> None:
         """The models' first runs on the demo photo in a 640x480 frame, before any camera
-        starts (Pipeline.warm_up); every pipeline shares the analyser, so once per SFace
-        session. Without the demo photo (not fetched) the first frames pay instead."""
+        starts (Pipeline.warm_up); every pipeline shares the analyser and the worker's SFace
+        session, so once. Without the demo photo (not fetched) the first frames pay instead."""
         try:
             photo = decode_image(sample_path("demo", self.config.models_dir).read_bytes())
         except (OSError, ValueError, KeyError) as exc:
             log.info("edge run: no warm-up (%s)", exc)
             return
-        frame = in_frame(photo)
-        sessions = set()
-        for pipeline in self.pipelines.values():
-            if id(pipeline.worker.embedder) not in sessions:
-                sessions.add(id(pipeline.worker.embedder))
-                pipeline.warm_up(frame)
+        next(iter(self.pipelines.values())).warm_up(in_frame(photo))
 
     # -- processing, one thread per camera -----------------------------------------------
     def _work(self, name: str) -> None:
@@ -191,7 +186,7 @@ class Runner:
         for event in pipeline.flush():
             self.bus.publish(event)
             st.events[event.kind] += 1
-        if pipeline.flush_error is not None and isinstance(pipeline.flush_error, StorageError):
+        if isinstance(pipeline.flush_error, StorageError):
             self._storage_failed(name, pipeline.flush_error, st)
 
     def _handle(self, name: str, pipeline: Pipeline, call, st: CameraStatus, captured: float | None = None,
