@@ -32,7 +32,7 @@ from edge.models.runtime import create_session, session_options
 ROUNDS = 30
 
 
-def _timed_rounds(fns: dict, rounds: int = ROUNDS, block: int = 1, skip: int = 0) -> dict[str, list[float]]:
+def timed_rounds(fns: dict, rounds: int = ROUNDS, block: int = 1, skip: int = 0) -> dict[str, list[float]]:
     """Round-robin over the variants, `block` calls each time, the first `skip` of a block
     untimed: a variant whose threads spin after its run slows whatever runs next."""
     times: dict[str, list[float]] = {k: [] for k in fns}
@@ -203,7 +203,7 @@ def _print_table(title: str, times: dict[str, list[float]]) -> None:
 
 def profile(analyser, files: dict, unsplit: dict, photo: np.ndarray, frame: np.ndarray, threads: int) -> None:
     for label, img in (("150x150 LFW photo", photo), ("the photo in a 640x480 frame", frame)):
-        _print_table(f"edge, one face, {label}: stage by stage", _timed_rounds(stage_functions(analyser, img)))
+        _print_table(f"edge, one face, {label}: stage by stage", timed_rounds(stage_functions(analyser, img)))
     _print_table("SFace amid the pipeline vs alone (150x150 photo)", embedding_stage(analyser, photo))
     det = analyser.detector
     blob = det._blob(frame, pyramid_scales(*frame.shape[:2], det.max_side)[0]).copy()
@@ -215,7 +215,7 @@ def profile(analyser, files: dict, unsplit: dict, photo: np.ndarray, frame: np.n
               ("face mesh on one crop (one of its runs)", "landmarks", crop))
     for label, role, x in models:
         _print_table(f"{label}: the session alone, {threads} threads unless said",
-                     _timed_rounds(session_functions(files[role], x, threads, unsplit.get(role)),
+                     timed_rounds(session_functions(files[role], x, threads, unsplit.get(role)),
                                    ROUNDS, block=12, skip=2))
     for label, role, x in models[1:]:
         before = unsplit.get(role)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import os
 import statistics
 import sys
@@ -33,6 +34,7 @@ from edge.analysis.landmarks import crop_transform, eye_angle, preprocess as mes
 from edge.bench import ONE_FACE_PHOTO, one_face_frame  # noqa: E402
 from edge.bench_compare import lfw_photos  # noqa: E402
 from edge.imaging.frame import in_frame  # noqa: E402
+from edge.bench_profile import timed_rounds  # noqa: E402
 from edge.imaging import decode_image  # noqa: E402
 from edge.models import quantize  # noqa: E402
 from edge.models.manifest import default_models_dir, load_manifest, runtime_files  # noqa: E402
@@ -40,15 +42,12 @@ from edge.models.runtime import create_session  # noqa: E402
 
 
 def interleaved(sessions: dict, inputs: list[np.ndarray], repeat: int) -> dict[str, list[float]]:
-    """ms per run of each session, taking turns input by input."""
-    times = {k: [] for k in sessions}
-    for r in range(repeat):
-        x = inputs[r % len(inputs)]
-        for name, s in sessions.items():
-            t0 = time.perf_counter()
-            s.run(None, {s.get_inputs()[0].name: x})
-            times[name].append((time.perf_counter() - t0) * 1000)
-    return {k: v[3:] for k, v in times.items()}
+    """ms per run of each session, round-robin (edge.bench_profile.timed_rounds), each
+    cycling through the same inputs in the same order."""
+    def turn(session):
+        feed, name = itertools.cycle(inputs), session.get_inputs()[0].name
+        return lambda: session.run(None, {name: next(feed)})
+    return timed_rounds({k: turn(s) for k, s in sessions.items()}, rounds=repeat)
 
 
 def line(name: str, ms: list[float]) -> str:
