@@ -24,7 +24,7 @@ from edge.analysis.baidu import FACE_FIELDS, face_to_baidu, stages_for
 from edge.config import load_config
 from edge.imaging import decode_image
 from edge.models.manifest import REPO_ROOT, sample_path
-from edge.pi4 import Pi4Ratios, measure_ratios
+from edge.pi4 import Pi4Ratios, measure_ratios, pi5_text
 
 SHARED = REPO_ROOT.parent / "shared" / "data"
 ONE_FACE_PHOTO = SHARED / "peers" / "face_recognition" / "examples" / "obama-480p.jpg"
@@ -94,8 +94,9 @@ def bench_image(analyser: FaceAnalyser, name: str, img: np.ndarray, encoded: byt
     if pi4 is not None:  # the stages' medians, each times its model's ratio; the rest (glue, decode) x other
         def projected(total, stages):
             return pi4.project(stages) + max(0.0, total - sum(stages.values())) * pi4.other
-        print(f"    Pi 4 projection: detect + align + embed ~{projected(core, core_stages):.0f} ms, "
-              f"v2 detect ~{projected(v2, v2_stages):.0f} ms")
+        core_pi4, v2_pi4 = projected(core, core_stages), projected(v2, v2_stages)
+        print(f"    Pi 4 projection: detect + align + embed ~{core_pi4:.0f} ms, v2 detect ~{v2_pi4:.0f} ms;"
+              f" Pi 5 (the Pi 4's / 2-3, edge/pi4.py): {pi5_text(core_pi4)}, {pi5_text(v2_pi4)}")
 
 
 def v2_detect(analyser: FaceAnalyser, encoded: bytes) -> list[dict]:

@@ -14,6 +14,13 @@ them all) do what this box's 2 threads do. int8 is not projected this way: this 
 VNNI and a Cortex-A72 no dot-product instructions, so int8 gains less there (docs/speed.md).
 The projection used to divide the zoo's time by edge's own time for the model, which
 cancels every speed-up of edge's own (the PRelu split): the zoo's 68.82 ms came back.
+
+A Raspberry Pi 5 (BCM2712, 4x Cortex-A76 at 2.4 GHz, LPDDR4X) is projected from the Pi 4
+one: no zoo figure or other published run of these models on a Pi 5 with the same
+runtime exists to take a ratio from, so the range is Raspberry Pi Ltd's launch figure of
+"2-3x" the Pi 4's CPU performance (sysbench single-thread runs report ~2.3x). It is a
+claim, not a measurement: the wider range is printed, not a midpoint. The A76 also has
+the dot-product instructions the A72 lacks, so int8 should gain more there than on a Pi 4.
 """
 from __future__ import annotations
 
@@ -26,8 +33,20 @@ import cv2
 import numpy as np
 
 ZOO_PI4_MS = {"yunet_160x120": 6.23, "sface_112x112": 68.82}
+PI5_OVER_PI4 = (2.0, 3.0)      # Pi 5 speed-up over a Pi 4, CPU: the vendor's launch range
 ZOO_DETECT_STAGES = ("detect", "detect_rotated", "verify")
 ZOO_EMBED_STAGES = ("embedding",)
+
+
+def pi5_ms(pi4_ms: float) -> tuple[float, float]:
+    """A Pi 5's (fastest, slowest) ms for what a Pi 4 does in pi4_ms."""
+    return pi4_ms / PI5_OVER_PI4[1], pi4_ms / PI5_OVER_PI4[0]
+
+
+def pi5_text(pi4_ms: float) -> str:
+    """'~a-b ms' for a Pi 5, from a Pi 4 projection."""
+    lo, hi = pi5_ms(pi4_ms)
+    return f"~{lo:.0f}-{hi:.0f} ms"
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from edge.pi4 import ZOO_PI4_MS  # noqa: E402
+from edge.pi4 import ZOO_PI4_MS, pi5_ms  # noqa: E402
 
 LFW = ROOT.parent / "shared" / "data" / "lfw-view1" / "images"
 W, H = 640, 480
@@ -644,6 +644,7 @@ def run_throughput(job: dict) -> dict:
                 "detect_ms_pixel_scaled": round(ZOO_PI4_MS["yunet_160x120"] * probe[str(cfg.run.min_face_px)]
                                                 ["input_px"] / (160 * 128), 1),
                 "ms_per_frame": round(pi4_total, 1), "fps": round(1000 / pi4_total, 1),
+                "pi5_fps": [round(1000 / ms, 1) for ms in reversed(pi5_ms(pi4_total))],
                 "embedding_call_ms": round(per_call["embedding (SFace)"] * r["embedding"], 1),
                 "detect_ms": round(per_frame["detect"] * r["detect"], 1)},
     }
@@ -803,7 +804,8 @@ def print_a(r: dict) -> None:
     if r.get("worker_ms_per_frame"):
         print(f"   on the embedding worker, not in process(): {json.dumps(r['worker_ms_per_frame'])} ms/frame")
     print(f"   {'total process()':40s} {total:9.2f} {'':8s} {r['pi4']['ms_per_frame']:13.1f}"
-          f"   -> Pi 4 ~{r['pi4']['fps']} fps")
+          f"   -> Pi 4 ~{r['pi4']['fps']} fps; Pi 5 ~{r['pi4']['pi5_fps'][0]}-{r['pi4']['pi5_fps'][1]} fps"
+          " (Pi 4 x 2-3, edge/pi4.py)")
     for k, v in r["stage_ms_per_call"].items():
         print(f"   per call: {k} {v} ms")
     pi = r["pi4"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from conftest import MULTIFACE
 from edge.bench import V2_FIELDS, V2_STAGES, pi4_ratios, v2_detect
-from edge.pi4 import ZOO_PI4_MS, Pi4Ratios
+from edge.pi4 import PI5_OVER_PI4, ZOO_PI4_MS, Pi4Ratios, pi5_ms, pi5_text
 from edge.service import Engine
 
 
@@ -29,3 +29,7 @@ def test_the_pi4_projection_scales_edges_own_times_by_the_hardwares_ratio(edge_c
     assert abs(ratios.project(half) - ratios.project(stages) / 2) < 1e-9
     fixed = Pi4Ratios(4.0, 9.0, {})
     assert fixed.of("detect_rotated") == 4.0 and fixed.of("embedding") == 9.0 and fixed.of("quality") == 6.0
+
+    # A Pi 5 is the Pi 4 projection divided by the vendor's 2-3x: a range, fastest first.
+    assert PI5_OVER_PI4 == (2.0, 3.0)
+    assert pi5_ms(120.0) == (40.0, 60.0) and pi5_text(145.0) == "~48-72 ms"
