@@ -101,15 +101,12 @@ def webhook_receiver() -> tuple[http.server.ThreadingHTTPServer, list]:
     return server, got
 
 
-def traced_child(proc: subprocess.Popen, timeout: float = 30) -> int:
-    """strace's child: the `edge run` process whose counters are read."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-        if kids:
-            return int(kids[0])
-        time.sleep(0.05)
-    raise SystemExit("strace did not start edge run")
+def traced_child(strace_pid: int) -> int:
+    """strace's child running `edge run`: the process whose counters are read."""
+    for kid in Path(f"/proc/{strace_pid}/task/{strace_pid}/children").read_text().split():
+        if b"edge.cli" in Path(f"/proc/{kid}/cmdline").read_bytes():
+            return int(kid)
+    raise SystemExit("edge run is not running under strace")
 
 
 def per_file_writes(trace_dir: Path, t0: float, t1: float) -> dict[str, list[int]]:
@@ -188,13 +185,13 @@ def main() -> int:
     threading.Thread(target=drain, daemon=True).start()
     pid = proc.pid
     try:
-        pid = traced_child(proc) if strace else proc.pid
         deadline = time.monotonic() + 180
         while not (runtime / "status.json").exists():  # the first status write follows READY and the warm-up
             if proc.poll() is not None or time.monotonic() > deadline:
                 print("edge run did not start", file=sys.stderr)
                 return 1
             time.sleep(0.2)
+        pid = traced_child(proc.pid) if strace else proc.pid
         roots = [data] + ([runtime] if args.runtime_dir else [])
         t0, w0, io0, seen0 = time.monotonic(), time.time(), proc_io(pid), files(roots)
         window.set()
@@ -215,7 +212,10 @@ def main() -> int:
         posts = len(got) - got0
     finally:
         if proc.poll() is None:
-            os.kill(pid, signal.SIGTERM)   # edge run itself (strace exits with it)
+            try:
+                os.kill(pid, signal.SIGTERM)   # edge run itself (strace exits with it)
+            except ProcessLookupError:
+                proc.terminate()
         try:
             proc.wait(60)
         except subprocess.TimeoutExpired:
