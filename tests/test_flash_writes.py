@@ -141,3 +141,17 @@ def test_a_large_index_is_saved_at_close_only_once_a_share_of_it_changed(tmp_pat
     last = lib.store.last_seq()
     lib.close()
     assert read_manifest(tmp_path / "app" / INDEX_DIR)["meta"]["seq"] == last
+
+
+def test_onnxruntime_keeps_no_telemetry_store_on_the_card(tmp_path):
+    """onnxruntime's wheels write a telemetry store under ~/.cache/Microsoft at every
+    session start (for upload); edge turns it off before onnxruntime initialises."""
+    code = ("from edge.models.runtime import create_session; import numpy as np; "
+            f"s = create_session({str(REPO_ROOT / 'models' / 'face_recognition_sface_2021dec.onnx')!r}, 1); "
+            "s.run(None, {s.get_inputs()[0].name: np.zeros((1, 3, 112, 112), np.float32)})")
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**env, "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / ".cache"),
+                              "PYTHONPATH": str(REPO_ROOT)})
+    assert out.returncode == 0, out.stderr
+    assert not (tmp_path / ".cache").exists(), sorted(str(p) for p in (tmp_path / ".cache").rglob("*"))
