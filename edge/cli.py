@@ -89,10 +89,11 @@ def _status_file(path: Path):
 
 def cmd_status(args) -> int:
     """The running loop's status file: cameras, frame rates, latencies, recent errors;
-    and a terminal's sync (run/sync.json, written by the follower of `edge serve` or
-    `edge run`, docs/sync.md): hub reachable, cursor, lag, last error."""
+    and a terminal's sync (docs/sync.md: in the loop's file, or sync.json beside it from
+    `edge serve`'s follower): hub reachable, cursor, lag, last error. Both files live in
+    runtime_dir (default <data_dir>/run)."""
     cfg = load_config(args.config)
-    run = cfg.path(cfg.data_dir) / "run"
+    run = cfg.runtime_path   # runtime_dir: <data_dir>/run, or /run/edge under systemd
     try:
         loop = _status_file(run / "status.json")
         sync = _status_file(run / "sync.json") if cfg.sync.enabled else None
@@ -104,8 +105,8 @@ def cmd_status(args) -> int:
         return 1
     snap, age = loop or sync
     out = {**snap, "age_s": round(age, 1)}
-    if sync is not None:
-        out["sync"] = sync[0]["sync"]  # the follower's own file is the fresher
+    if sync is not None and (loop is None or sync[1] < loop[1] or "sync" not in snap):
+        out["sync"] = sync[0]["sync"]  # `edge serve`'s follower (`edge run`'s is in the loop's file)
     print(json.dumps(out, indent=None if args.json else 1))
     summary = (snap.get("library") or {}).get("summary") if isinstance(snap.get("library"), dict) else None
     if summary and not args.json:

@@ -158,6 +158,9 @@ class AppConfig:
 @dataclass(frozen=True)
 class Config:
     data_dir: str = "var"
+    # status files (status.json, sync.json): "" = <data_dir>/run; /run/edge (tmpfs, systemd's
+    # RuntimeDirectory=edge) keeps their rewrites off a terminal's card (docs/loop.md)
+    runtime_dir: str = ""
     models: ModelsConfig = field(default_factory=ModelsConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
@@ -175,6 +178,11 @@ class Config:
     def path(self, value: str) -> Path:
         p = Path(value).expanduser()
         return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def runtime_path(self) -> Path:
+        """Where the status files live (never durable data: the outbox stays in data_dir)."""
+        return self.path(self.runtime_dir) if self.runtime_dir else self.path(self.data_dir) / "run"
 
     @property
     def models_dir(self) -> Path:
@@ -379,7 +387,7 @@ def load_config(path: Path | str | None = None) -> Config:
 
 
 # Path keys of the file: (section or None, key).
-PATH_KEYS = ((None, "data_dir"), ("models", "dir"), ("server", "tls_cert"), ("server", "tls_key"),
+PATH_KEYS = ((None, "data_dir"), (None, "runtime_dir"), ("models", "dir"), ("server", "tls_cert"), ("server", "tls_key"),
              ("events", "log_file"), ("sync", "ca_file"))
 
 

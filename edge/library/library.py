@@ -50,6 +50,14 @@ APP_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # replays little without saving a large index on every write.
 SAVE_EVERY_CHANGES = 20_000
 SAVE_RETRY_S = 60.0  # after a failed save (full disk): wait before trying again
+# At close a large index is saved only when the changes since its last save are at least
+# this share of it: a terminal following a 1M-face hub restarted with a few new faces
+# would otherwise write its ~1.25 GB index to the card at every stop for them; the next
+# start replays them from the change log instead (docs/loop.md, "Writes on flash").
+# Up to CLOSE_SAVE_ALWAYS_FACES faces (<= ~25 MB) any change is saved: cheap, and the
+# saved index stays a current second copy of the embeddings.
+CLOSE_SAVE_SHARE = 0.01
+CLOSE_SAVE_ALWAYS_FACES = 20_000
 # A replay adding at least this many faces (a follower's page, a snapshot page, a bulk
 # enrolment) leaves its graph inserts to the builder thread (FaceIndex, "Deferred graph
 # inserts"); fewer (an enrolment) are inserted at once, as before.
@@ -372,10 +380,15 @@ class FaceLibrary:
         if builder is not None:
             builder.join()
 
+    def _close_save_due(self) -> bool:
+        unsaved = self._unsaved + self._graph_unsaved
+        return bool(unsaved) and (len(self.index) <= CLOSE_SAVE_ALWAYS_FACES
+                                  or unsaved >= CLOSE_SAVE_SHARE * len(self.index))
+
     def close(self) -> None:
         self.stop_builder()
         with self._lock:
-            if (self._unsaved or self._graph_unsaved) and self.fault is None:
+            if self._close_save_due() and self.fault is None:
                 self._try_save("at close")
             self.store.close()
 

@@ -26,7 +26,6 @@ from edge.camera import CameraSet, CameraState, SourceConfig
 from edge.config import Config
 from edge.events import (AttendanceSink, AttendanceStore, CommandRelay, EventBus, GpiozeroRelay, LogSink,
                          RelaySink, WebhookSink)
-from edge.fileio import atomic_open
 from edge.loop import systemd
 from edge.loop.decision import DecisionRules
 from edge.imaging import decode_image
@@ -35,15 +34,13 @@ from edge.loop.open_set import OpenSetTarget, Threshold, threshold, track_draws
 from edge.loop.pipeline import LoopRules, Pipeline
 from edge.models.manifest import sample_path
 from edge.sqlite import StorageError, open_or_set_aside
+from edge.statusfile import StatusFile
+from edge.sync.status import sync_substance
 
 log = logging.getLogger("edge.loop")
 
 STALE_WORKER_S = 20.0   # a processing thread silent this long stops the watchdog feed
 STORAGE_LOG_EVERY_S = 60.0
-# The status file on flash: rewritten at once when what an operator acts on changes
-# (camera states, errors, events, the library), otherwise at least this often
-# (frame counts, rates and open tracks alone: docs/loop.md, "Writes on flash").
-STATUS_REFRESH_S = 30.0
 
 
 @dataclass
@@ -142,13 +139,13 @@ class Runner:
         self.status = {c.name: CameraStatus() for c in cams}
         self.bus = build_bus(config)
         self.stop_event = threading.Event()
-        self.status_path = config.path(config.data_dir) / "run" / "status.json"
+        # rewritten when what an operator acts on changes, else every 30 s (edge/statusfile.py)
+        self.status_file = StatusFile(config.runtime_path / "status.json", config.run.status_interval_s)
         self.started = time.time()
         self.last_snapshot: dict | None = None
         self.fault: StorageError | None = None   # the library broke while running
         self.follower = None                     # the hub's follower when `sync:` is set (docs/sync.md)
         self._storage_logged = float("-inf")
-        self._status_written: tuple[float, object] = (float("-inf"), None)   # (monotonic time, its substance)
 
     def _warm_up(self) -> None:
         """The models' first runs on the demo photo in a 640x480 frame, before any camera
@@ -259,21 +256,13 @@ class Runner:
     @staticmethod
     def status_substance(snap: dict) -> object:
         """What of a snapshot makes the status file worth a flash write before its
-        STATUS_REFRESH_S: everything but the counters and rates that move every frame."""
-        keep = ("state", "reconnects", "last_error", "events", "recent_errors")
-        return (json.dumps(snap.get("library"), sort_keys=True), json.dumps(snap.get("sync"), sort_keys=True),
-                {n: {k: c.get(k) for k in keep} for n, c in snap["cameras"].items()})
-
-    def _status_due(self, snap: dict) -> bool:
-        written_at, substance = self._status_written
-        return time.monotonic() - written_at >= STATUS_REFRESH_S or self.status_substance(snap) != substance
-
-    def _write_status(self, snap: dict) -> None:
-        snap["refresh_s"] = max(STATUS_REFRESH_S, self.config.run.status_interval_s)  # `edge status`'s staleness
-        self._status_written = (time.monotonic(), self.status_substance(snap))
-        self.status_path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_open(self.status_path, fsync=False) as fh:
-            json.dump(snap, fh, indent=1)
+        refresh: camera states and errors, the kinds of events seen (their counts, like
+        frame counts and rates, wait for the refresh: at a busy door every event would
+        be a write), the library's threshold, the follower's state (sync_substance)."""
+        keep = ("state", "reconnects", "last_error", "recent_errors")
+        return (json.dumps(snap.get("library"), sort_keys=True),
+                {app: sync_substance(st) for app, st in (snap.get("sync") or {}).items()},
+                {n: ({k: c.get(k) for k in keep}, sorted(c.get("events") or ())) for n, c in snap["cameras"].items()})
 
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -285,7 +274,8 @@ class Runner:
             if self.config.sync.app_id != self.config.run.app_id:
                 log.warning("edge run: sync follows app %s, the loop searches app %s", self.config.sync.app_id,
                             self.config.run.app_id)
-            self.follower = start_follower(self.config, get_runtime(self.config))
+            # its status rides in the loop's status file: no run/sync.json beside it
+            self.follower = start_follower(self.config, get_runtime(self.config), status_file=False)
         workers = [threading.Thread(target=self._work, args=(name,), name=f"edge-loop-{name}", daemon=True)
                    for name in self.pipelines]
         for w in workers:
@@ -304,13 +294,13 @@ class Runner:
         deadline = time.monotonic() + self.config.run.duration_s if self.config.run.duration_s > 0 else None
         next_status = time.monotonic()
         # Wake at least every second for the watchdog; the metrics snapshot is refreshed
-        # every status_interval_s, the status file (flash writes on a Pi) when _status_due.
+        # every status_interval_s, the status file (flash writes on a Pi) when its substance
+        # changed or its refresh is due.
         while not self.stop_event.wait(min(interval, 1.0)):
             if time.monotonic() >= next_status:
                 next_status = time.monotonic() + interval
                 snap = self.last_snapshot = self.snapshot()
-                if self._status_due(snap):
-                    self._write_status(snap)
+                self.status_file.offer(snap, self.status_substance(snap))
             alive = all(time.monotonic() - st.heartbeat < STALE_WORKER_S for st in self.status.values()) and \
                 all(p.worker.stuck_for() < STALE_WORKER_S for p in self.pipelines.values())
             if alive:  # a stuck processing thread or search starves the watchdog: systemd restarts us
@@ -328,6 +318,6 @@ class Runner:
         self.cameras.stop()
         if self.follower is not None:
             self.follower.stop()
-        self._write_status(self.snapshot())
+        self.status_file.write(self.snapshot())
         self.bus.close()
         return 1 if self.fault else 0

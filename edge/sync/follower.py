@@ -10,7 +10,6 @@ follower catches up by itself.
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -18,12 +17,12 @@ from typing import Callable
 
 from edge.config import Config
 from edge.errors import EdgeError
-from edge.fileio import atomic_open
 from edge.library.store import LibraryError
 from edge.sqlite import StorageError
+from edge.statusfile import StatusFile
 from edge.sync.apply import PageRefused, SnapshotNeeded, validate_page, validate_snapshot
 from edge.sync.feed import FeedClient, HubRefused, HubUnreachable
-from edge.sync.status import SyncStatus
+from edge.sync.status import SyncStatus, sync_substance
 
 log = logging.getLogger("edge.sync")
 
@@ -36,10 +35,14 @@ class NotAReplica(Exception):
 
 
 class Follower:
-    def __init__(self, config: Config, library: Callable, model_id: str, dim: int = EMBEDDING_DIM):
+    def __init__(self, config: Config, library: Callable, model_id: str, dim: int = EMBEDDING_DIM,
+                 status_file: bool = True):
         self.sync = sync = config.sync
         self.client = FeedClient(sync, config.path(sync.ca_file) if sync.ca_file else None)
-        self.status_path = config.path(config.data_dir) / "run" / "sync.json"
+        # <runtime_dir>/sync.json, rewritten when the substance changes or every 30 s; none
+        # in `edge run`, whose status file carries the follower's status
+        self.status_file = StatusFile(config.runtime_path / "sync.json", sync.status_interval_s) \
+            if status_file else None
         self._library, self.model_id, self.dim = library, model_id, dim
         self.st = SyncStatus(sync.app_id, sync.hub_url, list(sync.group_list))
         self._groups = sorted(set(sync.group_list))   # what the replica holds, in the replica state
@@ -90,10 +93,12 @@ class Follower:
             return self._snapshot_step(lib, state, start=True)
         new_state = {"hub": self.sync.hub_url, "app_id": self.sync.app_id, "hub_uuid": page.library_uuid,
                      "seq": page.next, "groups": self._groups}
-        with self._apply_lock:
-            if self._stop.is_set():
-                return "idle"
-            done = lib.apply_replica(page.changes, new_state, self.model_id, state)
+        done = None
+        if page.changes or new_state != state:   # an idle long-poll commits nothing (a flash write and an fsync)
+            with self._apply_lock:
+                if self._stop.is_set():
+                    return "idle"
+                done = lib.apply_replica(page.changes, new_state, self.model_id, state)
         st = self.st
         st.cursor, st.hub_head, st.lag_changes = page.next, page.head, page.head - page.next
         st.state = "following" if st.lag_changes == 0 else "catching_up"
@@ -102,7 +107,7 @@ class Follower:
         if page.changes:
             st.pages_applied += 1
             st.changes_applied += done.changes
-        if done.faces_skipped or st.model_mismatch_faces:
+        if (done is not None and done.faces_skipped) or st.model_mismatch_faces:
             self._count_mismatch(lib)
         if self._logged[0] is not None:
             log.info("sync %s: following %s again at seq %d", self.sync.app_id, self.sync.hub_url, st.cursor)
@@ -174,13 +179,16 @@ class Follower:
     def status(self) -> dict:
         return self.st.as_dict()
 
-    def write_status(self) -> None:
-        try:
-            self.status_path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_open(self.status_path, fsync=False) as fh:
-                json.dump({"time": time.time(), "sync": {self.sync.app_id: self.status()}}, fh, indent=1)
-        except OSError as exc:
-            log.warning("sync %s: cannot write %s: %s", self.sync.app_id, self.status_path, exc)
+    def write_status(self, force: bool = True) -> None:
+        """sync.json now (force), or when its substance changed or its refresh is due."""
+        if self.status_file is None:
+            return
+        status = self.status()
+        snap, substance = {"time": time.time(), "sync": {self.sync.app_id: status}}, sync_substance(status)
+        if force:
+            self.status_file.write(snap, substance)
+        else:
+            self.status_file.offer(snap, substance)
 
     def _follow(self) -> None:
         backoff = self.sync.backoff_min_s
@@ -198,7 +206,7 @@ class Follower:
 
     def _report(self) -> None:
         while not self._stop.wait(self.sync.status_interval_s):
-            self.write_status()
+            self.write_status(force=False)
 
     def start(self) -> "Follower":
         log.info("sync %s: following %s%s", self.sync.app_id, self.sync.hub_url,
@@ -220,11 +228,12 @@ class Follower:
         self.write_status()
 
 
-def start_follower(config: Config, runtime) -> Follower:
+def start_follower(config: Config, runtime, status_file: bool = True) -> Follower:
     """The terminal's follower for `sync:` on this process's runtime (edge serve, edge run),
-    with the pusher of its upstream outbox beside it when `sync.push` is on."""
+    with the pusher of its upstream outbox beside it when `sync.push` is on; status_file:
+    it writes sync.json (edge serve) or not (edge run: the loop's status file has it)."""
     app_id = config.sync.app_id
-    follower = Follower(config, lambda: runtime.library(app_id), runtime.model_id)
+    follower = Follower(config, lambda: runtime.library(app_id), runtime.model_id, status_file=status_file)
     outbox = runtime.upstream(app_id)
     if outbox is not None:
         from edge.sync.pusher import Pusher

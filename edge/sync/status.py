@@ -54,6 +54,19 @@ class SyncStatus:
         return {**asdict(self), "lag_s": self.lag_s(), "upstream_oldest_age_s": self.upstream_oldest_age_s()}
 
 
+# What changes with every long-poll or retry (times, ages, the failure count): a status
+# file waits for its refresh for these alone (edge/statusfile.py).
+VOLATILE = frozenset(("last_contact_at", "caught_up_at", "last_error_at", "failures", "lag_s",
+                      "upstream_oldest_age_s"))
+
+
+def sync_substance(status: dict) -> dict:
+    """A follower's status (as_dict()) without VOLATILE: its state, reachability, errors,
+    cursor and lag, the upstream queue. An idle follower's 20 s long-polls change
+    nothing here, so they rewrite no status file."""
+    return {k: v for k, v in status.items() if k not in VOLATILE}
+
+
 class SyncCollector:
     """edge_sync_* gauges from the followers' status dicts (app_id -> as_dict())."""
 
