@@ -3,7 +3,7 @@
 #   sudo scripts/install_service.sh [--prefix /opt/edge] [--data /var/lib/edge] [--config /etc/edge/edge.yaml] [--dry-run]
 # Copies this checkout to PREFIX, creates the virtualenv and fetches the models there,
 # creates the `edge` system user (groups video, gpio where they exist), writes a config
-# (only if none exists) whose data_dir is DATA, installs config/edge.service with the
+# (only if none exists) whose data_dir is DATA and runtime_dir /run/edge (tmpfs), installs config/edge.service with the
 # paths filled in, checks it with systemd-analyze, enables and starts it.
 # Idempotent: re-running updates the code and the unit, never the config or the data.
 set -euo pipefail
@@ -38,8 +38,9 @@ run mkdir -p "$PREFIX" "$DATA" "$(dirname "$CONFIG")"
 run rsync -a --delete --exclude .venv --exclude var --exclude .git "$SRC/" "$PREFIX/"
 run make -C "$PREFIX" setup
 if [ ! -e "$CONFIG" ]; then
-  if [ "$DRY" = 1 ]; then echo "+ write $CONFIG (data_dir: $DATA)"; else
-    sed -e "s#^data_dir: .*#data_dir: $DATA#" -e "s#^  dir: models #  dir: $PREFIX/models #" \
+  if [ "$DRY" = 1 ]; then echo "+ write $CONFIG (data_dir: $DATA, runtime_dir: /run/edge)"; else
+    sed -e "s#^data_dir: .*#data_dir: $DATA#" -e "s#^runtime_dir: .*#runtime_dir: /run/edge#" \
+      -e "s#^  dir: models #  dir: $PREFIX/models #" \
       "$SRC/config/edge.yaml" > "$CONFIG"
     chmod 640 "$CONFIG"; chgrp edge "$CONFIG"
   fi

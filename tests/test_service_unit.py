@@ -31,7 +31,7 @@ def test_unit_verifies_cleanly(tmp_path):
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
     text = UNIT.read_text()
     for setting in ("Type=notify", "WatchdogSec=", "Restart=on-failure", "User=edge", "NoNewPrivileges=yes",
-                    "ProtectSystem=strict", "KillSignal=SIGTERM"):
+                    "ProtectSystem=strict", "KillSignal=SIGTERM", "RuntimeDirectory=edge\n"):
         assert setting in text
     (tmp_path / "b").mkdir()
     broken = filled(tmp_path / "b", UNIT.read_text().replace("Restart=on-failure", "Restart=sometimes"))
@@ -45,7 +45,7 @@ def test_installer_dry_run_lists_every_step(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     for step in ("make -C", "systemd-analyze verify", "systemctl enable --now edge.service",
-                 f"write {tmp_path / 'etc' / 'edge.yaml'}"):
+                 f"write {tmp_path / 'etc' / 'edge.yaml'}", "runtime_dir: /run/edge"):
         assert step in run.stdout
 
 
