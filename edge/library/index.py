@@ -99,6 +99,9 @@ FILTER_EF_MAX = 4000  # filtered HNSW searches needing more than this go exact i
 EF_REFERENCE = 100_000
 EF_GROWTH = 0.6
 _CHUNK = 1 << 24  # file I/O block
+# Reads beside searches (the graph after the open) go in small blocks: a card serves reads
+# in order, and a search's own page faults (code, numpy) must not queue behind 16 MB.
+_BACKGROUND_CHUNK = 1 << 20
 BUILD_CHUNK = 256  # pending graph inserts per add_items call (the graph lock held ~0.1-0.2 s)
 GRAPH_M = 24             # HNSW links per node (2*M at layer 0)
 GRAPH_EF_CONSTRUCTION = 200
@@ -762,7 +765,7 @@ class FaceIndex:
         """The saved graph, or None when its file is not the one the manifest names or
         does not fit the save. The CRC pass reads the file first (the GIL released), so
         hnswlib's load, which holds the GIL, reads it from the page cache."""
-        if _describe(due.path) != due.entry:  # never hand hnswlib a corrupt file
+        if _describe(due.path, chunk=_BACKGROUND_CHUNK) != due.entry:  # never hand hnswlib a corrupt file
             return None
         h = hnswlib.Index(space="ip", dim=due.dim)
         h.load_index(str(due.path), max_elements=capacity)
@@ -838,9 +841,9 @@ def check_file(directory: Path, entry: dict) -> bool:
         return False
 
 
-def _crc_file(path: Path) -> tuple[int, int]:
+def _crc_file(path: Path, chunk: int = _CHUNK) -> tuple[int, int]:
     crc, size = 0, 0
-    buf = bytearray(_CHUNK)
+    buf = bytearray(chunk)
     view = memoryview(buf)
     with open(path, "rb") as fh:
         while n := fh.readinto(buf):
@@ -849,11 +852,11 @@ def _crc_file(path: Path) -> tuple[int, int]:
     return size, crc
 
 
-def _describe(path: Path, fsync: bool = False) -> dict:
+def _describe(path: Path, fsync: bool = False, chunk: int = _CHUNK) -> dict:
     if fsync:
         with open(path, "rb") as fh:
             os.fsync(fh.fileno())
-    size, crc = _crc_file(path)
+    size, crc = _crc_file(path, chunk)
     return {"name": path.name, "size": size, "crc32": crc}
 
 
