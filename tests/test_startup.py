@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from edge.library.index import FaceIndex, read_manifest
-from edge.library.library import FaceLibrary
+from edge.library.library import FaceLibrary, close_library, graphs_loading, open_library
 
 sys.path.insert(0, str(Path(__file__).parent))
 from library_worker import embedding, record  # noqa: E402
@@ -31,7 +31,8 @@ USERS = [f"s{i}" for i in range(2000)]
 
 @pytest.fixture
 def saved(tmp_path) -> Path:
-    """A library of 2,000 users, one face each, saved with its graph."""
+    """A library of 2,000 users, one face each, saved with its graph (app a1 of data_dir tmp_path)."""
+    tmp_path = tmp_path / "apps" / "a1"
     lib = FaceLibrary(tmp_path, index_options=OPTS)
     lib.register_many([(["staff"], u, f"info {u}", record(u), "append") for u in USERS])
     assert lib.wait_index(60)
@@ -185,3 +186,15 @@ def test_kill_9_while_the_graph_loads_loses_nothing_and_damages_nothing(saved):
         assert_consistent(lib, acked[1:] + USERS[:100])
     finally:
         lib.close()
+
+
+def test_health_names_an_app_whose_graph_is_loading_until_it_is_in(saved, held_graph):
+    data_dir = saved.parents[1]
+    lib = open_library(data_dir, "a1", index_options=OPTS)
+    try:
+        assert graphs_loading() == ["a1"]  # /health's index_loading
+        assert lib.search(embedding(USERS[5]), None, 1)[0].user_id == USERS[5]
+        held_graph.set()
+        assert lib.wait_index(60) and graphs_loading() == []
+    finally:
+        close_library(data_dir, "a1")

@@ -536,6 +536,13 @@ def discard_library(data_dir: Path, app_id: str) -> None:
     close_library(data_dir, app_id, save=False)
 
 
+def graphs_loading() -> list[str]:
+    """Apps (folder names) of this process's open libraries whose saved graph is still
+    being read: they answer, exactly and slower (/health's index_loading)."""
+    with _open_lock:
+        return sorted(p.name for p, lib in _open.items() if lib.index.graph_loading)
+
+
 def close_all() -> None:
     with _open_lock:
         for lib in _open.values():
