@@ -36,11 +36,29 @@ def child(directory: str, eager: bool) -> dict:
     import numpy as np
 
     from edge.library.library import FaceLibrary
+    from edge.library.index import FaceIndex
+    from edge.library.store import LibraryStore
     rng = np.random.default_rng(7)  # numpy.random's import: not behind the graph's reads
+    parts = {}  # where the time to ready goes
+
+    def timed(owner, name, key):
+        fn = getattr(owner, name)
+
+        def wrapper(*a, **kw):
+            t = time.monotonic()
+            try:
+                return fn(*a, **kw)
+            finally:
+                parts[key] = parts.get(key, 0.0) + time.monotonic() - t
+        setattr(owner, name, classmethod(lambda cls, *a, **kw: wrapper(*a, **kw)) if name == "load" else wrapper)
+
+    timed(LibraryStore, "__init__", "store_open_s")
+    timed(FaceIndex, "load", "index_load_s")
+    timed(FaceLibrary, "_load_owners", "owners_s")
     t_imports = time.monotonic() - T0
     lib = FaceLibrary(directory, graph_in_background=not eager)
     out = {"imports_s": t_imports, "ready_s": time.monotonic() - T0, "read_mb_ready": proc_io()["read_bytes"] / 1e6,
-           "rss_ready_mb": rss_mb()}
+           "rss_ready_mb": rss_mb(), **parts}
     ids = lib.index.face_ids()
     seen = np.stack([lib.index.vector(f) for f in rng.choice(ids, 500)])
     qs = np.concatenate([seen + rng.standard_normal(seen.shape) * 0.03, rng.standard_normal((500, 128))])
@@ -90,7 +108,7 @@ def main(argv=None) -> int:
     if args.child:
         print(json.dumps(child(args.child, args.eager)))
         return 0
-    print(f"{'faces':>8} {'mode':>6} {'MB/s':>5} {'imports':>7} {'ready s':>7} {'1st ok':>6} {'graph s':>7} "
+    print(f"{'faces':>8} {'mode':>6} {'MB/s':>5} {'imports':>7} {'open':>5} {'ready s':>7} {'1st ok':>6} {'graph s':>7} "
           f"{'MB read':>15} {'exact p50/max':>15} {'n':>4} {'wrong':>5} {'graph p50/max':>14} {'wrong':>5} {'str.':>4} "
           f"{'RSS MB':>9} {'load':>5}")
     for size in (int(s) for s in args.sizes.split(",")):
@@ -98,10 +116,12 @@ def main(argv=None) -> int:
         ex, gr = r["exact"], r["graph"]
         exact = f"{ex['p50_ms']:.1f}/{ex['max_ms']:.0f}" if ex["searches"] else "-"
         print(f"{size:>8} {'eager' if args.eager else 'now':>6} {args.rate_mb:>5.0f} {r['imports_s']:>7.1f} "
-              f"{r['ready_s']:>7.1f} {r['first_answer_s']:>6.1f} {r['graph_serves_s']:>7.1f} "
+              f"{r['ready_s'] - r['imports_s']:>5.1f} {r['ready_s']:>7.1f} {r['first_answer_s']:>6.1f} {r['graph_serves_s']:>7.1f} "
               f"{r['read_mb_ready']:>7.0f}/{r['read_mb_served']:<7.0f} {exact:>15} {ex['searches']:>4} "
               f"{ex['wrong']:>5} {gr['p50_ms']:>7.2f}/{gr['max_ms']:<6.0f} {gr['wrong']:>5} {gr['strangers_differ']:>4} "
               f"{r['rss_ready_mb']:>4.0f}/{r['rss_served_mb']:<4.0f} {os.getloadavg()[0]:>5.1f}", flush=True)
+        print("    where the open went: " + ", ".join(f"{k[:-2]} {r[k]:.1f} s" for k in
+                                                      ("store_open_s", "index_load_s", "owners_s") if k in r))
     return 0
 
 
