@@ -1,7 +1,7 @@
 """Start-up of a large library on a slow card: time to ready, to the first correct answer,
 until the graph serves; search p50 in each phase; bytes read; resident size.
 
-    sudo python scripts/bench_startup.py --dir var/bench [--sizes 100000,1000000] [--rate-mb 40] [--eager]
+    sudo python scripts/bench_startup.py --dir var/bench [--sizes 100000,1000000] [--rate-mb 40] [--eager | --serve]
 
 Libraries come from scripts/bench_enroll.py (--dir D --reuse builds D/lib<N>). Each run
 drops the page cache and starts a child process in a blkio cgroup reading at most
@@ -11,7 +11,8 @@ child searches without pause from ready on (half enrolled faces seen again, half
 strangers); afterwards every answer is checked against exact search over the same
 library: "wrong" counts enrolled faces whose top face differs, "str." strangers' (the
 graph's recall on a face nobody enrolled: below any match score either way). --eager: the old start-up (the graph read
-before the library opens) for comparison. Needs root.
+before the library opens) for comparison; --serve: the whole `edge serve` (models too) to
+its first /health answer and until /health's index_loading is empty. Needs root.
 """
 from __future__ import annotations
 
@@ -22,8 +23,11 @@ T0 = time.monotonic()  # the child's start, before its imports
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
+import urllib.request  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -97,16 +101,62 @@ def run(directory: Path, rate: float, eager: bool) -> dict:
     return json.loads(done.stdout.splitlines()[-1])
 
 
+def serve(directory: Path, rate: float, code: Path) -> dict:
+    """`edge serve` with the library as its one app: seconds to its first /health answer
+    (models loaded, libraries open) and until /health's index_loading is empty."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "apps").mkdir()
+        (Path(tmp) / "apps" / "1").symlink_to(directory.resolve())
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cfg = Path(tmp) / "edge.yaml"
+        cfg.write_text(f"data_dir: {tmp}\nserver:\n  port: {port}\n")
+        env = {**os.environ, "EDGE_APPS": "1:key:secret", "PYTHONPATH": str(code)}
+        drop_caches()
+        with throttled(directory, int(rate * 1e6)) as procs, open(Path(tmp) / "log", "w") as log:
+            t0 = time.monotonic()
+            proc = subprocess.Popen([sys.executable, "-m", "edge", "--config", str(cfg), "serve"], env=env,
+                                    stdout=log, stderr=log, preexec_fn=lambda: procs.write_text(str(os.getpid())))
+            ready = served = None
+            try:
+                while served is None and proc.poll() is None and time.monotonic() - t0 < 600:
+                    try:
+                        health = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5))
+                    except OSError:
+                        time.sleep(0.05)
+                        continue
+                    ready = ready or time.monotonic() - t0
+                    if not health.get("index_loading"):
+                        served = time.monotonic() - t0
+                    time.sleep(0.05)
+                read_mb = proc_io(proc.pid)["read_bytes"] / 1e6
+            finally:
+                proc.terminate()
+                proc.wait(60)
+    return {"ready_s": ready, "graph_serves_s": served, "read_mb": read_mb}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dir", default="var/bench")
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--rate-mb", type=float, default=40.0, help="read rate of the card, MB/s")
     ap.add_argument("--eager", action="store_true", help="the old start-up: the whole index read before ready")
+    ap.add_argument("--serve", action="store_true", help="time `edge serve` to /health and to index_loading []")
+    ap.add_argument("--code", default=str(Path(__file__).resolve().parents[1]),
+                    help="--serve: the checkout whose edge serve runs (another one: a baseline)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(child(args.child, args.eager)))
+        return 0
+    if args.serve:
+        for size in (int(s) for s in args.sizes.split(",")):
+            r = serve(Path(args.dir) / f"lib{size}", args.rate_mb, Path(args.code).resolve())
+            print(f"edge serve ({args.code}), {size} faces, {args.rate_mb:.0f} MB/s, cold: /health after {r['ready_s']:.1f} s, "
+                  f"index_loading [] after {r['graph_serves_s']:.1f} s, {r['read_mb']:.0f} MB read "
+                  f"(load {os.getloadavg()[0]:.1f})", flush=True)
         return 0
     print(f"{'faces':>8} {'mode':>6} {'MB/s':>5} {'imports':>7} {'open':>5} {'ready s':>7} {'1st ok':>6} {'graph s':>7} "
           f"{'MB read':>15} {'exact p50/max':>15} {'n':>4} {'wrong':>5} {'graph p50/max':>14} {'wrong':>5} {'str.':>4} "
