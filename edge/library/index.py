@@ -54,6 +54,14 @@ Deferred graph inserts (bulk catch-up)
     only proposes candidates, the exact re-rank reads the matrix, so that costs recall of
     nothing returned.
 
+The graph read after the open (a slow card)
+    load(graph_later=True) reads the vectors and slot arrays only and leaves the graph
+    file for attach_graph() (FaceLibrary runs it on a thread: edge/library/startup.py).
+    Until then there is no graph: every search is exact over the matrix, and adds and
+    removals only note their slots; attach reconciles them (live ones pending, free ones
+    deleted in the graph), so the graph never answers for a state it does not hold. A
+    save waits for it: the folder must keep the graph.
+
 Thread-safety: one mutation (add/remove/save) at a time; searches share a readers-writer
 lock that add/remove take exclusively, so searches run concurrently and carry on during a
 save (a long write on an SD card). hnswlib queries are serialised among themselves because

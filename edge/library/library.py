@@ -10,7 +10,10 @@ was committed since (docs/storage.md, "1:N at 1M faces").
 
 At start-up the saved index is loaded when its recorded sequence number and library
 uuid match the store (then only the newer changes are replayed); otherwise it is
-rebuilt from the faces table. Replay is idempotent (adds replace, removes ignore
+rebuilt from the faces table. A loaded index's graph is read after the open, on a
+thread (edge/library/startup.py): searches are exact over the vectors until it is in,
+so a large library on a slow card answers in seconds, never from a half-read graph.
+Replay is idempotent (adds replace, removes ignore
 unknown ids), so no ordering subtleties arise between reading the sequence number and
 reading faces.
 
