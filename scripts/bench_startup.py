@@ -116,7 +116,7 @@ def serve(directory: Path, rate: float, code: Path) -> dict:
         drop_caches()
         with throttled(directory, int(rate * 1e6)) as procs, open(Path(tmp) / "log", "w") as log:
             t0 = time.monotonic()
-            proc = subprocess.Popen([sys.executable, "-m", "edge", "--config", str(cfg), "serve"], env=env,
+            proc = subprocess.Popen([sys.executable, "-m", "edge", "--config", str(cfg), "serve"], env=env, cwd=code,
                                     stdout=log, stderr=log, preexec_fn=lambda: procs.write_text(str(os.getpid())))
             ready = served = None
             try:
@@ -134,7 +134,9 @@ def serve(directory: Path, rate: float, code: Path) -> dict:
             finally:
                 proc.terminate()
                 proc.wait(60)
-    return {"ready_s": ready, "graph_serves_s": served, "read_mb": read_mb}
+        lines = (Path(tmp) / "log").read_text().splitlines()
+    return {"ready_s": ready, "graph_serves_s": served, "read_mb": read_mb,
+            "log": [ln for ln in lines if "library" in ln or "ERROR" in ln][-4:]}
 
 
 def main(argv=None) -> int:
@@ -156,7 +158,7 @@ def main(argv=None) -> int:
             r = serve(Path(args.dir) / f"lib{size}", args.rate_mb, Path(args.code).resolve())
             print(f"edge serve ({args.code}), {size} faces, {args.rate_mb:.0f} MB/s, cold: /health after {r['ready_s']:.1f} s, "
                   f"index_loading [] after {r['graph_serves_s']:.1f} s, {r['read_mb']:.0f} MB read "
-                  f"(load {os.getloadavg()[0]:.1f})", flush=True)
+                  f"(load {os.getloadavg()[0]:.1f})", *r["log"], sep="\n    ", flush=True)
         return 0
     print(f"{'faces':>8} {'mode':>6} {'MB/s':>5} {'imports':>7} {'open':>5} {'ready s':>7} {'1st ok':>6} {'graph s':>7} "
           f"{'MB read':>15} {'exact p50/max':>15} {'n':>4} {'wrong':>5} {'graph p50/max':>14} {'wrong':>5} {'str.':>4} "

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from edge.library.index import FaceIndex, read_manifest
-from edge.library.library import FaceLibrary, close_library, graphs_loading, open_library
+from edge.library.library import FaceLibrary, close_library, graph_loading, open_library
 
 sys.path.insert(0, str(Path(__file__).parent))
 from library_worker import embedding, record  # noqa: E402
@@ -192,9 +192,9 @@ def test_health_names_an_app_whose_graph_is_loading_until_it_is_in(saved, held_g
     data_dir = saved.parents[1]
     lib = open_library(data_dir, "a1", index_options=OPTS)
     try:
-        assert graphs_loading() == ["a1"]  # /health's index_loading
+        assert graph_loading(data_dir, "a1") and not graph_loading(data_dir, "a2")  # /health's index_loading
         assert lib.search(embedding(USERS[5]), None, 1)[0].user_id == USERS[5]
         held_graph.set()
-        assert lib.wait_index(60) and graphs_loading() == []
+        assert lib.wait_index(60) and not graph_loading(data_dir, "a1")
     finally:
         close_library(data_dir, "a1")

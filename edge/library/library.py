@@ -539,11 +539,16 @@ def discard_library(data_dir: Path, app_id: str) -> None:
     close_library(data_dir, app_id, save=False)
 
 
-def graphs_loading() -> list[str]:
-    """Apps (folder names) of this process's open libraries whose saved graph is still
-    being read: they answer, exactly and slower (/health's index_loading)."""
+def graph_loading(data_dir: Path, app_id: str) -> bool:
+    """Whether this process's open library of the app is still reading its saved graph:
+    it answers, exactly and slower (/health's index_loading)."""
+    try:
+        path = library_dir(data_dir, app_id).resolve()
+    except LibraryError:
+        return False
     with _open_lock:
-        return sorted(p.name for p, lib in _open.items() if lib.index.graph_loading)
+        lib = _open.get(path)
+    return lib is not None and lib.index.graph_loading
 
 
 def close_all() -> None:
