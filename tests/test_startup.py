@@ -74,15 +74,22 @@ def test_an_index_without_its_graph_yet_is_exact_and_the_graph_then_agrees(saved
         assert index.search(q, 5) == index.exact(q, 5)  # the whole matrix: no graph involved
     ids = index.face_ids()
     gone, moved = ids[:30], ids[30:40]
+    gone_slots = {int(f): index._slot[int(f)] for f in gone}
+    gone_vecs = {int(f): index.vector(f) for f in gone}
     index.remove(gone)  # changes while loading: the graph has these, must not answer them
     index.add(moved, 1, probes(10, rng))
-    new = np.arange(10**6, 10**6 + 40)
-    new_vecs = probes(40, rng)
-    index.add(new, 1, new_vecs)  # and lacks these
+    new = np.arange(10**6, 10**6 + 20)
+    new_vecs = probes(20, rng)
+    index.add(new, 1, new_vecs)  # and lacks these (in 20 of the 30 freed slots)
     for q in qs:
         assert index.search(q, 5) == index.exact(q, 5)
     assert index.attach_graph() and not index.graph_loading and index.graph_serves
-    assert index.pending == 50  # the moved and new faces, searched exactly until inserted
+    assert index.pending == 30  # the moved and new faces, searched exactly until inserted
+    freed = {f: s for f, s in gone_slots.items() if index._ids[s] == 0}
+    assert len(freed) == 10
+    for f, slot in freed.items():  # deleted in the graph itself, not only filtered by the re-rank
+        labels, _ = index._hnsw.knn_query(gone_vecs[f], k=5)
+        assert slot not in labels[0].tolist()
     for fid, v in zip(new, new_vecs):
         assert index.search(v, 1)[0][0] == fid
     for q in qs:
@@ -93,7 +100,7 @@ def test_an_index_without_its_graph_yet_is_exact_and_the_graph_then_agrees(saved
         pass
     for fid, v in zip(new, new_vecs):
         assert index.search(v, 1)[0][0] == fid
-    assert index.stats()["hnsw_count"] == 2010  # the 30 freed slots reused in place, 10 new labels
+    assert index.stats()["hnsw_count"] == 2000  # the reused slots moved in place: no new node
 
 
 def test_a_library_answers_exactly_while_its_graph_loads_then_the_graph_serves(saved, held_graph):
