@@ -1,7 +1,7 @@
 """Start-up of a large library on a slow card: time to ready, to the first correct answer,
 until the graph serves; search p50 in each phase; bytes read; resident size.
 
-    sudo python scripts/bench_startup.py --dir var/bench [--sizes 100000,1000000] [--rate-mb 40] [--eager | --serve]
+    sudo python scripts/bench_startup.py --dir var/bench [--sizes 100000,1000000] [--rate-mb 40] [--eager | --serve | --run]
 
 Libraries come from scripts/bench_enroll.py (--dir D --reuse builds D/lib<N>). Each run
 drops the page cache and starts a child process in a blkio cgroup reading at most
@@ -12,7 +12,8 @@ strangers); afterwards every answer is checked against exact search over the sam
 library: "wrong" counts enrolled faces whose top face differs, "str." strangers' (the
 graph's recall on a face nobody enrolled: below any match score either way). --eager: the old start-up (the graph read
 before the library opens) for comparison; --serve: the whole `edge serve` (models too) to
-its first /health answer and until /health's index_loading is empty. Needs root.
+its first /health answer and until /health's index_loading is empty; --run: `edge run` on
+the demo camera to its READY=1 (sd_notify). --code: run another checkout (a baseline). Needs root.
 """
 from __future__ import annotations
 
@@ -101,26 +102,39 @@ def run(directory: Path, rate: float, eager: bool) -> dict:
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def serve(directory: Path, rate: float, code: Path) -> dict:
-    """`edge serve` with the library as its one app: seconds to its first /health answer
-    (models loaded, libraries open) and until /health's index_loading is empty."""
-    with tempfile.TemporaryDirectory() as tmp:
+def service(directory: Path, rate: float, code: Path, command: str) -> dict:
+    """`edge serve` or `edge run` (demo camera) with the library as its app, cold: seconds
+    to its first /health answer (serve) or READY=1 (run: sd_notify), and, for serve,
+    until /health's index_loading is empty."""
+    with tempfile.TemporaryDirectory() as tmp, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        app = "1" if command == "serve" else "edge"  # edge run searches app `edge`
         (Path(tmp) / "apps").mkdir()
-        (Path(tmp) / "apps" / "1").symlink_to(directory.resolve())
+        (Path(tmp) / "apps" / app).symlink_to(directory.resolve())
+        notify.bind(str(Path(tmp) / "notify"))
+        notify.settimeout(0.05)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         cfg = Path(tmp) / "edge.yaml"
         cfg.write_text(f"data_dir: {tmp}\nserver:\n  port: {port}\n")
-        env = {**os.environ, "EDGE_APPS": "1:key:secret", "PYTHONPATH": str(code)}
+        env = {**os.environ, "EDGE_APPS": "1:key:secret", "PYTHONPATH": str(code),
+               "NOTIFY_SOCKET": str(Path(tmp) / "notify")}
+        args = ["serve"] if command == "serve" else ["run", "--source", "demo", "--duration", "600"]
         drop_caches()
         with throttled(directory, int(rate * 1e6)) as procs, open(Path(tmp) / "log", "w") as log:
             t0 = time.monotonic()
-            proc = subprocess.Popen([sys.executable, "-m", "edge", "--config", str(cfg), "serve"], env=env, cwd=code,
+            proc = subprocess.Popen([sys.executable, "-m", "edge", "--config", str(cfg), *args], env=env, cwd=code,
                                     stdout=log, stderr=log, preexec_fn=lambda: procs.write_text(str(os.getpid())))
             ready = served = None
             try:
                 while served is None and proc.poll() is None and time.monotonic() - t0 < 600:
+                    if command == "run":
+                        try:
+                            if b"READY=1" in notify.recv(4096):
+                                ready = served = time.monotonic() - t0
+                        except OSError:
+                            pass
+                        continue
                     try:
                         health = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5))
                     except OSError:
@@ -146,18 +160,22 @@ def main(argv=None) -> int:
     ap.add_argument("--rate-mb", type=float, default=40.0, help="read rate of the card, MB/s")
     ap.add_argument("--eager", action="store_true", help="the old start-up: the whole index read before ready")
     ap.add_argument("--serve", action="store_true", help="time `edge serve` to /health and to index_loading []")
+    ap.add_argument("--run", action="store_true", help="time `edge run` (demo camera) to READY=1")
     ap.add_argument("--code", default=str(Path(__file__).resolve().parents[1]),
-                    help="--serve: the checkout whose edge serve runs (another one: a baseline)")
+                    help="--serve/--run: the checkout whose edge runs (another one: a baseline)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(child(args.child, args.eager)))
         return 0
-    if args.serve:
+    if args.serve or args.run:
+        command = "serve" if args.serve else "run"
         for size in (int(s) for s in args.sizes.split(",")):
-            r = serve(Path(args.dir) / f"lib{size}", args.rate_mb, Path(args.code).resolve())
-            print(f"edge serve ({args.code}), {size} faces, {args.rate_mb:.0f} MB/s, cold: /health after {r['ready_s']:.1f} s, "
-                  f"index_loading [] after {r['graph_serves_s']:.1f} s, {r['read_mb']:.0f} MB read "
+            r = service(Path(args.dir) / f"lib{size}", args.rate_mb, Path(args.code).resolve(), command)
+            what = (f"/health after {r['ready_s']:.1f} s, index_loading [] after {r['graph_serves_s']:.1f} s"
+                    if args.serve else f"READY=1 after {r['ready_s']:.1f} s")
+            print(f"edge {command} ({args.code}), {size} faces, {args.rate_mb:.0f} MB/s, cold: {what}, "
+                  f"{r['read_mb']:.0f} MB read by then "
                   f"(load {os.getloadavg()[0]:.1f})", *r["log"], sep="\n    ", flush=True)
         return 0
     print(f"{'faces':>8} {'mode':>6} {'MB/s':>5} {'imports':>7} {'open':>5} {'ready s':>7} {'1st ok':>6} {'graph s':>7} "

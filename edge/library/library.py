@@ -419,7 +419,7 @@ class FaceLibrary:
             self._build_wake.set()
             builder = self._builder
         if self._graph_load is not None:
-            self._graph_load.closing = True
+            self._graph_load.close()
             self._graph_load.join()
         scrub = self._scrub
         if scrub is not None:
