@@ -125,7 +125,7 @@ def test_a_rebuilt_index_is_searchable_at_once_and_its_graph_saved(tmp_path):
     lib = FaceLibrary(tmp_path, index_options={"exact_limit": 500})  # its graph was saved
     try:
         assert lib.index_source == "loaded" and lib.index.pending == 0
-        assert lib.index.stats()["hnsw_count"] == 1200
+        assert lib.wait_index(60) and lib.index.stats()["hnsw_count"] == 1200  # read after the open
         assert_consistent(lib, users)
     finally:
         lib.close()

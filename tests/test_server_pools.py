@@ -73,7 +73,7 @@ def test_face_token_requests_overtake_queued_photos(srv):
     assert still_queued >= 1  # answered while photos queued ahead of them were still waiting
     assert set(answers) <= {0, 4} and answers.count(0) >= PHOTOS, answers
     health = requests.get(f"{srv.url}/health").json()
-    assert health["pending"] == 0 and health["library_pending"] == 0
+    assert health["pending"] == 0 and health["library_pending"] == 0 and health["index_loading"] == []
 
 
 def test_the_pool_is_chosen_per_request():

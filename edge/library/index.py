@@ -54,6 +54,14 @@ Deferred graph inserts (bulk catch-up)
     only proposes candidates, the exact re-rank reads the matrix, so that costs recall of
     nothing returned.
 
+The graph read after the open (a slow card)
+    load(graph_later=True) reads the vectors and slot arrays only and leaves the graph
+    file for attach_graph() (FaceLibrary runs it on a thread: edge/library/startup.py).
+    Until then there is no graph: every search is exact over the matrix, and adds and
+    removals only note their slots; attach reconciles them (live ones pending, free ones
+    deleted in the graph), so the graph never answers for a state it does not hold. A
+    save waits for it: the folder must keep the graph.
+
 Thread-safety: one mutation (add/remove/save) at a time; searches share a readers-writer
 lock that add/remove take exclusively, so searches run concurrently and carry on during a
 save (a long write on an SD card). hnswlib queries are serialised among themselves because
@@ -69,6 +77,7 @@ import threading
 import time
 import zlib
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import hnswlib
@@ -98,6 +107,9 @@ FILTER_EF_MAX = 4000  # filtered HNSW searches needing more than this go exact i
 EF_REFERENCE = 100_000
 EF_GROWTH = 0.6
 _CHUNK = 1 << 24  # file I/O block
+# Reads beside searches (the graph after the open) go in small blocks: a card serves reads
+# in order, and a search's own page faults (code, numpy) must not queue behind 16 MB.
+_BACKGROUND_CHUNK = 1 << 20
 BUILD_CHUNK = 256  # pending graph inserts per add_items call (the graph lock held ~0.1-0.2 s)
 GRAPH_M = 24             # HNSW links per node (2*M at layer 0)
 GRAPH_EF_CONSTRUCTION = 200
@@ -142,6 +154,17 @@ class _RWLock:
             with self._cond:
                 self._writer = False
                 self._cond.notify_all()
+
+
+@dataclass(frozen=True)
+class _GraphFile:
+    """A saved graph not read yet (load(graph_later=True)) and what it must fit."""
+    path: Path
+    entry: dict          # the manifest's name, size and CRC32
+    pending: np.ndarray  # slots the save had not put into the graph
+    count: int           # live faces of the save
+    slots: int           # the save's slot high-water mark
+    dim: int
 
 
 class _Rows:
@@ -209,6 +232,8 @@ class FaceIndex:
         self.has_owners = True  # False: loaded from a save without them (FaceLibrary fills them)
         self._hnsw: hnswlib.Index | None = None
         self._ef = 0
+        self._graph_due: _GraphFile | None = None  # load(graph_later=True): the graph still to read
+        self._touched: list[np.ndarray] | None = None  # slots added or removed meanwhile
 
     # -- state ----------------------------------------------------------------------
     def _install(self, vecs, ids, gids, hi, owners=None) -> None:
@@ -397,7 +422,9 @@ class FaceIndex:
             self._owners[slots] = tags
             self._link(slots, np.ascontiguousarray(gids))
             self._pending_np = None
-            if self._hnsw is not None:
+            if self._touched is not None:  # the saved graph is still loading: reconciled at attach
+                self._touched.append(slots.copy())
+            elif self._hnsw is not None:
                 if defer:
                     self._defer(slots)
                 else:
@@ -423,6 +450,8 @@ class FaceIndex:
                 self._ids[s] = 0
                 self._owners[s] = 0
                 self._free.append(s)
+                if self._touched is not None:
+                    self._touched.append(np.array([s], np.int64))
                 if self._hnsw is not None:
                     try:
                         with self._hnsw_lock:
@@ -639,6 +668,8 @@ class FaceIndex:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         meta_json = json.loads(json.dumps(meta))  # fail before writing anything
+        if self._graph_due is not None:  # a save now would drop the graph from the folder
+            raise RuntimeError("the saved graph is still loading: attach_graph() first")
         with self._mutate:  # no writer can change the data; searches carry on
             token = f"index-{time.time_ns():x}-{os.getpid()}"
             files = {}
@@ -670,14 +701,17 @@ class FaceIndex:
                     p.unlink(missing_ok=True)
 
     @classmethod
-    def load(cls, directory: Path, dim: int = 128, **kwargs) -> tuple["FaceIndex", dict] | None:
-        """The saved index and its meta dict, or None when missing, partial, corrupt or of another dim."""
+    def load(cls, directory: Path, dim: int = 128, *, graph_later: bool = False,
+             **kwargs) -> tuple["FaceIndex", dict] | None:
+        """The saved index and its meta dict, or None when missing, partial, corrupt or of another dim.
+        graph_later: read only the vectors and slot arrays now (searches are exact) and
+        leave the graph file to attach_graph() (a slow card: docs/storage.md, "Start-up")."""
         index = cls(dim, **kwargs)
         directory = Path(directory)
         if not (directory / MANIFEST).exists():
             return None
         try:
-            loaded = index._load(directory)
+            loaded = index._load(directory, graph_later)
             reason = "its files do not match its manifest"
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError, MemoryError) as exc:
             loaded, reason = None, f"{type(exc).__name__}: {exc}"
@@ -685,7 +719,7 @@ class FaceIndex:
             log.warning("saved index %s is unusable (%s)", directory, reason)
         return loaded
 
-    def _load(self, directory: Path):
+    def _load(self, directory: Path, graph_later: bool = False):
         """Fill this fresh index from a save; None when the save does not check out."""
         dim = self.dim
         manifest = json.loads((directory / MANIFEST).read_text())
@@ -710,9 +744,7 @@ class FaceIndex:
         if len(self._slot) != count or int((ids[:hi] > 0).sum()) != count:  # lost or duplicate ids
             return None
         if "hnsw" in files:
-            path = directory / files["hnsw"]["name"]
-            if _describe(path) != files["hnsw"]:  # never hand hnswlib a corrupt file
-                return None
+            path = directory / files["hnsw"]["name"]  # checked by _read_graph, now or after
             pending = np.empty(0, np.int64)
             if "pending" in files:
                 entry = files["pending"]
@@ -720,15 +752,84 @@ class FaceIndex:
                 _read_raw(directory / entry["name"], pending, entry)
                 if len(pending) and not (0 <= pending.min() and pending.max() < hi):
                     return None
-            h = hnswlib.Index(space="ip", dim=dim)
-            h.load_index(str(path), max_elements=cap)
-            if not count - len(pending) <= h.get_current_count() <= hi:
+            if graph_later:
+                self._graph_due = _GraphFile(path, files["hnsw"], pending, count, hi, dim)
+                self._touched = []
+                return self, meta
+            h = self._read_graph(_GraphFile(path, files["hnsw"], pending, count, hi, dim), cap)
+            if h is None:
                 return None
             self._hnsw, self.M = h, int(h.M)
             self._defer(pending)
         elif count > self.exact_limit:
-            self._build_hnsw()
+            if graph_later:
+                self._start_graph()  # built by the library's builder thread; exact meanwhile
+            else:
+                self._build_hnsw()
         return self, meta
+
+    @staticmethod
+    def _read_graph(due: "_GraphFile", capacity: int) -> "hnswlib.Index | None":
+        """The saved graph, or None when its file is not the one the manifest names or
+        does not fit the save. The CRC pass reads the file first (the GIL released), so
+        hnswlib's load, which holds the GIL, reads it from the page cache."""
+        if _describe(due.path, chunk=_BACKGROUND_CHUNK) != due.entry:  # never hand hnswlib a corrupt file
+            return None
+        h = hnswlib.Index(space="ip", dim=due.dim)
+        h.load_index(str(due.path), max_elements=capacity)
+        if not due.count - len(due.pending) <= h.get_current_count() <= due.slots:
+            return None
+        return h
+
+    @property
+    def graph_loading(self) -> bool:
+        """A saved graph is still to be attached (attach_graph): searches are exact until then."""
+        return self._graph_due is not None
+
+    @property
+    def graph_serves(self) -> bool:
+        """Searches walk the graph (it is in, and not mostly behind): the fast phase."""
+        return self._hnsw is not None and self._pending_n <= SMALL_SHARE * len(self._slot)
+
+    def attach_graph(self) -> bool:
+        """Read the saved graph that load(graph_later=True) left, and let searches use it.
+        Adds and removals went on meanwhile (FaceLibrary's catch-up of the changes after
+        the save, enrolments): the slots they touched are reconciled as one would after a
+        replay: live ones pending (searched exactly until inserted), free ones deleted
+        from the graph. False when the file is unusable: the graph is then built afresh
+        from the vectors (pending, exact meanwhile), never served half-read."""
+        due = self._graph_due
+        if due is None:
+            return True
+        with self._mutate:
+            capacity = len(self._ids)
+        try:
+            h = self._read_graph(due, capacity)
+            reason = "its file does not match its manifest"
+        except (OSError, ValueError, RuntimeError, MemoryError) as exc:
+            h, reason = None, f"{type(exc).__name__}: {exc}"
+        with self._mutate, self._rw.write():
+            touched = np.unique(np.concatenate(self._touched)) if self._touched else np.empty(0, np.int64)
+            self._graph_due, self._touched = None, None
+            if h is None:
+                log.warning("saved graph %s is unusable (%s): building it afresh from the vectors; searches "
+                            "are exact meanwhile", due.path, reason)
+                if len(self._slot) > self.exact_limit:
+                    self._start_graph()
+                return False
+            if len(self._ids) > h.get_max_elements():
+                h.resize_index(len(self._ids))
+            live = self._ids[touched] > 0
+            for s in touched[~live].tolist():
+                try:
+                    h.mark_deleted(s)
+                except RuntimeError:  # never in the graph, or already deleted
+                    pass
+            self._hnsw, self.M, self._ef = h, int(h.M), 0
+            self._defer(due.pending)
+            self._defer(touched[live])
+            self._pending_np = None
+            return True
 
 
 def read_manifest(directory: Path) -> dict | None:
@@ -748,9 +849,9 @@ def check_file(directory: Path, entry: dict) -> bool:
         return False
 
 
-def _crc_file(path: Path) -> tuple[int, int]:
+def _crc_file(path: Path, chunk: int = _CHUNK) -> tuple[int, int]:
     crc, size = 0, 0
-    buf = bytearray(_CHUNK)
+    buf = bytearray(chunk)
     view = memoryview(buf)
     with open(path, "rb") as fh:
         while n := fh.readinto(buf):
@@ -759,11 +860,11 @@ def _crc_file(path: Path) -> tuple[int, int]:
     return size, crc
 
 
-def _describe(path: Path, fsync: bool = False) -> dict:
+def _describe(path: Path, fsync: bool = False, chunk: int = _CHUNK) -> dict:
     if fsync:
         with open(path, "rb") as fh:
             os.fsync(fh.fileno())
-    size, crc = _crc_file(path)
+    size, crc = _crc_file(path, chunk)
     return {"name": path.name, "size": size, "crc32": crc}
 
 

@@ -10,7 +10,10 @@ was committed since (docs/storage.md, "1:N at 1M faces").
 
 At start-up the saved index is loaded when its recorded sequence number and library
 uuid match the store (then only the newer changes are replayed); otherwise it is
-rebuilt from the faces table. Replay is idempotent (adds replace, removes ignore
+rebuilt from the faces table. A loaded index's graph is read after the open, on a
+thread (edge/library/startup.py): searches are exact over the vectors until it is in,
+so a large library on a slow card answers in seconds, never from a half-read graph.
+Replay is idempotent (adds replace, removes ignore
 unknown ids), so no ordering subtleties arise between reading the sequence number and
 reading faces.
 
@@ -40,6 +43,7 @@ from edge.library.index import MANIFEST, FaceIndex, read_manifest
 from edge.library.matching import FACES_PER_USER, UserMatch, faces_wanted, rank_users, user_similarities  # noqa: F401
 from edge.library.owners import Owners
 from edge.library.scrub import Scrub
+from edge.library.startup import GraphLoad
 from edge.library.store import FaceRecord, LibraryError, LibraryStore
 from edge.sqlite import StorageError, set_aside
 
@@ -64,6 +68,12 @@ CLOSE_SAVE_ALWAYS_FACES = 20_000
 BULK_FACES = 200
 STORE_FILE = "library.db"
 INDEX_DIR = "index"
+
+
+def _unlock(lock_file) -> None:
+    if lock_file is not None:
+        fcntl.flock(lock_file, fcntl.LOCK_UN)
+        lock_file.close()
 
 
 def recover_remedy(app_id: str) -> str:
@@ -116,9 +126,14 @@ def _prepare(directory: Path, remedy: str) -> None:
 
 
 class FaceLibrary:
-    def __init__(self, directory: Path | str, *, dim: int = 128, index_options: dict | None = None):
+    def __init__(self, directory: Path | str, *, dim: int = 128, index_options: dict | None = None,
+                 graph_in_background: bool = True):
+        """graph_in_background: open with the saved index's vectors and read its graph
+        after (edge/library/startup.py); False reads everything first (the old start-up,
+        kept for benchmarks: scripts/bench_startup.py --eager)."""
         self.dir = Path(directory)
         self.dim = dim
+        self._graph_later = graph_in_background
         self.remedy = recover_remedy(self.dir.name)
         # Bulk builds (rebuild, large replays) may use every core; searches are single queries.
         self._index_options = {"threads": min(os.cpu_count() or 1, 4), **(index_options or {})}
@@ -134,9 +149,11 @@ class FaceLibrary:
         self._scrub: Scrub | None = None  # the faces table checked in the background (large libraries)
         self._graph_unsaved = 0  # faces the builder put into the graph since the last save
         self._stamp = None  # the store's change_stamp() when the index last caught up
+        self._graph_load: GraphLoad | None = None  # the saved graph, read after the open
         t0 = time.perf_counter()
+        lock_file = None
         try:
-            self.index, self._seq, how = self._open_index()
+            self.index, self._seq, how, lock_file = self._open_index()
             self.index_source = how  # "loaded" or "rebuilt": start-up diagnostics and tests
             self.owners = self._load_owners(self.index)
             self.sync()
@@ -144,15 +161,23 @@ class FaceLibrary:
                 self._wake_builder()
             if how == "rebuilt":
                 self._try_save("after the rebuild")
-            self._scrub = Scrub.start_if_large(self.store, self.remedy)
+            if lock_file is not None:  # the graph's read comes first, then the faces table's check
+                self._graph_load = GraphLoad(self.index, self.dir / INDEX_DIR, lock_file,
+                                             self._after_graph).start()
+                lock_file = None
+            else:
+                self._scrub = Scrub.start_if_large(self.store, self.remedy)
         except OSError as exc:
+            _unlock(lock_file)
             self.store.close()
             raise os_storage_error(exc, self.dir / INDEX_DIR, self.remedy) from None
         except BaseException:
+            _unlock(lock_file)
             self.store.close()
             raise
-        log.info("library %s: %d faces, index %s in %.2f s", self.dir, len(self.index), how,
-                 time.perf_counter() - t0)
+        log.info("library %s: %d faces, index %s in %.2f s%s", self.dir, len(self.index), how,
+                 time.perf_counter() - t0, " (its graph follows; searches exact until then)"
+                 if self._graph_load is not None else "")
 
     @property
     def fault(self) -> StorageError | None:
@@ -170,20 +195,32 @@ class FaceLibrary:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def _open_index(self) -> tuple[FaceIndex, int, str]:
-        with self._file_lock(exclusive=False):
-            loaded = FaceIndex.load(self.dir / INDEX_DIR, self.dim, **self._index_options)
+    def _open_index(self) -> tuple[FaceIndex, int, str, object]:
+        """(index, its seq, "loaded" or "rebuilt", the shared index.lock still held while
+        the loaded index's graph is to be read, else None)."""
+        lock_file = open(self.dir / "index.lock", "a+")
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_SH)
+            loaded = FaceIndex.load(self.dir / INDEX_DIR, self.dim, graph_later=self._graph_later,
+                                    **self._index_options)
             unusable = loaded is None and (self.dir / INDEX_DIR / MANIFEST).exists()
+            last = self.store.last_seq()
+            if loaded is not None and loaded[0].graph_loading:
+                seq, uuid = loaded[1].get("seq"), loaded[1].get("library_uuid")
+                if uuid == self.store.uuid and isinstance(seq, int) and 0 <= seq <= last:
+                    keep, lock_file = lock_file, None
+                    return loaded[0], seq, "loaded", keep
+        finally:
+            _unlock(lock_file)
         if unusable:  # its files may still hold what a double fault needs: keep them
             with self._file_lock(exclusive=True):
                 aside = set_aside(self.dir / INDEX_DIR, "damaged")
             log.warning("saved index kept as %s; rebuilding it from %s", aside, self.store.path)
-        last = self.store.last_seq()
         if loaded is not None:
             index, meta = loaded
             seq, uuid = meta.get("seq"), meta.get("library_uuid")
             if uuid == self.store.uuid and isinstance(seq, int) and 0 <= seq <= last:
-                return index, seq, "loaded"
+                return index, seq, "loaded", None
             if len(index) and not self.store.face_count():
                 raise StorageError("lost", self.store.path, f"library {self.store.uuid} holds no face, while the "
                                    f"saved index holds {len(index)} faces of library {uuid}", self.remedy)
@@ -192,7 +229,7 @@ class FaceLibrary:
                 aside = set_aside(self.dir / INDEX_DIR, "foreign" if uuid != self.store.uuid else "newer")
             log.warning("saved index of library %s at seq %s does not belong to %s (library %s at seq %d): "
                         "kept as %s, rebuilding", uuid, seq, self.store.path, self.store.uuid, last, aside)
-        return self._index_from_store(last), last, "rebuilt"
+        return self._index_from_store(last), last, "rebuilt", None
 
     @property
     def seq(self) -> int:
@@ -282,7 +319,19 @@ class FaceLibrary:
         """Save every SAVE_EVERY_CHANGES changes, or every len/2 for a large index: a 1M
         catch-up then writes its ~1.5 GB index a few times, not once per 20k changes."""
         return (self._unsaved + self._graph_unsaved >= max(SAVE_EVERY_CHANGES, len(self.index) // 2)
-                and time.monotonic() - self._save_failed > SAVE_RETRY_S)
+                and time.monotonic() - self._save_failed > SAVE_RETRY_S
+                and not self.index.graph_loading)  # the graph's reader saves once it is in
+
+    def _after_graph(self) -> None:
+        """The saved graph is in (GraphLoad): insert what it lacks, save if due, and only
+        now check the faces table (its reads would have slowed the graph's)."""
+        if self.index.pending:
+            self._wake_builder()
+        if self._save_due() and not self.index.pending:
+            self._try_save(f"after {self._unsaved} changes")
+        with self._builder_lock:
+            if not self._closing:
+                self._scrub = Scrub.start_if_large(self.store, self.remedy)
 
     def _wake_builder(self) -> None:
         """Start (or wake) the thread inserting the index's pending faces into its graph."""
@@ -322,7 +371,7 @@ class FaceLibrary:
     def wait_index(self, timeout: float | None = None) -> bool:
         """Wait until the index holds every face in its graph (benchmarks, tests)."""
         end = None if timeout is None else time.monotonic() + timeout
-        while self.index.pending:
+        while self.index.pending or self.index.graph_loading:
             if end is not None and time.monotonic() > end:
                 return False
             time.sleep(0.01)
@@ -361,6 +410,8 @@ class FaceLibrary:
         if self.fault is not None:
             log.warning("library %s is damaged: its saved index is left as it is", self.dir)
             return
+        if self._graph_load is not None:
+            self._graph_load.join()  # holds the shared lock until the graph is in
         with self._lock, self._file_lock(exclusive=True):
             self.index.save(self.dir / INDEX_DIR, {"seq": self._seq, "library_uuid": self.store.uuid,
                                                    "faces": len(self.index)},
@@ -369,14 +420,18 @@ class FaceLibrary:
 
     def stop_builder(self) -> None:
         """Stop the graph builder after its current chunk (what is left stays pending),
-        and the background check of the faces table."""
-        scrub = self._scrub
-        if scrub is not None:
-            scrub.stop()
+        and the background check of the faces table. A graph being read is waited for
+        (hnswlib's load cannot be interrupted; a save at close needs it)."""
         with self._builder_lock:
             self._closing = True
             self._build_wake.set()
             builder = self._builder
+        if self._graph_load is not None:
+            self._graph_load.close()
+            self._graph_load.join()
+        scrub = self._scrub
+        if scrub is not None:
+            scrub.stop()
         if builder is not None:
             builder.join()
 
@@ -495,6 +550,18 @@ def close_library(data_dir: Path, app_id: str, *, save: bool = True) -> None:
 def discard_library(data_dir: Path, app_id: str) -> None:
     """Forget a damaged library without saving anything of it."""
     close_library(data_dir, app_id, save=False)
+
+
+def graph_loading(data_dir: Path, app_id: str) -> bool:
+    """Whether this process's open library of the app is still reading its saved graph:
+    it answers, exactly and slower (/health's index_loading)."""
+    try:
+        path = library_dir(data_dir, app_id).resolve()
+    except LibraryError:
+        return False
+    with _open_lock:
+        lib = _open.get(path)
+    return lib is not None and lib.index.graph_loading
 
 
 def close_all() -> None:

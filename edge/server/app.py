@@ -33,6 +33,7 @@ from edge.aip.runtime import get_runtime
 from edge.analysis.capabilities import capabilities
 from edge.config import AppConfig, Config
 from edge.errors import EdgeError
+from edge.library.library import graph_loading
 from edge.server import auth, feed
 from edge.server import push as push_ops
 from edge.server.endpoints import ENDPOINTS, MISSING_CODE, PREFIX, Endpoint
@@ -219,10 +220,12 @@ class Handlers:
     async def health(self, request: web.Request) -> web.Response:
         s = self.s
         refused = s.runtime.availability.refused()
+        data_dir = s.config.path(s.config.data_dir)
         return _answer({"status": "degraded" if refused else "ok", "version": __version__, "uptime_s": round(time.time() - s.started, 1),
                         "apps": sorted(s.apps_by_id), "workers": s.config.server.workers,
                         "pending": s.pending, "library_pending": s.queues["library"].pending,
-                        "unavailable": refused}, request)
+                        "unavailable": refused,
+                        "index_loading": [a for a in sorted(s.apps_by_id) if graph_loading(data_dir, a)]}, request)
 
     async def metrics(self, request: web.Request) -> web.Response:
         body = await asyncio.get_running_loop().run_in_executor(self.s.io_pool, self.s.metrics.render)
