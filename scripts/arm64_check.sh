@@ -87,12 +87,20 @@ mount_root() {
     mounted=("$ROOT/$m" "${mounted[@]}")
   done
   cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+  # Behind a TLS-inspecting proxy the host trusts local CAs: the root trusts the same ones,
+  # and pip (whose own bundle lacks them) is told to use the system's.
+  if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+    mkdir -p "$ROOT/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
+    cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
+    printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$ROOT/etc/pip.conf"
+  fi
 }
 
 copy_checkout() {   # the tracked files (as they are now) and the photos; keeps .venv and the wheel cache
   local dst=$ROOT/opt/edge
   mkdir -p "$dst/models"
-  find "$dst" -mindepth 1 -maxdepth 1 ! -name .venv ! -name models -exec rm -rf {} +
+  find "$dst" -mindepth 1 -maxdepth 1 ! -name '.venv*' ! -name models -exec rm -rf {} +
   find "$dst/models" -mindepth 1 -maxdepth 1 ! -name cache -exec rm -rf {} +
   git ls-files -z | tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C "$dst"
   rm -rf "$ROOT/opt/shared"
@@ -121,6 +129,14 @@ crosscheck() {   # x86 (host venv) and arm64 detect + embed the same photos, fp3
   PYTHONPATH=$REPO "$HOST_PY" -m edge.crosscheck compare "$ROOT/opt/edge/x86-faces.json" "$ROOT/opt/edge/arm64-faces.json"
 }
 
+system_site_case() {   # a Pi with apt's picamera2: the venv sees the system's numpy 1.24 and keeps it below 2
+  # Debian has no simplejpeg; python3-bottleneck is a C extension built against Debian's numpy the same way.
+  in_root bash -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-numpy python3-bottleneck >/dev/null &&
+    cd /opt/edge && EDGE_SYSTEM_SITE=1 VENV=.venv-syssite scripts/setup.sh &&
+    .venv-syssite/bin/python -c "import numpy, bottleneck, cv2, onnxruntime, hnswlib, edge.analysis.app
+print(\"numpy\", numpy.__version__, numpy.__file__); assert numpy.__version__ < \"2\""'
+}
+
 smoke_tests() {
   in_root bash -c 'cd /opt/edge && .venv/bin/pip install -q --disable-pip-version-check pytest &&
                    .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_arm64_smoke.py'
@@ -134,4 +150,5 @@ step "as a normal user: the sudo apt-get line, exit 2" not_root_is_told || true
 step "first command: scripts/setup.sh run --duration $RUN_S" first_command
 step "x86 vs arm64: detect + embed, fp32 and int8" crosscheck || true
 step "smoke tests (tests/test_arm64_smoke.py)" smoke_tests || true
+step "picamera2's case: --system-site-packages, numpy < 2" system_site_case || true
 [ $failed -eq 0 ]
