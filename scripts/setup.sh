@@ -65,12 +65,12 @@ if ! [ -x "$VENV/bin/python" ]; then
 fi
 pip_args=(--quiet --disable-pip-version-check)
 if [ "$system_site" = 1 ]; then
-  export PIP_CONSTRAINT=$PWD/$PI_CONSTRAINTS     # also reaches pip's isolated build envs
+  export PIP_CONSTRAINT="${PIP_CONSTRAINT:+$PIP_CONSTRAINT }$PWD/$PI_CONSTRAINTS"   # also reaches build envs
 fi
 
 # Install once per change of the package's metadata, extras or constraints.
 stamp="$VENV/.edge-installed"
-want_stamp=$(cat setup.cfg pyproject.toml "$PI_CONSTRAINTS" | sha256sum | cut -c1-16)-$EXTRAS-$system_site
+want_stamp=$( (cat setup.cfg pyproject.toml "$PI_CONSTRAINTS"; echo "${PIP_CONSTRAINT:-}") | sha256sum | cut -c1-16)-$EXTRAS-$system_site
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want_stamp" ]; then
   say "installing the package and its dependencies (hnswlib is compiled: minutes on a Pi)"
   "$VENV/bin/pip" install "${pip_args[@]}" --upgrade pip
