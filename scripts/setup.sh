@@ -70,7 +70,8 @@ fi
 
 # Install once per change of the package's metadata, extras or constraints.
 stamp="$VENV/.edge-installed"
-want_stamp=$( (cat setup.cfg pyproject.toml "$PI_CONSTRAINTS"; echo "${PIP_CONSTRAINT:-}") | sha256sum | cut -c1-16)-$EXTRAS-$system_site
+want_stamp=$( (cat setup.cfg pyproject.toml "$PI_CONSTRAINTS"; for c in ${PIP_CONSTRAINT:-}; do cat "$c"; done) |
+             sha256sum | cut -c1-16)-$EXTRAS-$system_site
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want_stamp" ]; then
   say "installing the package and its dependencies (hnswlib is compiled: minutes on a Pi)"
   "$VENV/bin/pip" install "${pip_args[@]}" --upgrade pip
