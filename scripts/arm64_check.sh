@@ -43,12 +43,7 @@ report() {
   echo; echo "arm64 check: $( [ $failed -eq 0 ] && echo passed || echo FAILED ) in $(( $(date +%s) - start ))s (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
   printf '  %s\n' "${summary[@]}"
 }
-# onnxruntime 1.32.0 (and 1.30.0) segfault at import under this qemu-user (7.2); 1.31.1 runs
-# (so do 1.29, 1.28, 1.27, 1.24).
-# Whether a real Pi is affected is not known here: the emulated root alone is held back.
-QEMU_CONSTRAINTS=/etc/edge-qemu-constraints.txt
-in_root() { chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-                   PIP_CONSTRAINT=$QEMU_CONSTRAINTS "$@"; }
+in_root() { chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
 mounted=()
 unmount() { local m; for m in "${mounted[@]}"; do umount -l "$m" 2>/dev/null || true; done; mounted=(); }
 trap 'unmount; report' EXIT
@@ -83,16 +78,15 @@ build_root() {
   [ "$(in_root uname -m)" = aarch64 ]
 }
 
-mount_root() {
+mount_root() {   # no /sys: the host's (x86) CPU topology there makes onnxruntime's cpuinfo segfault under qemu
   local m
-  for m in proc sys dev dev/pts; do
+  for m in proc dev dev/pts; do
     mountpoint -q "$ROOT/$m" && continue
-    case $m in proc) mount -t proc proc "$ROOT/proc" ;; sys) mount -t sysfs sys "$ROOT/sys" ;;
+    case $m in proc) mount -t proc proc "$ROOT/proc" ;;
                 dev) mount --bind /dev "$ROOT/dev" ;; dev/pts) mount -t devpts devpts "$ROOT/dev/pts" ;; esac
     mounted=("$ROOT/$m" "${mounted[@]}")
   done
   cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
-  echo 'onnxruntime<1.32' >"$ROOT$QEMU_CONSTRAINTS"
   # Behind a TLS-inspecting proxy the host trusts local CAs: the root trusts the same ones,
   # and pip (whose own bundle lacks them) is told to use the system's.
   if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
