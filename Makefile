@@ -1,21 +1,17 @@
-# The README's two commands: `make run` (set up + run the main job) and `make test`.
+# The README's commands: `make run` (set up + run the main job) and `make test`.
+# scripts/setup.sh does the work (it is the first command where make is not installed).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+SETUP  := PYTHON=$(PYTHON) VENV=$(VENV) EDGE_EXTRAS=test,postgres scripts/setup.sh
 
 .PHONY: setup run test bench clean
 
-$(BIN)/edge: setup.cfg pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,postgres]'
-	touch $(BIN)/edge
+setup:
+	$(SETUP)
 
-setup: $(BIN)/edge
-	$(BIN)/edge models fetch
-
-run: setup
-	$(BIN)/edge run
+run:
+	$(SETUP) run
 
 test: setup
 	$(BIN)/python -m pytest -q

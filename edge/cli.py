@@ -49,8 +49,13 @@ def cmd_detect(args) -> int:
 
 
 def _source(spec: str):
-    """`--source`: demo, a camera index or /dev/videoN, a stream URL, a video file or a folder."""
+    """`--source`: auto, demo, a camera index or /dev/videoN, a stream URL, a video file or a folder."""
     from edge.camera import SourceConfig
+    if spec == "auto":
+        from edge.camera.auto import auto_camera
+        choice = auto_camera()
+        logging.getLogger("edge.loop").info("--source auto: %s camera (%s)", choice.source.kind, choice.reason)
+        return choice.source
     if spec == "demo":
         return SourceConfig(name="demo", kind="demo")
     if spec.isdigit() or spec.startswith("/dev/video"):
@@ -367,7 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_detect)
 
     r = sub.add_parser("run", help="the terminal's main job: the capture loop")
-    r.add_argument("--source", help="instead of the configured cameras: demo, a camera index, a URL, "
+    r.add_argument("--source", help="instead of the configured cameras: auto (the Pi camera if one is "
+                                    "attached, else demo), demo, a camera index, a URL, "
                                     "a video file or an image folder")
     r.add_argument("--duration", type=float, help="stop after this many seconds")
     r.set_defaults(func=cmd_run)

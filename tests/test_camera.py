@@ -6,6 +6,7 @@ machine can only make larger."""
 from __future__ import annotations
 
 import importlib.util
+import logging
 import socket
 import threading
 import time
@@ -457,3 +458,20 @@ def test_config_from_yaml_values():
     assert SourceConfig.from_dict({"name": "a", "kind": "usb"}).uri == ""    # device 0
     with pytest.raises(CameraError, match="name: used by two cameras"):
         CameraSet([SourceConfig(name="a"), SourceConfig(name="a")])
+
+
+# -- no camera configured: auto ---------------------------------------------------------
+
+def test_no_camera_configured_films_the_pi_camera_or_else_the_demo(caplog):
+    """`cameras:` empty means auto: the Pi camera when picamera2 lists one, else the demo.
+    This box has no picamera2 (a Pi with apt's python3-picamera2 and a camera takes the
+    other branch), so the choice must be the demo, said so at start."""
+    from edge.camera.auto import auto_camera
+    from edge.loop.runner import Runner
+    assert importlib.util.find_spec("picamera2") is None, "this test is for a box without picamera2"
+    choice = auto_camera()
+    assert choice.source == SourceConfig(name="demo", kind="demo")
+    assert choice.reason == "picamera2 is not installed"
+    with caplog.at_level(logging.INFO, logger="edge.loop"):
+        assert Runner._auto_camera() == choice.source
+    assert "no camera configured: demo camera (picamera2 is not installed)" in caplog.text

@@ -23,6 +23,7 @@ import numpy as np
 
 from edge.aip.runtime import get_runtime
 from edge.camera import CameraSet, CameraState, SourceConfig
+from edge.camera.auto import auto_camera
 from edge.config import Config
 from edge.events import (AttendanceSink, AttendanceStore, CommandRelay, EventBus, GpiozeroRelay, LogSink,
                          RelaySink, WebhookSink)
@@ -125,11 +126,18 @@ def worker_embedder(config: Config, analyser):
 
 
 class Runner:
+    @staticmethod
+    def _auto_camera() -> SourceConfig:
+        """No `cameras:` configured: the Pi camera when one is attached, else the demo."""
+        choice = auto_camera()
+        log.info("no camera configured: %s camera (%s)", choice.source.kind, choice.reason)
+        return choice.source
+
     def __init__(self, config: Config):
         self.config = config
         rt = get_runtime(config)
         analyser, library = rt.analyser, rt.library(config.run.app_id)
-        cams = config.cameras or (SourceConfig(name="demo", kind="demo"),)
+        cams = config.cameras or (self._auto_camera(),)
         self.cameras = CameraSet(cams, models_dir=config.models_dir)
         rules = loop_rules(config)
         threaded = config.run.embed_worker == "thread"
