@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -78,3 +81,18 @@ def pg_server(tmp_path_factory):
     srv = PgServer(tmp_path_factory.mktemp("pg"))
     yield srv
     srv.stop()
+
+
+def loop_on_blank_frames(tmp_path: Path, extra_yaml: str = "") -> subprocess.Popen:
+    """A real `edge run` child on one camera of face-less frames (liveness NONE, status
+    every 0.5 s); `extra_yaml` adds top-level keys. The caller stops it."""
+    from edge.models.manifest import REPO_ROOT
+    (tmp_path / "frames").mkdir()
+    cv2.imwrite(str(tmp_path / "frames" / "empty.jpg"), np.full((480, 640, 3), 70, np.uint8))
+    (tmp_path / "edge.yaml").write_text(
+        f"data_dir: {tmp_path / 'data'}\n{extra_yaml}models: {{dir: {REPO_ROOT / 'models'}}}\n"
+        f"run: {{liveness_control: NONE, status_interval_s: 0.5}}\n"
+        f"cameras:\n  - {{name: gate, kind: folder, uri: {tmp_path / 'frames'}, fps: 10, loop: true}}\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "edge.cli", "--config", str(tmp_path / "edge.yaml"), "run"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -11,8 +11,6 @@ import subprocess
 import sys
 import time
 
-import cv2
-import numpy as np
 import yaml
 
 import edge.library.library as library_module
@@ -23,6 +21,7 @@ from edge.models.manifest import REPO_ROOT
 from edge.sync.follower import Follower
 from sync_support import (HUB_KEY, HUB_SECRET, b64, free_port, hub_config, start, synthetic, terminal_config, token,
                           v3, wait_until)
+from conftest import loop_on_blank_frames
 from test_aip_v2 import A, photo
 
 
@@ -96,15 +95,7 @@ def test_edge_serve_follower_status_in_runtime_dir_found_by_edge_status(tmp_path
 
 
 def test_edge_run_keeps_its_status_in_runtime_dir_and_edge_status_finds_it(tmp_path):
-    (tmp_path / "frames").mkdir()
-    cv2.imwrite(str(tmp_path / "frames" / "empty.jpg"), np.full((480, 640, 3), 70, np.uint8))
-    (tmp_path / "edge.yaml").write_text(
-        f"data_dir: {tmp_path / 'data'}\nruntime_dir: rt\nmodels: {{dir: {REPO_ROOT / 'models'}}}\n"
-        f"run: {{liveness_control: NONE, status_interval_s: 0.5}}\n"
-        f"cameras:\n  - {{name: gate, kind: folder, uri: {tmp_path / 'frames'}, fps: 10, loop: true}}\n")
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "--config", str(tmp_path / "edge.yaml"), "run"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = loop_on_blank_frames(tmp_path, "runtime_dir: rt\n")
     status_file = tmp_path / "rt" / "status.json"   # a relative runtime_dir: against the config file's folder
     try:
         assert wait_until(lambda: status_file.exists(), timeout=90), "no status file in runtime_dir"

@@ -17,6 +17,7 @@ import numpy as np
 from edge.aip.v3 import AipFace
 from edge.config import load_config
 from edge.models.manifest import REPO_ROOT
+from conftest import loop_on_blank_frames
 from test_aip_v2 import A, photo
 
 
@@ -98,15 +99,7 @@ def test_edge_run_rewrites_an_unchanged_status_file_rarely_and_status_stays_fres
     """Flash wear (issue 16): frames with no face change nothing an operator acts on, so
     the status file is not rewritten every status_interval_s (0.5 s here: ~16 times in 8 s
     before), and `edge status` still calls the loop running while the file waits."""
-    (tmp_path / "frames").mkdir()
-    cv2.imwrite(str(tmp_path / "frames" / "empty.jpg"), np.full((480, 640, 3), 70, np.uint8))
-    (tmp_path / "edge.yaml").write_text(
-        f"data_dir: {tmp_path / 'data'}\nmodels: {{dir: {REPO_ROOT / 'models'}}}\n"
-        f"run: {{liveness_control: NONE, status_interval_s: 0.5}}\n"
-        f"cameras:\n  - {{name: gate, kind: folder, uri: {tmp_path / 'frames'}, fps: 10, loop: true}}\n")
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "--config", str(tmp_path / "edge.yaml"), "run"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = loop_on_blank_frames(tmp_path)
     status_file = tmp_path / "data" / "run" / "status.json"
     try:
         deadline = time.monotonic() + 90
@@ -121,7 +114,8 @@ def test_edge_run_rewrites_an_unchanged_status_file_rarely_and_status_stays_fres
             time.sleep(0.1)
         assert len(versions) <= 3, f"{len(versions)} status writes in 8 s"
         status = subprocess.run([sys.executable, "-m", "edge.cli", "--config", str(tmp_path / "edge.yaml"),
-                                 "status", "--json"], capture_output=True, text=True, env=env, timeout=60)
+                                 "status", "--json"], capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
         assert status.returncode == 0, status.stderr
         snap = json.loads(status.stdout)
         assert snap["age_s"] > 3 and snap["cameras"]["gate"]["state"] == "streaming"
