@@ -133,7 +133,10 @@ def test_random_operations_with_outages_converge(tmp_path):
                           timeout=30, step=0.5)
         assert sum(w[2].stats().dead for w in writers.values()) == refused
         final = dump(tmp_path / "hub" / "data", "3003")
-        assert store.log_floor() > 0 and len(final["faces"]) > 50 and any(f[0] == "staff" for f in final["faces"])
+        # Not a vacuous convergence (empty libraries agree too). How many faces are left is
+        # not deterministic: the hub's random ops pick among users the terminals pushed, so
+        # the sequence follows their lag (41-117 seen; 41 on a loaded CI box, under the old > 50).
+        assert store.log_floor() > 0 and len(final["faces"]) >= 10 and any(f[0] == "staff" for f in final["faces"])
     finally:
         store.close()
         for _, tstore, outbox in writers.values():
