@@ -6,8 +6,13 @@ the host's x86 venv and inside the emulated arm64 root, then `compare`. Agreemen
 number of faces per photo, each x86 box matched by an arm64 box with IoU >= MIN_IOU, and
 their embeddings' cosine >= MIN_COSINE.
 
-    python -m edge.crosscheck dump OUT.json PHOTO... [--precision fp32 int8]
+    python -m edge.crosscheck dump OUT.json PHOTO... [--precision fp32 int8] [--models-dir DIR]
     python -m edge.crosscheck compare X86.json ARM.json     # exit 1 on disagreement
+    python -m edge.crosscheck int8-anyway DIR               # build + check int8 into DIR
+
+`int8-anyway` answers the question a refused int8 build leaves (a machine where `edge
+models fetch` found it failing its reference check): how far its faces are from x86's.
+It builds the int8 files into DIR beside links to the fp32 files, whatever the check says.
 """
 from __future__ import annotations
 
@@ -68,6 +73,31 @@ def analyse(paths: list[Path], precision: str, models_dir: Path | None = None) -
     return out
 
 
+def int8_anyway(out_dir: Path, models_dir: Path | None = None) -> list[str]:
+    """Each int8 build made into out_dir (the fp32 files linked) and its reference check's
+    result on this machine: one line per build. Never installs into models_dir."""
+    from edge.errors import ModelError
+    from edge.models.fetch import build_int8, int8_source, verify_int8
+    from edge.models.manifest import default_models_dir, load_manifest
+    models_dir, out_dir = Path(models_dir or default_models_dir()), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for spec in load_manifest(models_dir).values():
+        link = out_dir / spec.file
+        if not link.exists():
+            link.symlink_to((models_dir / spec.file).resolve())
+        if spec.int8 is None:
+            continue
+        path = out_dir / spec.int8.file
+        path.write_bytes(build_int8(spec, int8_source(spec, models_dir)))
+        try:
+            verify_int8(path, spec)
+            lines.append(f"{spec.int8.file}: reference check passed here")
+        except ModelError as exc:
+            lines.append(f"{spec.int8.file}: reference check FAILED here ({exc}); built anyway in {out_dir}")
+    return lines
+
+
 def compare(ref: dict, got: dict, precision: str) -> Agreement:
     """`got`'s faces against `ref`'s, photo by photo (faces matched by best IoU)."""
     problems, cosines, ious, faces = [], [], [], 0
@@ -104,12 +134,20 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("out", type=Path)
     d.add_argument("photos", type=Path, nargs="+")
     d.add_argument("--precision", nargs="+", default=["fp32", "int8"])
+    d.add_argument("--models-dir", type=Path, default=None)
+    i = sub.add_parser("int8-anyway", help="build and check the int8 files into DIR")
+    i.add_argument("dir", type=Path)
     c = sub.add_parser("compare", help="compare a dump with the reference dump")
     c.add_argument("ref", type=Path)
     c.add_argument("got", type=Path)
     args = ap.parse_args(argv)
     if args.cmd == "dump":
-        args.out.write_text(json.dumps({p: analyse(args.photos, p) for p in args.precision}))
+        old = json.loads(args.out.read_text()) if args.out.exists() else {}
+        old.update({p: analyse(args.photos, p, args.models_dir) for p in args.precision})
+        args.out.write_text(json.dumps(old))
+        return 0
+    if args.cmd == "int8-anyway":
+        print("\n".join(int8_anyway(args.dir)))
         return 0
     ref, got = json.loads(args.ref.read_text()), json.loads(args.got.read_text())
     results = [compare(ref[p], got.get(p, {}), p) for p in ref]
