@@ -7,8 +7,10 @@ number of faces per photo, each x86 box matched by an arm64 box with IoU >= MIN_
 their embeddings' cosine >= MIN_COSINE.
 
     python -m edge.crosscheck dump OUT.json PHOTO... [--precision fp32 int8] [--models-dir DIR]
-    python -m edge.crosscheck compare X86.json ARM.json     # exit 1 on disagreement
+    python -m edge.crosscheck compare X86.json ARM.json [--precision fp32]   # exit 1 on disagreement
     python -m edge.crosscheck int8-anyway DIR               # build + check int8 into DIR
+    python -m edge.crosscheck trace OUT.json PHOTO          # one photo's intermediate values
+    python -m edge.crosscheck trace-diff X86.json ARM.json  # where the two paths part
 
 `int8-anyway` answers the question a refused int8 build leaves (a machine where `edge
 models fetch` found it failing its reference check): how far its faces are from x86's.
@@ -98,6 +100,54 @@ def int8_anyway(out_dir: Path, models_dir: Path | None = None) -> list[str]:
     return lines
 
 
+def trace(path: Path, models_dir: Path | None = None) -> list[dict]:
+    """Per face of one photo (fp32), each value the embedding depends on: the detector's 5
+    points, the mesh's eye corners and roll, the roll gap (over FOLLOW_ROLL_DEG the points
+    are detected again on the levelled crop), the points aligned on, the chip, the embedding."""
+    from edge.analysis.align import align_face
+    from edge.analysis.app import AnalyserConfig, FaceAnalyser
+    from edge.analysis.landmarks import EYE_CORNERS
+    from edge.analysis.orientation import FOLLOW_ROLL_DEG, roll_gap
+    from edge.imaging import decode_image
+    analyser = FaceAnalyser(AnalyserConfig(models_dir=models_dir, threads=2))
+    img = decode_image(Path(path).read_bytes())
+    det = analyser.detector.detect(img)
+    out = []
+    for f in analyser.analyse(img, max_face_num=MAX_FACES, stages={"embedding"}):
+        j = int(np.argmax([box_iou(f.box, b) for b in det.boxes])) if len(det) else None
+        kps_det = det.kps[j] if j is not None else f.kps5
+        gap = roll_gap(kps_det, f.roll)
+        chip = align_face(img, f.kps5)
+        out.append({"box": [float(v) for v in f.box], "kps5_detected": np.asarray(kps_det).tolist(),
+                    "eye_corners": np.asarray(f.mesh[list(EYE_CORNERS), :2]).tolist(),
+                    "roll": float(f.roll), "roll_gap": float(gap), "relevelled": bool(abs(gap) > FOLLOW_ROLL_DEG),
+                    "kps5_aligned": np.asarray(f.kps5).tolist(), "chip": chip.tolist(),
+                    "embedding": [float(v) for v in f.embedding],
+                    "embedding_of_chip": [float(v) for v in analyser.embedder.embed_chips([chip])[0]]})
+    return out
+
+
+def trace_diff(a: list[dict], b: list[dict], models_dir: Path | None = None) -> list[str]:
+    """One line per face: how far each traced value moved from a to b, and the cosine of
+    b's chip embedded here against a's embedding (chip input vs the embedder's kernels)."""
+    from edge.analysis.embedder import SFaceEmbedder
+    from edge.models.manifest import runtime_files
+    embedder = SFaceEmbedder(runtime_files(models_dir)["embedder"], 2)
+    lines = []
+    for fa in a:
+        fb = max(b, key=lambda f: box_iou(fa["box"], f["box"]))
+        d = {k: float(np.abs(np.subtract(fa[k], fb[k])).max())
+             for k in ("box", "kps5_detected", "eye_corners", "kps5_aligned", "chip")}
+        here = embedder.embed_chips([np.asarray(fb["chip"], np.uint8)])[0]
+        lines.append(
+            f"face at {[round(v) for v in fa['box']]}: max |diff| box {d['box']:.4f} kps5 {d['kps5_detected']:.4f} "
+            f"eyes {d['eye_corners']:.4f} aligned {d['kps5_aligned']:.4f} chip {d['chip']:.0f}/255 "
+            f"({int(np.sum(np.asarray(fa['chip']) != np.asarray(fb['chip'])))} values); roll {fa['roll']:.3f}/{fb['roll']:.3f} "
+            f"gap {fa['roll_gap']:.3f}/{fb['roll_gap']:.3f} relevelled {fa['relevelled']}/{fb['relevelled']}; "
+            f"cosine {np.dot(fa['embedding'], fb['embedding']):.5f}, second's chip embedded here {np.dot(fa['embedding'], here):.5f}")
+    return lines
+
+
 def compare(ref: dict, got: dict, precision: str) -> Agreement:
     """`got`'s faces against `ref`'s, photo by photo (faces matched by best IoU)."""
     problems, cosines, ious, faces = [], [], [], 0
@@ -140,7 +190,20 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("compare", help="compare a dump with the reference dump")
     c.add_argument("ref", type=Path)
     c.add_argument("got", type=Path)
+    c.add_argument("--precision", nargs="+", default=None, help="those only (default: every one in REF)")
+    t = sub.add_parser("trace", help="one photo's intermediate values per face (fp32), JSON")
+    t.add_argument("out", type=Path)
+    t.add_argument("photo", type=Path)
+    td = sub.add_parser("trace-diff", help="where two traces of a photo part")
+    td.add_argument("a", type=Path)
+    td.add_argument("b", type=Path)
     args = ap.parse_args(argv)
+    if args.cmd == "trace":
+        args.out.write_text(json.dumps(trace(args.photo)))
+        return 0
+    if args.cmd == "trace-diff":
+        print("\n".join(trace_diff(json.loads(args.a.read_text()), json.loads(args.b.read_text()))))
+        return 0
     if args.cmd == "dump":
         old = json.loads(args.out.read_text()) if args.out.exists() else {}
         old.update({p: analyse(args.photos, p, args.models_dir) for p in args.precision})
@@ -150,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(int8_anyway(args.dir)))
         return 0
     ref, got = json.loads(args.ref.read_text()), json.loads(args.got.read_text())
-    results = [compare(ref[p], got.get(p, {}), p) for p in ref]
+    results = [compare(ref[p], got.get(p, {}), p) for p in (args.precision or ref)]
     for r in results:
         print(r.line())
     return 0 if all(r.ok for r in results) else 1
