@@ -41,6 +41,7 @@ class Agreement:
     mean_cosine: float
     min_iou: float
     problems: list[str] = field(default_factory=list)
+    below: int = 0     # faces whose cosine is under MIN_COSINE (the bar is per face)
 
     @property
     def ok(self) -> bool:
@@ -48,7 +49,7 @@ class Agreement:
 
     def line(self) -> str:
         return (f"{self.precision}: {self.photos} photos, {self.faces} faces, box IoU min {self.min_iou:.3f}, "
-                f"cosine min {self.min_cosine:.5f} mean {self.mean_cosine:.5f}: "
+                f"cosine min {self.min_cosine:.5f} mean {self.mean_cosine:.5f}, {self.below} below {MIN_COSINE}: "
                 + ("agree" if self.ok else "DISAGREE: " + "; ".join(self.problems)))
 
 
@@ -174,7 +175,8 @@ def compare(ref: dict, got: dict, precision: str) -> Agreement:
     if not faces:
         problems.append("no face compared")
     return Agreement(precision, len(ref), faces, min(cosines, default=0.0),
-                     float(np.mean(cosines)) if cosines else 0.0, min(ious, default=0.0), problems)
+                     float(np.mean(cosines)) if cosines else 0.0, min(ious, default=0.0), problems,
+                     sum(c < MIN_COSINE for c in cosines))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,7 +82,8 @@ def test_crosscheck_agrees_with_itself_and_catches_a_moved_or_missing_face():
     moved = {"a.jpg": {"boxes": [[10, 10, 110, 110], [220, 10, 320, 110]], "embeddings": ref["a.jpg"]["embeddings"]}}
     assert box_iou([200, 10, 300, 110], [220, 10, 320, 110]) < 0.9 and not compare(ref, moved, "fp32").ok
     turned = {"a.jpg": {"boxes": ref["a.jpg"]["boxes"], "embeddings": [[1.0, 0.0, 0.0], [0.2, 1.0, 0.0]]}}
-    assert "cosine" in compare(ref, turned, "int8").problems[0]
+    assert "cosine" in compare(ref, turned, "int8").problems[0] and compare(ref, turned, "int8").below == 1
+    assert same.below == 0 and "0 below 0.99" in same.line()
     fewer = {"a.jpg": {"boxes": ref["a.jpg"]["boxes"][:1], "embeddings": ref["a.jpg"]["embeddings"][:1]}}
     assert compare(ref, fewer, "fp32").problems[0] == "a.jpg: 1 faces, reference 2"
     assert compare(ref, {}, "fp32").problems[0] == "a.jpg: missing"
