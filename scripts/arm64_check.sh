@@ -146,7 +146,8 @@ crosscheck() {   # x86 (host venv) and arm64 (as CPU $1) detect + embed the same
 }
 
 other_cpu() {   # the model checks and the crosscheck again as a Pi 5's CPU
-  qemu-aarch64-static -cpu help | grep -qw "$CPU2" || { echo "skipped: this qemu has no $CPU2"; return 0; }
+  # (not piped into grep -q: its early exit makes qemu's write a SIGPIPE, a failure under pipefail)
+  grep -qw "$CPU2" <<<"$(qemu-aarch64-static -cpu help)" || { echo "skipped: this qemu has no $CPU2"; return 0; }
   QEMU_CPU_NOW=$CPU2 in_root bash -c 'cd /opt/edge && .venv/bin/python -m pytest -q -p no:cacheprovider -k reference tests/test_arm64_smoke.py' &&
     crosscheck $CPU2
 }
