@@ -29,6 +29,7 @@ import numpy as np
 MIN_IOU = 0.9
 MIN_COSINE = 0.99
 MAX_FACES = 20     # per photo: more than the group photos used hold
+ROLL_NUDGES_DEG = (-0.05, -0.02, -0.01, -0.005, 0.005, 0.01, 0.02, 0.05)   # trace's sensitivity probe
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,20 @@ def trace(path: Path, models_dir: Path | None = None) -> list[dict]:
                     "roll": float(f.roll), "roll_gap": float(gap), "relevelled": bool(abs(gap) > FOLLOW_ROLL_DEG),
                     "kps5_aligned": np.asarray(f.kps5).tolist(), "chip": chip.tolist(),
                     "embedding": [float(v) for v in f.embedding],
-                    "embedding_of_chip": [float(v) for v in analyser.embedder.embed_chips([chip])[0]]})
+                    "embedding_of_chip": [float(v) for v in analyser.embedder.embed_chips([chip])[0]],
+                    # this machine's own embedding with the roll nudged (re-levelled faces only)
+                    "roll_nudged_cosine": {str(d): _nudged_cosine(analyser, img, f, d) for d in ROLL_NUDGES_DEG}
+                    if abs(gap) > FOLLOW_ROLL_DEG else {}})
     return out
+
+
+def _nudged_cosine(analyser, img, face, delta: float) -> float:
+    """Cosine of the face's embedding to the one its points give when re-levelled by a roll
+    `delta` degrees off: how much a tiny difference in the mesh's roll can move it."""
+    import dataclasses
+    from edge.analysis.align import align_face
+    kps = analyser._level_points(img, dataclasses.replace(face, roll=face.roll + delta))
+    return float(analyser.embedder.embed_chips([align_face(img, kps)])[0] @ face.embedding)
 
 
 def trace_diff(a: list[dict], b: list[dict], models_dir: Path | None = None) -> list[str]:
@@ -145,7 +158,9 @@ def trace_diff(a: list[dict], b: list[dict], models_dir: Path | None = None) -> 
             f"eyes {d['eye_corners']:.4f} aligned {d['kps5_aligned']:.4f} chip {d['chip']:.0f}/255 "
             f"({int(np.sum(np.asarray(fa['chip']) != np.asarray(fb['chip'])))} values); roll {fa['roll']:.3f}/{fb['roll']:.3f} "
             f"gap {fa['roll_gap']:.3f}/{fb['roll_gap']:.3f} relevelled {fa['relevelled']}/{fb['relevelled']}; "
-            f"cosine {np.dot(fa['embedding'], fb['embedding']):.5f}, second's chip embedded here {np.dot(fa['embedding'], here):.5f}")
+            f"cosine {np.dot(fa['embedding'], fb['embedding']):.5f}, second's chip embedded here {np.dot(fa['embedding'], here):.5f}"
+            + ("; first's own cosine with its roll nudged " + " ".join(f"{d}:{c:.4f}" for d, c in fa["roll_nudged_cosine"].items())
+               if fa.get("roll_nudged_cosine") else ""))
     return lines
 
 
