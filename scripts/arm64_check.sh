@@ -68,7 +68,9 @@ host_tools() {
 
 build_root() {
   if [ $fresh -eq 1 ] || ! [ -e "$ROOT/.edge-root-complete" ]; then
-    rm -rf "$ROOT" "$ROOT.new"
+    # a mount left inside (an interrupted run's /dev bind) must never be deleted through
+    local m; for m in $(awk -v r="$ROOT" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r); do umount -l "$m"; done
+    rm -rf --one-file-system "$ROOT" "$ROOT.new"
     # minbase + python3: less than Pi OS Lite has (no venv, compiler, headers, make), so the
     # first command must name and install every system package it needs.
     debootstrap --arch=arm64 --variant=minbase --include=python3,ca-certificates bookworm "$ROOT.new" "$MIRROR" \
