@@ -8,9 +8,11 @@ atomically, so an interrupted fetch never leaves a half-written model behind.
 from __future__ import annotations
 
 import hashlib
+import ctypes
 import json
 import logging
 import os
+import platform
 import subprocess
 import sys
 import zipfile
@@ -20,10 +22,17 @@ from edge.errors import ModelError
 from edge.fileio import write_atomic
 from edge.models import quantize, reference
 from edge.models.edits import EDITS, apply_edits
-from edge.models.manifest import ModelSpec, default_models_dir, load_manifest
+from edge.models.manifest import ModelSpec, default_models_dir, int8_failed_path, load_manifest
 
 log = logging.getLogger(__name__)
 STAMP_VERSION = 1
+AT_HWCAP, AT_HWCAP2 = 16, 26       # getauxval keys: the CPU features onnxruntime's kernels are picked by
+
+
+class Int8CheckFailed(ModelError):
+    """An int8 build that does not reproduce its reference outputs on this machine: its
+    kernels differ from those the reference was made with (x86). Not fatal to a fetch:
+    int8 is off by default, and fp32 does not depend on it."""
 
 
 def sha256(data: bytes) -> str:
@@ -214,10 +223,48 @@ def verify_int8(path: Path, spec: ModelSpec) -> None:
         raise ModelError(f"{spec.int8.file} failed its reference check: " + "; ".join(problems))
 
 
+def cpu_id() -> dict:
+    """What picks onnxruntime's kernels here: the machine, onnxruntime's version and the
+    CPU's feature bits (Linux's HWCAP words: a Pi 4 has no dot product, a Pi 5 has).
+    A recorded int8 failure holds only for the same id (another board, another onnxruntime)."""
+    import onnxruntime
+    try:
+        getauxval = ctypes.CDLL(None).getauxval
+        getauxval.argtypes, getauxval.restype = [ctypes.c_ulong], ctypes.c_ulong
+        hwcap = [hex(getauxval(AT_HWCAP)), hex(getauxval(AT_HWCAP2))]
+    except (OSError, AttributeError):
+        hwcap = None
+    return {"machine": platform.machine(), "onnxruntime": onnxruntime.__version__, "hwcap": hwcap}
+
+
+def int8_failure(models_dir: Path, spec: ModelSpec) -> str | None:
+    """The recorded reason this machine's int8 build failed its check, while it still holds
+    (same fp32 file, ranges, recipe and cpu_id); else None."""
+    try:
+        recorded = json.loads(int8_failed_path(models_dir, spec).read_text())
+    except (OSError, ValueError):
+        return None
+    if recorded.get("want") != _int8_want(models_dir, spec) or recorded.get("cpu") != cpu_id():
+        return None
+    return recorded.get("error") or "failed its reference check"
+
+
+def _record_int8_failure(models_dir: Path, spec: ModelSpec, error: str) -> None:
+    for stale in (models_dir / spec.int8.file, _int8_stamp_path(models_dir, spec)):
+        stale.unlink(missing_ok=True)     # never left for models.precision: int8 to load
+    doc = {"want": _int8_want(models_dir, spec), "cpu": cpu_id(), "error": error}
+    write_atomic(int8_failed_path(models_dir, spec), json.dumps(doc).encode())
+
+
 def fetch_int8(spec: ModelSpec, models_dir: Path, force: bool = False) -> str:
-    """Make a model's int8 file current from its (current) fp32 file; 'ok' or 'built'."""
+    """Make a model's int8 file current from its (current) fp32 file; 'ok' or 'built'.
+    Raises Int8CheckFailed (and installs nothing) when the build fails its reference check
+    on this machine; the failure is recorded, so the next fetch does not build it again
+    (--force does)."""
     if not force and is_int8_current(models_dir, spec):
         return "ok"
+    if not force and (recorded := int8_failure(models_dir, spec)) is not None:
+        raise Int8CheckFailed(recorded)
     unknown = [e for e in spec.int8.edits if e not in EDITS]
     if unknown:
         raise ModelError(f"the manifest names unknown graph edits for {spec.int8.file}: {unknown}")
@@ -232,12 +279,17 @@ def fetch_int8(spec: ModelSpec, models_dir: Path, force: bool = False) -> str:
     write_atomic(tmp, out)
     try:
         verify_int8(tmp, spec)
+    except ModelError as exc:
+        tmp.unlink(missing_ok=True)
+        _record_int8_failure(models_dir, spec, str(exc))
+        raise Int8CheckFailed(str(exc)) from None
     except Exception:
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, path)
     stamp = {**_int8_want(models_dir, spec), "file_sha256": sha256(out)}
     write_atomic(_int8_stamp_path(models_dir, spec), json.dumps(stamp).encode())
+    int8_failed_path(models_dir, spec).unlink(missing_ok=True)
     return "built"
 
 
@@ -253,7 +305,12 @@ def fetch_all(models_dir: Path | None = None, force: bool = False, only: list[st
         echo(f"{name:10s} {spec.file:42s} {state} (sha256 and reference outputs checked)"
              if state == "fetched" else f"{name:10s} {spec.file:42s} ok")
         if spec.int8 is not None:
-            state = fetch_int8(spec, models_dir, force=force)
+            try:
+                state = fetch_int8(spec, models_dir, force=force)
+            except Int8CheckFailed as exc:
+                echo(f"{name:10s} {spec.int8.file:42s} failed-check, not installed: int8 is unusable "
+                     f"on this machine (fp32 unaffected): {exc}")
+                continue
             echo(f"{name:10s} {spec.int8.file:42s} {state} (quantized, reference outputs checked)"
                  if state == "built" else f"{name:10s} {spec.int8.file:42s} ok")
     for name, spec in load_manifest(models_dir, "samples").items():
@@ -262,7 +319,8 @@ def fetch_all(models_dir: Path | None = None, force: bool = False, only: list[st
 
 
 def check_all(models_dir: Path | None = None) -> dict[str, str]:
-    """Status of each model without touching the network: ok / missing / stale."""
+    """Status of each model without touching the network: ok / missing / stale, and
+    failed-check for an int8 build this machine's fetch refused (Int8CheckFailed)."""
     models_dir = Path(models_dir or default_models_dir())
     status = {}
     for name, spec in load_manifest(models_dir).items():
@@ -273,7 +331,7 @@ def check_all(models_dir: Path | None = None) -> dict[str, str]:
         if spec.int8 is not None:
             key = f"{name}.int8"
             if not (models_dir / spec.int8.file).exists():
-                status[key] = "missing"
+                status[key] = "failed-check" if int8_failed_path(models_dir, spec).exists() else "missing"
             else:
                 status[key] = "ok" if is_current(models_dir, spec) and is_int8_current(models_dir, spec) else "stale"
     return status

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,14 +98,37 @@ def sample_path(name: str, models_dir: Path | None = None) -> Path:
 PRECISIONS = ("fp32", "int8")
 
 
+def int8_failed_path(models_dir: Path, spec: ModelSpec) -> Path:
+    """Where `edge models fetch` records that a model's int8 build failed its reference
+    check on this machine (and so was not installed)."""
+    return Path(models_dir) / f"{spec.int8.file}.failed-check.json"
+
+
+def refuse_unusable_int8(models_dir: Path, spec: ModelSpec) -> None:
+    """Raise ModelError when models.precision: int8 asks for a build this machine's fetch
+    refused: the reason, not a missing file, is what the operator needs to read."""
+    if spec.int8 is None or (Path(models_dir) / spec.int8.file).exists():
+        return
+    try:
+        error = json.loads(int8_failed_path(models_dir, spec).read_text()).get("error", "")
+    except (OSError, ValueError):
+        return
+    raise ModelError(f"models.precision: int8 is unusable on this machine: {error} "
+                     "(`edge models fetch` did not install it; use models.precision: fp32)")
+
+
 def runtime_files(models_dir: Path | None = None, precision: str = "fp32") -> dict[str, Path]:
     """The runtime file of each role at a precision (`models.precision`): the int8 build
     where a model has one, the fp32 file otherwise."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be {' or '.join(PRECISIONS)}, not {precision!r}")
     models_dir = Path(models_dir or default_models_dir())
+    specs = load_manifest(models_dir)
+    if precision == "int8":
+        for spec in specs.values():
+            refuse_unusable_int8(models_dir, spec)
     return {name: models_dir / (spec.int8.file if precision == "int8" and spec.int8 else spec.file)
-            for name, spec in load_manifest(models_dir).items()}
+            for name, spec in specs.items()}
 
 
 INT8_TAG = "+int8@"
@@ -118,6 +142,7 @@ def embedder_model_id(models_dir: Path | None = None, precision: str = "fp32") -
     base = f"{spec.file.rsplit('.', 1)[0]}@{spec.sha256[:12]}"
     if precision != "int8" or spec.int8 is None:
         return base
+    refuse_unusable_int8(Path(models_dir or default_models_dir()), spec)
     try:
         ranges = spec.int8.ranges.read_bytes()
     except OSError as exc:
