@@ -7,8 +7,8 @@ atomically, so an interrupted fetch never leaves a half-written model behind.
 """
 from __future__ import annotations
 
-import hashlib
 import ctypes
+import hashlib
 import json
 import logging
 import os
