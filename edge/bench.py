@@ -25,6 +25,7 @@ from edge.config import load_config
 from edge.imaging import decode_image
 from edge.models.manifest import REPO_ROOT, sample_path
 from edge.pi4 import Pi4Ratios, measure_ratios, pi5_text
+from edge.procstat import memory_mb
 
 SHARED = REPO_ROOT.parent / "shared" / "data"
 ONE_FACE_PHOTO = SHARED / "peers" / "face_recognition" / "examples" / "obama-480p.jpg"
@@ -103,20 +104,6 @@ def v2_detect(analyser: FaceAnalyser, encoded: bytes) -> list[dict]:
     """v2 detect with every face_field, as edge.service.Engine.detect runs it (max_face_num 10)."""
     faces = analyser.analyse(decode_image(encoded), 10, 0, V2_STAGES)
     return [face_to_baidu(f, V2_FIELDS) for f in faces]
-
-
-def memory_mb(pid: int | str = "self") -> dict[str, float]:
-    """Resident set size now ("rss") and at its peak ("peak") of a process (Linux), in MB;
-    NaN where /proc cannot tell. Every benchmark reads memory through this."""
-    out = {"rss": float("nan"), "peak": float("nan")}
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith(("VmRSS:", "VmHWM:")):
-                    out["rss" if line.startswith("VmRSS") else "peak"] = int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return out
 
 
 def photo_mix() -> list[np.ndarray]:

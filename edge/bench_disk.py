@@ -17,6 +17,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from edge.procstat import proc_io
+
 BLKIO = Path("/sys/fs/cgroup/blkio")
 
 
@@ -51,23 +53,6 @@ def throttled(path: Path, read_bps: int, name: str = "edge_slow"):
             except OSError:
                 pass
         group.rmdir()
-
-
-def proc_io(pid: int | str = "self") -> dict[str, int]:
-    """The kernel's I/O counters of a process (read_bytes: what came from the disk)."""
-    out = {}
-    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
-        key, value = line.split(":")
-        out[key] = int(value)
-    return out
-
-
-def rss_mb() -> float:
-    """Resident MB of this process now (VmRSS; no import of the models' stack)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def service(directory: Path, rate: float, code: Path, command: str) -> dict:

@@ -103,7 +103,7 @@ TARGET_EVENT_P95_MS = 120.0
 # -- small helpers -----------------------------------------------------------------
 def proc_status() -> dict:
     """{"VmRSS", "VmHWM"} of this process in MB, one decimal (edge.bench.memory_mb)."""
-    from edge.bench import memory_mb
+    from edge.procstat import memory_mb
     mem = memory_mb()
     return {"VmRSS": round(mem["rss"], 1), "VmHWM": round(mem["peak"], 1)}
 

@@ -61,7 +61,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from edge.bench import memory_mb as rss_mb  # noqa: E402 - after the path set-up
+from edge.procstat import memory_mb as rss_mb  # noqa: E402 - after the path set-up
 from edge.server.process import spawn  # noqa: E402
 
 APP_ID, API_KEY, SECRET_KEY = "1001", "AKbench1001", "SKbench1001-secret"

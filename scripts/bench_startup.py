@@ -29,7 +29,8 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from edge.bench_disk import drop_caches, proc_io, rss_mb, service, throttled  # noqa: E402
+from edge.bench_disk import drop_caches, service, throttled  # noqa: E402
+from edge.procstat import memory_mb, proc_io  # noqa: E402
 
 AFTER_SERVE = 300  # searches once the graph serves
 
@@ -60,7 +61,7 @@ def child(directory: str, eager: bool) -> dict:
     t_imports = time.monotonic() - T0
     lib = FaceLibrary(directory, graph_in_background=not eager)
     out = {"imports_s": t_imports, "ready_s": time.monotonic() - T0, "read_mb_ready": proc_io()["read_bytes"] / 1e6,
-           "rss_ready_mb": rss_mb(), **parts}
+           "rss_ready_mb": memory_mb()["rss"], **parts}
     ids = lib.index.face_ids()
     seen = np.stack([lib.index.vector(f) for f in rng.choice(ids, 500)])
     qs = np.concatenate([seen + rng.standard_normal(seen.shape) * 0.03, rng.standard_normal((500, 128))])
@@ -77,7 +78,7 @@ def child(directory: str, eager: bool) -> dict:
             served = served or t - T0
             after += 1
     out.update(first_answer_s=log[0][1] + log[0][2], graph_serves_s=served,
-               read_mb_served=proc_io()["read_bytes"] / 1e6, rss_served_mb=rss_mb())
+               read_mb_served=proc_io()["read_bytes"] / 1e6, rss_served_mb=memory_mb()["rss"])
     truth = {q: lib.index.exact(qs[q], 1)[0][0] for q in {e[0] for e in log}}
     for phase, serves in (("exact", False), ("graph", True)):
         rows = [e for e in log if e[3] == serves]

@@ -46,17 +46,13 @@ import yaml
 
 from edge.flash import CARD, budget_bytes_per_hour, endurance_years, host_bytes_per_hour
 from edge.models.manifest import REPO_ROOT, sample_path
+from edge.procstat import proc_io
 from edge.server.process import spawn
 
 APP = "1001"
 HUB_APP = {"api_key": "AKhub", "secret_key": "SKhub-secret", "qps": 1000,
            "feed_keys": [{"api_key": "FKdoor", "secret_key": "FSdoor-secret"}]}
 TRACE = re.compile(r"^(\d+\.\d+) (write|pwrite64|writev|pwritev|fsync|fdatasync)\((\d+)<([^>]*)>.*\) += (-?\d+)")
-
-
-def proc_io(pid: int) -> dict[str, int]:
-    with open(f"/proc/{pid}/io") as fh:
-        return {k: int(v) for k, v in (line.split(": ") for line in fh)}
 
 
 def files(roots: list[Path]) -> dict[str, tuple[int, int, int]]:

@@ -39,9 +39,9 @@ def _main(mode: str, path: str, api: str = "v2", method: str | None = None) -> d
     if mode == "opencv_first":
         import cv2  # noqa: F401 - OpenCV's own limits (1 Gpixel) for this process
     import edge  # noqa: F401 - sets OPENCV_IO_MAX_IMAGE_* (effective unless cv2 came first)
-    from edge.bench import memory_mb
     from edge.errors import EdgeError
     from edge.imaging import decode_image
+    from edge.procstat import memory_mb
     raw = Path(path).read_bytes()
     if mode == "opencv_direct":
         import cv2
