@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.analysis.detector import iou
+
 MIN_IOU = 0.9
 MIN_COSINE = 0.99
 MAX_FACES = 20     # per photo: more than the group photos used hold
@@ -52,15 +54,6 @@ class Agreement:
         return (f"{self.precision}: {self.photos} photos, {self.faces} faces, box IoU min {self.min_iou:.3f}, "
                 f"cosine min {self.min_cosine:.5f} mean {self.mean_cosine:.5f}, {self.below} below {MIN_COSINE}: "
                 + ("agree" if self.ok else "DISAGREE: " + "; ".join(self.problems)))
-
-
-def box_iou(a, b) -> float:
-    """Intersection over union of two x1, y1, x2, y2 boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def analyse(paths: list[Path], precision: str, models_dir: Path | None = None) -> dict:
@@ -116,7 +109,7 @@ def trace(path: Path, models_dir: Path | None = None) -> list[dict]:
     det = analyser.detector.detect(img)
     out = []
     for f in analyser.analyse(img, max_face_num=MAX_FACES, stages={"embedding"}):
-        j = int(np.argmax([box_iou(f.box, b) for b in det.boxes])) if len(det) else None
+        j = int(np.argmax([iou(f.box, b) for b in det.boxes])) if len(det) else None
         kps_det = det.kps[j] if j is not None else f.kps5
         gap = roll_gap(kps_det, f.roll)
         chip = align_face(img, f.kps5)
@@ -149,7 +142,7 @@ def trace_diff(a: list[dict], b: list[dict], models_dir: Path | None = None) -> 
     embedder = SFaceEmbedder(runtime_files(models_dir)["embedder"], 2)
     lines = []
     for fa in a:
-        fb = max(b, key=lambda f: box_iou(fa["box"], f["box"]))
+        fb = max(b, key=lambda f: iou(fa["box"], f["box"]))
         d = {k: float(np.abs(np.subtract(fa[k], fb[k])).max())
              for k in ("box", "kps5_detected", "eye_corners", "kps5_aligned", "chip")}
         here = embedder.embed_chips([np.asarray(fb["chip"], np.uint8)])[0]
@@ -177,7 +170,7 @@ def compare(ref: dict, got: dict, precision: str) -> Agreement:
             continue
         for box, emb in zip(want["boxes"], want["embeddings"]):
             faces += 1
-            overlaps = [box_iou(box, b) for b in have["boxes"]]
+            overlaps = [iou(box, b) for b in have["boxes"]]
             j = int(np.argmax(overlaps))
             cos = float(np.dot(emb, have["embeddings"][j]) /
                         (np.linalg.norm(emb) * np.linalg.norm(have["embeddings"][j])))

@@ -10,11 +10,13 @@ import base64
 import json
 import urllib.parse
 import urllib.request
+
 import pytest
 
 from conftest import LFW
 from edge.aip import AipFace
-from edge.crosscheck import Agreement, box_iou, compare
+from edge.analysis.detector import iou
+from edge.crosscheck import Agreement, compare
 from edge.models import reference
 from edge.models.fetch import int8_failure, verify_int8, verify_model
 from edge.models.manifest import default_models_dir, int8_failed_path, load_manifest
@@ -82,7 +84,7 @@ def test_crosscheck_agrees_with_itself_and_catches_a_moved_or_missing_face():
     same = compare(ref, json.loads(json.dumps(ref)), "fp32")
     assert isinstance(same, Agreement) and same.ok and same.faces == 2 and same.min_cosine == pytest.approx(1.0)
     moved = {"a.jpg": {"boxes": [[10, 10, 110, 110], [220, 10, 320, 110]], "embeddings": ref["a.jpg"]["embeddings"]}}
-    assert box_iou([200, 10, 300, 110], [220, 10, 320, 110]) < 0.9 and not compare(ref, moved, "fp32").ok
+    assert iou([200, 10, 300, 110], [220, 10, 320, 110]) < 0.9 and not compare(ref, moved, "fp32").ok
     turned = {"a.jpg": {"boxes": ref["a.jpg"]["boxes"], "embeddings": [[1.0, 0.0, 0.0], [0.2, 1.0, 0.0]]}}
     assert "cosine" in compare(ref, turned, "int8").problems[0] and compare(ref, turned, "int8").below == 1
     assert same.below == 0 and "0 below 0.99" in same.line()
