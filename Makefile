@@ -14,6 +14,7 @@ run:
 	$(SETUP) run
 
 test: setup
+	scripts/test-packages.sh
 	$(BIN)/python -m pytest -q
 
 bench: setup
