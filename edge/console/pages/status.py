@@ -5,6 +5,7 @@ recent errors, the library's match threshold); the sync follower's state; links 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 from aiohttp import web
@@ -29,10 +30,26 @@ def health(ctx) -> dict:
             "followers_waiting": s.feed.waiting}
 
 
+STALE_S = 90.0   # a status file older than this: its loop is not running (it is rewritten every 30 s)
+
+
+def loop_status_file(config) -> dict | None:
+    """The snapshot `edge run` writes (the one `edge status` reads), for a console served
+    by `edge serve` beside the loop on the same terminal; None when absent or unreadable."""
+    path = config.runtime_path / "status.json"
+    try:
+        snap = json.loads(path.read_text(encoding="utf-8"))
+        float(snap["time"]), snap["cameras"].items()
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return snap
+
+
 def snapshot(ctx) -> dict:
     """Everything the page shows, read in a worker thread (library sizes touch SQLite)."""
-    s = ctx.service
+    s, now = ctx.service, time.time()
     runner = ctx.status() if ctx.status is not None else None
+    from_file = runner is None and (runner := loop_status_file(ctx.config)) is not None
     sizes = {}
     if s is not None:
         try:
@@ -42,7 +59,10 @@ def snapshot(ctx) -> dict:
     sync = dict((runner or {}).get("sync") or {})
     if not sync and s is not None and s.follower is not None:
         sync = {s.follower.sync.app_id: s.follower.status()}
-    return {"health": health(ctx), "runner": runner, "sizes": sizes, "sync": sync, "now": time.time()}
+    age = now - float(runner["time"]) if runner and "time" in runner else None
+    return {"health": health(ctx), "runner": runner, "sizes": sizes, "sync": sync, "now": now,
+            "from_file": from_file, "runner_age_s": age, "stale": bool(from_file and age is not None and age > STALE_S),
+            "status_path": str(ctx.config.runtime_path / "status.json")}
 
 
 @require("viewer")
