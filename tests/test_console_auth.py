@@ -12,7 +12,7 @@ import requests
 from console_support import add_user, csrf, login, page_token, start_console
 from serving import wait_until
 
-LIMITS = {"attempts_per_user": 3, "attempts_per_address": 10, "attempt_window_s": 600}
+LIMITS = {"attempts_per_user": 3, "attempts_per_address": 12, "attempt_window_s": 600}
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +59,8 @@ def test_wrong_password_refused(hub):
     assert api.status_code == 401 and api.json()["error_code"] == 110
     _, unknown = login(srv.url, "nobody", "whatever-it-is")
     assert unknown.status_code == 401                        # the same answer: no user enumeration
+    _, api_keys = login(srv.url, "AKconsole", "SKconsole-secret")
+    assert api_keys.status_code == 401                       # an APP_ID's credentials do not open the console
 
 
 def test_attempt_limit_per_user(hub):
