@@ -126,3 +126,44 @@ def test_viewer_sees_no_write_controls(hub, browser):  # noqa: F811
     browser.get(srv.url + "/console/terminals")
     browser.wait_text("h1", "Terminals")
     browser.shot("terminals")
+
+
+def test_terminals_page_shows_a_following_terminal(tmp_path, browser):  # noqa: F811
+    """A real terminal (`edge serve` with `sync:`) following a real hub appears on the
+    hub's Terminals page with its cursor and no changes behind once it caught up."""
+    from serving import wait_until
+    from sync_support import feed_key, free_port, hub_config, start, terminal_config
+    cfg = hub_config(tmp_path / "hub", free_port())
+    assert add_user(cfg, "root", "admin-password-9", "admin").returncode == 0
+    hub = start(cfg)
+    terminal = None
+    try:
+        browser.login(hub.url, "root", "admin-password-9")
+        browser.wait_text("h1", "Status")
+        browser.css(".nav a[href='/console/library']").click()   # make one change on the hub first
+        browser.wait_css("input[name=group]").send_keys("lobby")
+        browser.css("form[action='/console/library/group'] button").click()
+        browser.wait_text(".notice", "group lobby created")
+        terminal = start(terminal_config(tmp_path / "door", hub.url, "1001"))
+
+        def row():
+            browser.get(hub.url + "/console/terminals")
+            rows = [r for r in browser.all("#terminals tbody tr") if feed_key("1001")[0] in r.text]
+            return rows[0] if rows and rows[0].find_element("css selector", ".lag").text == "0" else None
+        assert wait_until(row, timeout=60, step=1.0)
+        text = row().text
+        assert "1001" in text and "127.0.0.1" in text and "following" in text
+        browser.shot("terminals")
+        # the terminal's own console: its follower's state on Status
+        import re
+        password = re.search(r"created user admin with password (\S+)", terminal.log_text()).group(1)
+        browser.css(".logout button").click()
+        browser.login(terminal.url, "admin", password)
+        browser.wait_text("h1", "Status")
+        assert wait_until(lambda: (browser.refresh(), "following" in browser.css("#sync").text)[1], timeout=30, step=1.0)
+        assert "cursor / hub head" in browser.css("#sync").text.lower()
+        browser.shot("terminal-status")
+    finally:
+        if terminal is not None:
+            terminal.stop()
+        hub.stop()
