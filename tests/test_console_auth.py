@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -176,3 +177,40 @@ def test_off_loopback_with_tls_served_with_secure_cookies(tmp_path):
 
 def test_csrf_helper_finds_the_token():
     assert csrf('<input type="hidden" name="csrf_token" value="abc">') == "abc"
+
+
+def test_sessions_end_when_idle_or_too_old(tmp_path):
+    """console.db's sessions against a clock: idle past session_idle_s, or past
+    session_max_s since login, the token opens nothing (and the row is gone)."""
+    from edge.console.auth import ConsoleDB, UserError
+    db = ConsoleDB(tmp_path / "console.db")
+    db.add_user("ann", "a-long-password", "admin")
+    with pytest.raises(UserError):
+        db.add_user("ann", "another-password", "viewer")
+    with pytest.raises(UserError):
+        db.add_user("bob", "short", "viewer")
+    token, _ = db.new_session("ann", "127.0.0.1")
+    t0 = time.time()
+    assert db.session(token, 100, 1000, now=t0 + 50).user == "ann"
+    assert db.session(token, 100, 1000, now=t0 + 140).user == "ann"       # used at +50: not idle yet
+    assert db.session(token, 100, 1000, now=t0 + 300) is None             # idle 250 s > 100
+    assert db.session(token, 100, 1000, now=t0 + 1) is None               # ended for good
+    token, _ = db.new_session("ann", "127.0.0.1")
+    alive = [db.session(token, 200, 1000, now=t0 + step * 90) is not None for step in range(1, 13)]
+    assert alive == [True] * 11 + [False]          # used every 90 s, never idle: ended once over 1000 s old
+    token, _ = db.new_session("ann", "127.0.0.1")
+    db.set_password("ann", "a-newer-password")                            # a new password ends them all
+    assert db.session(token, 100, 1000) is None
+    assert db.verify("ann", "a-newer-password") == "admin" and db.verify("ann", "a-long-password") is None
+    db.close()
+
+
+def test_the_password_is_made_once(tmp_path):
+    srv, password = start_console(tmp_path)
+    srv.stop()
+    again, second = start_console(tmp_path)          # the same data folder: the user exists
+    try:
+        assert password and second is None and "created user admin" not in again.log_text()
+        assert login(again.url, "admin", password)[1].status_code == 303
+    finally:
+        again.stop()

@@ -21,7 +21,7 @@ def _next(value: str | None) -> str:
 def _form(request: web.Request, status: int = 200, **values) -> web.Response:
     a = request.app[auth.AUTH_KEY]
     token = request.cookies.get(auth.LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
-    response = render(request, "login.html", status=status, csrf_token=token,
+    response = render(request, "login.html", status=status, login_token=token,
                       next=_next(request.query.get("next")), **{"error": None, "username": "", **values})
     a.set_cookie(response, auth.LOGIN_CSRF_COOKIE, token, "/console/login", LOGIN_FORM_TTL_S)
     return response
