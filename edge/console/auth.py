@@ -55,8 +55,8 @@ HASH_SLOTS = 1             # Argon2 verifications at once: each takes ARGON2["me
 ARGON2 = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1}
 NOT_LOGGED_IN, NOT_ALLOWED, TOO_MANY = 110, 6, 18   # Baidu's codes: token invalid, no permission, qps limit
 
-_hasher = PasswordHasher(**ARGON2)         # argon2id (argon2-cffi's default type)
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))   # verified for an unknown name: same time
+HASHER = PasswordHasher(**ARGON2)         # argon2id (argon2-cffi's default type)
+_DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))   # verified for an unknown name: same time
 
 
 class UserError(ValueError):
@@ -128,7 +128,7 @@ class ConsoleDB(SqliteFile):
         check_name(name), check_password(password)
         if role not in ROLES:
             raise UserError(f"a role is one of {', '.join(ROLES)}")
-        digest, now = _hasher.hash(password), time.time()
+        digest, now = HASHER.hash(password), time.time()
         with self._write() as db:
             if db.execute("SELECT 1 FROM users WHERE name=?", (name,)).fetchone():
                 raise UserError(f"user {name} exists (change its password with `edge console user passwd`)")
@@ -137,7 +137,7 @@ class ConsoleDB(SqliteFile):
     def set_password(self, name: str, password: str) -> None:
         """A new password; every session of the user ends."""
         check_password(password)
-        digest = _hasher.hash(password)
+        digest = HASHER.hash(password)
         with self._write() as db:
             if not db.execute("UPDATE users SET hash=?, updated=? WHERE name=?", (digest, time.time(), name)).rowcount:
                 raise UserError(f"no user {name}")
@@ -159,14 +159,14 @@ class ConsoleDB(SqliteFile):
         row = self._all("SELECT hash, role FROM users WHERE name=?", (name,)) if NAME_RE.match(name or "") else []
         stored = row[0][0] if row else _DUMMY_HASH
         try:
-            _hasher.verify(stored, password)
+            HASHER.verify(stored, password)
         except (VerificationError, InvalidHashError):
             return None
         if not row:
             return None
-        if _hasher.check_needs_rehash(stored):   # parameters raised since it was set
+        if HASHER.check_needs_rehash(stored):   # parameters raised since it was set
             with self._write() as db:
-                db.execute("UPDATE users SET hash=? WHERE name=?", (_hasher.hash(password), name))
+                db.execute("UPDATE users SET hash=? WHERE name=?", (HASHER.hash(password), name))
         return row[0][1]
 
     # -- sessions ---------------------------------------------------------------------
