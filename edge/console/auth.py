@@ -1,12 +1,12 @@
 """Who may use the console: users, sessions, login attempts, roles, CSRF (docs/console.md).
 
 Console users are not the API's apps: an installer's password never opens the Baidu API
-and an APP_ID's secret never opens the console. Passwords are hashed with Argon2id
-(OWASP's recommended minimum, m=19 MiB, t=2, p=1: on a terminal a login's
-hash shares the RAM with the models). Sessions are server-side
-rows in <data_dir>/console/console.db (the cookie holds a random token; the file keeps
-only its SHA-256), ending after `session_idle_s` unused or `session_max_s` after login;
-a login always starts a new session (the id is rotated, a fixation attempt is dropped).
+and an APP_ID's secret never opens the console. Passwords are hashed with Argon2id at
+OWASP's recommended minimum (m=19 MiB, t=2, p=1: on a terminal a login's hash shares the
+RAM with the models). Sessions are server-side rows in <data_dir>/console/console.db
+(the cookie holds a random token; the file keeps only its SHA-256), ending after
+`session_idle_s` unused or `session_max_s` after login; a login always starts a new
+session (the id is rotated, a fixation attempt is dropped).
 Failed logins are counted per remote address and per user name over a sliding window;
 past either limit a login is refused without even checking the password.
 
