@@ -78,6 +78,11 @@ class Faces:
         if self.ctx.service is not None:
             self.ctx.service.feed.poke(app_id)
 
+    def replica_of(self, app_id: str) -> str | None:
+        """The hub this app's library follows (a replica changes only through it), or None."""
+        state = self.store(app_id).replica_state()
+        return None if state is None else str(state.get("hub") or "its hub")
+
     # -- reads ------------------------------------------------------------------------
     def groups(self, app_id: str, start: int) -> Answer:
         return self.call(app_id, "getGroupList", {"start": start, "length": PAGE})

@@ -15,6 +15,7 @@ from edge.sqlite import StorageError
 
 FACES_KEY = web.AppKey("console_faces", Faces)
 UNKNOWN_APP = 216110   # Baidu: appid not exist
+NO_PERMISSION = 6      # what a replica's library answers a change
 
 
 def _app_id(request: web.Request, values) -> str | None:
@@ -137,7 +138,10 @@ async def _change(request: web.Request, op: str) -> web.Response:
         faces.written(app_id)
         flash(request, done)
         return redirect(back)
-    flash(request, answer.error_msg, answer.error_code)
+    message = answer.error_msg
+    if answer.error_code == NO_PERMISSION and (hub := await faces.run(faces.replica_of, app_id)):
+        message += f": this library follows the hub {hub}; change it there"
+    flash(request, message, answer.error_code)
     return redirect(back if op == "group" else user_page)
 
 
