@@ -177,7 +177,7 @@ class MqttSink(Sink):
     # -- paho's callbacks (its network thread) --------------------------------------
     def _on_connect(self, client, userdata, flags, reason, properties) -> None:
         if reason.is_failure:   # refused (bad credentials, not authorised ...): paho retries
-            self._note_error(f"connection refused: {reason}")
+            self._note_error(f"connection refused ({reason})")
             return
         log.info("mqtt: connected to %s, topics under %s/", self._where, self.prefix)
         client.publish(self.available_topic, ONLINE, qos=1, retain=True)
@@ -188,10 +188,10 @@ class MqttSink(Sink):
         self._set_connected(True)
 
     def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:
-        if self._connected.is_set():
-            log.warning("mqtt: disconnected from %s (%s); events wait in the outbox", self._where, reason)
+        was = self._connected.is_set()
         self._set_connected(False)
-        if not self._closing.is_set():
+        if was and not self._closing.is_set():   # (a refused connection keeps its reason)
+            log.warning("mqtt %s: disconnected (%s); events wait in the outbox", self._where, reason)
             self.last_error = f"disconnected: {reason}"
 
     def _on_connect_fail(self, client, userdata) -> None:
@@ -216,7 +216,7 @@ class MqttSink(Sink):
         now = time.monotonic()
         if now - self._connect_logged >= CONNECT_LOG_EVERY_S:
             self._connect_logged = now
-            log.warning("mqtt: %s %s; retrying (events wait in the outbox)", what, self._where)
+            log.warning("mqtt %s: %s; retrying (events wait in the outbox)", self._where, what)
 
     # -- the Sink interface ------------------------------------------------------------
     def handle(self, event: Event) -> int:
