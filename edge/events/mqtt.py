@@ -36,7 +36,10 @@ log = logging.getLogger(__name__)
 
 ONLINE, OFFLINE = "online", "offline"   # Home Assistant's default availability payloads
 STATE_REFRESH_S = 30.0                  # a camera's unchanged state is republished this often
-CONNECT_LOG_EVERY_S = 60.0              # failed connection attempts: one log line a minute
+CONNECT_LOG_EVERY_S = 60.0
+# PUBACKed events are marked done in the outbox in batches of up to this many: one commit
+# (an fsync) per batch, not per event; a kill before the commit publishes them again
+DONE_BATCH = 20              # failed connection attempts: one log line a minute
 # PUBACK reason codes (MQTT 5) worth a retry; any other failure code is permanent
 RETRY_REASONS = {0x83, 0x97}            # implementation specific error, quota exceeded
 
@@ -317,10 +320,15 @@ class MqttSink(Sink):
                 return False
             self._connected.wait(self.poll_s)
             return True
-        items = self.outbox.claim(batch=50)
-        for item in items:
-            if not self._publish(item) or self._stopping():
-                return not self._stopping()
+        items = self.outbox.claim(batch=DONE_BATCH)
+        acked: list[int] = []
+        try:
+            for item in items:
+                if not self._publish(item, acked) or self._stopping():
+                    return not self._stopping()
+        finally:
+            self.outbox.done(acked)   # one commit per batch (a kill before it re-sends the batch)
+            self.delivered += len(acked)
         if items:
             return True
         if closing:
@@ -330,8 +338,9 @@ class MqttSink(Sink):
         self._wake.wait(min(wait, self.poll_s))   # poll: another process may have put events
         return True
 
-    def _publish(self, item: OutboxItem) -> bool:
-        """Publish one event and wait for its PUBACK; True if the queue may move on."""
+    def _publish(self, item: OutboxItem, acked: list[int]) -> bool:
+        """Publish one event and wait for its PUBACK (its id then joins `acked`, marked
+        done by the caller); True if the queue may move on."""
         with self._cond:
             self._acks.clear()
             self._collect = True
@@ -351,8 +360,7 @@ class MqttSink(Sink):
         if reason is None:
             return False          # stopping: the event stays pending for the next start
         if not reason.is_failure:
-            self.outbox.done([item.id])
-            self.delivered += 1
+            acked.append(item.id)
             return True
         if reason.value in RETRY_REASONS:
             self.outbox.retry(item.id, time.time() + self.backoff.delay(item.attempts + 1), str(reason))
