@@ -3,7 +3,6 @@ loopback port with its own config (password file, self-signed TLS made by openss
 subscribers in paho-mqtt, a producer process killed with SIGKILL."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -13,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from edge.events.event import Event, last_decision
 from edge.events.mqtt import MqttSink, TOPICS, discovery_messages
 from edge.events.mqtt_config import MqttConfig
 from edge.events.outbox import Outbox
-from mqtt_support import Broker, Subscriber, first_seen, make_certs, need_mosquitto
+from mqtt_support import Broker, Subscriber, first_seen, free_port, make_certs
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).parent / "mqtt_worker.py"
@@ -281,6 +281,11 @@ def test_camera_state_is_retained_and_discovery_announces_the_terminal(tmp_path,
     sub.close()
 
 
+def test_unreadable_tls_files_stop_the_start_with_their_names(tmp_path):
+    with pytest.raises(ConfigError, match="/nowhere/ca.pem"):
+        MqttSink(MqttConfig(host="127.0.0.1", ca_file="/nowhere/ca.pem"), tmp_path / "mqtt.db")
+
+
 def test_the_topic_table_is_documented():
     doc = (REPO / "docs" / "mqtt.md").read_text()
     for t in TOPICS:
@@ -317,9 +322,11 @@ def test_edge_run_publishes_events_and_camera_state_and_status_shows_the_outbox(
     from edge.aip.v3 import AipFace
     from test_aip_v2 import A, photo
 
+    metrics = free_port()
     (tmp_path / "edge.yaml").write_text(
         f"data_dir: {tmp_path / 'data'}\nmodels: {{dir: {REPO / 'models'}}}\n"
-        f"run: {{liveness_control: NONE, status_interval_s: 0.5}}\nevents: {{attendance: false}}\n"
+        f"run: {{liveness_control: NONE, status_interval_s: 0.5, metrics_port: {metrics}}}\n"
+        f"events: {{attendance: false}}\n"
         f"mqtt: {{host: 127.0.0.1, port: {broker.port}, node_id: t1, discovery: true}}\n"
         f"cameras:\n  - {{name: gate, kind: folder, uri: {tmp_path / 'frames'}, fps: 10, loop: true}}\n")
     cfg = load_config(tmp_path / "edge.yaml")
@@ -352,6 +359,8 @@ def test_edge_run_publishes_events_and_camera_state_and_status_shows_the_outbox(
         mqtt = json.loads(as_json.stdout.splitlines()[0])["sinks"]["mqtt"]
         assert mqtt["connected"] and mqtt["pending"] == 0 and mqtt["delivered"] >= 1
         assert f"mqtt 127.0.0.1:{broker.port}: connected since" in status.stdout
+        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=30).read().decode()
+        assert 'edge_events_connected{sink="mqtt"} 1.0' in text and 'edge_events_pending{sink="mqtt"} 0.0' in text
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     finally:

@@ -27,6 +27,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 import edge
+from edge.config import ConfigError
 from edge.events.event import Event, format_iso
 from edge.events.mqtt_config import MqttConfig
 from edge.events.outbox import Outbox, OutboxItem
@@ -170,7 +171,12 @@ class MqttSink(Sink):
         if c.username:
             client.username_pw_set(c.username, c.password or None)
         if c.use_tls:
-            client.tls_set_context(tls_context(c))
+            try:
+                ctx = tls_context(c)
+            except (OSError, ssl.SSLError) as exc:
+                files = ", ".join(f for f in (c.ca_file, c.cert_file, c.key_file) if f) or "the system's CAs"
+                raise ConfigError(f"mqtt: cannot load the TLS files ({files}): {exc}") from None
+            client.tls_set_context(ctx)
         client.will_set(self.available_topic, OFFLINE, qos=1, retain=True)
         client.reconnect_delay_set(max(1, int(c.reconnect_min_s)), max(1, int(c.reconnect_max_s)))
         client.on_connect, client.on_disconnect = self._on_connect, self._on_disconnect
