@@ -266,6 +266,20 @@ def test_camera_state_is_retained_and_discovery_announces_the_terminal(tmp_path,
         cfg = json.loads(retained(broker.port, t))   # retained: Home Assistant reads them whenever it starts
         assert cfg["availability_topic"] == AVAILABLE and cfg["state_topic"] == state_topic
         assert cfg["device"]["identifiers"] == ["edge_t1"] and cfg["unique_id"].startswith("edge_t1_gate_")
+        assert cfg["default_entity_id"] == f"sensor.{cfg['unique_id']}" and cfg["value_template"].startswith("{{")
+
+    # the templates Home Assistant renders on the state (Jinja2, as HA's; value_json = the payload)
+    import jinja2
+    env = jinja2.Environment()
+    rendered = {t.split("/")[-2]: env.from_string(json.loads(retained(broker.port, t))["value_template"])
+                .render(value_json=state) for t in configs}
+    assert rendered == {"gate_decision": "recognised", "gate_person": "ann", "gate_fps": "9.5",
+                        "gate_state": "streaming"}
+    attrs = json.loads(retained(broker.port, configs[0]))["json_attributes_template"]
+    assert json.loads(env.from_string(attrs).render(value_json=state))["user_id"] == "ann"
+    nobody = {**state, "last_event": None}
+    assert env.from_string(json.loads(retained(broker.port, configs[1]))["value_template"]).render(
+        value_json=nobody) == "none"
 
     sub = Subscriber(broker.port, state_topic)
     assert sub.wait_for(lambda s: s.on(state_topic), 5)

@@ -108,7 +108,9 @@ def discovery_messages(config: MqttConfig, camera: str) -> list[tuple[str, dict]
     out = []
     for suffix, name, template, extra in HA_SENSORS:
         obj = f"{ident}_{suffix}"
-        payload = {"name": f"{camera} {name}", "unique_id": f"edge_{node}_{obj}", "object_id": f"edge_{node}_{obj}",
+        payload = {"name": f"{camera} {name}", "unique_id": f"edge_{node}_{obj}",
+                   # HA 2025.10+ (object_id's replacement, which 2026.4 dropped): the entity id it starts with
+                   "default_entity_id": f"sensor.edge_{node}_{obj}".lower().replace("-", "_"),
                    "state_topic": topic("camera", prefix=prefix, camera=cam), "value_template": template,
                    "availability_topic": topic("available", prefix=prefix),
                    "payload_available": ONLINE, "payload_not_available": OFFLINE, "device": device, **extra}
