@@ -65,10 +65,11 @@ def broker(tmp_path):
     b.stop()
 
 
-def test_events_arrive_in_order_and_availability_is_retained(tmp_path, broker):
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_events_arrive_in_order_and_availability_is_retained(tmp_path, broker, protocol):
     sub = Subscriber(broker.port, f"{PREFIX}/#")
     assert sub.connected.wait(10)
-    sink = MqttSink(settings(broker), tmp_path / "mqtt.db")
+    sink = MqttSink(settings(broker, protocol=protocol), tmp_path / "mqtt.db")
     assert wait(lambda: sink.report()["connected"], 10)
     events = [recognised(f"u{i}") for i in range(50)]
     for e in events:
