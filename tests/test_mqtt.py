@@ -374,6 +374,7 @@ def test_edge_run_publishes_events_and_camera_state_and_status_shows_the_outbox(
         mqtt = json.loads(as_json.stdout.splitlines()[0])["sinks"]["mqtt"]
         assert mqtt["connected"] and mqtt["pending"] == 0 and mqtt["delivered"] >= 1
         assert f"mqtt 127.0.0.1:{broker.port}: connected since" in status.stdout
+        print(*[line for line in status.stdout.splitlines() if line.startswith("mqtt ")])
         text = urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=30).read().decode()
         assert 'edge_events_connected{sink="mqtt"} 1.0' in text and 'edge_events_pending{sink="mqtt"} 0.0' in text
         proc.send_signal(signal.SIGTERM)
