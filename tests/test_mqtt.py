@@ -301,6 +301,12 @@ def test_unreadable_tls_files_stop_the_start_with_their_names(tmp_path):
         MqttSink(MqttConfig(host="127.0.0.1", ca_file="/nowhere/ca.pem"), tmp_path / "mqtt.db")
 
 
+def test_clear_text_is_only_quiet_on_this_machine():
+    from edge.events.mqtt import _loopback   # the start-up warning's test (no sink: nothing is contacted)
+    assert all(_loopback(h) for h in ("127.0.0.1", "127.8.0.1", "::1", "[::1]", "localhost"))
+    assert not any(_loopback(h) for h in ("broker.lan", "10.0.0.5", "mqtt.example.org"))
+
+
 def test_the_topic_table_is_documented():
     doc = (REPO / "docs" / "mqtt.md").read_text()
     for t in TOPICS:

@@ -14,6 +14,7 @@ queueing. Every topic is in TOPICS below, the one table docs/mqtt.md copies.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import ssl
@@ -130,6 +131,13 @@ def tls_context(config: MqttConfig) -> ssl.SSLContext:
     return ctx
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 class MqttSink(Sink):
     """Publishes each event (outboxed, in order, at least once) and each camera's state
     (retained, latest wins), with `<prefix>/available` as the retained last will."""
@@ -155,9 +163,13 @@ class MqttSink(Sink):
         self._wake = threading.Event()
         self._closing = threading.Event()
         self._deadline = float("inf")
-        self._states: dict[str, tuple[str, str, float]] = {}   # camera -> (substance, payload, published at)
+        self._states: dict[str, tuple[str, float]] = {}   # camera -> (substance, published at)
         self._discovered: set[str] = set()
         self._state_lock = threading.Lock()
+        if not config.use_tls and not _loopback(config.host):
+            log.warning("mqtt %s: no TLS to a broker off this machine: events%s cross the network in clear "
+                        "(mqtt.ca_file or mqtt.tls: true, docs/mqtt.md)", self._where,
+                        " and the password" if config.password else "")
         self.client = self._client()
         self.client.connect_async(config.host, config.broker_port, config.keepalive_s,
                                   **({"clean_start": True} if config.protocol == "5" else {}))
@@ -194,8 +206,8 @@ class MqttSink(Sink):
         client.publish(self.available_topic, ONLINE, qos=1, retain=True)
         with self._state_lock:
             self._discovered.clear()            # a broker without persistence forgot them
-            for cam in self._states:
-                self._states[cam] = (self._states[cam][0], self._states[cam][1], float("-inf"))
+            for cam, (substance, _) in self._states.items():
+                self._states[cam] = (substance, float("-inf"))   # republished at the next snapshot
         self._set_connected(True)
 
     def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:
@@ -248,15 +260,15 @@ class MqttSink(Sink):
                                    sort_keys=True)
             with self._state_lock:
                 old = self._states.get(name)
-                due = old is None or old[0] != substance or now - old[2] >= STATE_REFRESH_S
+                due = old is None or old[0] != substance or now - old[1] >= STATE_REFRESH_S
                 if not self._connected.is_set():
-                    self._states[name] = (substance, json.dumps(state), float("-inf"))
+                    self._states[name] = (substance, float("-inf"))
                     continue
                 discover = self.config.discovery and name not in self._discovered
                 if discover:
                     self._discovered.add(name)
                 if due:
-                    self._states[name] = (substance, json.dumps(state), now)
+                    self._states[name] = (substance, now)
             if discover:
                 for t, payload in discovery_messages(self.config, name):
                     self.client.publish(t, json.dumps(payload), qos=1, retain=True)
