@@ -16,7 +16,8 @@ from edge.events.mqtt_config import MqttConfig
 
 
 def produce(outbox: str, port: int, prefix: str, count: int, pause_s: float = 0.0) -> None:
-    sink = MqttSink(MqttConfig(host="127.0.0.1", port=port, prefix=prefix, node_id="worker"), outbox)
+    sink = MqttSink(MqttConfig(host="127.0.0.1", port=port, prefix=prefix, node_id="worker",
+                                 reconnect_min_s=1, reconnect_max_s=1), outbox)
     for k in range(count):
         event = Event("recognised", camera="gate", track_id=k, user_id=f"u{k}", group_id="staff", score=90.0)
         sink.handle(event)
