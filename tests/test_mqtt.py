@@ -398,5 +398,6 @@ def test_edge_run_publishes_events_and_camera_state_and_status_shows_the_outbox(
     out = proc.stdout.read()
     assert "Traceback" not in out and f"mqtt: connected to 127.0.0.1:{broker.port}" in out
     assert sub.wait_for(lambda s: s.on(AVAILABLE)[-1:] == [b"offline"], 10)
+    assert json.loads(sub.on(state_topic)[-1])["state"] == "stopped"   # the last state before offline
     assert Outbox(tmp_path / "data" / "run" / "mqtt-outbox.db").pending_count() == 0
     sub.close()

@@ -340,6 +340,8 @@ class Runner:
         self.cameras.stop()
         if self.follower is not None:
             self.follower.stop()
-        self.status_file.write(self.snapshot())
+        final = self.snapshot()
+        self.status_file.write(final)
+        self.bus.offer_status(final)   # the cameras' last state (stopped) before MQTT says offline
         self.bus.close()
         return 1 if self.fault else 0
