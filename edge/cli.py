@@ -130,6 +130,15 @@ def cmd_status(args) -> int:
                       f"{st.get('upstream_oldest_age_s')} s), {st.get('upstream_refused')} refused by the hub"
                       + (f"; last refusal: {st['upstream_last_refusal']}" if st.get("upstream_last_refusal") else "")
                       + (f"; {st['upstream_last_error']}" if st.get("upstream_last_error") else ""))
+    if not args.json:
+        for name, r in (snap.get("sinks") or {}).items():   # the webhook's and MQTT's outboxes
+            where = r.get("broker") or r.get("url") or ""
+            link = "" if "connected" not in r else (" connected" if r["connected"] else " not connected") + \
+                (f" since {r['since']}" if r.get("since") else "")
+            print(f"{name} {where}:{link}, {r.get('pending')} pending, {r.get('delivered')} delivered this run"
+                  + (f", {r['dead']} dead letters" if r.get("dead") else "")
+                  + (f", {r['dropped']} dropped (outbox full)" if r.get("dropped") else "")
+                  + (f"; last error: {r['last_error']}" if r.get("last_error") else ""))
     interval = cfg.run.status_interval_s if loop else cfg.sync.status_interval_s
     # the loop's file is rewritten at least every refresh_s (an unchanged status waits that long)
     refresh = snap.get("refresh_s")

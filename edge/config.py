@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from edge.events.mqtt_config import MqttConfig, validate_mqtt
 from edge.models.manifest import PRECISIONS, REPO_ROOT
 from edge.sync.config import SyncConfig, validate_sync
 from edge.thresholds import LOOP_MAX_POSE_DEG
@@ -181,6 +182,7 @@ class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)   # events and camera state to a broker (docs/mqtt.md)
     library: LibraryConfig = field(default_factory=LibraryConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     cameras: tuple = ()           # edge.camera.SourceConfig, from `cameras:` (default: the demo)
@@ -292,6 +294,7 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("console: attempt_window_s, attempts_per_address and attempts_per_user must be positive")
     if not 1 <= con.upload_max_mb <= 1024:
         raise ConfigError("console.upload_max_mb: must be between 1 and 1024")
+    validate_mqtt(cfg.mqtt, ConfigError)
     lib = cfg.library
     if lib.backend not in LIBRARY_BACKENDS:
         raise ConfigError(f"library.backend: must be {' or '.join(LIBRARY_BACKENDS)}")
@@ -303,9 +306,14 @@ def validate(cfg: Config) -> Config:
 
 
 def _library_env(cfg: Config) -> Config:
-    """$EDGE_LIBRARY_DSN over library.dsn, so a password need not sit in the file."""
+    """$EDGE_LIBRARY_DSN over library.dsn, and $EDGE_MQTT_USERNAME / $EDGE_MQTT_PASSWORD
+    over mqtt.username / mqtt.password, so a password need not sit in the file."""
     dsn = os.environ.get("EDGE_LIBRARY_DSN")
-    return dataclasses.replace(cfg, library=dataclasses.replace(cfg.library, dsn=dsn)) if dsn else cfg
+    if dsn:
+        cfg = dataclasses.replace(cfg, library=dataclasses.replace(cfg.library, dsn=dsn))
+    creds = {k: os.environ[f"EDGE_MQTT_{k.upper()}"] for k in ("username", "password")
+             if os.environ.get(f"EDGE_MQTT_{k.upper()}")}
+    return dataclasses.replace(cfg, mqtt=dataclasses.replace(cfg.mqtt, **creds)) if creds else cfg
 
 
 _APP_ID_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
@@ -408,7 +416,8 @@ def load_config(path: Path | str | None = None) -> Config:
 
 # Path keys of the file: (section or None, key).
 PATH_KEYS = ((None, "data_dir"), (None, "runtime_dir"), ("models", "dir"), ("server", "tls_cert"), ("server", "tls_key"),
-             ("events", "log_file"), ("sync", "ca_file"))
+             ("events", "log_file"), ("sync", "ca_file"), ("mqtt", "ca_file"), ("mqtt", "cert_file"),
+             ("mqtt", "key_file"))
 
 
 def _anchor(cfg: Config, raw: dict, base: Path) -> Config:

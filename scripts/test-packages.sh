@@ -7,6 +7,7 @@ need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v openssl >/dev/null || need+=(openssl)   # the MQTT TLS test's self-signed certificates
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
     echo "test packages missing: ${need[*]} (sudo apt-get install -y ${need[*]})" >&2

@@ -202,6 +202,8 @@ def test_webhook_server_down_then_up_delivers_everything_in_order(tmp_path):
     while sink.failures < 3 and time.monotonic() < deadline:  # some attempts refused
         time.sleep(0.05)
     assert sink.failures >= 3 and sink.delivered == 0
+    report = sink.report()   # what `edge status` shows of it (the snapshot's "sinks")
+    assert report["pending"] == 5 and report["url"] == f"http://127.0.0.1:{port}/hook" and report["failures"] >= 3
     for e in events[5:]:
         sink.handle(e)
     up = Receiver(port=port).start()
@@ -481,6 +483,16 @@ class Recording(Sink):
         if self.fail:
             raise OSError("still full")
 
+    def offer_status(self, snapshot):
+        if self.fail:
+            raise OSError("no status either")
+        self.status = snapshot
+
+    def report(self):
+        if self.fail:
+            raise OSError("outbox unreadable")
+        return {"seen": len(self.seen)} if self.name == "a" else None
+
 
 def test_bus_isolates_a_failing_sink(tmp_path, caplog):
     a, broken, b = Recording("a"), Recording("broken", fail=True), Recording("b")
@@ -492,6 +504,10 @@ def test_bus_isolates_a_failing_sink(tmp_path, caplog):
     assert results[2].results == {"a": 3, "b": 3} and isinstance(results[2].errors["broken"], OSError)
     assert not results[0].ok and bus.failures == {"a": 0, "broken": 3, "b": 0}
     assert sum("sink broken failed" in r.getMessage() for r in caplog.records) == 1   # not once per event
+    with caplog.at_level(logging.ERROR, logger="edge.events.bus"):
+        bus.offer_status({"cameras": {}})             # the runner's snapshot: a failure is logged, not raised
+    assert a.status == b.status == {"cameras": {}} and "failed on the status snapshot" in caplog.text
+    assert bus.reports() == {"a": {"seen": 3}, "broken": {"error": "outbox unreadable"}}   # b reports nothing
     bus.close()
     assert a.closed and broken.closed and b.closed
     with pytest.raises(ValueError):

@@ -72,6 +72,26 @@ class EventBus:
             log.error("event sink %s failed on event %s: %s (%d more failure(s) not logged)",
                       name, event.event_id, exc, skipped)
 
+    def offer_status(self, snapshot: dict) -> None:
+        """Hand the runner's status snapshot to every sink (a failure is logged, never raised)."""
+        for sink in self.sinks:
+            try:
+                sink.offer_status(snapshot)
+            except Exception:  # noqa: BLE001 - status is best effort; events matter
+                log.exception("event sink %s failed on the status snapshot", sink.name)
+
+    def reports(self) -> dict[str, dict]:
+        """Each sink's report() that is not None, by sink name (the status snapshot's "sinks")."""
+        out = {}
+        for sink in self.sinks:
+            try:
+                r = sink.report()
+            except Exception as exc:  # noqa: BLE001 - e.g. a damaged outbox file
+                r = {"error": str(exc)}
+            if r is not None:
+                out[sink.name] = r
+        return out
+
     def close(self) -> None:
         """Close every sink (each in turn, failures logged); idempotent."""
         if self._closed:

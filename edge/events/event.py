@@ -25,6 +25,13 @@ def format_iso(ts: float) -> str:
     return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="milliseconds")
 
 
+def last_decision(event: "Event") -> dict:
+    """What a camera's status (and its MQTT state topic) says of its last event."""
+    return {"kind": event.kind, "user_id": event.user_id, "group_id": event.group_id, "user_info": event.user_info,
+            "score": event.score, "error_code": event.error_code, "error_msg": event.error_msg,
+            "liveness": event.liveness, "track_id": event.track_id, "event_id": event.event_id, "time": event.iso}
+
+
 @dataclass(frozen=True)
 class Event:
     kind: str                          # "recognised" | "unknown" | "rejected"

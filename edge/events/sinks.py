@@ -40,6 +40,14 @@ class Sink(ABC):
     def handle(self, event: Event) -> Any:
         """Take one event; the return value is the sink's answer (e.g. a relay decision)."""
 
+    def offer_status(self, snapshot: Mapping[str, Any]) -> None:
+        """The runner's status snapshot, every status interval (MQTT publishes camera
+        state from it); most sinks ignore it. Must return quickly."""
+
+    def report(self) -> dict | None:
+        """What `edge status` shows of this sink (a queue's length, a connection), or None."""
+        return None
+
     def close(self) -> None:
         pass
 
@@ -198,6 +206,11 @@ class WebhookSink(Sink):
         oid = self.outbox.put(event)
         self._wake.set()
         return oid
+
+    def report(self) -> dict:
+        stats = self.outbox.stats()
+        return {"url": self._where, "pending": stats.pending, "delivered": self.delivered, "failures": self.failures,
+                "dead": stats.dead, "dropped": stats.dropped}
 
     def flush(self, timeout: float) -> bool:
         """Wait until nothing is pending; False if something still is after timeout."""

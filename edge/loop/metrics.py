@@ -51,6 +51,17 @@ class LoopCollector:
                 jobs.add_metric([name, outcome], worker.get(outcome, 0))
         yield from (fps, cap, state, reconnects, skipped, events, latency, stage, tracks, queue, jobs)
         yield from SyncCollector(lambda: snap.get("sync") or {}).collect()  # a terminal's follower
+        sinks = snap.get("sinks") or {}
+        if sinks:   # the webhook's and MQTT's outboxes (docs/mqtt.md)
+            pending = GaugeMetricFamily("edge_events_pending", "Events waiting in a sink's outbox", labels=["sink"])
+            dead = GaugeMetricFamily("edge_events_dead", "Events in a sink's dead-letter table", labels=["sink"])
+            up = GaugeMetricFamily("edge_events_connected", "1 while the sink is connected (MQTT)", labels=["sink"])
+            for name, r in sorted(sinks.items()):
+                pending.add_metric([name], r.get("pending") or 0)
+                dead.add_metric([name], r.get("dead") or 0)
+                if "connected" in r:
+                    up.add_metric([name], 1.0 if r["connected"] else 0.0)
+            yield from (pending, dead, up)
         lib = snap.get("library")
         if lib:  # what the library size means at the door (docs/loop.md, "Strangers")
             yield GaugeMetricFamily("edge_library_faces_searched", "Faces the loop searches", value=lib["faces"])

@@ -27,6 +27,7 @@ from edge.camera.auto import auto_camera
 from edge.config import Config
 from edge.events import (AttendanceSink, AttendanceStore, CommandRelay, EventBus, GpiozeroRelay, LogSink,
                          RelaySink, WebhookSink)
+from edge.events.event import last_decision
 from edge.loop import systemd
 from edge.loop.decision import DecisionRules
 from edge.imaging import decode_image
@@ -56,6 +57,7 @@ class CameraStatus:
     fps_times: collections.deque = field(default_factory=lambda: collections.deque(maxlen=120))
     stage_ms: dict = field(default_factory=dict)
     errors: collections.deque = field(default_factory=lambda: collections.deque(maxlen=10))
+    last_event: dict | None = None     # the last decision (edge.events.mqtt.last_decision), for state topics
 
     def fps(self) -> float:
         t = self.fps_times
@@ -106,6 +108,10 @@ def build_bus(config: Config) -> EventBus:
         outbox = data / "run" / "outbox.db"
         sinks.append(open_or_set_aside(
             lambda: WebhookSink(ev.webhook_url, outbox, secret=ev.webhook_secret or None), outbox, "webhook outbox"))
+    if config.mqtt.enabled:
+        from edge.events.mqtt import MqttSink   # paho only where MQTT is configured
+        mqtt_outbox = data / "run" / "mqtt-outbox.db"
+        sinks.append(open_or_set_aside(lambda: MqttSink(config.mqtt, mqtt_outbox), mqtt_outbox, "mqtt outbox"))
     if ev.attendance:
         records = data / "attendance.db"
         sinks.append(AttendanceSink(open_or_set_aside(
@@ -189,8 +195,7 @@ class Runner:
                                 frame.timestamp, f"frame {frame.seq}"):
                 break
         for event in pipeline.flush():
-            self.bus.publish(event)
-            st.events[event.kind] += 1
+            self._publish(event, st)
         if isinstance(pipeline.flush_error, StorageError):
             self._storage_failed(name, pipeline.flush_error, st)
 
@@ -212,10 +217,14 @@ class Runner:
             st.fps_times.append(done)
             st.frame_latency.append(done - captured)
         for event, source in zip(events, pipeline.sources):
-            self.bus.publish(event)
-            st.events[event.kind] += 1
+            self._publish(event, st)
             st.event_latency.append(time.monotonic() - source)  # from the frame the event rests on
         return True
+
+    def _publish(self, event, st: CameraStatus) -> None:
+        self.bus.publish(event)
+        st.events[event.kind] += 1
+        st.last_event = last_decision(event)
 
     def _storage_failed(self, name: str, exc: StorageError, st: CameraStatus) -> bool:
         """A damaged library stops the loop (True): exit 1, and systemd's restart then
@@ -258,7 +267,10 @@ class Runner:
                 "event_latency_ms": {"p50": _pct(st.event_latency, 50), "p95": _pct(st.event_latency, 95)},
                 "stage_ms_per_frame": st.stage_ms, "recent_errors": list(st.errors),
                 "embed_worker": self.pipelines[name].worker.snapshot(),
-                "open_tracks": len(self.pipelines[name].tracker.tracks)}
+                "open_tracks": len(self.pipelines[name].tracker.tracks), "last_event": st.last_event}
+        sinks = self.bus.reports()   # queues and connections: the webhook's and MQTT's outboxes
+        if sinks:
+            out["sinks"] = sinks
         return out
 
     @staticmethod
@@ -269,6 +281,7 @@ class Runner:
         be a write), the library's threshold, the follower's state (sync_substance)."""
         keep = ("state", "reconnects", "last_error", "recent_errors")
         return (json.dumps(snap.get("library"), sort_keys=True),
+                {n: r.get("connected") for n, r in (snap.get("sinks") or {}).items()},
                 {app: sync_substance(st) for app, st in (snap.get("sync") or {}).items()},
                 {n: ({k: c.get(k) for k in keep}, sorted(c.get("events") or ())) for n, c in snap["cameras"].items()})
 
@@ -309,6 +322,7 @@ class Runner:
                 next_status = time.monotonic() + interval
                 snap = self.last_snapshot = self.snapshot()
                 self.status_file.offer(snap, self.status_substance(snap))
+                self.bus.offer_status(snap)   # MQTT's retained camera state
             alive = all(time.monotonic() - st.heartbeat < STALE_WORKER_S for st in self.status.values()) and \
                 all(p.worker.stuck_for() < STALE_WORKER_S for p in self.pipelines.values())
             if alive:  # a stuck processing thread or search starves the watchdog: systemd restarts us
@@ -326,6 +340,8 @@ class Runner:
         self.cameras.stop()
         if self.follower is not None:
             self.follower.stop()
-        self.status_file.write(self.snapshot())
+        final = self.snapshot()
+        self.status_file.write(final)
+        self.bus.offer_status(final)   # the cameras' last state (stopped) before MQTT says offline
         self.bus.close()
         return 1 if self.fault else 0
