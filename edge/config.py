@@ -86,6 +86,9 @@ class EventsConfig:
     anti_passback_s: float = 0.0      # the same person again through the same door (0: off)
     attendance: bool = True           # record recognised people in the local database
     attendance_min_interval_s: float = 60.0
+    history: bool = True              # every event in <data_dir>/run/events.db, searched by the console
+    history_max_rows: int = 100_000   # the oldest are dropped beyond this many ...
+    history_max_days: float = 90.0    # ... or this age
 
 
 @dataclass(frozen=True)
