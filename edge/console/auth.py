@@ -368,9 +368,9 @@ async def middleware(request: web.Request, handler):
         return await handler(request)
     if session is None:
         return not_logged_in(request)
-    if write:
-        if not hmac.compare_digest(session.csrf, await _sent_csrf(request)):
-            return forbidden(request, "CSRF token missing or wrong: reload the page and try again")
+    if write:  # the role first: a viewer's upload is refused before its body is read
         if not session.is_admin and request.path not in ALWAYS_ALLOWED_WRITES:
             return forbidden(request, "this needs the admin role (you are a viewer)")
+        if not hmac.compare_digest(session.csrf, await _sent_csrf(request)):
+            return forbidden(request, "CSRF token missing or wrong: reload the page and try again")
     return await handler(request)

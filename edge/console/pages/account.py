@@ -6,7 +6,7 @@ import secrets
 from aiohttp import web
 
 from edge.console import auth
-from edge.console.render import redirect, render
+from edge.console.render import FLASH_KEY, redirect, render
 
 LOGIN_FORM_TTL_S = 3600
 
@@ -54,6 +54,8 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     a = request.app[auth.AUTH_KEY]
     token = request.cookies.get(auth.SESSION_COOKIE)
+    if request.get("user") is not None:
+        request.app[FLASH_KEY].pop(request["user"].key, None)
     if token:
         await a.run(a.db.end_session, token)
     response = redirect("/console/login")
