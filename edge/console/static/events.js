@@ -8,6 +8,7 @@
   const state = document.getElementById("live-state");
   const empty = document.getElementById("live-empty");
   const gap = document.getElementById("live-gap");
+  const wrap = document.getElementById("live-wrap");
   const MAX_ROWS = 200;   // the page keeps the newest; the history has the rest
   const BADGE = { recognised: "ok", unknown: "warn", rejected: "bad" };
 
@@ -52,6 +53,7 @@
     rows.insertBefore(tr, rows.firstChild);
     while (rows.children.length > MAX_ROWS) rows.removeChild(rows.lastChild);
     if (empty) empty.hidden = true;
+    wrap.hidden = false;
   }
 
   function connected(ok, text) {
