@@ -63,10 +63,12 @@ def searches(folder: Path, rows: int) -> None:
              "code 223114": Query(error_code=223114), "person 'ann' (substring)": Query(person="ann"),
              "person absent (whole scan)": Query(person="nobody"),
              "last hour, recognised": Query(since=t_end - 3600, kind="recognised"),
-             "page 20 by cursor": None}
+             "page 20 by cursor": None, "cameras (the form's list)": "cameras"}
     for name, q in cases.items():
         start = time.perf_counter()
-        if q is None:
+        if q == "cameras":
+            h.cameras()
+        elif q is None:
             cursor = ""
             for _ in range(20):
                 cursor = h.search(Query(cursor=cursor)).next

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from edge.events.event import KINDS, Event
 from edge.events.sinks import Sink
-from edge.sqlite import SqliteFile, check_header
+from edge.sqlite import BUSY_TIMEOUT_MS, SqliteFile, check_header
 
 PAGE_SIZE = 1024
 PRUNE_EVERY = 100          # inserts between two bound checks (a delete is one more commit)
@@ -145,6 +145,27 @@ class EventHistory(SqliteFile):
         self.max_rows, self.max_days = max_rows, max_days
         self._since_prune = PRUNE_EVERY   # the first insert checks the bounds
         self._count_lock = threading.Lock()
+        # Searches read on a connection of their own (WAL: readers never wait for the writer,
+        # nor it for them): a 0.2 s scan must not hold up an insert on a camera's thread.
+        self._reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False,
+                                       timeout=BUSY_TIMEOUT_MS / 1000)
+        self._read_lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._read_lock:
+            self._reader.close()
+        super().close()
+
+    def _read(self, sql: str, args=()) -> list:
+        with self._read_lock:
+            self._refuse_if_faulty()
+            try:
+                return self._reader.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                err = self._storage_error(exc)
+                if err is None:
+                    raise
+                raise err from None
 
     # -- writes -------------------------------------------------------------------------
     def add(self, event: Event) -> int:
@@ -188,7 +209,7 @@ class EventHistory(SqliteFile):
 
     def cameras(self) -> list[str]:
         """The cameras seen (for the search form)."""
-        return [r[0] for r in self._all("SELECT DISTINCT camera FROM events ORDER BY camera")]
+        return [r[0] for r in self._read("SELECT DISTINCT camera FROM events ORDER BY camera")]
 
     def search(self, q: Query) -> Page:
         """Newest first (time, then arrival); the page's `next` continues after its last."""
@@ -217,15 +238,10 @@ class EventHistory(SqliteFile):
             args += [ts, ts, rid]
         sql = (f"SELECT {', '.join(COLUMNS)} FROM events WHERE {' AND '.join(where) or '1'} "
                "ORDER BY ts DESC, id DESC LIMIT ?")
-        found = self._all(sql, (*args, q.limit + 1))
+        found = self._read(sql, (*args, q.limit + 1))
         rows = [self._row(r) for r in found[:q.limit]]
         more = len(found) > q.limit
         return Page(rows, encode_cursor(rows[-1].event.ts, rows[-1].id) if more else "")
-
-    def after(self, rid: int, limit: int = PAGE_MAX) -> list[Row]:
-        """The events that arrived after id `rid`, oldest first."""
-        rows = self._all(f"SELECT {', '.join(COLUMNS)} FROM events WHERE id>? ORDER BY id LIMIT ?", (rid, limit))
-        return [self._row(r) for r in rows]
 
     @staticmethod
     def _row(r) -> Row:

@@ -97,11 +97,14 @@ async def page(request: web.Request) -> web.Response:
                   searched=any(form.values()), cursor=request.query.get("cursor", ""))
     status = 200
     if feed.history is not None:
+        def read(q: Query):
+            h = feed.history
+            return h.search(q), h.cameras(), h.dropped()
         try:
             q = query(request.query)
-            result = await _search(feed, q)
+            result, cameras, dropped = await asyncio.get_running_loop().run_in_executor(None, read, q)
             values.update(rows=[row(r.event, str(r.id)) for r in result.rows], next=result.next,
-                          cameras=feed.history.cameras(), dropped=feed.history.dropped())
+                          cameras=cameras, dropped=dropped)
         except QueryError as exc:
             values["error"], status = f"{INVALID}: {exc}", 400
         except StorageError as exc:
