@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,8 @@ class Server:
         return self._expect("published")
 
     def stop(self) -> None:
-        self.proc.stdin.close()
+        if not self.proc.stdin.closed:
+            self.proc.stdin.close()
         try:
             self.proc.wait(30)
         finally:
@@ -152,6 +154,13 @@ def test_stream_delivers_live_and_resumes_with_last_event_id_and_history_searche
     html = s.get(url + "/console/events", params={"person": "ann", "kind": "recognised"}, timeout=10).text
     assert html.count('class="ev ev-recognised"') == 2 and "ev-rejected" not in html
     assert s.get(url + "/console/events", params={"from": "yesterday"}, timeout=10).status_code == 400
+
+    # an open stream ends when the server stops (not after its shutdown timeout)
+    open_stream = Stream(s, url + "/console/api/events/stream")
+    server.proc.stdin.close()
+    start = time.monotonic()
+    assert server.proc.wait(20) == 0
+    assert time.monotonic() - start < 4.0, "the server waited for its open stream"
 
 
 def test_a_hub_says_events_live_on_the_terminals(tmp_path):
