@@ -272,6 +272,8 @@ def validate(cfg: Config) -> Config:
     ev = cfg.events
     if ev.relay_pulse_s <= 0 or ev.debounce_s < ev.relay_pulse_s:
         raise ConfigError("events: relay_pulse_s must be positive and debounce_s at least relay_pulse_s")
+    if ev.history_max_rows < 1 or ev.history_max_days <= 0:
+        raise ConfigError("events: history_max_rows and history_max_days must be positive")
     srv = cfg.server
     if not 0 <= srv.port <= 65535:
         raise ConfigError("server.port: must be between 0 and 65535")

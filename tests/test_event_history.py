@@ -180,3 +180,19 @@ def test_feed_wakes_subscribers_across_threads_resumes_and_drops_a_slow_one(tmp_
 
     asyncio.run(main())
     feed.history.close()
+
+
+def test_history_config_keys_are_checked_and_off_means_no_file(tmp_path):
+    from edge.config import ConfigError, load_config
+    from edge.loop.runner import build_bus, event_feed
+    (tmp_path / "bad.yaml").write_text(f"data_dir: {tmp_path / 'd'}\nevents: {{history_max_rows: 0}}\n")
+    with pytest.raises(ConfigError, match="history_max_rows"):
+        load_config(tmp_path / "bad.yaml")
+    (tmp_path / "off.yaml").write_text(f"data_dir: {tmp_path / 'd'}\nevents: {{history: false, attendance: false}}\n")
+    cfg = load_config(tmp_path / "off.yaml")
+    feed = event_feed(cfg)
+    bus = build_bus(cfg, feed)
+    assert feed.history is None and [s.name for s in bus.sinks] == ["log", "feed"]
+    bus.publish(mixed(1)[0])
+    assert len(feed.recent()) == 1 and not (tmp_path / "d" / "run" / "events.db").exists()
+    bus.close()
