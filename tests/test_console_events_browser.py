@@ -16,11 +16,10 @@ from edge.config import load_config
 from edge.events.attendance import CSV_COLUMNS
 from edge.models.manifest import REPO_ROOT, sample_path
 
-terminal_mod = pytest.importorskip("edge.console.terminal", reason="edge run hosting the console (the live slice)")
-
 
 @pytest.fixture(scope="module")
 def terminal(tmp_path_factory):
+    terminal_mod = pytest.importorskip("edge.console.terminal", reason="edge run hosting the console (the live slice)")
     folder = tmp_path_factory.mktemp("terminal")
     # the demo photo's person enrolled, liveness off: the demo camera's tracks are recognised
     (folder / "enrol.yaml").write_text(f"data_dir: {folder / 'data'}\nmodels: {{dir: {REPO_ROOT / 'models'}}}\n")
@@ -79,3 +78,16 @@ def test_events_page_live_search_and_attendance_download(terminal, browser, tmp_
     assert tuple(rows[0]) == CSV_COLUMNS
     assert any(r[2] == "demo_visitor" and r[3] == "visitors" and r[4] == "demo" for r in rows[1:]), rows
     browser.shot("attendance")
+
+
+def test_a_hubs_events_page_says_where_events_are(tmp_path, browser):  # noqa: F811
+    from console_support import start_console
+    srv, password = start_console(tmp_path)
+    try:
+        browser.login(srv.url, "admin", password)
+        browser.get(srv.url + "/console/events")
+        assert "Events live on the terminals" in browser.css("main").text
+        assert not browser.all("#live") and not browser.all("script[src$='events.js']")
+        browser.shot("hub")
+    finally:
+        srv.stop()
