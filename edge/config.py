@@ -87,6 +87,9 @@ class EventsConfig:
     anti_passback_s: float = 0.0      # the same person again through the same door (0: off)
     attendance: bool = True           # record recognised people in the local database
     attendance_min_interval_s: float = 60.0
+    history: bool = True              # every event in <data_dir>/run/events.db, searched by the console
+    history_max_rows: int = 100_000   # the oldest are dropped beyond this many ...
+    history_max_days: float = 90.0    # ... or this age
 
 
 @dataclass(frozen=True)
@@ -271,6 +274,8 @@ def validate(cfg: Config) -> Config:
     ev = cfg.events
     if ev.relay_pulse_s <= 0 or ev.debounce_s < ev.relay_pulse_s:
         raise ConfigError("events: relay_pulse_s must be positive and debounce_s at least relay_pulse_s")
+    if ev.history_max_rows < 1 or ev.history_max_days <= 0:
+        raise ConfigError("events: history_max_rows and history_max_days must be positive")
     srv = cfg.server
     if not 0 <= srv.port <= 65535:
         raise ConfigError("server.port: must be between 0 and 65535")

@@ -43,7 +43,7 @@ def test_enrol_browse_delete_logout(hub, browser):  # noqa: F811
     srv, password = hub
     browser.login(srv.url, "admin", password)
     browser.wait_text("h1", "Status")
-    assert [a.text for a in browser.all(".nav a")] == ["Enrol", "Library", "Status", "Terminals"]
+    assert [a.text for a in browser.all(".nav a")] == ["Events", "Enrol", "Library", "Status", "Terminals"]
     browser.shot("status")
 
     browser.css(".nav a[href='/console/library']").click()

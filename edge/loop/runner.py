@@ -28,6 +28,8 @@ from edge.config import Config
 from edge.events import (AttendanceSink, AttendanceStore, CommandRelay, EventBus, GpiozeroRelay, LogSink,
                          RelaySink, WebhookSink)
 from edge.events.event import last_decision
+from edge.console.events import EventFeed
+from edge.events.history import EventHistory, HistorySink
 from edge.loop import systemd
 from edge.loop.decision import DecisionRules
 from edge.imaging import decode_image
@@ -90,8 +92,9 @@ def library_threshold(config: Config, library, app_id: str) -> Threshold:
     return threshold(rules.open_set, faces, groups, track_draws(rules.decision.fused))
 
 
-def build_bus(config: Config) -> EventBus:
-    """The sinks the config asks for; the relay first (someone is waiting at the door)."""
+def build_bus(config: Config, feed: EventFeed | None = None) -> EventBus:
+    """The sinks the config asks for; the relay first (someone is waiting at the door).
+    `feed` (event_feed): the console's live stream, after the event history it searches."""
     ev, data = config.events, config.path(config.data_dir)
     sinks = []
     groups = [g for g in ev.relay_groups.split(",") if g] or None
@@ -116,7 +119,24 @@ def build_bus(config: Config) -> EventBus:
         records = data / "attendance.db"
         sinks.append(AttendanceSink(open_or_set_aside(
             lambda: AttendanceStore(records, ev.attendance_min_interval_s), records, "attendance")))
+    if feed is not None:
+        if feed.history is not None:
+            sinks.append(HistorySink(feed.history))
+        sinks.append(feed)
     return EventBus(sinks)
+
+
+def event_feed(config: Config) -> EventFeed:
+    """The console's events: a ring of the recent ones and, unless events.history is off,
+    the searchable history in <data_dir>/run/events.db (set aside and restarted when
+    damaged, like the outbox)."""
+    ev = config.events
+    history = None
+    if ev.history:
+        path = config.path(config.data_dir) / "run" / "events.db"
+        history = open_or_set_aside(lambda: EventHistory(path, ev.history_max_rows, ev.history_max_days),
+                                    path, "event history")
+    return EventFeed(history)
 
 
 def worker_embedder(config: Config, analyser):
@@ -151,7 +171,8 @@ class Runner:
         self.pipelines = {c.name: Pipeline(analyser, library, rules, c.name, embedder=embedder, threaded=threaded)
                           for c in cams}
         self.status = {c.name: CameraStatus() for c in cams}
-        self.bus = build_bus(config)
+        self.event_feed = event_feed(config)     # the console's live stream and history (ConsoleContext.events)
+        self.bus = build_bus(config, self.event_feed)
         self.stop_event = threading.Event()
         # rewritten when what an operator acts on changes, else every 30 s (edge/statusfile.py)
         self.status_file = StatusFile(config.runtime_path / "status.json", config.run.status_interval_s)
