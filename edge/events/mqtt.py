@@ -29,10 +29,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 import edge
 from edge.config import ConfigError
-from edge.events.event import Event, format_iso
+from edge.events.event import format_iso
 from edge.events.mqtt_config import MqttConfig
 from edge.events.outbox import Outbox, OutboxItem
-from edge.events.sinks import Backoff, Sink
+from edge.events.sinks import Backoff, OutboxSink
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def _loopback(host: str) -> bool:
         return host == "localhost"
 
 
-class MqttSink(Sink):
+class MqttSink(OutboxSink):
     """Publishes each event (outboxed, in order, at least once) and each camera's state
     (retained, latest wins), with `<prefix>/available` as the retained last will."""
 
@@ -242,12 +242,6 @@ class MqttSink(Sink):
             log.warning("mqtt %s: %s; retrying (events wait in the outbox)", self._where, what)
 
     # -- the Sink interface ------------------------------------------------------------
-    def handle(self, event: Event) -> int:
-        """Queue the event (committed when this returns); returns its outbox id."""
-        oid = self.outbox.put(event)
-        self._wake.set()
-        return oid
-
     def offer_status(self, snapshot: Mapping[str, Any]) -> None:
         """Publish each camera's state (retained) when it changed or its refresh is due,
         and its discovery configs the first time it is seen on this connection. Dropped
@@ -282,16 +276,6 @@ class MqttSink(Sink):
         return {"broker": self._where, "connected": self._connected.is_set(), "since": format_iso(self._changed),
                 "prefix": self.prefix, "pending": stats.pending, "delivered": self.delivered,
                 "dead": stats.dead, "dropped": stats.dropped, "last_error": self.last_error}
-
-    def flush(self, timeout: float) -> bool:
-        """Wait until nothing is pending; False if something still is after timeout."""
-        end = time.monotonic() + timeout
-        while self.outbox.pending_count():
-            if time.monotonic() >= end or not self._thread.is_alive():
-                return False
-            self._wake.set()
-            time.sleep(0.02)
-        return True
 
     def close(self, timeout: float | None = None) -> None:
         """Deliver for up to timeout (flush_timeout_s) seconds, publish `offline`, disconnect.

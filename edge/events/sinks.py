@@ -159,7 +159,33 @@ class Attempt:
     retry_after: float = 0.0
 
 
-class WebhookSink(Sink):
+class OutboxSink(Sink):
+    """A sink that queues each event in a durable Outbox (the put is the acknowledgement)
+    and leaves its delivery to a sender thread of its own: the webhook's and MQTT's.
+    Subclasses set `outbox`, `_wake` (the sender's event) and `_thread`."""
+
+    outbox: Outbox
+    _wake: threading.Event
+    _thread: threading.Thread
+
+    def handle(self, event: Event) -> int:
+        """Queue the event (committed when this returns); returns its outbox id."""
+        oid = self.outbox.put(event)
+        self._wake.set()
+        return oid
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until nothing is pending; False if something still is after timeout."""
+        end = time.monotonic() + timeout
+        while self.outbox.pending_count():
+            if time.monotonic() >= end or not self._thread.is_alive():
+                return False
+            self._wake.set()
+            time.sleep(0.02)
+        return True
+
+
+class WebhookSink(OutboxSink):
     """POSTs each event's JSON to a URL, at least once, in creation order.
 
     handle() only puts the event into the outbox (committed: the acknowledgement) and
@@ -201,26 +227,10 @@ class WebhookSink(Sink):
         self._thread = threading.Thread(target=self._run, name=f"edge-{name}", daemon=True)
         self._thread.start()
 
-    def handle(self, event: Event) -> int:
-        """Queue the event (committed when this returns); returns its outbox id."""
-        oid = self.outbox.put(event)
-        self._wake.set()
-        return oid
-
     def report(self) -> dict:
         stats = self.outbox.stats()
         return {"url": self._where, "pending": stats.pending, "delivered": self.delivered, "failures": self.failures,
                 "dead": stats.dead, "dropped": stats.dropped}
-
-    def flush(self, timeout: float) -> bool:
-        """Wait until nothing is pending; False if something still is after timeout."""
-        end = time.monotonic() + timeout
-        while self.outbox.pending_count():
-            if time.monotonic() >= end or not self._thread.is_alive():
-                return False
-            self._wake.set()
-            time.sleep(0.02)
-        return True
 
     def close(self, timeout: float | None = None) -> None:
         """Keep delivering for up to timeout (flush_timeout_s) seconds, then stop. What
