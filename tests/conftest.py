@@ -83,6 +83,18 @@ def pg_server(tmp_path_factory):
     srv.stop()
 
 
+def walking_frames(folder: Path, face_jpeg: bytes, count: int = 20, down: bool = True) -> None:
+    """`count` 640x480 frames of one face photo moving right (and down) across a grey
+    background, as a `folder` camera source: a person walking in."""
+    face = cv2.imdecode(np.frombuffer(face_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    folder.mkdir()
+    for i in range(count):
+        frame = np.full((480, 640, 3), 70, np.uint8)
+        top = 100 + (i if down else 0)
+        frame[top:top + face.shape[0], 150 + 3 * i:150 + 3 * i + face.shape[1]] = face
+        cv2.imwrite(str(folder / f"{i:03d}.jpg"), frame)
+
+
 def loop_on_blank_frames(tmp_path: Path, extra_yaml: str = "") -> subprocess.Popen:
     """A real `edge run` child on one camera of face-less frames (liveness NONE, status
     every 0.5 s); `extra_yaml` adds top-level keys. The caller stops it."""

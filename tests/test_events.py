@@ -27,7 +27,7 @@ from edge.events.sinks import (CommandRelay, DoorSide, GpiozeroRelay, LogSink, R
                                WebhookSink, verify_signature)
 
 REPO = Path(__file__).resolve().parents[1]
-WORKER = Path(__file__).parent / "events_worker.py"
+WORKER = Path(__file__).parent / "outbox_worker.py"
 FAST = dict(timeout=2.0, backoff_min_s=0.05, backoff_max_s=0.2)   # retries in tenths of a second
 
 
@@ -285,7 +285,7 @@ def test_kill_9_loses_no_acknowledged_event(tmp_path):
     slow = Receiver(delay_s=0.02).start()                      # slower than the producer: a backlog builds
     try:
         env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        proc = subprocess.Popen([sys.executable, str(WORKER), str(tmp_path / "o.db"), slow.url, "100000", "0.01"],
+        proc = subprocess.Popen([sys.executable, str(WORKER), "webhook", str(tmp_path / "o.db"), slow.url, "100000", "0.01"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         acked = []
         for line in proc.stdout:

@@ -11,13 +11,10 @@ import sys
 import time
 import urllib.request
 
-import cv2
-import numpy as np
-
 from edge.aip.v3 import AipFace
 from edge.config import load_config
 from edge.models.manifest import REPO_ROOT
-from conftest import loop_on_blank_frames
+from conftest import loop_on_blank_frames, walking_frames
 from test_aip_v2 import A, photo
 
 
@@ -34,12 +31,7 @@ def test_edge_run_notifies_systemd_reports_status_and_stops_cleanly(tmp_path):
     cfg = load_config(tmp_path / "edge.yaml")
     assert AipFace("edge", "", "", config=cfg).addUser(base64.b64encode(photo(A, 1)).decode(), "BASE64",
                                                         "staff", "paul")["error_code"] == 0
-    face = cv2.imdecode(np.frombuffer(photo(A, 2), np.uint8), cv2.IMREAD_COLOR)
-    (tmp_path / "frames").mkdir()
-    for i in range(20):
-        frame = np.full((480, 640, 3), 70, np.uint8)
-        frame[100 + i:100 + i + face.shape[0], 150 + 3 * i:150 + 3 * i + face.shape[1]] = face
-        cv2.imwrite(str(tmp_path / "frames" / f"{i:03d}.jpg"), frame)
+    walking_frames(tmp_path / "frames", photo(A, 2), 20)
 
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp_path / "notify.sock"))

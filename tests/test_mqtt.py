@@ -25,7 +25,7 @@ from edge.events.outbox import Outbox
 from mqtt_support import Broker, Subscriber, first_seen, free_port, make_certs
 
 REPO = Path(__file__).resolve().parents[1]
-WORKER = Path(__file__).parent / "mqtt_worker.py"
+WORKER = Path(__file__).parent / "outbox_worker.py"
 PREFIX = "edge/t1"
 EVENTS, AVAILABLE = f"{PREFIX}/events", f"{PREFIX}/available"
 
@@ -126,7 +126,7 @@ def test_kill_9_loses_no_acknowledged_event_and_the_last_will_says_offline(tmp_p
     sub = Subscriber(broker.port, [EVENTS, AVAILABLE], session=True, client_id="ha")
     assert sub.connected.wait(10)
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen([sys.executable, str(WORKER), str(tmp_path / "mqtt.db"), str(broker.port), PREFIX,
+    proc = subprocess.Popen([sys.executable, str(WORKER), "mqtt", str(tmp_path / "mqtt.db"), f"{broker.port}/{PREFIX}",
                              "100000", "0.001"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     acked: list[str] = []
     reader = threading.Thread(target=lambda: acked.extend(line.split()[2] for line in proc.stdout
@@ -344,10 +344,8 @@ def test_edge_run_publishes_events_and_camera_state_and_status_shows_the_outbox(
     and `edge status` shows the connection and the outbox."""
     import base64
 
-    import cv2
-    import numpy as np
-
     from edge.aip.v3 import AipFace
+    from conftest import walking_frames
     from test_aip_v2 import A, photo
 
     metrics = free_port()
@@ -360,12 +358,7 @@ def test_edge_run_publishes_events_and_camera_state_and_status_shows_the_outbox(
     cfg = load_config(tmp_path / "edge.yaml")
     assert AipFace("edge", "", "", config=cfg).addUser(base64.b64encode(photo(A, 1)).decode(), "BASE64",
                                                         "staff", "paul")["error_code"] == 0
-    face = cv2.imdecode(np.frombuffer(photo(A, 2), np.uint8), cv2.IMREAD_COLOR)
-    (tmp_path / "frames").mkdir()
-    for i in range(20):
-        frame = np.full((480, 640, 3), 70, np.uint8)
-        frame[100 + i:100 + i + face.shape[0], 150 + 3 * i:150 + 3 * i + face.shape[1]] = face
-        cv2.imwrite(str(tmp_path / "frames" / f"{i:03d}.jpg"), frame)
+    walking_frames(tmp_path / "frames", photo(A, 2), 20)
     state_topic = f"{PREFIX}/camera/gate/state"
     sub = Subscriber(broker.port, [f"{PREFIX}/#", "homeassistant/#"])
     assert sub.connected.wait(10)

@@ -33,6 +33,7 @@ from edge.library.library import FaceLibrary, close_library
 from edge.loop.runner import build_bus
 from edge.models.manifest import REPO_ROOT
 from serving import sdk_client, start_server
+from conftest import walking_frames
 from test_aip_v2 import A, B, C, photo
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -421,8 +422,6 @@ def test_edge_run_stops_when_its_library_breaks_while_running(tmp_path):
     no longer read SQLite): the loop stops (exit 1, for systemd to restart it into the
     refusal) with one line, not a traceback per frame - or, when the check is done before
     the loop starts, edge run is refused at once (exit 2), as at a restart."""
-    import cv2
-
     from edge.sqlite import QUICK_CHECK_MAX_BYTES
     (tmp_path / "edge.yaml").write_text(
         f"data_dir: {tmp_path / 'data'}\nmodels: {{dir: {REPO_ROOT / 'models'}}}\n"
@@ -439,12 +438,7 @@ def test_edge_run_stops_when_its_library_breaks_while_running(tmp_path):
     con.close()
     assert db.stat().st_size > QUICK_CHECK_MAX_BYTES
     garble_pages(db, ("faces",))
-    face = cv2.imdecode(np.frombuffer(photo(A, 2), np.uint8), cv2.IMREAD_COLOR)
-    (tmp_path / "frames").mkdir()
-    for i in range(5):
-        frame = np.full((480, 640, 3), 70, np.uint8)
-        frame[100:100 + face.shape[0], 150 + 3 * i:150 + 3 * i + face.shape[1]] = face
-        cv2.imwrite(str(tmp_path / "frames" / f"{i:03d}.jpg"), frame)
+    walking_frames(tmp_path / "frames", photo(A, 2), 5, down=False)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     out = subprocess.run([sys.executable, "-m", "edge.cli", "--config", str(tmp_path / "edge.yaml"), "run",
                           "--duration", "60"], env=env, capture_output=True, text=True, timeout=180)
