@@ -138,6 +138,18 @@ class LibraryConfig:
 LIBRARY_BACKENDS = ("sqlite", "postgres")
 
 
+@dataclass(frozen=True)
+class ConsoleConfig:
+    """The web console at /console (docs/console.md). Served off loopback only with TLS."""
+    enabled: bool = True
+    session_idle_s: float = 3600.0        # a session unused this long ends (log in again)
+    session_max_s: float = 43200.0        # and any session ends this long after its login (12 h)
+    attempt_window_s: float = 900.0       # failed logins are counted over this window (15 min) ...
+    attempts_per_address: int = 20        # ... per remote address, refused past this many
+    attempts_per_user: int = 5            # ... per user name, refused past this many
+    upload_max_mb: float = 40.0           # one enrolment form (all its photos together)
+
+
 # What a feed key may do: read the change feed; and push a terminal's enrolments.
 FEED_SCOPES = ("feed", "feed+push")
 
@@ -171,6 +183,7 @@ class Config:
     events: EventsConfig = field(default_factory=EventsConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
     library: LibraryConfig = field(default_factory=LibraryConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     cameras: tuple = ()           # edge.camera.SourceConfig, from `cameras:` (default: the demo)
     apps: tuple = ()              # AppConfig, from `apps:` and $EDGE_APPS
     feed_keys: tuple = ()         # AppConfig(scope="feed"), from `apps.<APP_ID>.feed_keys`
@@ -273,6 +286,13 @@ def validate(cfg: Config) -> Config:
     if cfg.api.spoofing_control not in SPOOFING_POLICIES:
         raise ConfigError(f"api.spoofing_control: must be {' or '.join(SPOOFING_POLICIES)}")
     validate_sync(cfg.sync, ConfigError)
+    con = cfg.console
+    if not 60 <= con.session_idle_s <= con.session_max_s <= 30 * 86400:
+        raise ConfigError("console: 60 <= session_idle_s <= session_max_s <= 30 days (in seconds)")
+    if con.attempt_window_s < 1 or con.attempts_per_address < 1 or con.attempts_per_user < 1:
+        raise ConfigError("console: attempt_window_s, attempts_per_address and attempts_per_user must be positive")
+    if not 1 <= con.upload_max_mb <= 1024:
+        raise ConfigError("console.upload_max_mb: must be between 1 and 1024")
     lib = cfg.library
     if lib.backend not in LIBRARY_BACKENDS:
         raise ConfigError(f"library.backend: must be {' or '.join(LIBRARY_BACKENDS)}")

@@ -21,15 +21,16 @@ SDK_VERSIONS = ("2.2.2.0", "4.16.13")
 
 
 def start_server(tmp: Path, apps: dict, server: dict | None = None, models_dir: Path | None = None,
-                 timeout: float = 120.0) -> ServerProcess:
+                 timeout: float = 120.0, extra: dict | None = None) -> ServerProcess:
     """`python -m edge.cli serve` on a free port, with its own config and data folder
-    (tmp/data; starting again on the same tmp reopens the same library)."""
+    (tmp/data; starting again on the same tmp reopens the same library); `extra`: more
+    top-level sections of the config (console: ...)."""
     from edge.config import load_config
     cfg = {"data_dir": str(tmp / "data"),
            "models": {"dir": str(models_dir or load_config().models_dir)},
            "server": {"port": 0, **(server or {})},
            "apps": {app_id: {"api_key": a[0], "secret_key": a[1], **({"qps": a[2]} if len(a) > 2 else {})}
-                    for app_id, a in apps.items()}}
+                    for app_id, a in apps.items()}, **(extra or {})}
     path = tmp / "edge.yaml"
     path.write_text(yaml.safe_dump(cfg))
     srv = spawn(path, cwd=tmp, timeout=timeout)

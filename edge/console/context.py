@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from aiohttp import web
+
 ROLES = ("terminal", "hub")
 
 
@@ -25,3 +27,6 @@ class ConsoleContext:
     def __post_init__(self):
         if self.role not in ROLES:
             raise ValueError(f"console role {self.role!r} is not one of {ROLES}")
+
+
+CTX_KEY = web.AppKey("console_ctx", ConsoleContext)   # request.app[CTX_KEY] in a page

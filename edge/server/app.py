@@ -466,7 +466,9 @@ async def observe(request: web.Request, handler):
             "user_agent": request.headers.get("User-Agent", "")[:100]}))
 
 
-def make_app(service: FaceService) -> web.Application:
+def make_app(service: FaceService, console=None) -> web.Application:
+    """The API's application; with `console` (an edge.console.context.ConsoleContext)
+    also the web console at /console/ (docs/console.md)."""
     srv = service.config.server
     app = web.Application(middlewares=[observe], client_max_size=largest_body(srv.max_body_mb))
     app["service"] = service
@@ -488,6 +490,9 @@ def make_app(service: FaceService) -> web.Application:
     app.router.add_get(FEED_PATH, h.changes, **expect)
     app.router.add_get(SNAPSHOT_PATH, h.snapshot, **expect)
     app.router.add_post(PUSH_PATH, h.push, **expect)
+    if console is not None:
+        from edge.console.app import mount
+        mount(app, console)
     return app
 
 
@@ -514,7 +519,11 @@ async def _serve(config: Config, ready=None) -> None:
     srv = config.server
     guard = Guard(Limits(srv.header_timeout_s, srv.body_timeout_s, srv.max_connections, srv.send_timeout_s),
                   EventLog(limit=srv.http_log_per_min), count=service.metrics.count_rejected)
-    runner = GuardedRunner(make_app(service), guard, access_log=None, handle_signals=False, auto_decompress=False,
+    console = None
+    if config.console.enabled:
+        from edge.console.context import ConsoleContext
+        console = ConsoleContext(config, service.runtime, role="hub", service=service)
+    runner = GuardedRunner(make_app(service, console=console), guard, access_log=None, handle_signals=False, auto_decompress=False,
                            keepalive_timeout=srv.keepalive_s)
     await runner.setup()
     ctx = tls_context(config)
@@ -522,6 +531,8 @@ async def _serve(config: Config, ready=None) -> None:
     await site.start()
     host, port = runner.addresses[0][:2]
     url = f"{'https' if ctx else 'http'}://{host}:{port}"
+    if console is not None:
+        announce_console(config, url)
     log.info("edge serve %s listening on %s (%d app(s), %d inference worker(s))",
              __version__, url, len(config.apps), config.server.workers)
     if config.sync.enabled:  # a terminal: follow the hub's library (docs/sync.md)
@@ -539,6 +550,19 @@ async def _serve(config: Config, ready=None) -> None:
         await loop.run_in_executor(None, service.follower.stop)
     await runner.cleanup()
     await loop.run_in_executor(None, service.close)
+
+
+def announce_console(config: Config, url: str) -> None:
+    """The console's address, and on the first start the admin password (shown once)."""
+    from edge.console.app import refusal
+    from edge.console.auth import ensure_admin
+    if refusal(config):
+        return
+    log.info("console at %s/console/", url)
+    password = ensure_admin(config)
+    if password:
+        log.warning("console: first start: created user admin with password %s (shown only now; "
+                    "`edge console user passwd admin` sets another)", password)
 
 
 def serve(config: Config, ready=None) -> int:

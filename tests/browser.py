@@ -1,0 +1,105 @@
+"""A real Chromium for the console's browser tests, driven by selenium (docs/console.md).
+
+Debian's chromium and chromium-driver (scripts/test-packages.sh installs them; `make
+test` runs it) are found at /usr/bin; a test module imports the `browser` fixture:
+
+    from tests.browser import browser  # noqa: F401 - the fixture
+
+Chromium runs headless with a fresh profile and nothing that reaches the network on its
+own (terminals are offline; a test must not depend on the internet). `shot(name)`
+saves var/screenshots/<test>-<name>.png: the artifacts a person looks at.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOTS = REPO / "var" / "screenshots"
+CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+CHROMEDRIVER = ("/usr/bin/chromedriver",)
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--window-size=1280,900")
+WAIT_S = 20.0
+
+
+def _find(candidates, name: str) -> str:
+    for path in candidates:
+        if Path(path).exists():
+            return path
+    found = shutil.which(name)
+    if found:
+        return found
+    pytest.skip(f"{name} is not installed (scripts/test-packages.sh installs it)")
+
+
+class Browser:
+    """A selenium WebDriver with the few helpers the console's tests share."""
+
+    def __init__(self, driver, test_name: str):
+        self.driver, self.test = driver, re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def __getattr__(self, name):          # find_element, get, current_url ...
+        return getattr(self.driver, name)
+
+    def shot(self, step: str, full_page: bool = True) -> Path:
+        path = SCREENSHOTS / f"{self.test}-{step}.png"
+        if full_page:  # the whole page's height, not only the window
+            height = self.driver.execute_script("return Math.max(document.body.scrollHeight, 600)")
+            width = self.driver.get_window_size()["width"]
+            self.driver.set_window_size(width, min(int(height) + 140, 4000))
+        self.driver.save_screenshot(str(path))
+        return path
+
+    def wait(self, condition, timeout: float = WAIT_S):
+        from selenium.webdriver.support.ui import WebDriverWait
+        return WebDriverWait(self.driver, timeout).until(condition)
+
+    def css(self, selector: str):
+        from selenium.webdriver.common.by import By
+        return self.driver.find_element(By.CSS_SELECTOR, selector)
+
+    def all(self, selector: str):
+        from selenium.webdriver.common.by import By
+        return self.driver.find_elements(By.CSS_SELECTOR, selector)
+
+    def wait_css(self, selector: str, timeout: float = WAIT_S):
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+        return self.wait(ec.presence_of_element_located((By.CSS_SELECTOR, selector)), timeout)
+
+    def wait_text(self, selector: str, text: str, timeout: float = WAIT_S):
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+        return self.wait(ec.text_to_be_present_in_element((By.CSS_SELECTOR, selector), text), timeout)
+
+    def login(self, base_url: str, user: str, password: str) -> None:
+        self.driver.get(base_url + "/console/login")
+        self.css("#username").clear()
+        self.css("#username").send_keys(user)
+        self.css("#password").send_keys(password)
+        self.css("#login").click()
+
+
+@pytest.fixture
+def browser(request, tmp_path):
+    """A headless Chromium with a fresh profile, quit after the test."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = _find(CHROMIUM, "chromium")
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    service = Service(executable_path=_find(CHROMEDRIVER, "chromedriver"), log_output=str(tmp_path / "chromedriver.log"))
+    driver = webdriver.Chrome(service=service, options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield Browser(driver, request.node.name)
+    finally:
+        driver.quit()
