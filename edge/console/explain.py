@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from edge.errors import MESSAGES
 
-LIVENESS = ("Liveness refused it: the face moved like a flat surface (a photo or a screen) and showed no "
-            "blink or 3-D head motion in time. The demo camera films a photo moved on screen, so "
-            "run.liveness_control NORMAL refuses it, as it must at a door; run.liveness_control: NONE lets "
-            "the demo be let in (never at a real door).")
+LIVENESS = ("Liveness refused it: in run.liveness_timeout_s the face showed no blink and no 3-D head motion, "
+            "or it moved like a flat surface (a photo or a screen). The demo camera films a photo moved "
+            "on screen, so run.liveness_control NORMAL refuses it, as it must at a door; "
+            "run.liveness_control: NONE lets the demo be named (never at a real door).")
 WHY = {
     223120: LIVENESS,
     223114: "The face is blurred (motion or focus): hold still, or add light.",

@@ -49,6 +49,10 @@ class ConsoleHost:
         return ConsoleContext(config=r.config, runtime=service.runtime, role="terminal", service=service,
                               live=r.live, status=lambda: r.last_snapshot, events=getattr(r, "event_feed", None))
 
+    def app(self, service):
+        from edge.server.app import make_app
+        return make_app(service, console=self.context(service) if self.runner.config.console.enabled else None)
+
     def _main(self) -> None:
         try:
             asyncio.run(self._serve())
@@ -59,11 +63,11 @@ class ConsoleHost:
             self._ready.set()
 
     async def _serve(self) -> None:
-        from edge.server.app import FaceService, make_app, start_site
+        from edge.server.app import FaceService, start_site
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         self.service = service = FaceService(self.runner.config)
         try:
-            runner, self.url = await start_site(service, make_app(service, console=self.context(service)))
+            runner, self.url = await start_site(service, self.app(service))
         except OSError as exc:
             self.error = exc
             service.close()
@@ -77,30 +81,26 @@ class ConsoleHost:
 
 
 def start_console(runner) -> ConsoleHost | None:
-    """The console of this `edge run` (run.console), its address printed; None (warned)
-    when it cannot listen."""
+    """The API and console of this `edge run` (run.serve), the address printed; None
+    (warned) when it cannot listen."""
     cfg = runner.config
     runner.live = LiveHub(list(runner.pipelines), redecide={n: p.redecide for n, p in runner.pipelines.items()})
     host = ConsoleHost(runner)
     if not host.start():
         runner.live = None
-        log.warning("edge run: no console: cannot listen on %s:%s (%s); the loop runs on without it "
-                    "(set server.port, or run.console: false)", cfg.server.host, cfg.server.port, host.error)
+        log.warning("edge run: no console or API: cannot serve on %s:%s (%s); the loop runs on without them "
+                    "(set server.port, or run.serve: false)", cfg.server.host, cfg.server.port, host.error)
         return None
-    say(f"edge run: console on {host.url}/console/ (live view, kiosk, enrolment)")
-    password = first_admin_password(cfg)
-    if password:
-        say(f"edge run: first start: console user admin, password {password} (shown once; change it on the console)")
+    from edge.console.app import refusal
+    from edge.server.app import announce_console
+    if cfg.console.enabled and not refusal(cfg):
+        say(f"edge run: console on {host.url}/console/ (live view, kiosk, enrolment); API on {host.url}")
+        password = announce_console(cfg, host.url)
+        if password:
+            print(f"edge run: first start: console user admin, password {password} (shown once)", flush=True)
+    else:
+        say(f"edge run: API on {host.url}" + (f"; {refusal(cfg)}" if cfg.console.enabled else ""))
     return host
-
-
-def first_admin_password(config) -> str | None:
-    """The admin's password when this start created the console's first user (else None)."""
-    try:
-        from edge.console.auth import ensure_admin
-    except ImportError:   # the console core not present in this build
-        return None
-    return ensure_admin(config)
 
 
 def say(text: str) -> None:

@@ -42,11 +42,12 @@ def track_view(track, threshold: float, shape) -> TrackView:
     verdict = st.liveness.verdict() if st.liveness is not None and st.result is None else None
     live = dict(liveness=verdict.state if verdict else "", liveness_reason=verdict.reason if verdict else "",
                 prompt=(verdict.prompt or "") if verdict else "")
-    if st.result is not None:                 # announced: the event says it all
-        e = st.result
-        return TrackView(track.track_id, box, e.kind, len(st.searched), e.user_info or e.user_id, e.user_id,
-                         e.score, threshold, e.error_code, e.error_msg, e.reason, e.liveness,
-                         e.reason if e.error_code == 223120 else "")
+    if st.result is not None:                 # announced: the event, and whom a refusal was about
+        e, hit = st.result, st.decision.hit if st.decision is not None else None
+        name, user = (e.user_info or e.user_id, e.user_id) if e.user_id else \
+            ((hit.user_info or hit.user_id, hit.user_id) if hit else ("", ""))
+        return TrackView(track.track_id, box, e.kind, len(st.searched), name, user, e.score, threshold,
+                         e.error_code, e.error_msg, e.reason, e.liveness)
     hint = face_guidance(st.face, shape, st.code) if st.face is not None else None
     hint = hint or liveness_guidance(verdict) or ""
     code_reason = MESSAGES.get(st.code, "") if st.code else ""

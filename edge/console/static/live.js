@@ -14,8 +14,9 @@
 
   function label(t) {
     if (t.phase === "recognised") return "#" + t.track_id + " " + t.name + " " + score(t.score);
-    if (t.phase === "unknown") return "#" + t.track_id + " unknown (best " + score(t.score) + ")";
-    if (t.phase === "rejected") return "#" + t.track_id + " rejected " + t.error_code + " " + t.error_msg;
+    if (t.phase === "unknown") return "#" + t.track_id + " unknown" + (t.score ? " (best " + score(t.score) + ")" : "");
+    if (t.phase === "rejected") return "#" + t.track_id + (t.name ? " " + t.name + " " + score(t.score) + ":" : "") +
+      " rejected " + t.error_code + " " + t.error_msg;
     if (t.phase === "searching") {
       var s = "#" + t.track_id + " searching (" + t.searched + ")";
       if (t.name) s += ": " + t.name + " " + score(t.score) + " / " + score(t.threshold);
@@ -25,7 +26,8 @@
   }
 
   function liveness(t) {
-    if (!t.liveness) return "";
+    if (!t.liveness || t.phase === "unknown" || t.phase === "recognised") return "";
+    if (t.liveness_reason === "" && t.phase === "rejected") return "liveness " + t.liveness;
     return "liveness " + t.liveness + (t.liveness_reason ? ": " + t.liveness_reason : "");
   }
 
@@ -43,15 +45,18 @@
       var x = t.box[0] * k, y = t.box[1] * k, w = (t.box[2] - t.box[0]) * k, h = (t.box[3] - t.box[1]) * k;
       var c = COLOURS[t.phase] || "#fff";
       g.strokeStyle = c; g.strokeRect(x, y, w, h);
-      var lines = [label(t)];
-      if (t.liveness && t.phase !== "recognised") lines.push("liveness " + t.liveness);
+      var lines = opts.noLabels ? [] : [label(t)];
+      if (t.liveness && (t.phase === "searching" || t.phase === "rejected") && !opts.noLabels) {
+        lines.push("liveness " + t.liveness);
+      }
       lines.forEach(function (text, i) {
         var tw = g.measureText(text).width + 8, ty = Math.max(0, y - (lines.length - i) * (font + 6));
         g.fillStyle = "rgba(0,0,0,.65)"; g.fillRect(x, ty, tw, font + 6);
         g.fillStyle = c; g.fillText(text, x + 4, ty + font);
       });
-      if (t.prompt) banner(g, canvas, t.prompt, font * 1.6, 0, "#ffd166");
+      if (t.prompt && !opts.noGuidance) banner(g, canvas, t.prompt, font * 1.6, 0, "#ffd166");
     });
+    canvas.dataset.boxes = String((ov.tracks || []).length);
     if (ov.guidance && !opts.noGuidance) banner(g, canvas, ov.guidance, font * 1.2, canvas.height - font * 2.2, "#fff");
   }
 
@@ -213,7 +218,7 @@
       if (prompt) show("prompt", prompt);
       else if (held && now < held.until) show(held.cls, held.words);
       else show("guide", ov.guidance || "Look at the camera");
-    }, function (state) { show("guide", state); }, { noGuidance: true });
+    }, function (state) { show("guide", state); }, { noGuidance: true, noLabels: true });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
