@@ -46,25 +46,26 @@ class Terminal:
         return self.proc.wait()
 
 
-def start_terminal(folder: Path, run_yaml: str = "", timeout: float = 120.0, source: str = "demo") -> Terminal:
-    """`edge run --source demo` serving on a free loopback port; `run_yaml`: more `run:`
-    keys, e.g. "liveness_control: NONE"."""
+def start_terminal(folder: Path, run_yaml: str = "", timeout: float = 120.0, fps: float = 0.0) -> Terminal:
+    """`edge run` on the demo camera (at `fps`; 0: its own 15) serving on a free loopback
+    port; `run_yaml`: more `run:` keys, e.g. "liveness_control: NONE"."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     (folder / "edge.yaml").write_text(
         f"data_dir: {folder / 'data'}\nmodels: {{dir: {REPO_ROOT / 'models'}}}\n"
-        f"server: {{port: {port}}}\nrun: {{status_interval_s: 1{', ' + run_yaml if run_yaml else ''}}}\n")
+        f"server: {{port: {port}}}\nrun: {{status_interval_s: 1{', ' + run_yaml if run_yaml else ''}}}\n"
+        f"cameras:\n  - {{name: demo, kind: demo, fps: {fps}}}\n")
     out = open(folder / "out.txt", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "--config", str(folder / "edge.yaml"), "run",
-                             "--source", source], stdout=out, stderr=subprocess.STDOUT, text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "--config", str(folder / "edge.yaml"), "run"],
+                            stdout=out, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     out.close()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         text = (folder / "out.txt").read_text(errors="replace")
         url, pw = CONSOLE_LINE.search(text), PASSWORD_LINE.search(text)
-        if url and pw and re.search(r"camera \S+: streaming", text):
+        if url and pw and "camera demo: streaming" in text:
             return Terminal(proc, folder, url.group(1), pw.group(1))
         time.sleep(0.2)
     proc.kill()
