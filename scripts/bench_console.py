@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from edge.config import load_config
-from edge.console.bench import encode_ms, run_bench
+from edge.console.bench import encode_ms, overlay_ms, run_bench
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--seconds", type=float, default=20.0, help="per phase")
@@ -18,7 +18,10 @@ p.add_argument("--extra", type=int, default=2, help="WebSocket viewers besides t
 a = p.parse_args()
 with tempfile.TemporaryDirectory(prefix="bench-console-") as tmp:
     print(f"load average {os.getloadavg()[0]:.2f} at start")
-    print(f"one frame scaled and JPEG-encoded (640x480, quality 70): {encode_ms(load_config().models_dir):.2f} ms")
+    cfg = load_config()
+    print(f"one frame scaled and JPEG-encoded (640x480, quality 70, encoder thread): {encode_ms(cfg.models_dir):.2f} ms")
+    print("a demo frame processed: {:.1f} ms; its overlay built (processing thread, watched frames only): "
+          "{:.2f} ms".format(*overlay_ms(cfg, Path(tmp))))
     for ph in run_bench(Path(tmp), a.seconds, a.fps, a.extra):
         print(ph.line())
     print(f"load average {os.getloadavg()[0]:.2f} at end")

@@ -97,3 +97,19 @@ def test_enrol_the_face_in_view_then_see_it_searched_and_liveness_explained(term
     browser.wait_text("[data-tracks]", "flat surface", 40)
     assert "run.liveness_control" in browser.css("[data-tracks] .why").text
     browser.shot("refused-as-a-photo")
+
+
+def test_capture_enrolment_from_the_camera_guides_like_edge_enroll(terminal, browser):  # noqa: F811
+    browser.login(terminal.url, "admin", terminal.password)
+    browser.get(terminal.url + "/console/live")
+    wait_for(browser, lambda s: s["tracks"], what="a face in view")
+    form = browser.css("[data-enrol]")
+    form.find_element("name", "user_id").send_keys("demo_capture")
+    browser.css("[data-capture]").click()
+    browser.wait_text("[data-result]", ">> ", 20)          # the guidance, as `edge enroll --camera` says it
+    browser.wait_text("[data-result]", "frames enrolled for default/demo_capture", 90)
+    text = browser.css("[data-result]").text
+    assert text.split(" of ")[0].strip().isdigit() and int(text.split(" of ")[0]) >= 1, text
+    browser.shot("captured")
+    users = AipFace("edge", "", "", config=load_config(terminal.folder / "edge.yaml")).getGroupUsers("default")
+    assert "demo_capture" in users["result"]["user_id_list"]

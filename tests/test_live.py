@@ -91,3 +91,17 @@ def test_the_overlay_tells_the_decision_as_it_forms(analyser, library):  # noqa:
     view = overlay(pipeline, blank.shape, 5.0)
     assert view["tracks"] == [] and view["guidance"].startswith("Step in front")
     pipeline.close()
+
+
+def test_at_high_the_overlay_carries_the_challenge_prompt(analyser, library):  # noqa: F811
+    import dataclasses
+    pipeline = Pipeline(analyser, library, dataclasses.replace(RULES, liveness_control="HIGH"), "gate")
+    prompts = set()
+    for frame, ts in walk(decode_image(photo(A, 2))):
+        pipeline.process(frame, ts)
+        for t in overlay(pipeline, frame.shape, ts)["tracks"]:
+            if t["prompt"]:
+                prompts.add(t["prompt"])
+                assert t["liveness"] == "undecided" and t["phase"] in ("tracking", "searching")
+    assert prompts and all(p[0].isupper() for p in prompts), prompts   # e.g. "Turn your head to the left"
+    pipeline.close()

@@ -128,6 +128,33 @@ def encode_ms(models_dir, frames: int = 200) -> float:
     return (time.perf_counter() - t0) * 1000 / frames
 
 
+def overlay_ms(config, folder: Path, frames: int = 150) -> tuple[float, float]:
+    """(ms to process a demo frame, ms to build its overlay): what a watched frame adds to
+    the processing thread (an in-process Pipeline on the demo, an empty library)."""
+    import dataclasses
+    from edge.aip.runtime import get_runtime
+    from edge.camera.sources import DemoSource
+    from edge.loop.pipeline import Pipeline
+    from edge.loop.runner import loop_rules
+    from edge.loop.views import overlay
+    cfg = dataclasses.replace(config, data_dir=str(folder / "overlay-data"))
+    rt = get_runtime(cfg)
+    pipeline = Pipeline(rt.analyser, rt.library(cfg.run.app_id), loop_rules(cfg), "demo")
+    demo = DemoSource(models_dir=cfg.models_dir)
+    demo.open()
+    spent = [0.0, 0.0]
+    for i in range(frames):
+        image = demo.render(i)
+        t0 = time.perf_counter()
+        pipeline.process(image, i / 15)
+        t1 = time.perf_counter()
+        overlay(pipeline, image.shape, i / 15)
+        spent[0] += t1 - t0
+        spent[1] += time.perf_counter() - t1
+    pipeline.close()
+    return spent[0] * 1000 / frames, spent[1] * 1000 / frames
+
+
 def run_bench(folder: Path, seconds: float = 20.0, fps: float = 30.0, extra: int = 2) -> list[Phase]:
     """No viewer, one browser, the browser and `extra` WebSocket viewers; the demo camera
     at `fps` so that the loop, not the camera, sets the processed rate."""

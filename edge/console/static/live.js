@@ -54,7 +54,7 @@
         g.fillStyle = "rgba(0,0,0,.65)"; g.fillRect(x, ty, tw, font + 6);
         g.fillStyle = c; g.fillText(text, x + 4, ty + font);
       });
-      if (t.prompt && !opts.noGuidance) banner(g, canvas, t.prompt, font * 1.6, 0, "#ffd166");
+      if (t.prompt && !opts.noPrompt) banner(g, canvas, t.prompt, font * 1.6, 0, "#ffd166");
     });
     canvas.dataset.boxes = String((ov.tracks || []).length);
     if (ov.guidance && !opts.noGuidance) banner(g, canvas, ov.guidance, font * 1.2, canvas.height - font * 2.2, "#fff");
@@ -130,7 +130,7 @@
       var ov = header.overlay;
       guide.textContent = ov.guidance || "";
       list.replaceChildren.apply(list, (ov.tracks || []).map(function (t) { return trackItem(t, header.why || {}); }));
-    }, function (text) { stat.textContent = text; });
+    }, function (text) { stat.textContent = text; }, { noGuidance: true });
     setInterval(function () {
       var now = performance.now();
       times = times.filter(function (t) { return now - t < 2000; });
@@ -182,13 +182,17 @@
     form.querySelector("[data-capture]").addEventListener("click", function () {
       if (!form.reportValidity()) return;
       say(box, "", "Starting the capture...");
+      var buttons = form.querySelectorAll("button");
+      function busy(on) { buttons.forEach(function (b) { b.disabled = on; }); }
+      busy(true);
       post(base + "/capture", csrf, fields()).then(function (a) {
-        if (a.error_code !== 0) { say(box, "alert", a.error_code + " " + a.error_msg, a.explain || ""); return; }
+        if (a.error_code !== 0) { busy(false); say(box, "alert", a.error_code + " " + a.error_msg, a.explain || ""); return; }
         var timer = setInterval(function () {
           fetch(base + "/capture", { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (s) {
             var st = s.result || {};
             if (st.running) { say(box, "", ">> " + (st.hint || "...") + " (" + st.enrolled + "/" + st.frames + ")"); return; }
             clearInterval(timer);
+            busy(false);
             var bad = (st.outcomes || []).filter(function (o) { return o.status === "rejected"; });
             say(box, st.enrolled ? "notice" : "alert", st.enrolled + " of " + st.frames + " frames enrolled for " +
                 st.group_id + "/" + st.user_id + (st.error ? ": " + st.error : ""),
@@ -218,7 +222,7 @@
       if (prompt) show("prompt", prompt);
       else if (held && now < held.until) show(held.cls, held.words);
       else show("guide", ov.guidance || "Look at the camera");
-    }, function (state) { show("guide", state); }, { noGuidance: true, noLabels: true });
+    }, function (state) { show("guide", state); }, { noGuidance: true, noPrompt: true, noLabels: true });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
