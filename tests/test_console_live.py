@@ -113,3 +113,70 @@ def test_capture_enrolment_from_the_camera_guides_like_edge_enroll(terminal, bro
     browser.shot("captured")
     users = AipFace("edge", "", "", config=load_config(terminal.folder / "edge.yaml")).getGroupUsers("default")
     assert "demo_capture" in users["result"]["user_id_list"]
+
+
+def test_a_taken_port_is_one_warning_and_the_loop_runs_on(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    from edge.models.manifest import REPO_ROOT
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        (tmp_path / "edge.yaml").write_text(
+            f"data_dir: {tmp_path / 'data'}\nmodels: {{dir: {REPO_ROOT / 'models'}}}\nserver: {{port: {port}}}\n"
+            f"events: {{log_file: {tmp_path / 'events.jsonl'}}}\n")
+        out = subprocess.run([sys.executable, "-m", "edge.cli", "--config", str(tmp_path / "edge.yaml"), "run",
+                              "--source", "demo", "--duration", "8"], capture_output=True, text=True, timeout=120,
+                             env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"})
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text
+    assert text.count("no console or API: cannot serve on") == 1 and "Traceback" not in text
+    assert "console on" not in out.stdout
+    assert (tmp_path / "events.jsonl").read_text().strip()   # the loop ran on: the demo's tracks
+
+
+def _login(url: str, name: str, password: str):
+    import re
+
+    import requests
+    s = requests.Session()
+    page = s.get(url + "/console/login", timeout=30).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    r = s.post(url + "/console/login", data={"csrf_token": token, "username": name, "password": password,
+                                              "next": "/console/live"}, timeout=30)
+    assert r.status_code == 200 and "/console/login" not in r.url, r.text[:500]
+    return s, re.search(r'data-csrf="([^"]+)"', s.get(url + "/console/live", timeout=30).text).group(1)
+
+
+def test_one_click_enrol_over_http_needs_the_admin_and_the_csrf_token(terminal):
+    from edge.console.auth import ConsoleDB, db_path
+    cfg = load_config(terminal.folder / "edge.yaml")
+    db = ConsoleDB(db_path(cfg))
+    db.add_user("watcher", "watcher-password-1", "viewer")
+    db.close()
+    enrol = terminal.url + "/console/api/live/demo/enrol"
+    admin, csrf = _login(terminal.url, "admin", terminal.password)
+    refused = admin.post(enrol, json={"user_id": "http_person"}, timeout=30)   # no CSRF token
+    assert refused.status_code == 403 and refused.json()["error_code"]
+    viewer, viewer_csrf = _login(terminal.url, "watcher", "watcher-password-1")
+    refused = viewer.post(enrol, json={"user_id": "http_person"}, headers={"X-CSRF-Token": viewer_csrf}, timeout=30)
+    assert refused.status_code == 403 and "admin" in refused.json()["error_msg"]
+    bad = admin.post(enrol, json={"user_id": "no spaces allowed"}, headers={"X-CSRF-Token": csrf}, timeout=60).json()
+    assert bad["error_code"] in (222018, 222202) and bad["error_msg"] and bad["explain"]   # Baidu's code for the id
+    # nobody watches: the endpoint takes the newest frame itself; the demo pans to the wall
+    # for a few seconds every 24 s (222202 then), so it is asked again until a face is in view
+    end, answer = time.monotonic() + 40, None
+    while time.monotonic() < end:
+        answer = admin.post(enrol, json={"user_id": "http_person", "user_info": "Http Person"},
+                            headers={"X-CSRF-Token": csrf}, timeout=60).json()
+        if answer["error_code"] != 222202:
+            break
+        assert answer["explain"]
+        time.sleep(1)
+    assert answer["error_code"] == 0, answer
+    assert answer["result"]["user_id"] == "http_person" and answer["result"]["face_token"]
+    users = AipFace("edge", "", "", config=cfg).getGroupUsers("default")
+    assert "http_person" in users["result"]["user_id_list"]

@@ -17,8 +17,10 @@ WHY = {
     223113: "Part of the face is covered (a mask, a hand, hair).",
     222202: "No face in the picture: step in front of the camera.",
     223105: "This face is already enrolled for this person.",
-    216100: "A field is missing or not valid (user id: letters, digits and _ only, up to 128).",
-    222200: "A field is missing or not valid (user id: letters, digits and _ only, up to 128).",
+    222018: "The user id: letters, digits and _ only, up to 128 characters.",
+    222006: "The group id: letters, digits and _ only, up to 48 characters.",
+    222010: "The name (user_info) is too long: up to 256 bytes.",
+    222200: "A field is missing or not valid.",
 }
 for _code in range(223121, 223128):
     WHY[_code] = "Part of the face is covered: " + MESSAGES.get(_code, "occlusion") + "."

@@ -170,6 +170,17 @@ class LiveHub:
         kept = self._raw.get(camera)
         return (kept.image, kept.overlay) if kept is not None else None
 
+    def grab(self, camera: str, timeout: float = 3.0) -> tuple[np.ndarray, dict] | None:
+        """The newest frame and overlay, watching for one meanwhile if nobody does (the
+        one-click enrol called without a live view open). Blocks: run it off the loop."""
+        held = self.newest_raw(camera)
+        if held is not None:
+            return held
+        with self.watch(camera):
+            seen = self._latest.get(camera)
+            fresh = self.wait(camera, seen.seq if seen is not None else 0, timeout)
+            return self.newest_raw(camera) if fresh is not None else None
+
     def camera(self, camera: str) -> "HubCamera":
         """`camera`'s kept frames as a Camera's `latest` (capture enrolment; inside `watch`)."""
         return HubCamera(self, camera)
@@ -195,6 +206,7 @@ class LiveHub:
                 del self._watchers[camera]
                 self._pending.pop(camera, None)
                 self._raw.pop(camera, None)
+                self._latest.pop(camera, None)   # the next viewer starts from a fresh frame
 
     # -- the encoder thread ----------------------------------------------------------------
     def _encode_loop(self) -> None:

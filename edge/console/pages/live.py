@@ -176,9 +176,9 @@ async def enrol_in_view(request: web.Request) -> web.Response:
     camera, hub, ctx = _camera(request), _hub(request), request.app[CTX_KEY]
     f = await _fields(request)
     group, user = f.get("group_id") or default_group(ctx.config), f.get("user_id", "")
-    raw = hub.newest_raw(camera)
+    raw = await asyncio.get_running_loop().run_in_executor(None, hub.grab, camera)
     if raw is None:
-        return _error(NO_FACE, "no frame of this camera yet: keep the live view open", 409)
+        return _error(NO_FACE, "no frame from this camera: is it streaming? (Status page)", 409)
     jpeg = largest_face_crop(*raw)
     if jpeg is None:
         return _error(NO_FACE, "pic not has face", explain=explain(NO_FACE))
