@@ -1,4 +1,4 @@
-"""`edge` command line: models, detect, run, status, serve, enroll, attendance, library, bench."""
+"""`edge` command line: models, detect, run, status, serve, enroll, attendance, library, sync, console, bench."""
 from __future__ import annotations
 
 import argparse
@@ -348,6 +348,45 @@ def cmd_sync(args) -> int:
     return 0
 
 
+def _read_password(name: str) -> str:
+    """From a prompt (typed twice) on a terminal, else the first line of stdin; never argv."""
+    import getpass
+    if sys.stdin.isatty():
+        first = getpass.getpass(f"new password for {name}: ")
+        if getpass.getpass("again: ") != first:
+            raise ConfigError("edge console: the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_console(args) -> int:
+    """The console's users (docs/console.md): add, passwd, delete, list."""
+    from edge.console.auth import ConsoleDB, UserError, db_path
+    cfg = load_config(args.config)
+    if args.action != "list" and not args.name:
+        raise ConfigError(f"edge console user {args.action}: name the user")
+    db = ConsoleDB(db_path(cfg))
+    try:
+        if args.action == "list":
+            for name, role, created in db.users():
+                print(f"{name}\t{role}\t{time.strftime('%Y-%m-%d %H:%M', time.localtime(created))}")
+        elif args.action == "add":
+            db.add_user(args.name, _read_password(args.name), args.role)
+            print(f"edge console: added {args.name} ({args.role})")
+        elif args.action == "passwd":
+            db.set_password(args.name, _read_password(args.name))
+            print(f"edge console: new password for {args.name}; its sessions ended")
+        else:
+            db.delete_user(args.name)
+            print(f"edge console: deleted {args.name}; its sessions ended")
+    except UserError as exc:
+        print(f"edge console: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
+    return 0
+
+
 def cmd_bench(args) -> int:
     from edge.bench import main as bench_main
     return bench_main(args)
@@ -429,6 +468,14 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("action", choices=["refused", "queued"])
     sy.add_argument("--limit", type=int, default=100)
     sy.set_defaults(func=cmd_sync)
+
+    c = sub.add_parser("console", help="the web console's users (docs/console.md)")
+    c.add_argument("what", choices=["user"])
+    c.add_argument("action", choices=["add", "passwd", "delete", "list"])
+    c.add_argument("name", nargs="?", help="the user (add, passwd, delete); the password is read from a "
+                                           "prompt, or from stdin when it is not a terminal")
+    c.add_argument("--role", default="viewer", choices=["admin", "viewer"], help="add: the role (default viewer)")
+    c.set_defaults(func=cmd_console)
 
     b = sub.add_parser("bench", help="per-stage latency and memory figures")
     b.add_argument("--repeat", type=int, default=50)

@@ -15,13 +15,13 @@ from aiohttp import web
 from edge.config import Config
 from edge.console import auth
 from edge.console.context import CTX_KEY, ConsoleContext
-from edge.console.pages import account, live, status
-from edge.console.render import redirect
+from edge.console.pages import account, enrol, library, live, status, terminals
+from edge.console.render import FLASH_KEY, redirect
 
 log = logging.getLogger("edge.console")
 
 STATIC = Path(__file__).with_name("static")
-PAGES = [account, live, status]   # each: setup(app, ctx); append yours
+PAGES = [account, status, library, terminals, enrol, live]   # each: setup(app, ctx); append yours
 HOME_ORDER = ("live", "status")                          # /console/ opens the first of these that exists
 CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
@@ -73,6 +73,7 @@ def console_app(ctx: ConsoleContext) -> web.Application:
     app = web.Application(middlewares=[headers, auth.middleware], client_max_size=upload)
     app[CTX_KEY] = ctx
     app[auth.AUTH_KEY] = auth.ConsoleAuth(ctx.config)
+    app[FLASH_KEY] = {}
     app.router.add_get("/", home, name="home")
     app.router.add_static("/static/", STATIC, name="static")
     for page in PAGES:

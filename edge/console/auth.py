@@ -46,7 +46,7 @@ PUBLIC_PATHS = ("/console/login",)          # reachable without a session (and /
 ALWAYS_ALLOWED_WRITES = ("/console/logout",)  # a viewer may end its own session
 NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 MIN_PASSWORD = 10
-SEEN_EVERY_S = 60.0        # a session's last-use time is written at most this often (flash wear)
+SEEN_EVERY_S = 60.0        # a session's last use is written at most this often (flash wear), idle_s/10 if less
 HASH_SLOTS = 2             # Argon2 verifications at once (64 MiB each)
 NOT_LOGGED_IN, NOT_ALLOWED, TOO_MANY = 110, 6, 18   # Baidu's codes: token invalid, no permission, qps limit
 
@@ -186,7 +186,7 @@ class ConsoleDB(SqliteFile):
         if now - seen > idle_s or now - created > max_s:
             self.end_session(token)
             return None
-        if now - seen >= SEEN_EVERY_S:
+        if now - seen >= min(SEEN_EVERY_S, idle_s / 10):   # an idle end comes at most this early
             with self._write() as db:
                 db.execute("UPDATE sessions SET seen=? WHERE key=?", (now, key))
             seen = now
@@ -368,9 +368,9 @@ async def middleware(request: web.Request, handler):
         return await handler(request)
     if session is None:
         return not_logged_in(request)
-    if write:
-        if not hmac.compare_digest(session.csrf, await _sent_csrf(request)):
-            return forbidden(request, "CSRF token missing or wrong: reload the page and try again")
+    if write:  # the role first: a viewer's upload is refused before its body is read
         if not session.is_admin and request.path not in ALWAYS_ALLOWED_WRITES:
             return forbidden(request, "this needs the admin role (you are a viewer)")
+        if not hmac.compare_digest(session.csrf, await _sent_csrf(request)):
+            return forbidden(request, "CSRF token missing or wrong: reload the page and try again")
     return await handler(request)

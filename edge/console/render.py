@@ -20,6 +20,8 @@ TEMPLATES = Path(__file__).with_name("templates")
 NAV = (("live", "Live"), ("kiosk", "Kiosk"), ("events", "Events"), ("enrol", "Enrol"),
        ("library", "Library"), ("status", "Status"), ("terminals", "Terminals"))
 HUB_ONLY = ("terminals",)
+FLASH_MAX = 20   # notices kept per session until its next page (in memory: lost on restart, harmless)
+FLASH_KEY = web.AppKey("console_flash", dict)
 
 ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
                          trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
@@ -50,16 +52,27 @@ def nav(request: web.Request) -> list[dict]:
     router, role = request.app.router, request.app[CTX_KEY].role
     names = router.named_resources()
     current = request.match_info.route.name if request.match_info.route else None
-    return [{"name": name, "label": label, "url": str(names[name].url_for()), "current": name == current}
+    return [{"name": name, "label": label, "url": str(names[name].url_for()), "current": current is not None and (current == name or current.startswith(name + "_"))}
             for name, label in NAV if name in names and (role == "hub" or name not in HUB_ONLY)]
+
+
+def flash(request: web.Request, text: str, error_code: int = 0) -> None:
+    """A notice for the session's next page (after a POST's redirect): ok, or Baidu's code."""
+    session = request.get("user")
+    if session is not None:
+        box = request.app[FLASH_KEY].setdefault(session.key, [])
+        box.append({"error_code": error_code, "text": text})
+        del box[:-FLASH_MAX]
 
 
 def render(request: web.Request, template: str, status: int = 200, **values) -> web.Response:
     session = request.get("user")
     ctx = request.app[CTX_KEY]
+    notices = request.app[FLASH_KEY].pop(session.key, []) if session else []
     page = ENV.get_template(template).render(
-        user=session, role=ctx.role, csrf_token=session.csrf if session else values.pop("csrf_token", ""),
-        nav=nav(request) if session else [], version=__version__, path=request.path, **values)
+        user=session, role=ctx.role, csrf_token=session.csrf if session else "",
+        nav=nav(request) if session else [], version=__version__, path=request.path, notices=notices,
+        **values)
     return web.Response(text=page, status=status, content_type="text/html", charset="utf-8",
                         headers={"Cache-Control": "no-store"})
 

@@ -105,6 +105,7 @@ class FaceService:
         self.started = time.time()
         self.runtime = get_runtime(config)
         self.feed = feed.FeedWatch(self._feed_head)
+        self.followers = feed.FollowerLog()   # what the console's Terminals page shows
         self.follower = None          # edge.sync.follower.Follower when `sync:` is set (serve starts it)
         self.metrics.watch_feed(lambda: self.feed.waiting, lambda: self.follower)
 
@@ -332,6 +333,7 @@ class Handlers:
             app, req = self._sync_request(request, feed.parse_request)
         except EdgeError as err:
             return _error(request, "v3", err)
+        s.followers.record(app.app_id, app.api_key, req, request.remote or "")
         loop = asyncio.get_running_loop()
 
         def read_page() -> tuple[int, int, bytes]:

@@ -97,6 +97,39 @@ def _common(query, app_id: str) -> tuple[int, tuple[str, ...] | None, str]:
     return int(limit), groups, nonce
 
 
+@dataclass(frozen=True)
+class FollowerSeen:
+    """A follower's last feed request: the cursor it asked from is the last hub seq it
+    applied (so the hub's head minus it is the changes it still lacks)."""
+    app_id: str
+    api_key: str               # the credential it pulls with (a terminal's feed key)
+    cursor: int
+    groups: tuple[str, ...] | None
+    remote: str
+    at: float                  # time.time() of the request
+    waiting: bool = False      # a long-poll: it holds everything up to the head it saw
+
+
+class FollowerLog:
+    """The followers this hub has served, newest request per (app, key): in memory only
+    (a restart forgets them until their next request, within one long-poll)."""
+    MAX = 10_000
+
+    def __init__(self):
+        self._seen: dict[tuple[str, str], FollowerSeen] = {}
+
+    def record(self, app_id: str, api_key: str, req: FeedRequest, remote: str, now: float | None = None) -> None:
+        key = (app_id, api_key)
+        self._seen.pop(key, None)
+        self._seen[key] = FollowerSeen(app_id, api_key, req.since, req.groups, remote,
+                                       time.time() if now is None else now, req.wait_s > 0)
+        while len(self._seen) > self.MAX:          # the least recently seen go first
+            self._seen.pop(next(iter(self._seen)))
+
+    def followers(self) -> list[FollowerSeen]:
+        return sorted(self._seen.values(), key=lambda f: (f.app_id, f.api_key))
+
+
 class FeedWatch:
     """Wakes every follower waiting on an app when its change log's head moves."""
 

@@ -6,7 +6,7 @@ import secrets
 from aiohttp import web
 
 from edge.console import auth
-from edge.console.render import redirect, render
+from edge.console.render import FLASH_KEY, redirect, render
 
 LOGIN_FORM_TTL_S = 3600
 
@@ -21,7 +21,7 @@ def _next(value: str | None) -> str:
 def _form(request: web.Request, status: int = 200, **values) -> web.Response:
     a = request.app[auth.AUTH_KEY]
     token = request.cookies.get(auth.LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
-    response = render(request, "login.html", status=status, csrf_token=token,
+    response = render(request, "login.html", status=status, login_token=token,
                       next=_next(request.query.get("next")), **{"error": None, "username": "", **values})
     a.set_cookie(response, auth.LOGIN_CSRF_COOKIE, token, "/console/login", LOGIN_FORM_TTL_S)
     return response
@@ -54,6 +54,8 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     a = request.app[auth.AUTH_KEY]
     token = request.cookies.get(auth.SESSION_COOKIE)
+    if request.get("user") is not None:
+        request.app[FLASH_KEY].pop(request["user"].key, None)
     if token:
         await a.run(a.db.end_session, token)
     response = redirect("/console/login")

@@ -1,7 +1,11 @@
-"""Status: what this process serves and how it runs (the /health counts, the loop's
-snapshot on a terminal, the sync follower's state), with links to /metrics and /health."""
+"""Status: how this process runs. The /health counts and library sizes; on a terminal
+the loop's snapshot (cameras, capture and processed fps, frame and event latencies,
+recent errors, the library's match threshold); the sync follower's state; links to
+/metrics and /health. Read from the same objects /health and `edge status` use."""
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 
 from aiohttp import web
@@ -10,10 +14,11 @@ from edge import __version__
 from edge.console.auth import require
 from edge.console.context import CTX_KEY
 from edge.console.render import render
+from edge.sqlite import StorageError
 
 
 def health(ctx) -> dict:
-    """The counts /health answers, from the same service."""
+    """What /health answers, from the same service (empty without one)."""
     s = ctx.service
     if s is None:
         return {}
@@ -21,13 +26,51 @@ def health(ctx) -> dict:
     return {"status": "degraded" if refused else "ok", "version": __version__,
             "uptime_s": round(time.time() - s.started, 1), "apps": sorted(s.apps_by_id),
             "workers": s.config.server.workers, "pending": s.pending,
-            "library_pending": s.queues["library"].pending, "unavailable": refused}
+            "library_pending": s.queues["library"].pending, "unavailable": refused,
+            "followers_waiting": s.feed.waiting}
+
+
+STALE_S = 90.0   # a status file older than this: its loop is not running (it is rewritten every 30 s)
+
+
+def loop_status_file(config) -> dict | None:
+    """The snapshot `edge run` writes (the one `edge status` reads), for a console served
+    by `edge serve` beside the loop on the same terminal; None when absent or unreadable."""
+    path = config.runtime_path / "status.json"
+    try:
+        snap = json.loads(path.read_text(encoding="utf-8"))
+        float(snap["time"]), snap["cameras"].items()
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return snap
+
+
+def snapshot(ctx) -> dict:
+    """Everything the page shows, read in a worker thread (library sizes touch SQLite)."""
+    s, now = ctx.service, time.time()
+    runner = ctx.status() if ctx.status is not None else None
+    from_file = runner is None and (runner := loop_status_file(ctx.config)) is not None
+    sizes = {}
+    if s is not None:
+        try:
+            sizes = s.library_sizes()
+        except StorageError:
+            sizes = {}
+    sync = dict((runner or {}).get("sync") or {})
+    if not sync and s is not None and s.follower is not None:
+        sync = {s.follower.sync.app_id: s.follower.status()}
+    age = now - float(runner["time"]) if runner and "time" in runner else None
+    return {"health": health(ctx), "runner": runner, "sizes": sizes, "sync": sync, "now": now,
+            "from_file": from_file, "runner_age_s": age, "stale": bool(from_file and age is not None and age > STALE_S),
+            "status_path": str(ctx.config.runtime_path / "status.json")}
 
 
 @require("viewer")
 async def page(request: web.Request) -> web.Response:
     ctx = request.app[CTX_KEY]
-    return render(request, "status.html", health=health(ctx))
+    pool = ctx.service.io_pool if ctx.service is not None else None
+    snap = await asyncio.get_running_loop().run_in_executor(pool, snapshot, ctx)
+    return render(request, "status.html", **snap)
 
 
 def setup(app: web.Application, ctx) -> None:
