@@ -58,7 +58,7 @@ def default_group(config) -> str:
 @require("viewer")
 async def live_page(request: web.Request) -> web.Response:
     ctx = request.app[CTX_KEY]
-    cameras = list(ctx.live.cameras) if ctx.live is not None else []
+    cameras = list(ctx.live.cameras)
     return render(request, "live.html", cameras=cameras, group=default_group(ctx.config),
                   app_id=ctx.config.run.app_id, liveness=ctx.config.run.liveness_control)
 
@@ -66,7 +66,7 @@ async def live_page(request: web.Request) -> web.Response:
 @require("viewer")
 async def kiosk_page(request: web.Request) -> web.Response:
     ctx = request.app[CTX_KEY]
-    cameras = list(ctx.live.cameras) if ctx.live is not None else []
+    cameras = list(ctx.live.cameras)
     camera = request.query.get("camera") or (cameras[0] if cameras else "")
     if cameras and camera not in cameras:
         raise web.HTTPNotFound(reason=f"no camera {camera!r} on this process")
@@ -273,6 +273,9 @@ async def _close_sockets(app: web.Application) -> None:
 
 
 def setup(app: web.Application, ctx) -> None:
+    """Only where there are cameras (`edge run`): a hub's console has no Live or Kiosk."""
+    if ctx.live is None:
+        return
     app[SOCKETS] = set()
     app[CAPTURES] = {}
     app.on_shutdown.append(_close_sockets)
