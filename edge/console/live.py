@@ -170,16 +170,17 @@ class LiveHub:
         kept = self._raw.get(camera)
         return (kept.image, kept.overlay) if kept is not None else None
 
-    def grab(self, camera: str, timeout: float = 3.0) -> tuple[np.ndarray, dict] | None:
-        """The newest frame and overlay, watching for one meanwhile if nobody does (the
-        one-click enrol called without a live view open). Blocks: run it off the loop."""
-        held = self.newest_raw(camera)
-        if held is not None:
-            return held
+    def grab(self, camera: str, after: int = 0, timeout: float = 3.0) -> tuple[int, np.ndarray, dict] | None:
+        """(seq, image, overlay) of a frame newer than seq `after` (0: the newest held, if
+        any), watching meanwhile, also when no viewer is open (the one-click enrol over
+        HTTP); None after `timeout`. Blocks: run it off the event loop."""
         with self.watch(camera):
-            seen = self._latest.get(camera)
-            fresh = self.wait(camera, seen.seq if seen is not None else 0, timeout)
-            return self.newest_raw(camera) if fresh is not None else None
+            held, seen = self.newest_raw(camera), self._latest.get(camera)
+            if held is not None and seen is not None and seen.seq > after:
+                return (seen.seq, *held)
+            frame = self.wait(camera, max(after, seen.seq if seen is not None else 0), timeout)
+            held = self.newest_raw(camera)
+            return (frame.seq, *held) if frame is not None and held is not None else None
 
     def camera(self, camera: str) -> "HubCamera":
         """`camera`'s kept frames as a Camera's `latest` (capture enrolment; inside `watch`)."""

@@ -32,6 +32,8 @@ FRAME_TIMEOUT_S = 1.0          # a viewer's wait for the next frame before check
 CROP_MARGIN = 1.0              # the enrolled crop: the largest face's box grown by this on each side
 CAPTURE_FRAMES = 5             # frames taken by a capture enrolment (edge enroll --camera's default)
 CAPTURE_TIMEOUT_S = 60.0
+GOOD_FRAME_WAIT_S = 3.0        # the one-click enrol tries the next frames this long ...
+RETRY_CODES = {NO_FACE, 223113, 223114, 223115, 223116, 223129, *range(223121, 223128)}   # ... refused for these
 
 
 def _hub(request: web.Request):
@@ -168,6 +170,27 @@ async def _run(request: web.Request, fn, *args):
     return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
 
+async def enrol_frames(request: web.Request, enroller, camera: str, group: str, user: str, info: str):
+    """addUser of the largest face in the newest frames, for up to GOOD_FRAME_WAIT_S while
+    a frame is refused for what the next may not have (no face, blur, a hand over the
+    chin...): an installer clicks once. The last Outcome; NO_FACE (an int) when no frame
+    had a face; None when the camera gave no frame."""
+    hub, loop = _hub(request), asyncio.get_running_loop()
+    end, seq, outcome = loop.time() + GOOD_FRAME_WAIT_S, 0, None
+    while True:
+        got = await loop.run_in_executor(None, hub.grab, camera, seq, max(0.5, end - loop.time()))
+        if got is None:
+            return outcome if outcome is not None or seq else None
+        seq, image, overlay = got
+        jpeg = largest_face_crop(image, overlay)
+        if jpeg is not None:
+            outcome = await _run(request, enroller.enroll, group, user, jpeg, f"live:{camera}#{seq}", info)
+            if outcome.error_code not in RETRY_CODES:
+                return outcome
+        if loop.time() >= end:
+            return outcome if outcome is not None else NO_FACE
+
+
 @require("admin")
 async def enrol_in_view(request: web.Request) -> web.Response:
     """The largest face of the camera's current frame into run.app_id's library (v3
@@ -176,18 +199,15 @@ async def enrol_in_view(request: web.Request) -> web.Response:
     camera, hub, ctx = _camera(request), _hub(request), request.app[CTX_KEY]
     f = await _fields(request)
     group, user = f.get("group_id") or default_group(ctx.config), f.get("user_id", "")
-    raw = await asyncio.get_running_loop().run_in_executor(None, hub.grab, camera)
-    if raw is None:
-        return _error(NO_FACE, "no frame from this camera: is it streaming? (Status page)", 409)
-    jpeg = largest_face_crop(*raw)
-    if jpeg is None:
-        return _error(NO_FACE, "pic not has face", explain=explain(NO_FACE))
     try:
         enroller = await _run(request, _enroller, ctx.config)
     except ConfigError as exc:
         return _error(6, str(exc), 403)
-    outcome = await _run(request, enroller.enroll, group, user, jpeg, f"live:{camera}",
-                         f.get("user_info") or user)
+    outcome = await enrol_frames(request, enroller, camera, group, user, f.get("user_info") or user)
+    if outcome is None:
+        return _error(NO_FACE, "no frame from this camera: is it streaming? (Status page)", 409)
+    if isinstance(outcome, int):
+        return _error(NO_FACE, "pic not has face", explain=explain(NO_FACE))
     if outcome.status == "enrolled" and camera in hub.redecide:
         hub.redecide[camera]()
     log.info("console: %s enrolled the face in view of %s: %s", request["user"].user, camera, outcome.line())
