@@ -12,11 +12,11 @@
 
   function score(v) { return v === null || v === undefined ? "" : v.toFixed(1); }
 
-  function label(t) {
+  function label(t, short) {
     if (t.phase === "recognised") return "#" + t.track_id + " " + t.name + " " + score(t.score);
     if (t.phase === "unknown") return "#" + t.track_id + " unknown" + (t.score ? " (best " + score(t.score) + ")" : "");
     if (t.phase === "rejected") return "#" + t.track_id + (t.name ? " " + t.name + " " + score(t.score) + ":" : "") +
-      " rejected " + t.error_code + " " + t.error_msg;
+      " rejected " + t.error_code + (short ? "" : " " + t.error_msg);
     if (t.phase === "searching") {
       var s = "#" + t.track_id + " searching (" + t.searched + ")";
       if (t.name) s += ": " + t.name + " " + score(t.score) + " / " + score(t.threshold);
@@ -45,14 +45,15 @@
       var x = t.box[0] * k, y = t.box[1] * k, w = (t.box[2] - t.box[0]) * k, h = (t.box[3] - t.box[1]) * k;
       var c = COLOURS[t.phase] || "#fff";
       g.strokeStyle = c; g.strokeRect(x, y, w, h);
-      var lines = opts.noLabels ? [] : [label(t)];
+      var lines = opts.noLabels ? [] : [label(t, true)];
       if (t.liveness && (t.phase === "searching" || t.phase === "rejected") && !opts.noLabels) {
         lines.push("liveness " + t.liveness);
       }
       lines.forEach(function (text, i) {
         var tw = g.measureText(text).width + 8, ty = Math.max(0, y - (lines.length - i) * (font + 6));
-        g.fillStyle = "rgba(0,0,0,.65)"; g.fillRect(x, ty, tw, font + 6);
-        g.fillStyle = c; g.fillText(text, x + 4, ty + font);
+        var tx = Math.max(0, Math.min(x, canvas.width - tw));   // inside the frame
+        g.fillStyle = "rgba(0,0,0,.65)"; g.fillRect(tx, ty, tw, font + 6);
+        g.fillStyle = c; g.fillText(text, tx + 4, ty + font);
       });
       if (t.prompt && !opts.noPrompt) banner(g, canvas, t.prompt, font * 1.6, 0, "#ffd166");
     });
