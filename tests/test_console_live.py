@@ -186,3 +186,42 @@ def test_one_click_enrol_over_http_needs_the_admin_and_the_csrf_token(terminal):
     assert answer["result"]["user_id"] == "http_person" and answer["result"]["face_token"]
     users = AipFace("edge", "", "", config=cfg).getGroupUsers("default")
     assert "http_person" in users["result"]["user_id_list"]
+
+
+def test_a_slow_viewer_gets_fewer_frames_never_a_queue(terminal):
+    import asyncio
+    import json
+    import struct
+
+    import aiohttp
+    session, _ = _login(terminal.url, "admin", terminal.password)
+    cookies = session.cookies.get_dict()
+    url = terminal.url.replace("http", "ws", 1) + "/console/api/live/demo"
+
+    def header(data: bytes) -> dict:
+        n = struct.unpack(">I", data[:4])[0]
+        return json.loads(data[4:4 + n])
+
+    async def slow() -> tuple[dict, dict]:
+        async with aiohttp.ClientSession(cookies=cookies) as s, s.ws_connect(url) as ws:
+            first = header((await ws.receive(timeout=20)).data)
+            with pytest.raises(asyncio.TimeoutError):   # not acknowledged: nothing more is sent
+                await ws.receive(timeout=1.5)
+            await ws.send_str("next")
+            return first, header((await ws.receive(timeout=10)).data)
+    first, second = asyncio.run(slow())
+    # the frame after the pause is the newest, not the next in line: ~10 a second were skipped
+    assert second["seq"] > first["seq"] + 5, (first["seq"], second["seq"])
+    assert time.time() - second["captured"] < 1.0
+    unauth = asyncio.run(_refused(url))
+    assert unauth == 401
+
+
+async def _refused(url: str) -> int:
+    import aiohttp
+    async with aiohttp.ClientSession() as s:
+        try:
+            async with s.ws_connect(url):
+                return 101
+        except aiohttp.WSServerHandshakeError as exc:
+            return exc.status
