@@ -46,6 +46,7 @@ def test_login_and_cookie_flags(hub):
     assert "Path=/console" in cookie and "Secure" not in cookie      # plain http on loopback
     page = s.get(srv.url + "/console/status", timeout=10)
     assert page.status_code == 200 and "admin (admin)" in page.text
+    assert s.get(srv.url + "/console", timeout=10).url == srv.url + "/console/status"   # /console -> home
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     assert page.headers["X-Frame-Options"] == "DENY"
 

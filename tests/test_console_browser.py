@@ -163,6 +163,14 @@ def test_terminals_page_shows_a_following_terminal(tmp_path, browser):  # noqa: 
         assert wait_until(lambda: (browser.refresh(), "following" in browser.css("#sync").text)[1], timeout=30, step=1.0)
         assert "cursor / hub head" in browser.css("#sync").text.lower()
         browser.shot("terminal-status")
+        # its library is the hub's replica: a change made here is refused as the API refuses it
+        browser.get(terminal.url + "/console/library?app=1001")
+        assert "lobby" in browser.css("#groups").text
+        browser.css("input[name=group]").send_keys("local")
+        browser.css("form[action='/console/library/group'] button").click()
+        refusal = browser.wait_css(".alert").text
+        browser.shot("terminal-replica-refused")
+        assert refusal.split()[0] == "6" and "follows the hub " + hub.url in refusal, refusal
     finally:
         if terminal is not None:
             terminal.stop()

@@ -141,6 +141,10 @@ def test_status_shows_the_loops_status_file(hub):
     cams = re.search(r'<section class="card" id="cameras">(.*?)</section>', text, re.S).group(1)
     assert "<td>demo</td>" in cams and "Processed fps" in cams
     assert "Match threshold" in text
+    snap = s.get(srv.url + "/console/api/status", timeout=10).json()["result"]
+    assert snap["runner"]["cameras"]["demo"]["frames"] > 0 and snap["from_file"] is True
+    assert snap["sizes"]["1001"]["users"] == 1 and snap["health"]["status"] == "ok"
+    assert requests.get(srv.url + "/console/api/status", timeout=10).status_code == 401   # no session
 
 
 def test_a_page_of_an_unknown_app_is_refused(hub):

@@ -99,4 +99,8 @@ def mount(app: web.Application, ctx: ConsoleContext) -> None:
     reason = refusal(ctx.config)
     if reason:
         log.warning("%s", reason)
+
+    async def bare(request: web.Request) -> web.Response:   # /console -> /console/
+        return redirect("/console/")
+    app.router.add_get("/console", bare)                     # before the sub-app: routes match in order
     app.add_subapp("/console/", refused_app(reason) if reason else console_app(ctx))

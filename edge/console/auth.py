@@ -1,11 +1,12 @@
 """Who may use the console: users, sessions, login attempts, roles, CSRF (docs/console.md).
 
 Console users are not the API's apps: an installer's password never opens the Baidu API
-and an APP_ID's secret never opens the console. Passwords are hashed with Argon2id
-(argon2-cffi's RFC 9106 low-memory profile: t=3, 64 MiB, p=4). Sessions are server-side
-rows in <data_dir>/console/console.db (the cookie holds a random token; the file keeps
-only its SHA-256), ending after `session_idle_s` unused or `session_max_s` after login;
-a login always starts a new session (the id is rotated, a fixation attempt is dropped).
+and an APP_ID's secret never opens the console. Passwords are hashed with Argon2id at
+OWASP's recommended minimum (m=19 MiB, t=2, p=1: on a terminal a login's hash shares the
+RAM with the models). Sessions are server-side rows in <data_dir>/console/console.db
+(the cookie holds a random token; the file keeps only its SHA-256), ending after
+`session_idle_s` unused or `session_max_s` after login; a login always starts a new
+session (the id is rotated, a fixation attempt is dropped).
 Failed logins are counted per remote address and per user name over a sliding window;
 past either limit a login is refused without even checking the password.
 
@@ -47,11 +48,15 @@ ALWAYS_ALLOWED_WRITES = ("/console/logout",)  # a viewer may end its own session
 NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 MIN_PASSWORD = 10
 SEEN_EVERY_S = 60.0        # a session's last use is written at most this often (flash wear), idle_s/10 if less
-HASH_SLOTS = 2             # Argon2 verifications at once (64 MiB each)
+HASH_SLOTS = 1             # Argon2 verifications at once: each takes ARGON2["memory_cost"] KiB
+# Argon2id at OWASP's recommended minimum (m=19 MiB, t=2, p=1) rather than argon2-cffi's
+# default (RFC 9106's 64 MiB, t=3, p=4): on a terminal a login's hash shares the RAM
+# with the models (the default added 64 MiB to the server's peak per concurrent login).
+ARGON2 = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1}
 NOT_LOGGED_IN, NOT_ALLOWED, TOO_MANY = 110, 6, 18   # Baidu's codes: token invalid, no permission, qps limit
 
-_hasher = PasswordHasher()                 # argon2id, RFC 9106 low-memory defaults
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))   # verified for an unknown name: same time
+HASHER = PasswordHasher(**ARGON2)         # argon2id (argon2-cffi's default type)
+_DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))   # verified for an unknown name: same time
 
 
 class UserError(ValueError):
@@ -123,7 +128,7 @@ class ConsoleDB(SqliteFile):
         check_name(name), check_password(password)
         if role not in ROLES:
             raise UserError(f"a role is one of {', '.join(ROLES)}")
-        digest, now = _hasher.hash(password), time.time()
+        digest, now = HASHER.hash(password), time.time()
         with self._write() as db:
             if db.execute("SELECT 1 FROM users WHERE name=?", (name,)).fetchone():
                 raise UserError(f"user {name} exists (change its password with `edge console user passwd`)")
@@ -132,7 +137,7 @@ class ConsoleDB(SqliteFile):
     def set_password(self, name: str, password: str) -> None:
         """A new password; every session of the user ends."""
         check_password(password)
-        digest = _hasher.hash(password)
+        digest = HASHER.hash(password)
         with self._write() as db:
             if not db.execute("UPDATE users SET hash=?, updated=? WHERE name=?", (digest, time.time(), name)).rowcount:
                 raise UserError(f"no user {name}")
@@ -154,14 +159,14 @@ class ConsoleDB(SqliteFile):
         row = self._all("SELECT hash, role FROM users WHERE name=?", (name,)) if NAME_RE.match(name or "") else []
         stored = row[0][0] if row else _DUMMY_HASH
         try:
-            _hasher.verify(stored, password)
+            HASHER.verify(stored, password)
         except (VerificationError, InvalidHashError):
             return None
         if not row:
             return None
-        if _hasher.check_needs_rehash(stored):   # parameters raised since it was set
+        if HASHER.check_needs_rehash(stored):   # parameters raised since it was set
             with self._write() as db:
-                db.execute("UPDATE users SET hash=? WHERE name=?", (_hasher.hash(password), name))
+                db.execute("UPDATE users SET hash=? WHERE name=?", (HASHER.hash(password), name))
         return row[0][1]
 
     # -- sessions ---------------------------------------------------------------------

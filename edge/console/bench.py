@@ -1,4 +1,4 @@
-"""The live view's figures (scripts/bench_console.py, docs/console.md "Live view"): a real
+"""The live view's figures (scripts/bench_live.py, docs/console.md "Live view"): a real
 `edge run` on the demo camera, a real headless Chromium drawing its live view, and
 extra WebSocket viewers; per phase the loop's processed fps and CPU, the browser's
 capture-to-drawn latency (Date.now() minus the frame's capture time: one clock, one

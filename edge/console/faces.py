@@ -62,10 +62,10 @@ class Faces:
     def store(self, app_id: str):
         return self.ctx.runtime.library(app_id).store
 
-    async def run(self, fn, *args, infer: bool = False):
-        """fn(*args) off the event loop: the API's pools when this process has them."""
+    async def run(self, fn, *args):
+        """fn(*args) off the event loop: in the API's library pool when this process has one."""
         service = self.ctx.service
-        pool = None if service is None else (service.infer_pool if infer else service.io_pool)
+        pool = None if service is None else service.io_pool
         return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(fn, *args))
 
     def call(self, app_id: str, method: str, *args) -> Answer:
@@ -77,6 +77,11 @@ class Faces:
         """After a write, on the event loop: the hub's followers' long-polls wake at once."""
         if self.ctx.service is not None:
             self.ctx.service.feed.poke(app_id)
+
+    def replica_of(self, app_id: str) -> str | None:
+        """The hub this app's library follows (a replica changes only through it), or None."""
+        state = self.store(app_id).replica_state()
+        return None if state is None else str(state.get("hub") or "its hub")
 
     # -- reads ------------------------------------------------------------------------
     def groups(self, app_id: str, start: int) -> Answer:

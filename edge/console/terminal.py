@@ -1,5 +1,5 @@
 """A real `edge run` on the demo camera with its console, for the browser tests and
-scripts/bench_console.py: started in a folder of its own, its address and first admin
+scripts/bench_live.py: started in a folder of its own, its address and first admin
 password read from what it prints, stopped with SIGTERM."""
 from __future__ import annotations
 

@@ -4,7 +4,6 @@ shown; a rejected one with its Baidu code and message."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 
 from aiohttp import web
 
@@ -12,17 +11,13 @@ from edge.config import ConfigError
 from edge.console.auth import require
 from edge.console.context import CTX_KEY
 from edge.console.faces import app_ids
-from edge.console.pages.library import url
+from edge.console.pages.library import field, url
 from edge.console.render import render
 from edge.enroll import Enroller, Outcome
 from edge.sqlite import StorageError
 
 QUALITY = ("NORMAL", "LOW", "HIGH", "NONE")   # the first is the default, as `edge enroll`
 MAX_PHOTOS = 20
-
-
-def _enroller(ctx, app_id: str, quality: str) -> Enroller:
-    return Enroller(ctx.config, app_id, quality=quality)
 
 
 def _form(request, status=200, **values):
@@ -39,14 +34,13 @@ async def page(request: web.Request) -> web.Response:
 
 
 def _enrol_all(ctx, app_id, quality, group_id, user_id, user_info, photos) -> list[Outcome]:
-    enroller = _enroller(ctx, app_id, quality)
+    enroller = Enroller(ctx.config, app_id, quality=quality)   # as `edge enroll --quality`
     outcomes = []
     for name, data in photos:
         if not data:
             outcomes.append(Outcome(name, group_id, user_id, "error", error_msg="the file is empty"))
             continue
-        outcome = enroller.enroll(group_id, user_id, data, name, user_info or None)
-        outcomes.append(outcome)
+        outcomes.append(enroller.enroll(group_id, user_id, data, name, user_info or None))
     return outcomes
 
 
@@ -54,9 +48,9 @@ def _enrol_all(ctx, app_id, quality, group_id, user_id, user_info, photos) -> li
 async def upload(request: web.Request) -> web.Response:
     ctx = request.app[CTX_KEY]
     form = await request.post()
-    get = lambda k: str(form.get(k, "")).strip()   # noqa: E731
-    values = {"app_id": get("app"), "group_id": get("group"), "user_id": get("user"), "user_info": get("user_info"),
-              "quality": get("quality") if get("quality") in QUALITY else QUALITY[0]}
+    quality = field(form, "quality")
+    values = {"app_id": field(form, "app"), "group_id": field(form, "group"), "user_id": field(form, "user"),
+              "user_info": field(form, "user_info"), "quality": quality if quality in QUALITY else QUALITY[0]}
     photos = [(f.filename or "photo", f.file.read()) for f in form.getall("photos", []) if hasattr(f, "file")]
     if values["app_id"] not in app_ids(ctx):
         return _form(request, 400, error={"error_code": 216110, "error_msg": "no such library (APP_ID)"}, **values)
@@ -76,8 +70,7 @@ async def upload(request: web.Request) -> web.Response:
         return _form(request, 503, error={"error_code": 222915, "error_msg": str(err)}, **values)
     if any(o.status == "enrolled" for o in outcomes) and ctx.service is not None:
         ctx.service.feed.poke(values["app_id"])
-    digests = {o.source: hashlib.sha256(d).hexdigest()[:12] for (_n, d), o in zip(photos, outcomes)}
-    return _form(request, outcomes=outcomes, digests=digests, **values)
+    return _form(request, outcomes=outcomes, **values)
 
 
 def setup(app: web.Application, ctx) -> None:

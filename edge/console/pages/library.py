@@ -15,6 +15,7 @@ from edge.sqlite import StorageError
 
 FACES_KEY = web.AppKey("console_faces", Faces)
 UNKNOWN_APP = 216110   # Baidu: appid not exist
+NO_PERMISSION = 6      # what a replica's library answers a change
 
 
 def _app_id(request: web.Request, values) -> str | None:
@@ -102,39 +103,46 @@ async def user(request: web.Request) -> web.Response:
                   memberships=found.result["user_list"] if found.ok else [], faces=by_group, url=url)
 
 
+def field(form, key: str) -> str:
+    value = form.get(key, "")
+    return value.strip() if isinstance(value, str) else ""
+
+
 async def _change(request: web.Request, op: str) -> web.Response:
-    """One admin change from a form; back to where it came from with its outcome."""
+    """One admin change from a form, then back to the page it concerns with its outcome
+    (a refusal: Baidu's code and message, on the user's page)."""
     form = await request.post()
-    get = lambda k: str(form.get(k, "")).strip()   # noqa: E731
-    app_id = _app_id(request, {"app": get("app")})
+    app_id = _app_id(request, {"app": field(form, "app")})
     if app_id is None:
         return _no_app(request)
-    faces, user_id, group_id = request.app[FACES_KEY], get("user"), get("group")
+    faces, user_id, group_id = request.app[FACES_KEY], field(form, "user"), field(form, "group")
+    user_page = url("/user", app=app_id, user=user_id)
     try:
         if op == "group":
-            answer, done, back = await faces.run(faces.add_group, app_id, group_id), f"group {group_id} created", \
-                url("", app=app_id)
+            answer = await faces.run(faces.add_group, app_id, group_id)
+            done, back = f"group {group_id} created", url("", app=app_id)
         elif op in ("copy", "move"):
-            dst = get("dst")
+            dst = field(form, "dst")
             answer = await faces.run(getattr(faces, op), app_id, user_id, group_id, dst)
-            done = f"{user_id} {'copied' if op == 'copy' else 'moved'} from {group_id} to {dst}"
-            back = url("/user", app=app_id, user=user_id)
+            done, back = f"{user_id} {'copied' if op == 'copy' else 'moved'} from {group_id} to {dst}", user_page
         elif op == "delete":
             answer = await faces.run(faces.delete_user, app_id, group_id, user_id)
             done, back = f"{user_id} deleted from {group_id}", url("/group", app=app_id, group=group_id)
         else:
-            answer = await faces.run(faces.delete_face, app_id, group_id, user_id, get("face_token"))
-            done, back = f"face {get('face_token')} of {user_id} deleted", url("/user", app=app_id, user=user_id)
+            token = field(form, "face_token")
+            answer = await faces.run(faces.delete_face, app_id, group_id, user_id, token)
+            done, back = f"face {token} of {user_id} deleted", user_page
     except StorageError as err:
         return _storage(request, err)
     if answer.ok:
         faces.written(app_id)
         flash(request, done)
-    else:
-        flash(request, answer.error_msg, answer.error_code)
-        if op != "group":
-            back = url("/user", app=app_id, user=user_id)
-    return redirect(back)
+        return redirect(back)
+    message = answer.error_msg
+    if answer.error_code == NO_PERMISSION and (hub := await faces.run(faces.replica_of, app_id)):
+        message += f": this library follows the hub {hub}; change it there"
+    flash(request, message, answer.error_code)
+    return redirect(back if op == "group" else user_page)
 
 
 @require("admin")

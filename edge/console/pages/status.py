@@ -65,13 +65,25 @@ def snapshot(ctx) -> dict:
             "status_path": str(ctx.config.runtime_path / "status.json")}
 
 
-@require("viewer")
-async def page(request: web.Request) -> web.Response:
+async def _snapshot(request: web.Request) -> dict:
     ctx = request.app[CTX_KEY]
     pool = ctx.service.io_pool if ctx.service is not None else None
-    snap = await asyncio.get_running_loop().run_in_executor(pool, snapshot, ctx)
-    return render(request, "status.html", **snap)
+    return await asyncio.get_running_loop().run_in_executor(pool, snapshot, ctx)
+
+
+@require("viewer")
+async def page(request: web.Request) -> web.Response:
+    return render(request, "status.html", **await _snapshot(request))
+
+
+@require("viewer")
+async def api(request: web.Request) -> web.Response:
+    """The same as JSON (for a page's script or a monitoring probe with a session)."""
+    snap = await _snapshot(request)
+    snap["sizes"] = {app: {"faces": f, "users": u} for app, (f, u) in snap["sizes"].items()}
+    return web.json_response({"error_code": 0, "error_msg": "SUCCESS", "result": snap})
 
 
 def setup(app: web.Application, ctx) -> None:
     app.router.add_get("/status", page, name="status")
+    app.router.add_get("/api/status", api, name="api_status")
