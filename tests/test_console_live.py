@@ -225,3 +225,24 @@ async def _refused(url: str) -> int:
                 return 101
         except aiohttp.WSServerHandshakeError as exc:
             return exc.status
+
+
+def test_with_liveness_off_the_enrolled_demo_is_welcomed_on_the_kiosk(tmp_path, browser):  # noqa: F811
+    term = start_terminal(tmp_path / "t", "liveness_control: NONE")
+    try:
+        admin, csrf = _login(term.url, "admin", term.password)
+        end, answer = time.monotonic() + 40, None
+        while time.monotonic() < end:
+            answer = admin.post(term.url + "/console/api/live/demo/enrol", json={"user_id": "ann", "user_info": "Ann"},
+                                headers={"X-CSRF-Token": csrf}, timeout=60).json()
+            if answer["error_code"] not in RETRY_CODES:
+                break
+        assert answer["error_code"] == 0, answer
+        browser.login(term.url, "admin", term.password)
+        browser.get(term.url + "/console/kiosk")
+        browser.wait_text("[data-banner-text]", "Welcome, Ann", 40)   # decided afresh, or on the next pass
+        assert "recognised" in browser.css("[data-banner]").get_attribute("class")
+        browser.shot("welcome")
+    finally:
+        assert term.stop() == 0
+    assert '"kind":"recognised"' in term.output and '"user_id":"ann"' in term.output
