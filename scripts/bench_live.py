@@ -19,7 +19,8 @@ a = p.parse_args()
 with tempfile.TemporaryDirectory(prefix="bench-console-") as tmp:
     print(f"load average {os.getloadavg()[0]:.2f} at start")
     cfg = load_config()
-    print(f"one frame scaled and JPEG-encoded (640x480, quality 70, encoder thread): {encode_ms(cfg.models_dir):.2f} ms")
+    print(f"one frame scaled and JPEG-encoded (640x480, quality 70, encoder thread): "
+          f"{encode_ms(cfg.models_dir):.2f} ms")
     print("a demo frame processed: {:.1f} ms; its overlay built (processing thread, watched frames only): "
           "{:.2f} ms".format(*overlay_ms(cfg, Path(tmp))))
     for ph in run_bench(Path(tmp), a.seconds, a.fps, a.extra):

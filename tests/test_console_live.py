@@ -76,7 +76,8 @@ def test_the_kiosk_shows_guidance_or_a_result(terminal, browser):  # noqa: F811
         time.sleep(0.3)
     words = ("Step in front", "Come closer", "Not recognised", "Not let in", "Blink", "Welcome", "Look", "Hold")
     assert seen and all(any(w in t for w in words) for t in seen), seen
-    size = browser.execute_script("return parseFloat(getComputedStyle(document.querySelector('.kiosk-banner')).fontSize)")
+    size = browser.execute_script(
+        "return parseFloat(getComputedStyle(document.querySelector('.kiosk-banner')).fontSize)")
     assert size >= 40   # readable from 1.5 m
     browser.shot("kiosk")
 

@@ -10,6 +10,11 @@
   var COLOURS = { tracking: "#4aa3ff", searching: "#4aa3ff", recognised: "#2fbf56", unknown: "#f0b429",
                   rejected: "#ff4d4f" };
 
+  function div(parent, cls, text) {
+    var d = document.createElement("div");
+    d.className = cls; d.textContent = text; parent.appendChild(d);
+  }
+
   function score(v) { return v === null || v === undefined ? "" : v.toFixed(1); }
 
   function label(t, short) {
@@ -116,9 +121,9 @@
     if (liveness(t)) bits.push(liveness(t));
     if (t.prompt) bits.push("challenge: " + t.prompt);
     if (t.guidance) bits.push("guidance: " + t.guidance);
-    if (bits.length) { var p = document.createElement("div"); p.className = "muted"; p.textContent = bits.join(" | "); li.appendChild(p); }
+    if (bits.length) div(li, "muted", bits.join(" | "));
     var w = t.error_code && why[String(t.error_code)];
-    if (w) { var e = document.createElement("div"); e.className = "why"; e.textContent = w.explain; li.appendChild(e); }
+    if (w) div(li, "why", w.explain);
     return li;
   }
 
@@ -155,7 +160,7 @@
   function say(box, cls, text, detail) {
     box.className = "live-result " + cls;
     box.textContent = text;
-    if (detail) { var d = document.createElement("div"); d.className = "why"; d.textContent = detail; box.appendChild(d); }
+    if (detail) div(box, "why", detail);
   }
 
   function enrolForm(section, form) {
@@ -187,17 +192,27 @@
       function busy(on) { buttons.forEach(function (b) { b.disabled = on; }); }
       busy(true);
       post(base + "/capture", csrf, fields()).then(function (a) {
-        if (a.error_code !== 0) { busy(false); say(box, "alert", a.error_code + " " + a.error_msg, a.explain || ""); return; }
+        if (a.error_code !== 0) {
+          busy(false);
+          say(box, "alert", a.error_code + " " + a.error_msg, a.explain || "");
+          return;
+        }
         var timer = setInterval(function () {
-          fetch(base + "/capture", { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (s) {
+          fetch(base + "/capture", { credentials: "same-origin" }).then(function (r) { return r.json(); })
+          .then(function (s) {
             var st = s.result || {};
-            if (st.running) { say(box, "", ">> " + (st.hint || "...") + " (" + st.enrolled + "/" + st.frames + ")"); return; }
+            if (st.running) {
+              say(box, "", ">> " + (st.hint || "...") + " (" + st.enrolled + "/" + st.frames + ")");
+              return;
+            }
             clearInterval(timer);
             busy(false);
             var bad = (st.outcomes || []).filter(function (o) { return o.status === "rejected"; });
             say(box, st.enrolled ? "notice" : "alert", st.enrolled + " of " + st.frames + " frames enrolled for " +
                 st.group_id + "/" + st.user_id + (st.error ? ": " + st.error : ""),
-                bad.map(function (o) { return "rejected " + o.error_code + " " + o.error_msg + ": " + (o.explain || ""); }).join("\n"));
+                bad.map(function (o) {
+                  return "rejected " + o.error_code + " " + o.error_msg + ": " + (o.explain || "");
+                }).join("\n"));
           });
         }, 400);
       });
