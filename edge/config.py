@@ -71,6 +71,7 @@ class RunConfig:
     duration_s: float = 0.0           # stop after this long (0: run until SIGTERM)
     status_interval_s: float = 2.0    # status file and log line refresh
     metrics_port: int = 0             # Prometheus metrics on 127.0.0.1:PORT (0: off)
+    serve: bool = True                # also serve the API and the web console on server.host:server.port
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from edge.aip.v3 import AipFace
 from edge.config import Config, ConfigError
 from edge.errors import EdgeError
 from edge.fileio import write_atomic
+from edge.guidance import guidance  # noqa: F401 - shared with the console (edge/guidance.py)
 from edge.library.scores import score_to_similarity
 
 log = logging.getLogger(__name__)
@@ -78,30 +79,6 @@ def folder_items(root: Path) -> Iterator[tuple[str, str, Path]]:
         for user_dir in sorted(p for p in group_dir.iterdir() if p.is_dir()):
             for photo in sorted(p for p in user_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
                 yield group_dir.name, user_dir.name, photo
-
-
-MIN_FACE_SHARE = 0.18   # face height / frame height below this: "come closer"
-HINTS = {223114: "Hold still", 223115: "More light, please", 223116: "Move into the middle of the picture",
-         223129: "Look straight at the camera"}
-
-
-def guidance(faces, shape, level: str) -> str | None:
-    """What to tell the person in front of the camera, or None when the frame is good."""
-    from edge.analysis.gating import OCCLUSION_CODES, quality_failure
-    if not faces:
-        return "Step in front of the camera and look at it"
-    if len(faces) > 1:
-        return "Only one person in front of the camera, please"
-    face = faces[0]
-    if face.height < MIN_FACE_SHARE * shape[0]:
-        return "Come closer"
-    code = quality_failure(face, level)
-    if code in HINTS:
-        return HINTS[code]
-    if code in OCCLUSION_CODES.values():
-        part = next(p for p, c in OCCLUSION_CODES.items() if c == code).replace("_", " ")
-        return f"Uncover your face: the {part} is hidden"
-    return None
 
 
 class Enroller:

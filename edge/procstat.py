@@ -27,3 +27,10 @@ def proc_io(pid: int | str = "self") -> dict[str, int]:
         key, value = line.split(":")
         out[key] = int(value)
     return out
+
+
+def cpu_seconds(pid: int | str = "self") -> float:
+    """CPU time a process has used so far (user + system, all its threads), in seconds."""
+    import os
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -15,13 +15,13 @@ from aiohttp import web
 from edge.config import Config
 from edge.console import auth
 from edge.console.context import CTX_KEY, ConsoleContext
-from edge.console.pages import account, enrol, events, library, status, terminals
+from edge.console.pages import account, enrol, events, library, live, status, terminals
 from edge.console.render import FLASH_KEY, redirect
 
 log = logging.getLogger("edge.console")
 
 STATIC = Path(__file__).with_name("static")
-PAGES = [account, status, library, terminals, enrol, events]   # each: setup(app, ctx); append yours
+PAGES = [account, live, status, library, terminals, enrol, events]   # each: setup(app, ctx); append yours
 HOME_ORDER = ("live", "status")                          # /console/ opens the first of these that exists
 CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")

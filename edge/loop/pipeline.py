@@ -82,6 +82,10 @@ class TrackState:
     decided_at: float | None = None
     announced: bool = False
     liveness: MotionLiveness | None = None
+    # what the live view shows (edge/loop/views.py); references kept, nothing computed
+    face: object | None = None              # the last frame's Face of this track
+    code: int | None = None                 # its quality code (None: passed)
+    result: Event | None = None             # the track's event, once announced
 
 
 @dataclass
@@ -119,6 +123,7 @@ class Pipeline:
         self._last_ts = 0.0
         self.flush_error: Exception | None = None
         self.sources: list[float] = []                  # per returned event: the capture time it rests on
+        self._redecide = threading.Event()
 
     def refresh_threshold(self, seq: int | None = None) -> Threshold:
         """The match score for the faces searched at change `seq` (None: the store's newest);
@@ -141,12 +146,26 @@ class Pipeline:
             self._seq = seq
         return self.threshold
 
+    def redecide(self) -> None:
+        """Decide the open tracks afresh from the next frame (any thread): a person was just
+        enrolled from the live view and must not wait to leave the camera to be named. Their
+        earlier event stands; each track gets one more."""
+        self._redecide.set()
+
+    def _forget_decisions(self) -> None:
+        self._redecide.clear()
+        for track in self.tracker.tracks.values():
+            track.state.pop("loop", None)
+            self.worker.cancel(track.track_id)
+
     def process(self, image: np.ndarray, ts: float) -> list[Event]:
         """Events this frame (or the worker's results since the last one) completes; `ts`
         is the capture time in seconds. `self.sources` then holds, per event, the capture
         time of the frame it rests on (a searched frame's, for a worker's result)."""
         t0 = time.perf_counter()
         self._last_ts = ts
+        if self._redecide.is_set():
+            self._forget_decisions()
         # Results finished while this frame was awaited are decided now, not after it; their
         # events wait in _carry, so that a failing frame cannot lose them.
         error = self._collect(ts, self._carry)
@@ -261,10 +280,11 @@ class Pipeline:
     def _frame(self, track: Track, face, image: np.ndarray, ts: float) -> Event | None:
         st = self._state(track)
         st.frames += 1
+        st.face = face
         if st.announced:  # decided and announced: no mesh, quality or search until it leaves
             return None
         self.analyser.complete(image, face, {"landmarks", "quality"})
-        code = quality_failure(face, self.rules.quality_control, self.rules.max_pose_deg)
+        code = st.code = quality_failure(face, self.rules.quality_control, self.rules.max_pose_deg)
         if st.liveness is not None:
             st.liveness.update(face if code is None else None, ts, image if code is None else None)
         if code:
@@ -348,10 +368,11 @@ class Pipeline:
         self.worker.cancel(track.track_id)
         d = st.decision
         hit = d.hit if d is not None and kind == "recognised" else None
-        return Event(kind, camera=self.camera, track_id=track.track_id,
+        st.result = Event(kind, camera=self.camera, track_id=track.track_id,
                      user_id=hit.user_id if hit else "", group_id=hit.group_id if hit else "",
                      user_info=hit.user_info if hit else "",
                      score=(d.score if d is not None else None), error_code=code,
                      error_msg=MESSAGES.get(code, "") if code else "", reason=reason,
                      frames=st.frames, liveness=verdict.state if verdict else "",
                      ts=time.time())
+        return st.result

@@ -36,6 +36,7 @@ from edge.imaging import decode_image
 from edge.imaging.frame import in_frame
 from edge.loop.open_set import OpenSetTarget, Threshold, threshold, track_draws
 from edge.loop.pipeline import LoopRules, Pipeline
+from edge.loop.views import overlay
 from edge.models.manifest import sample_path
 from edge.sqlite import StorageError, open_or_set_aside
 from edge.statusfile import StatusFile
@@ -181,6 +182,8 @@ class Runner:
         self.fault: StorageError | None = None   # the library broke while running
         self.follower = None                     # the hub's follower when `sync:` is set (docs/sync.md)
         self._storage_logged = float("-inf")
+        self.live = None                         # edge.console.live.LiveHub when the console is hosted
+        self.console = None                      # edge.console.hosting.ConsoleHost (run.serve)
 
     def _warm_up(self) -> None:
         """The models' first runs on the demo photo in a 640x480 frame, before any camera
@@ -215,6 +218,10 @@ class Runner:
             if not self._handle(name, pipeline, lambda: pipeline.process(frame.image, frame.timestamp), st,
                                 frame.timestamp, f"frame {frame.seq}"):
                 break
+            live = self.live
+            if live is not None and live.wants(name):   # a dict lookup while nobody watches
+                live.offer(name, frame.image, frame.timestamp,
+                           lambda: overlay(pipeline, frame.image.shape, frame.timestamp))
         for event in pipeline.flush():
             self._publish(event, st)
         if isinstance(pipeline.flush_error, StorageError):
@@ -309,6 +316,9 @@ class Runner:
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop_event.set())
+        if self.config.run.serve:   # before the warm-up: the address is printed at once
+            from edge.console.hosting import start_console
+            self.console = start_console(self)
         self._warm_up()
         self.cameras.start()
         if self.config.sync.enabled:
@@ -361,6 +371,8 @@ class Runner:
         self.cameras.stop()
         if self.follower is not None:
             self.follower.stop()
+        if self.console is not None:
+            self.console.stop()
         final = self.snapshot()
         self.status_file.write(final)
         self.bus.offer_status(final)   # the cameras' last state (stopped) before MQTT says offline

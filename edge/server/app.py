@@ -508,6 +508,26 @@ def tls_context(config: Config) -> ssl.SSLContext | None:
     return ctx
 
 
+async def start_site(service: FaceService, app: web.Application) -> tuple[GuardedRunner, str]:
+    """`app` listening on server.host:server.port behind the protocol guard (`edge serve`,
+    and `edge run` hosting the console); OSError when the address is taken."""
+    config, srv = service.config, service.config.server
+    guard = Guard(Limits(srv.header_timeout_s, srv.body_timeout_s, srv.max_connections, srv.send_timeout_s),
+                  EventLog(limit=srv.http_log_per_min), count=service.metrics.count_rejected)
+    runner = GuardedRunner(app, guard, access_log=None, handle_signals=False, auto_decompress=False,
+                           keepalive_timeout=srv.keepalive_s)
+    await runner.setup()
+    ctx = tls_context(config)
+    site = web.TCPSite(runner, srv.host, srv.port, ssl_context=ctx, backlog=256)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    host, port = runner.addresses[0][:2]
+    return runner, f"{'https' if ctx else 'http'}://{host}:{port}"
+
+
 async def _serve(config: Config, ready=None) -> None:
     service = FaceService(config)
     loop = asyncio.get_running_loop()
@@ -518,21 +538,11 @@ async def _serve(config: Config, ready=None) -> None:
     # Malformed HTTP, read deadlines and the connection cap are handled below the app, in
     # the protocol (edge/server/protocol.py); keepalive_timeout also bounds the wait for a
     # first request on a new connection.
-    srv = config.server
-    guard = Guard(Limits(srv.header_timeout_s, srv.body_timeout_s, srv.max_connections, srv.send_timeout_s),
-                  EventLog(limit=srv.http_log_per_min), count=service.metrics.count_rejected)
     console = None
     if config.console.enabled:
         from edge.console.context import ConsoleContext
         console = ConsoleContext(config, service.runtime, role="hub", service=service)
-    runner = GuardedRunner(make_app(service, console=console), guard, access_log=None, handle_signals=False, auto_decompress=False,
-                           keepalive_timeout=srv.keepalive_s)
-    await runner.setup()
-    ctx = tls_context(config)
-    site = web.TCPSite(runner, config.server.host, config.server.port, ssl_context=ctx, backlog=256)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    url = f"{'https' if ctx else 'http'}://{host}:{port}"
+    runner, url = await start_site(service, make_app(service, console=console))
     if console is not None:
         announce_console(config, url)
     log.info("edge serve %s listening on %s (%d app(s), %d inference worker(s))",
@@ -554,17 +564,19 @@ async def _serve(config: Config, ready=None) -> None:
     await loop.run_in_executor(None, service.close)
 
 
-def announce_console(config: Config, url: str) -> None:
-    """The console's address, and on the first start the admin password (shown once)."""
+def announce_console(config: Config, url: str) -> str | None:
+    """The console's address, and on the first start the admin password (shown once;
+    returned too, for `edge run` to print it beside the address)."""
     from edge.console.app import refusal
     from edge.console.auth import ensure_admin
     if refusal(config):
-        return
+        return None
     log.info("console at %s/console/", url)
     password = ensure_admin(config)
     if password:
         log.warning("console: first start: created user admin with password %s (shown only now; "
                     "`edge console user passwd admin` sets another)", password)
+    return password
 
 
 def serve(config: Config, ready=None) -> int:
