@@ -13,13 +13,13 @@ import pytest
 from browser import browser  # noqa: F401 - the fixture
 from edge.aip.v3 import AipFace
 from edge.config import load_config
+from edge.console import terminal as edge_terminal
 from edge.events.attendance import CSV_COLUMNS
 from edge.models.manifest import REPO_ROOT, sample_path
 
 
 @pytest.fixture(scope="module")
 def terminal(tmp_path_factory):
-    terminal_mod = pytest.importorskip("edge.console.terminal", reason="edge run hosting the console (the live slice)")
     folder = tmp_path_factory.mktemp("terminal")
     # the demo photo's person enrolled, liveness off: the demo camera's tracks are recognised
     (folder / "enrol.yaml").write_text(f"data_dir: {folder / 'data'}\nmodels: {{dir: {REPO_ROOT / 'models'}}}\n")
@@ -28,7 +28,7 @@ def terminal(tmp_path_factory):
     answer = AipFace("edge", "", "", config=cfg).addUser(photo, "BASE64", "visitors", "demo_visitor",
                                                          {"user_info": "Dana Demo", "quality_control": "NONE"})
     assert answer["error_code"] == 0, answer
-    term = terminal_mod.start_terminal(folder, "liveness_control: NONE")
+    term = edge_terminal.start_terminal(folder, "liveness_control: NONE")
     yield term
     assert term.stop() == 0
     assert "Traceback" not in term.output
