@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]
 from edge.events.event import Event  # noqa: E402
 from edge.events.mqtt import MqttSink  # noqa: E402
 from edge.events.mqtt_config import MqttConfig  # noqa: E402
-from mqtt_support import Broker, Subscriber  # noqa: E402
+from edge.events.mosquitto import Broker, Subscriber  # noqa: E402
 
 TOPIC = "edge/bench/events"
 

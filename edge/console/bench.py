@@ -15,13 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.console.chromium import start as start_chromium
 from edge.console.terminal import Terminal, free_port, start_terminal
 from edge.procstat import cpu_seconds
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1280,900")   # as tests/browser.py
 
 
 @dataclass
@@ -42,16 +39,6 @@ class Phase:
         if self.kb_per_s:
             text += "; kB/s per viewer " + ", ".join(f"{k:.0f}" for k in self.kb_per_s)
         return text
-
-
-def chromium(profile: Path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (*FLAGS, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
 
 
 def login(driver, term: Terminal) -> None:
@@ -163,7 +150,7 @@ def run_bench(folder: Path, seconds: float = 20.0, fps: float = 30.0, extra: int
     driver = None
     try:
         phases = [phase(term, port, seconds)]
-        driver = chromium(folder / "chromium-profile")
+        driver = start_chromium(folder / "chromium-profile")
         login(driver, term)
         driver.get(term.url + "/console/live")
         time.sleep(2.0)
