@@ -140,6 +140,7 @@ def test_terminals_page_shows_a_following_terminal(tmp_path, browser):  # noqa: 
     try:
         browser.login(hub.url, "root", "admin-password-9")
         browser.wait_text("h1", "Status")
+        assert browser.css(".brand .role").text == "hub"
         browser.css(".nav a[href='/console/library']").click()   # make one change on the hub first
         browser.wait_css("input[name=group]").send_keys("lobby")
         browser.css("form[action='/console/library/group'] button").click()
@@ -162,6 +163,7 @@ def test_terminals_page_shows_a_following_terminal(tmp_path, browser):  # noqa: 
         browser.wait_text("h1", "Status")
         assert wait_until(lambda: (browser.refresh(), "following" in browser.css("#sync").text)[1], timeout=30, step=1.0)
         assert "cursor / hub head" in browser.css("#sync").text.lower()
+        assert browser.css(".brand .role").text == "replica"
         browser.shot("terminal-status")
         # its library is the hub's replica: a change made here is refused as the API refuses it
         browser.get(terminal.url + "/console/library?app=1001")

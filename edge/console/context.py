@@ -24,6 +24,13 @@ class ConsoleContext:
     status: Callable[[], dict | None] | None = None   # the loop's status snapshot (Runner.snapshot shape)
     events: Any = None                           # edge.console.events.EventFeed: history + live stream
 
+    @property
+    def badge(self) -> str:
+        """What the nav calls this server: an `edge serve` following a hub is a replica."""
+        if self.role == "hub" and getattr(getattr(self.config, "sync", None), "enabled", False):
+            return "replica"
+        return self.role
+
     def __post_init__(self):
         if self.role not in ROLES:
             raise ValueError(f"console role {self.role!r} is not one of {ROLES}")

@@ -70,7 +70,7 @@ def render(request: web.Request, template: str, status: int = 200, **values) -> 
     ctx = request.app[CTX_KEY]
     notices = request.app[FLASH_KEY].pop(session.key, []) if session else []
     page = ENV.get_template(template).render(
-        user=session, role=ctx.role, csrf_token=session.csrf if session else "",
+        user=session, role=ctx.role, server_kind=ctx.badge, csrf_token=session.csrf if session else "",
         nav=nav(request) if session else [], version=__version__, path=request.path, notices=notices,
         **values)
     return web.Response(text=page, status=status, content_type="text/html", charset="utf-8",
