@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from edge.events.mqtt_config import MqttConfig, validate_mqtt
+from edge.mqtt_config import MqttConfig, validate_mqtt
 from edge.models.manifest import PRECISIONS, REPO_ROOT
 from edge.sync.config import SyncConfig, validate_sync
 from edge.thresholds import LOOP_MAX_POSE_DEG

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 from edge.events.event import Event  # noqa: E402
 from edge.events.mqtt import MqttSink  # noqa: E402
-from edge.events.mqtt_config import MqttConfig  # noqa: E402
+from edge.mqtt_config import MqttConfig  # noqa: E402
 from edge.events.mosquitto import Broker, Subscriber  # noqa: E402
 
 TOPIC = "edge/bench/events"

@@ -20,7 +20,7 @@ def sink_for(kind: str, outbox: str, target: str):
         from edge.events.sinks import WebhookSink
         return WebhookSink(target, outbox, timeout=2.0, backoff_min_s=0.05, backoff_max_s=0.2)
     from edge.events.mqtt import MqttSink
-    from edge.events.mqtt_config import MqttConfig
+    from edge.mqtt_config import MqttConfig
     port, prefix = target.split("/", 1)
     return MqttSink(MqttConfig(host="127.0.0.1", port=int(port), prefix=prefix, node_id="worker",
                                reconnect_min_s=1, reconnect_max_s=1), outbox)

@@ -20,7 +20,7 @@ import pytest
 from edge.config import ConfigError, load_config
 from edge.events.event import Event, last_decision
 from edge.events.mqtt import MqttSink, TOPICS, discovery_messages
-from edge.events.mqtt_config import MqttConfig
+from edge.mqtt_config import MqttConfig
 from edge.events.outbox import Outbox
 from mqtt_support import Broker, Subscriber, first_seen, free_port, make_certs
 

@@ -30,7 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 import edge
 from edge.config import ConfigError
 from edge.events.event import format_iso
-from edge.events.mqtt_config import MqttConfig
+from edge.mqtt_config import MqttConfig
 from edge.events.outbox import Outbox, OutboxItem
 from edge.events.sinks import Backoff, OutboxSink
 

@@ -1,6 +1,8 @@
 """The `mqtt:` section: events and camera state to an MQTT broker (docs/mqtt.md).
 
-Kept apart from edge/events/mqtt.py so that loading a config never imports paho.
+Kept apart from edge/events/mqtt.py, and outside edge/events/, so that loading a config
+imports neither paho nor the events package (3 MB at every start, issue 15's memory
+bound: tests/test_memory.py).
 """
 from __future__ import annotations
 
