@@ -213,22 +213,11 @@ class EventHistory(SqliteFile):
 
     def search(self, q: Query) -> Page:
         """Newest first (time, then arrival); the page's `next` continues after its last."""
-        where, args = [], []
-        if q.since is not None:
-            where.append("ts>=?")
-            args.append(q.since)
-        if q.until is not None:
-            where.append("ts<?")
-            args.append(q.until)
-        if q.camera:
-            where.append("camera=?")
-            args.append(q.camera)
-        if q.kind:
-            where.append("kind=?")
-            args.append(q.kind)
-        if q.error_code is not None:
-            where.append("error_code=?")
-            args.append(q.error_code)
+        filters = [("ts>=?", q.since, q.since is not None), ("ts<?", q.until, q.until is not None),
+                   ("camera=?", q.camera, bool(q.camera)), ("kind=?", q.kind, bool(q.kind)),
+                   ("error_code=?", q.error_code, q.error_code is not None)]
+        where = [sql for sql, _, on in filters if on]
+        args = [value for _, value, on in filters if on]
         if q.person:
             where.append("(user_id LIKE ? ESCAPE '\\' OR user_info LIKE ? ESCAPE '\\')")
             args += [_like(q.person)] * 2

@@ -145,29 +145,12 @@ async def _change(request: web.Request, op: str) -> web.Response:
     return redirect(back if op == "group" else user_page)
 
 
-@require("admin")
-async def add_group(request):
-    return await _change(request, "group")
-
-
-@require("admin")
-async def copy_user(request):
-    return await _change(request, "copy")
-
-
-@require("admin")
-async def move_user(request):
-    return await _change(request, "move")
-
-
-@require("admin")
-async def delete_user(request):
-    return await _change(request, "delete")
-
-
-@require("admin")
-async def delete_face(request):
-    return await _change(request, "face")
+def _changer(op: str):
+    """The admin-only POST handler of one library change (the ops of `_change`)."""
+    @require("admin")
+    async def handler(request):
+        return await _change(request, op)
+    return handler
 
 
 def setup(app: web.Application, ctx) -> None:
@@ -176,8 +159,8 @@ def setup(app: web.Application, ctx) -> None:
     app.router.add_get("/library/group", group, name="library_group")
     app.router.add_get("/library/search", search, name="library_search")
     app.router.add_get("/library/user", user, name="library_user")
-    app.router.add_post("/library/group", add_group)
-    app.router.add_post("/library/user/copy", copy_user)
-    app.router.add_post("/library/user/move", move_user)
-    app.router.add_post("/library/user/delete", delete_user)
-    app.router.add_post("/library/face/delete", delete_face)
+    app.router.add_post("/library/group", _changer("group"))
+    app.router.add_post("/library/user/copy", _changer("copy"))
+    app.router.add_post("/library/user/move", _changer("move"))
+    app.router.add_post("/library/user/delete", _changer("delete"))
+    app.router.add_post("/library/face/delete", _changer("face"))
