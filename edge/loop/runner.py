@@ -60,7 +60,7 @@ class CameraStatus:
     fps_times: collections.deque = field(default_factory=lambda: collections.deque(maxlen=120))
     stage_ms: dict = field(default_factory=dict)
     errors: collections.deque = field(default_factory=lambda: collections.deque(maxlen=10))
-    last_event: dict | None = None     # the last decision (edge.events.mqtt.last_decision), for state topics
+    last_event: dict | None = None     # the last decision (edge.events.event.last_decision), for state topics
 
     def fps(self) -> float:
         t = self.fps_times
