@@ -182,17 +182,21 @@ def liveness_score(img_bgr: np.ndarray, box: np.ndarray, kps5: np.ndarray, human
     return min(live, HUMAN_CAP * human)
 
 
-def fit_logistic(x: np.ndarray, live: np.ndarray, l2: float = FIT["l2"]) -> tuple[np.ndarray, float]:
+def fit_logistic(x: np.ndarray, live: np.ndarray, l2: float = FIT["l2"],
+                 sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """(weights, bias) of an L2-regularised logistic regression, live = 1.
 
     Features are standardised for the fit (so `l2` treats them alike) and the weights
     mapped back to raw units; live and attack samples count equally in total whatever
-    their numbers, so a score of 0.5 means "as likely live as attack". Newton steps."""
+    their numbers, so a score of 0.5 means "as likely live as attack". `sample_weight`
+    reweights samples within their class (the class totals stay equal). Newton steps."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(live, dtype=np.float64)
     mu, sd = x.mean(0), x.std(0) + 1e-12
     z = np.hstack([(x - mu) / sd, np.ones((len(x), 1))])
-    cw = np.where(y > 0.5, 0.5 / max(y.mean(), 1e-12), 0.5 / max(1.0 - y.mean(), 1e-12)) / len(y)
+    sw = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    live_w, attack_w = float(sw[y > 0.5].sum()), float(sw[y <= 0.5].sum())
+    cw = sw * np.where(y > 0.5, 0.5 / max(live_w, 1e-12), 0.5 / max(attack_w, 1e-12))
     reg = np.eye(z.shape[1]) * l2 / len(y)
     reg[-1, -1] = 0.0
     w = np.zeros(z.shape[1])

@@ -31,6 +31,7 @@ from edge.loop.pipeline import LoopRules, Pipeline
 
 SHORT_S = 1.0          # a track shorter than this is "too short" (label only)
 SMALL_IOD_PX = 20.0    # native inter-ocular distance below this: "too small" (face_view upsamples to 56)
+PLANAR_GAIN = 0.15     # a pair with at most this gain "reads planar" (the label of the pair table)
 
 NEVER_DECIDE = DecisionRules(match_score=100.0, margin=0.0, min_votes=10 ** 6, max_frames=10 ** 6, fused=False)
 
@@ -139,20 +140,29 @@ def video_frames(path: Path, loops: int = 1) -> Iterator[tuple[np.ndarray, float
             yield f, (k * len(frames) + i) / fps
 
 
-def nuaa_sequences(root: Path) -> list[tuple[str, bool, list[tuple[Path, float]]]]:
+def nuaa_sequences(root: Path, by: str = "recording") -> list[tuple[str, bool, list[tuple[Path, float]]]]:
     """NUAA recordings (ID_glasses_pose_session) of labels.csv, frames in picNo order,
-    timestamps picNo / 20 s (as scripts/motion_liveness_report.py)."""
+    timestamps picNo / 20 s (as scripts/motion_liveness_report.py). by="subject": each
+    subject's recordings one after the other in pose order, the next starting 1 s after
+    the previous one's last frame (a print shown again, bent or moved differently)."""
     groups = collections.defaultdict(list)
     with open(root / "labels.csv", encoding="utf-8") as f:
         next(f)
         for line in f:
             rel, label = line.strip().rsplit(",", 1)
             parts = Path(rel).stem.split("_")
-            groups[("_".join(parts[:4]), label == "live")].append((int(parts[4]), root / rel))
+            key = "_".join(parts[:4]) if by == "recording" else parts[0]
+            groups[(key, label == "live")].append(((int(parts[2]), int(parts[4])), root / rel))
     out = []
     for (name, live), items in sorted(groups.items()):
         items.sort()
-        out.append((name, live, [(p, pic / 20.0) for pic, p in items]))
+        stamps, offset, pose_before = [], 0.0, None
+        for (pose, pic), _ in items:
+            if pose_before is not None and pose != pose_before:
+                offset = stamps[-1] + 1.0 - pic / 20.0
+            stamps.append(offset + pic / 20.0)
+            pose_before = pose
+        out.append((name, live, [(p, ts) for (_, p), ts in zip(items, stamps)]))
     return out
 
 
@@ -239,7 +249,7 @@ PRED_BINS = (ml.PREDICTED_MIN, 0.03, 0.05, 1e9)
 
 def pair_table(traces: list[TrackTrace]) -> list[str]:
     """Every parallax pair the tracks made, by native face size and predicted parallax:
-    how often a pair reads planar (gain <= GAIN_PLANAR) and its median gain/agreement."""
+    how often a pair reads planar (gain <= PLANAR_GAIN) and its median gain/agreement."""
     pairs = [(p, iod) for t in traces for p, iod in t.all_pairs]
     out = [f"  pairs: {len(pairs)}; planar share / median gain / median agreement, by IOD px x predicted IOD:"]
     for i0, i1 in zip(IOD_BINS, IOD_BINS[1:]):
@@ -248,7 +258,7 @@ def pair_table(traces: list[TrackTrace]) -> list[str]:
             sel = [p for p, iod in pairs if i0 <= iod < i1 and p0 <= p.predicted < p1]
             if sel:
                 g = np.array([p.gain for p in sel])
-                cells.append(f"pred {p0:.2f}+ n={len(sel):3d} {np.mean(g <= ml.GAIN_PLANAR):4.0%} "
+                cells.append(f"pred {p0:.2f}+ n={len(sel):3d} {np.mean(g <= PLANAR_GAIN):4.0%} "
                              f"{np.median(g):5.2f} {np.median([p.agreement for p in sel]):5.2f}")
             else:
                 cells.append(f"pred {p0:.2f}+ n=  0")

@@ -72,8 +72,10 @@ STEADY_SCALE = 0.15
 # Within TRACK_DT seconds a face does not move further than TRACK_JUMP IODs or change
 # size by more than TRACK_SCALE: if it does, it is another face (the caller's tracker
 # switched) and the evidence gathered so far is dropped - two people's meshes compared
-# would read as anything. Frames further apart are the caller's tracker's word.
-TRACK_DT = 0.5
+# would read as anything. Frames further apart are the caller's tracker's word: on the
+# walking video a walker crossed 1.6 IODs during a 0.44 s detector gap (0.5 s here reset
+# his evidence), while the tracker's real switches in a crowd were 1.1 IODs in 0.16 s.
+TRACK_DT = 0.25
 TRACK_JUMP = 1.0
 TRACK_SCALE = 0.3
 
@@ -97,14 +99,36 @@ LK_MIN_POINTS = 40      # fewer tracked points: no measurement
 # (0.003-0.009 on the synthetic frames, ~0.02-0.04 on NUAA's webcam prints): no
 # evidence either way.
 PREDICTED_MIN = 0.02
-# Per-track decision on the median over evidence pairs of
+# ... and only if the camera could resolve it: the predicted parallax in the camera
+# frame's own pixels (predicted x native IOD) at least PARALLAX_MIN_PX. Below it the
+# texture cannot show the depth, whatever it is: real walkers' pairs under 0.75 px read
+# planar (gain <= 0.15) 34 % of the time, 0.75-1 px 16 %, above 1 px 7-9 % (walking
+# video, 226 pairs); a face 20 px between the eyes turning 5 deg predicts ~0.4 px.
+PARALLAX_MIN_PX = 1.0
+# Each pair's evidence is a log-odds, live vs attack, of its
 #   gain      = <texture residual, predicted residual> / |predicted|^2  (head ~1, plane ~0)
 #   agreement = cosine of the same two residual fields (tracking faults and bends ~0)
-GAIN_PLANAR = 0.15   # median gain at or below: moves like a plane -> spoof
-GAIN_3D = 0.4        # median gain at or above, and
-AGREE_3D = 0.5       # median agreement at or above: 3-D as the mesh predicts -> live
+# fused by a logistic regression fitted on measured pairs (scripts/fit_motion_liveness.py
+# prints the fit: live = the walking video's real walkers and NUAA's live people, attack =
+# tilted synthetic prints and NUAA's real prints; gain clipped to PAIR_GAIN_RANGE first).
+PAIR_FEATURES = ("gain", "agreement", "agreement_bent")
+PAIR_WEIGHTS = (-0.56, 9.95, 0.0)
+PAIR_BIAS = -2.25
+PAIR_GAIN_RANGE = (-1.0, 2.0)
+# A track's parallax score is the mean log-odds of its pairs (a mean, not a sum: a
+# track's pairs share views, so they are not independent evidence).
+# Live: at least MIN_PAIRS pairs scoring at least LIVE_SCORE.
 MIN_PAIRS = {"LOW": 2, "NORMAL": 3, "HIGH": 3}
-MIN_PAIRS_PLANAR = 2
+LIVE_SCORE = {"LOW": 0.5, "NORMAL": 1.0, "HIGH": 1.0}
+# Spoof ("moved like a flat surface") needs more: calling a real person a print is the
+# costly error, and an attack that is merely undecided is refused all the same (the
+# loop never accepts undecided). At least MIN_PAIRS_PLANAR pairs scoring at most
+# SPOOF_SCORE, on a face at least SPOOF_MIN_IOD_PX between the eyes in the camera frame.
+# Measured on the walking video: real walkers' 2-4-pair tracks scored -5.2 to -1.8, faces
+# 19-25 px read planar 70 % of the time; tilted prints scored -3.6 to -0.5 with 4-23 pairs.
+MIN_PAIRS_PLANAR = 6
+SPOOF_SCORE = -1.0
+SPOOF_MIN_IOD_PX = 28.0
 # Beyond this |yaw| or |pitch| (deg) the mesh's depth is a guess (half the face is
 # hidden); such frames take no part in the parallax test.
 PARALLAX_MAX_ANGLE = 30.0
@@ -235,6 +259,7 @@ class FaceView:
     points: np.ndarray     # 468 x 2, crop pixels
     iod: float             # inter-ocular distance in crop pixels (~VIEW_IOD)
     timestamp: float
+    source_iod: float = VIEW_IOD  # the same in the camera frame's pixels: how much detail there was
 
 
 @dataclass(frozen=True)
@@ -244,6 +269,16 @@ class Parallax:
     gain: float        # share of the predicted parallax the texture shows (head ~1, plane ~0)
     agreement: float   # cosine between the two residual fields (-1..1)
     tracked: int       # points the tracker kept
+    iod_px: float = VIEW_IOD  # the face's inter-ocular distance in camera pixels (mean of the two views)
+    # The same cosine against a bent sheet instead of a flat one: both residual fields
+    # taken from their best quadratic warp, which absorbs a print's smooth bend but not
+    # the nose's parallax (a head's depth changes faster than a sheet can bend).
+    agreement_bent: float = 0.0
+
+    @property
+    def predicted_px(self) -> float:
+        """The predicted parallax in camera pixels: what the camera could resolve."""
+        return self.predicted * self.iod_px
 
 
 def face_view(image: np.ndarray, mesh: np.ndarray, timestamp: float = 0.0) -> FaceView:
@@ -264,7 +299,20 @@ def face_view(image: np.ndarray, mesh: np.ndarray, timestamp: float = 0.0) -> Fa
     crop = cv2.resize(roi, (size, size), interpolation=interp)
     s = size / side
     pts = (m - [x0, y0]) * s
-    return FaceView(crop, pts, inter_ocular(mesh) * s, float(timestamp))
+    iod = inter_ocular(mesh)
+    return FaceView(crop, pts, iod * s, float(timestamp), iod)
+
+
+def _quadratic_residuals(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """dst's departure from its best 2nd-order polynomial warp of src (a bent sheet)."""
+    x, y = ((src - src.mean(axis=0)) / (src.std() + 1e-9)).T
+    a = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
+    coef, *_ = np.linalg.lstsq(a, dst, rcond=None)
+    return a @ coef - dst
+
+
+def _cosine(u: np.ndarray, v: np.ndarray) -> float:
+    return float(np.sum(u * v)) / max(float(np.sqrt(np.sum(u * u) * np.sum(v * v))), 1e-12)
 
 
 def _homography_residuals(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
@@ -313,7 +361,8 @@ def parallax(a: FaceView, b: FaceView, points: np.ndarray = PARALLAX_POINTS) -> 
     if int(ok.sum()) < LK_MIN_POINTS:
         return None
     src = pa[ok]
-    e_tex = _homography_residuals(src, fwd.reshape(-1, 2)[ok].astype(np.float64))
+    tracked = fwd.reshape(-1, 2)[ok].astype(np.float64)
+    e_tex = _homography_residuals(src, tracked)
     e_mesh = _homography_residuals(src, pb_mesh[ok])
     if e_tex is None or e_mesh is None:
         return None
@@ -323,20 +372,35 @@ def parallax(a: FaceView, b: FaceView, points: np.ndarray = PARALLAX_POINTS) -> 
     n = int(ok.sum())
     return Parallax(predicted=float(np.sqrt(mesh2 / n)) / iod, observed=float(np.sqrt(tex2 / n)) / iod,
                     gain=cross / max(mesh2, 1e-12), agreement=cross / max(float(np.sqrt(mesh2 * tex2)), 1e-12),
-                    tracked=n)
+                    tracked=n, iod_px=(a.source_iod + b.source_iod) / 2,
+                    agreement_bent=_cosine(_quadratic_residuals(src, tracked), _quadratic_residuals(src, pb_mesh[ok])))
 
 
-def parallax_state(pairs: Sequence[Parallax], min_pairs: int) -> tuple[str, float, float]:
-    """("3d" | "planar" | "none", median gain, median agreement) over evidence pairs."""
+def pair_features(p: Parallax) -> np.ndarray:
+    """The pair's evidence as the fit sees it: gain (clipped), agreement, agreement_bent."""
+    return np.array([float(np.clip(p.gain, *PAIR_GAIN_RANGE)), float(np.clip(p.agreement, -1.0, 1.0)),
+                     float(np.clip(p.agreement_bent, -1.0, 1.0))])
+
+
+def pair_score(p: Parallax) -> float:
+    """One pair's log-odds of a live head against a flat or bent attack (PAIR_WEIGHTS)."""
+    return float(np.dot(PAIR_WEIGHTS, pair_features(p))) + PAIR_BIAS
+
+
+def parallax_state(pairs: Sequence[Parallax], min_pairs: int,
+                   live_score: float = LIVE_SCORE["NORMAL"]) -> tuple[str, float, float, float]:
+    """("3d" | "planar" | "none", median gain, median agreement, mean pair score)."""
     if not pairs:
-        return "none", float("nan"), float("nan")
+        return "none", float("nan"), float("nan"), float("nan")
     gain = float(np.median([p.gain for p in pairs]))
     agree = float(np.median([p.agreement for p in pairs]))
-    if len(pairs) >= MIN_PAIRS_PLANAR and gain <= GAIN_PLANAR:
-        return "planar", gain, agree
-    if len(pairs) >= min_pairs and gain >= GAIN_3D and agree >= AGREE_3D:
-        return "3d", gain, agree
-    return "none", gain, agree
+    score = float(np.mean([pair_score(p) for p in pairs]))
+    iod = float(np.median([p.iod_px for p in pairs]))
+    if len(pairs) >= MIN_PAIRS_PLANAR and score <= SPOOF_SCORE and iod >= SPOOF_MIN_IOD_PX:
+        return "planar", gain, agree, score
+    if len(pairs) >= min_pairs and score >= live_score:
+        return "3d", gain, agree, score
+    return "none", gain, agree, score
 
 
 # --- Challenge ---------------------------------------------------------------------
@@ -446,6 +510,7 @@ class MotionVerdict:
     challenge: str | None = None    # HIGH: challenge kind
     challenge_state: str | None = None
     prompt: str | None = None       # HIGH: text for the UI while the challenge is pending
+    parallax_score: float = float("nan")  # mean pair log-odds, live vs attack (pair_score)
 
 
 @dataclass
@@ -475,6 +540,10 @@ class MotionLiveness:
     _views: deque = field(default_factory=lambda: deque(maxlen=MAX_VIEWS), init=False, repr=False)
     _pairs: deque = field(default_factory=lambda: deque(maxlen=MAX_PAIRS), init=False, repr=False)
     _last: _Frame | None = field(default=None, init=False, repr=False)
+    # The first time this track's parallax read 3-D (reason), kept until a reset: a
+    # live head shown once stays live while later pairs drift about the threshold
+    # (walking video: a walker live at 0.48 s read 0.9 at 4 s). Spoof still overrides.
+    _shown_3d: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
         if self.level not in LEVELS:
@@ -516,15 +585,22 @@ class MotionLiveness:
         self._views.clear()
         self._pairs.clear()
         self._last = None
+        self._shown_3d = None
 
     def _add_view(self, view: FaceView) -> None:
         if self._views:
             # Compare with the kept view the mesh says differs most: the widest baseline.
             predicted, ref = max(((predicted_parallax(v, view), i) for i, v in enumerate(self._views)))
-            if predicted >= PREDICTED_MIN:
+            if predicted >= PREDICTED_MIN and predicted * view.source_iod >= PARALLAX_MIN_PX:
                 p = parallax(self._views[ref], view)
                 if p is not None:
                     self._pairs.append(p)
+                    if self._shown_3d is None:
+                        state, gain, agree, score = parallax_state(self._pairs, MIN_PAIRS[self.level],
+                                                                   LIVE_SCORE[self.level])
+                        if state == "3d":
+                            self._shown_3d = (f"3-D parallax: score {score:.2f} over {len(self._pairs)} view "
+                                              f"changes (median gain {gain:.2f}, agreement {agree:.2f})")
         if not self._views or view.timestamp - self._views[-1].timestamp >= VIEW_INTERVAL:
             self._views.append(view)
 
@@ -540,26 +616,30 @@ class MotionLiveness:
     def verdict(self) -> MotionVerdict:
         n_blinks = len(self.blinks())
         pairs = list(self._pairs)
-        state3d, gain, agree = parallax_state(pairs, MIN_PAIRS[self.level])
+        state3d, gain, agree, score = parallax_state(pairs, MIN_PAIRS[self.level], LIVE_SCORE[self.level])
+        if state3d == "none" and self._shown_3d is not None:
+            state3d = "3d"
         planarity = float(np.clip(1.0 - gain, 0.0, 1.0)) if pairs else float("nan")
-        out = MotionVerdict("undecided", n_blinks, planarity, self.frames, "", len(pairs), gain, agree)
+        out = MotionVerdict("undecided", n_blinks, planarity, self.frames, "", len(pairs), gain, agree,
+                            parallax_score=score)
         ch = self.challenge
         if ch is not None:
             out.challenge, out.challenge_state = ch.kind, ch.state
             out.prompt = ch.prompt if ch.state == "pending" else None
         if state3d == "planar":
             out.state, out.reason = "spoof", (
-                f"moved like a flat surface: median parallax gain {gain:.2f} over {len(pairs)} view changes")
+                f"moved like a flat surface: parallax score {score:.2f} (median gain {gain:.2f}) "
+                f"over {len(pairs)} view changes")
         elif self.level == "HIGH":
             self._high(out, state3d)
         elif state3d == "3d":
-            out.state, out.reason = "live", f"3-D parallax: median gain {gain:.2f}, agreement {agree:.2f}"
+            out.state, out.reason = "live", self._shown_3d or "3-D parallax"
         elif n_blinks:
             out.state, out.reason = "live", f"{n_blinks} blink(s)"
         else:
             out.reason = ("no blink and too little head movement to judge depth" if not pairs else
                           f"parallax inconclusive over {len(pairs)} view changes "
-                          f"(gain {gain:.2f}, agreement {agree:.2f})")
+                          f"(score {score:.2f}, gain {gain:.2f}, agreement {agree:.2f})")
         return out
 
     def _high(self, out: MotionVerdict, state3d: str) -> None:

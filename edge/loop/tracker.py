@@ -49,7 +49,9 @@ class Tracker:
         for tid, track in self.tracks.items():
             pred = track.predicted(ts)
             for i, face in enumerate(faces):
-                overlap = iou(pred, face.box)
+                # The last box too: a velocity from jittery detections can carry the
+                # prediction off a face that stopped or that the detector missed a while.
+                overlap = max(iou(pred, face.box), iou(track.box, face.box))
                 if overlap >= self.iou_threshold:
                     pairs.append((overlap, tid, i))
         pairs.sort(reverse=True)
