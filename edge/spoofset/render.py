@@ -308,10 +308,11 @@ def cutout_eyes_sequence(photo: np.ndarray, mesh: np.ndarray, rng: np.random.Gen
                          moving: bool, fps: float = 25.0) -> list[np.ndarray]:
     """A print with its eyes cut out, held in front of the attacker's face: through the
     holes (the eye contours grown by 15-35 %: a hand-cut hole) the camera sees the
-    attacker's eyes, which blink 2-3 times. The attacker's head sits 2-5 cm behind the
-    sheet (at a 40-70 cm gate distance: 3-10 % farther), so the eyes move with the head
-    (small sway) while the sheet moves with the hand: held almost still (0.3-1 deg
-    shake, 2-5 px drift) or, with `moving`, tilted and moved (5-15 deg, 15-35 px).
+    attacker's eyes, which blink 2-3 times. The sheet is held against the face (or the
+    holes leave the eyes), the eyes 2-5 cm behind it (at a 40-70 cm gate distance: 3-10 %
+    farther), so both share the head's motion: almost still (0.3-1 deg sway, 2-5 px
+    drift) or, with `moving`, tilted and moved (5-15 deg, 15-35 px); the hand adds a
+    0.3-1 deg shake to the sheet alone.
     The eye layer is the same photo, so the eyes line up with the print's own."""
     bg = background(rng)
     grow = rng.uniform(1.15, 1.35)
@@ -326,11 +327,14 @@ def cutout_eyes_sequence(photo: np.ndarray, mesh: np.ndarray, rng: np.random.Gen
     near = np.zeros(photo.shape[:2], np.uint8)
     for poly in eye_polygons(mesh):
         cv2.fillPoly(near, [np.round(_dilate(poly, 2.0 * grow)).astype(np.int32)], 255)
+    # Head and sheet move together (the sheet is held against the face, or the holes
+    # would leave the eyes); the hand adds its own small shake to the sheet only.
     if moving:
-        hand = hand_motion(rng, n, fps, tilt=rng.uniform(5, 15), shake=rng.uniform(0.3, 1.0), drift=rng.uniform(15, 35))
+        head = hand_motion(rng, n, fps, tilt=rng.uniform(5, 15), shake=rng.uniform(0.3, 1.0), drift=rng.uniform(15, 35))
     else:
-        hand = hand_motion(rng, n, fps, tilt=rng.uniform(0.3, 1.0), shake=rng.uniform(0.3, 1.0), drift=rng.uniform(2, 5))
-    head = hand_motion(rng, n, fps, tilt=rng.uniform(0.3, 1.5), shake=0.2, drift=rng.uniform(1, 4))
+        head = hand_motion(rng, n, fps, tilt=rng.uniform(0.3, 1.0), shake=rng.uniform(0.2, 0.5), drift=rng.uniform(2, 5))
+    shake = hand_motion(rng, n, fps, tilt=0.0, shake=rng.uniform(0.3, 1.0), drift=rng.uniform(0.5, 2))
+    hand = [tuple(a + b for a, b in zip(h_, s_[:5])) + (h_[5],) for h_, s_ in zip(head, shake)]
     frames = []
     for i in range(n):
         eyes = np.dstack([draw_lids(photo, mesh, closure[i]), near])
