@@ -36,6 +36,12 @@ DEVICES = {
 }
 
 
+_TO_LINEAR = ((np.arange(256) / 255.0) ** CAMERA_GAMMA).astype(np.float32)
+# Linear light -> 8 bit through a 16k-entry table: steps of 6e-5 in linear light are
+# finer than one code value everywhere above code 1.
+_TO_CODE = (np.linspace(0, 1, 16384) ** (1 / CAMERA_GAMMA) * 255 + 0.5).astype(np.uint8)
+
+
 @dataclass(frozen=True)
 class Screen:
     kind: str
@@ -102,9 +108,8 @@ def display_emission(content: np.ndarray, screen: Screen) -> np.ndarray:
     """Linear light (float32, display px, BGR) the display emits for 8-bit content."""
     w, h = screen.display
     img = cv2.resize(content, (w, h), interpolation=cv2.INTER_CUBIC if w > content.shape[1] else cv2.INTER_AREA)
-    x = np.clip(img.astype(np.float32) / 255.0, 0, 1) ** screen.gamma
-    x = screen.black + (1 - screen.black) * x
-    return (x * np.float32(screen.brightness) * np.asarray(screen.white, np.float32)).astype(np.float32)
+    lut = (screen.black + (1 - screen.black) * (np.arange(256) / 255.0) ** screen.gamma) * screen.brightness
+    return lut.astype(np.float32)[img] * np.asarray(screen.white, np.float32)
 
 
 def _box_average(d: np.ndarray, edges: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -234,9 +239,10 @@ def glare_map(shape, screen: Screen, pose: Pose) -> np.ndarray:
     h, w = shape
     u0 = screen.glare_at[0] + 2 * np.tan(np.radians(pose.yaw)) * h / w
     v0 = screen.glare_at[1] + 2 * np.tan(np.radians(pose.pitch))
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     s = screen.glare_sigma * h
-    return (screen.glare * np.exp(-((xx - u0 * w) ** 2 + (yy - v0 * h) ** 2) / (2 * s * s))).astype(np.float32)
+    gx = np.exp(-(np.arange(w, dtype=np.float32) - u0 * w) ** 2 / (2 * s * s))
+    gy = np.exp(-(np.arange(h, dtype=np.float32) - v0 * h) ** 2 / (2 * s * s))
+    return (screen.glare * np.outer(gy, gx)).astype(np.float32)
 
 
 def banding(rows: int, screen: Screen, frame: int) -> np.ndarray:
@@ -258,7 +264,7 @@ def refilm(emission: np.ndarray, screen: Screen, cam_per_px: float, pose: Pose, 
     q = q[:, :2] / q[:, 2:]
     x0, y0 = np.clip(np.floor(q.min(0)).astype(int) - 2, 0, [w, h])
     x1, y1 = np.clip(np.ceil(q.max(0)).astype(int) + 2, 0, [w, h])
-    bg = (background.astype(np.float32) / 255.0) ** CAMERA_GAMMA
+    bg = _TO_LINEAR[background]
     out = bg.copy()
     if x1 > x0 and y1 > y0:
         s = SUPERSAMPLE
@@ -272,7 +278,7 @@ def refilm(emission: np.ndarray, screen: Screen, cam_per_px: float, pose: Pose, 
         alpha, glare = (cv2.resize(extra[..., i], small, interpolation=cv2.INTER_AREA)[..., None] for i in (0, 1))
         light *= banding(h, screen, frame)[y0:y1, None, None]
         out[y0:y1, x0:x1] = bg[y0:y1, x0:x1] * (1 - alpha) + light + glare
-    img = (np.clip(out, 0, 1) ** (1 / CAMERA_GAMMA) * 255 + 0.5).astype(np.uint8)
+    img = _TO_CODE[(np.clip(out, 0, 1) * (len(_TO_CODE) - 1) + 0.5).astype(np.int32)]
     return camera_noise(img, rng) if rng is not None else img
 
 
