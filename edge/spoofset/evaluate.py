@@ -86,7 +86,7 @@ def track_results(seq: SpoofSequence, traces: Iterable[le.TrackTrace], min_face_
                 _first(states, ts, "live", sized[0]) if sized else None,
                 _first(states, ts, "spoof", sized[0]) if sized else None,
                 v.state, v.reason, t.level_reasons.get((lv, "live"), ""), t.level_reasons.get((lv, "spoof"), ""),
-                t.challenge))
+                t.challenge if lv == "HIGH" else None))
     return out
 
 

@@ -248,7 +248,7 @@ def _dilate(poly: np.ndarray, grow: float) -> np.ndarray:
 
 
 def blink_schedule(rng: np.random.Generator, n: int, fps: float, blinks: int) -> np.ndarray:
-    """Per-frame lid closure 0..1: `blinks` blinks, each one half-closed frame, 2-4 fully
+    """Per-frame eye closure 0..1: `blinks` blinks, each one half-closed frame, 2-4 fully
     closed frames at 25 fps (a blink's closed phase lasts 80-160 ms; 100-400 ms in all)
     and one half-open frame; at least 0.5 s apart and away from the ends."""
     closure = np.zeros(n)
@@ -267,35 +267,16 @@ def blink_schedule(rng: np.random.Generator, n: int, fps: float, blinks: int) ->
     return closure
 
 
-def draw_lids(photo: np.ndarray, mesh: np.ndarray, closure: float) -> np.ndarray:
-    """The attacker's eyes behind the holes: the photo's own eye regions with the upper
-    lid drawn down over `closure` of the eye (0 open, 1 shut), in the colour of the skin
-    just above and below the eye, with a dark lash line along the lid's edge."""
-    out = photo.copy()
-    if closure <= 0:
-        return out
-    h, w = photo.shape[:2]
-    for poly in eye_polygons(mesh):
-        eye = _dilate(poly, 1.25)
-        x0, y0 = np.floor(eye.min(0)).astype(int)
-        x1, y1 = np.ceil(eye.max(0)).astype(int)
-        ew, eh = max(x1 - x0, 2), max(y1 - y0, 2)
-        # Skin: the band 0.6-1.2 eye heights above the eye (the lid is skin of that colour).
-        band = photo[max(y0 - int(1.2 * eh), 0):max(y0 - int(0.4 * eh), 1), max(x0, 0):min(x1, w)]
-        skin = np.median(band.reshape(-1, 3), axis=0) if band.size else np.array([120, 140, 170])
-        lid_y = y0 + closure * (y1 - y0) + (0.15 * eh if closure >= 1 else 0)
-        mask = np.zeros((h, w), np.uint8)
-        cv2.fillPoly(mask, [np.round(eye).astype(np.int32)], 255)
-        mask[int(np.ceil(lid_y)):] = 0
-        mask = cv2.GaussianBlur(mask, (0, 0), max(eh * 0.08, 0.6)).astype(np.float32)[..., None] / 255
-        out = (out * (1 - mask) + skin * mask).astype(np.uint8)
-        # Lash line: the lid's lower edge, an arc across the eye.
-        xs = np.linspace(x0 + 0.1 * ew, x1 - 0.1 * ew, 12)
-        sag = 0.12 * eh * np.sin(np.pi * (xs - x0) / ew) * (1 if closure >= 1 else 0.3)
-        pts = np.column_stack([xs, np.minimum(lid_y, y1) + sag - 0.1 * eh]).round().astype(np.int32)
-        cv2.polylines(out, [pts], False, tuple(float(v) * 0.35 for v in skin), max(int(round(eh * 0.12)), 1),
-                      cv2.LINE_AA)
-    return out
+EYE_CORNERS = (33, 133, 362, 263, 159, 145, 386, 374)   # mesh: eye corners and lid mid-points
+
+
+def attacker_eyes(print_shape, print_mesh: np.ndarray, photo: np.ndarray, mesh: np.ndarray) -> np.ndarray:
+    """Another person's photo (the attacker) moved by a similarity transform so that its
+    eyes lie on the print's eyes (fitted on the eye corners and lid mid-points)."""
+    m, _ = cv2.estimateAffinePartial2D(np.asarray(mesh)[list(EYE_CORNERS), :2].astype(np.float32),
+                                       np.asarray(print_mesh)[list(EYE_CORNERS), :2].astype(np.float32))
+    return cv2.warpAffine(photo, m, (print_shape[1], print_shape[0]), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def over(dst: np.ndarray, bgra: np.ndarray) -> np.ndarray:
@@ -304,18 +285,21 @@ def over(dst: np.ndarray, bgra: np.ndarray) -> np.ndarray:
     return (dst * (1 - a) + bgra[..., :3] * a).astype(np.uint8)
 
 
-def cutout_eyes_sequence(photo: np.ndarray, mesh: np.ndarray, rng: np.random.Generator, n: int, mag: float,
-                         moving: bool, fps: float = 25.0) -> list[np.ndarray]:
+def cutout_eyes_sequence(photo: np.ndarray, mesh: np.ndarray, eyes: tuple[np.ndarray, np.ndarray],
+                         rng: np.random.Generator, n: int, mag: float, moving: bool,
+                         fps: float = 25.0) -> list[np.ndarray]:
     """A print with its eyes cut out, held in front of the attacker's face: through the
-    holes (the eye contours grown by 15-35 %: a hand-cut hole) the camera sees the
-    attacker's eyes, which blink 2-3 times. The sheet is held against the face (or the
+    holes (the eye contours grown by 50-90 %: a hand-cut hole with the lids in it) the camera sees the
+    attacker's eyes, which blink 2-3 times. `eyes` = (open, closed): real photos of the
+    attacker with eyes open and closed, aligned to the print (attacker_eyes); frames
+    between are blends (a lid half way). The sheet is held against the face (or the
     holes leave the eyes), the eyes 2-5 cm behind it (at a 40-70 cm gate distance: 3-10 %
     farther), so both share the head's motion: almost still (0.3-1 deg sway, 2-5 px
     drift) or, with `moving`, tilted and moved (5-15 deg, 15-35 px); the hand adds a
     0.3-1 deg shake to the sheet alone.
     The eye layer is the same photo, so the eyes line up with the print's own."""
     bg = background(rng)
-    grow = rng.uniform(1.15, 1.35)
+    grow = rng.uniform(1.5, 1.9)
     depth = rng.uniform(1.03, 1.10)
     closure = blink_schedule(rng, n, fps, int(rng.integers(2, 4)))
     hole = np.zeros(photo.shape[:2], np.uint8)
@@ -337,9 +321,11 @@ def cutout_eyes_sequence(photo: np.ndarray, mesh: np.ndarray, rng: np.random.Gen
     hand = [tuple(a + b for a, b in zip(h_, s_[:5])) + (h_[5],) for h_, s_ in zip(head, shake)]
     frames = []
     for i in range(n):
-        eyes = np.dstack([draw_lids(photo, mesh, closure[i]), near])
+        c = closure[i]
+        eye = eyes[0] if c <= 0 else cv2.addWeighted(eyes[0], 1 - c, eyes[1], c, 0)
+        eye = np.dstack([eye, near])
         y, p, r, tx, ty, s = head[i]
-        img = over(bg, cv2.warpPerspective(eyes, plane_homography(photo.shape, y, p, r, tx, ty, mag * s / depth), SIZE,
+        img = over(bg, cv2.warpPerspective(eye, plane_homography(photo.shape, y, p, r, tx, ty, mag * s / depth), SIZE,
                                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                            borderValue=(0, 0, 0, 0)))
         y, p, r, tx, ty, s = hand[i]
