@@ -81,15 +81,21 @@ def _subject(path: Path) -> str:
     return f"silentface:{path.stem.rsplit('_', 1)[-1]}"
 
 
+_FACES: dict[Path, tuple | None] = {}   # photo -> (box, mesh): kept in memory for the process only
+
+
 def source_photos(analyser, data: Path, seed: int, n_lfw: int) -> list[Photo]:
     """LFW photos (150 px: a low-resolution print), one NUAA live frame per subject
     (640x480) and the silentface photos, each with its largest face (box, mesh); photos
     in which no face is found are left out."""
     out = []
     for path in rd.lfw_photos(n_lfw, seed, data) + rd.spoof_dev_photos(data):
-        faces = analyser.analyse(rd.load(path), 1, 1, STAGES)
-        if faces and faces[0].mesh is not None:
-            out.append(Photo(path, _subject(path), tuple(float(v) for v in faces[0].box), faces[0].mesh))
+        if path not in _FACES:
+            faces = analyser.analyse(rd.load(path), 1, 1, STAGES)
+            ok = faces and faces[0].mesh is not None
+            _FACES[path] = (tuple(float(v) for v in faces[0].box), faces[0].mesh) if ok else None
+        if _FACES[path] is not None:
+            out.append(Photo(path, _subject(path), *_FACES[path]))
     return out
 
 
