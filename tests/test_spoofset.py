@@ -60,9 +60,9 @@ def test_deterministic_for_a_seed(analyser, attacks):
 
 def test_frames_show_a_face_at_gate_size(analyser, attacks):
     for s in attacks.values():
-        frames = _first_frames(s, 30)
-        assert 25 <= len(frames)
-        for img, ts in frames[::14]:
+        frames = _first_frames(s, 15)
+        assert len(frames) == 15
+        for img, ts in frames[::7]:
             assert img.shape == (480, 640, 3) and img.dtype == np.uint8
             heights = [f.height for f in analyser.analyse(img, 3, 1, frozenset())]
             # Intended 80-200 px (replays 80-160); tilt, bend and zoom move it by ~25 %.
