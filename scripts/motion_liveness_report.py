@@ -46,117 +46,19 @@ from edge.analysis.app import AnalyserConfig, FaceAnalyser  # noqa: E402
 from edge.analysis.motion_liveness import (  # noqa: E402
     CHALLENGES, LEVELS, Challenge, MotionLiveness, MotionVerdict, inter_ocular,
 )
-from edge.imaging import decode_image  # noqa: E402
+from edge.spoofset.render import (  # noqa: E402  (tests/test_motion_liveness.py uses them from here)
+    SIZE, background, camera_noise, lfw_photos, load, planar_sequence, print_photo, rotation, spoof_dev_photos,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
-SIZE = (640, 480)
-FOCAL = 600.0        # px: ~56 deg horizontal field of view, a typical webcam
 FPS = 10.0           # synthetic sequences
 NUAA_FPS = 20.0      # picNo -> seconds for NUAA (only spacing matters)
 HEAD_MAX_YAW = 20.0  # deg: photos rendered as heads start about frontal, as at a kiosk
 STAGES = frozenset({"landmarks"})
 
 
-# --- Photos ------------------------------------------------------------------------
-
-def load(path: Path) -> np.ndarray:
-    return decode_image(Path(path).read_bytes())
-
-
-def lfw_photos(n: int, seed: int = 0, data: Path = DATA) -> list[Path]:
-    """n LFW photos, one per person, drawn reproducibly."""
-    people = sorted(p for p in (data / "lfw-view1" / "images").iterdir() if p.is_dir())
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(len(people), size=min(n, len(people)), replace=False)
-    return [sorted(people[i].glob("*.jpg"))[0] for i in sorted(picks)]
-
-
-def spoof_dev_photos(data: Path = DATA) -> list[Path]:
-    """The four silentface photos and the first live NUAA frame of each subject."""
-    root = data / "spoof-dev"
-    out = sorted(root.glob("silentface_image_*.jpg"))
-    for sub in sorted((root / "nuaa" / "ClientRaw").iterdir()):
-        out.append(sorted(sub.glob("*.jpg"))[0])
-    return out
-
-
-def print_photo(img: np.ndarray, max_side: int = 500) -> np.ndarray:
-    """The photo as printed: large photos are shrunk (area) to max_side."""
-    s = max_side / max(img.shape[:2])
-    if s < 1.0:
-        img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-    return img
-
-
-# --- Synthetic sequences -----------------------------------------------------------
-
-def background(rng: np.random.Generator, size=SIZE) -> np.ndarray:
-    """A smooth, mildly coloured, slightly noisy backdrop (no faces)."""
-    w, h = size
-    grey = rng.uniform(50, 200, (6, 8, 1))
-    small = (grey + rng.uniform(-15, 15, (6, 8, 3))).astype(np.float32)
-    bg = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC) + rng.normal(0, 6, (h, w, 3)).astype(np.float32)
-    return np.clip(bg, 0, 255).astype(np.uint8)
-
-
-def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """R = Rz(roll) Ry(yaw) Rx(pitch), degrees; x right, y down, z away from the camera."""
-    y, p, r = np.radians([yaw, pitch, roll])
-    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
-    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
-    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
-    return rz @ ry @ rx
-
-
-def plane_homography(photo_shape, yaw: float, pitch: float, roll: float, tx: float, ty: float,
-                     mag: float, focal: float = FOCAL, size=SIZE) -> np.ndarray:
-    """Photo pixels -> image pixels for the photo as a flat sheet, centred on the optical
-    axis at the distance where it appears `mag` times its pixel size, turned by
-    (yaw, pitch, roll) about its centre and shifted by (tx, ty) image pixels."""
-    h, w = photo_shape[:2]
-    k = np.array([[focal, 0, size[0] / 2], [0, focal, size[1] / 2], [0, 0, 1.0]])
-    centre = np.array([[1, 0, -w / 2], [0, 1, -h / 2], [0, 0, 1.0]])
-    r = rotation(yaw, pitch, roll)
-    tz = focal / mag
-    m = np.column_stack([r[:, 0], r[:, 1], [tx * tz / focal, ty * tz / focal, tz]])
-    hom = k @ m @ centre
-    return hom / hom[2, 2]
-
-
-def camera_noise(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Mild defocus (sigma 0.3-1 px), sensor noise (sigma 3) and JPEG (quality 70-91)."""
-    img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.0))
-    img = np.clip(img + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8)
-    ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(70, 92))])
-    return cv2.imdecode(enc, cv2.IMREAD_COLOR)
-
-
-def planar_sequence(photo: np.ndarray, rng: np.random.Generator, n: int = 24,
-                    max_angle: float = 25.0) -> list[np.ndarray]:
-    """A printed photo waved in front of the camera: n frames of a rotating plane.
-
-    Yaw and pitch swing through sinusoids of random amplitude (yaw 10..max_angle,
-    pitch 5..max_angle), with roll up to 10 deg, +-40/+-25 px drift and +-12 % scale."""
-    bg = background(rng)
-    ay, ap, ar = rng.uniform(10, max_angle), rng.uniform(5, max_angle), rng.uniform(0, 10)
-    ph = rng.uniform(0, 2 * np.pi, 3)
-    mag0 = rng.uniform(1.4, 2.8) * 250 / max(photo.shape[:2])
-    frames = []
-    for i in range(n):
-        t = i / (n - 1)
-        hom = plane_homography(photo.shape,
-                               ay * np.sin(2 * np.pi * t + ph[0]),
-                               ap * np.sin(2 * np.pi * t * 0.7 + ph[1]),
-                               ar * np.sin(2 * np.pi * t * 0.5 + ph[2]),
-                               40 * np.sin(2 * np.pi * t * 0.6 + ph[2]),
-                               25 * np.sin(2 * np.pi * t * 0.4 + ph[0]),
-                               mag0 * (1 + 0.12 * np.sin(2 * np.pi * t * 0.8)))
-        img = bg.copy()
-        cv2.warpPerspective(photo, hom, SIZE, dst=img, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_TRANSPARENT)
-        frames.append(camera_noise(img, rng))
-    return frames
-
+# --- Rendered heads ----------------------------------------------------------------
 
 def _delaunay(pts: np.ndarray, w: int, h: int) -> np.ndarray:
     sub = cv2.Subdiv2D((-w, -h, 3 * w, 3 * h))

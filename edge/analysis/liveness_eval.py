@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import random
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,12 @@ class TrackTrace:
     dip_run: int = 0                  # longest run of steady frames below BLINK_OPEN x baseline
     all_pairs: list = field(default_factory=list)   # (Parallax, native IOD px) of every pair ever made
     spoof_pairs: list = field(default_factory=list)  # the evidence when the verdict first read spoof
+    # Extra accumulators (Tracer(levels=...)): per level, the state after every frame,
+    # the last verdict, the reason at the first frame of each state, the HIGH challenge.
+    level_states: dict = field(default_factory=dict)
+    level_verdicts: dict = field(default_factory=dict)
+    level_reasons: dict = field(default_factory=dict)   # (level, state) -> reason when first reached
+    challenge: str | None = None
 
     @property
     def duration(self) -> float:
@@ -83,10 +90,16 @@ class TrackTrace:
 class Tracer(Pipeline):
     """The loop with every frame of every track traced and no track ever decided."""
 
-    def __init__(self, analyser, library, rules: LoopRules, source: str = "", live: bool = True):
+    def __init__(self, analyser, library, rules: LoopRules, source: str = "", live: bool = True,
+                 levels: tuple[str, ...] = (), seed: int = 0):
+        """`levels`: also feed one MotionLiveness per level per track the same frames the
+        loop's own accumulator gets (HIGH: a random challenge per track, seeded by
+        `seed`, the source and the track id)."""
         super().__init__(analyser, library, dataclasses.replace(rules, decision=NEVER_DECIDE), "trace")
         self.source, self.live = source, live
+        self.levels, self.seed = tuple(levels), seed
         self.traces: dict[int, TrackTrace] = {}
+        self._extra: dict[int, dict[str, ml.MotionLiveness]] = {}
 
     def _frame(self, track, face, image, ts):
         event = super()._frame(track, face, image, ts)
@@ -101,6 +114,9 @@ class Tracer(Pipeline):
         state = acc.verdict().state if acc is not None else ""
         tr.frames.append(FrameTrace(float(ts), float(face.height), iod, float(face.yaw), float(face.pitch), ear,
                                     st.code, liveness_score(image, face.box, face.kps5), state, float(maxp)))
+        if self.levels:
+            self._feed_levels(track.track_id, tr, face if st.code is None else None, ts,
+                              image if st.code is None else None)
         if acc is not None:
             tr.verdict, tr.pairs, tr.blinks = acc.verdict(), acc.evidence(), len(acc.blinks())
             if tr.pairs and (not tr.all_pairs or tr.all_pairs[-1][0] is not tr.pairs[-1]):
@@ -119,6 +135,22 @@ class Tracer(Pipeline):
                     best = max(best, run)
                 tr.dip_run = best
         return event
+
+
+    def _feed_levels(self, tid: int, tr: TrackTrace, face, ts: float, image) -> None:
+        accs = self._extra.get(tid)
+        if accs is None:
+            rng = random.Random(f"{self.seed}:{self.source}:{tid}")
+            accs = self._extra[tid] = {
+                lv: ml.MotionLiveness(lv, challenge=ml.Challenge.random(rng) if lv == "HIGH" else None)
+                for lv in self.levels}
+            tr.challenge = accs["HIGH"].challenge.kind if "HIGH" in accs else None
+        for lv, acc in accs.items():
+            acc.update(face, ts, image)
+            v = acc.verdict()
+            tr.level_states.setdefault(lv, []).append(v.state)
+            tr.level_verdicts[lv] = v
+            tr.level_reasons.setdefault((lv, v.state), v.reason)
 
 
 def scratch_library():
@@ -167,10 +199,10 @@ def nuaa_sequences(root: Path, by: str = "recording") -> list[tuple[str, bool, l
 
 
 def trace(analyser, frames: Iterable[tuple[np.ndarray, float]], rules: LoopRules, source: str,
-          live: bool) -> list[TrackTrace]:
+          live: bool, levels: tuple[str, ...] = (), seed: int = 0) -> list[TrackTrace]:
     tmp, library = scratch_library()
     try:
-        pipe = Tracer(analyser, library, rules, source, live)
+        pipe = Tracer(analyser, library, rules, source, live, levels, seed)
         for img, ts in frames:
             pipe.process(img, ts)
         pipe.flush()
