@@ -7,8 +7,10 @@ are dropped, as the loop drops them).
 
 - APCER: attack presentations judged live at any moment within liveness_timeout_s of
   the track's start (the loop accepts a recognised person the moment liveness says live).
-- BPCER: live presentations that reach decision size (face height >= min_face_px) and
-  are not judged live by the end of the track.
+- BPCER: live presentations that reach decision size and are not judged live by the
+  end of the track. Decision size: a frame the loop could decide on - face height >=
+  min_face_px and through the quality gate (a track never through it gets a quality
+  rejection, not a liveness one); "live within 2 s" counts from that frame.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ class TrackResult:
     level: str
     frames: int
     duration: float           # s, first to last frame of the track
-    reached_size: bool        # some frame with face height >= min_face_px
+    reached_size: bool        # some frame at face height >= min_face_px through the quality gate
     first_live: float | None  # s from the track's first frame
     first_spoof: float | None
     first_live_sized: float | None   # s from the first frame at decision size
@@ -73,7 +75,7 @@ def track_results(seq: SpoofSequence, traces: Iterable[le.TrackTrace], min_face_
     out = []
     for t in traces:
         ts = [f.ts for f in t.frames]
-        sized = [f.ts for f in t.frames if f.height >= min_face_px]
+        sized = [f.ts for f in t.frames if f.height >= min_face_px and f.code is None]
         t0 = ts[0]
         for lv in levels:
             states = t.level_states.get(lv, [])
