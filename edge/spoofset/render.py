@@ -8,6 +8,7 @@ sensor noise and JPEG. The screen model is in edge/spoofset/screen.py.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -210,7 +211,7 @@ def hand_motion(rng: np.random.Generator, n: int, fps: float, tilt: float, shake
 # --- Bent print --------------------------------------------------------------------
 
 def bent_print_sequence(photo: np.ndarray, rng: np.random.Generator, n: int, mag: float,
-                        fps: float = 25.0) -> list[np.ndarray]:
+                        fps: float = 25.0) -> Iterator[np.ndarray]:
     """A print flexed by hand while it is tilted and moved: the bend angle of its edges
     swings between two values drawn from 10-45 deg (a sheet held at its sides and
     flexed; beyond ~45 deg the far side of the face turns out of view) at 0.4-1.2 Hz,
@@ -220,12 +221,10 @@ def bent_print_sequence(photo: np.ndarray, rng: np.random.Generator, n: int, mag
     sign = rng.choice([-1.0, 1.0])
     fb, phb = rng.uniform(0.4, 1.2), rng.uniform(0, 2 * np.pi)
     motion = hand_motion(rng, n, fps, tilt=rng.uniform(5, 20), shake=rng.uniform(0.2, 1.0), drift=rng.uniform(10, 40))
-    frames = []
     for i, (yaw, pitch, roll, tx, ty, s) in enumerate(motion):
         bend = sign * (b0 + (b1 - b0) * (0.5 + 0.5 * np.sin(2 * np.pi * fb * i / fps + phb)))
         mx, my = bent_sheet_map(photo.shape, yaw, pitch, roll, tx, ty, mag * s, bend)
-        frames.append(camera_noise(paste_remap(bg, photo, mx, my), rng))
-    return frames
+        yield camera_noise(paste_remap(bg, photo, mx, my), rng)
 
 
 def tilted_print_sequence(photo: np.ndarray, rng: np.random.Generator, n: int, mag: float) -> list[np.ndarray]:
@@ -287,7 +286,7 @@ def over(dst: np.ndarray, bgra: np.ndarray) -> np.ndarray:
 
 def cutout_eyes_sequence(photo: np.ndarray, mesh: np.ndarray, eyes: tuple[np.ndarray, np.ndarray],
                          rng: np.random.Generator, n: int, mag: float, moving: bool,
-                         fps: float = 25.0) -> list[np.ndarray]:
+                         fps: float = 25.0) -> Iterator[np.ndarray]:
     """A print with its eyes cut out, held in front of the attacker's face: through the
     holes (the eye contours grown by 50-90 %: a hand-cut hole with the lids in it) the camera sees the
     attacker's eyes, which blink 2-3 times. `eyes` = (open, closed): real photos of the
@@ -319,7 +318,6 @@ def cutout_eyes_sequence(photo: np.ndarray, mesh: np.ndarray, eyes: tuple[np.nda
         head = hand_motion(rng, n, fps, tilt=rng.uniform(0.3, 1.0), shake=rng.uniform(0.2, 0.5), drift=rng.uniform(2, 5))
     shake = hand_motion(rng, n, fps, tilt=0.0, shake=rng.uniform(0.3, 1.0), drift=rng.uniform(0.5, 2))
     hand = [tuple(a + b for a, b in zip(h_, s_[:5])) + (h_[5],) for h_, s_ in zip(head, shake)]
-    frames = []
     for i in range(n):
         c = closure[i]
         eye = eyes[0] if c <= 0 else cv2.addWeighted(eyes[0], 1 - c, eyes[1], c, 0)
@@ -331,5 +329,4 @@ def cutout_eyes_sequence(photo: np.ndarray, mesh: np.ndarray, eyes: tuple[np.nda
         y, p, r, tx, ty, s = hand[i]
         warped = cv2.warpPerspective(sheet, plane_homography(photo.shape, y, p, r, tx, ty, mag * s), SIZE,
                                      flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
-        frames.append(camera_noise(over(img, warped), rng))
-    return frames
+        yield camera_noise(over(img, warped), rng)
