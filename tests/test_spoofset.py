@@ -162,3 +162,13 @@ def test_evaluate_end_to_end_structure(analyser, attacks):
         assert {x.group for x in rows} == set(sq.ATTACKS)
         for x in rows:
             assert 0 <= x.error <= 1 and abs(x.live + x.spoof + x.undecided - 1) < 1e-9
+
+
+def test_no_print_or_photo_on_a_screen_passes_normal(analyser, attacks):
+    """Issue 18's bar for prints: none passes the default level, also bent (the
+    bent-sheet cosine holds them: agreement-only weights let one reach 4.5) and with
+    cut-out eyes. Whole sequences; the full set's rates: scripts/liveness_attacks.py."""
+    photo_attacks = [s for a, s in attacks.items() if a != "screen_replay"]
+    results = ev.evaluate(photo_attacks, analyser, levels=("NORMAL",))
+    assert {r.attack for r in results} == set(sq.ATTACKS) - {"screen_replay"}
+    assert [(r.sequence, r.live_reason) for r in results if r.first_live is not None] == []

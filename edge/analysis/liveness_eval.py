@@ -128,7 +128,7 @@ class Tracer(Pipeline):
                 base = ml.open_eye_baseline(hist)
                 with np.errstate(invalid="ignore", divide="ignore"):
                     ratio = np.asarray(hist) / base
-                tr.ear_dip = float(np.nanmin(ratio))
+                tr.ear_dip = float(np.nanmin(ratio)) if np.isfinite(ratio).any() else float("nan")
                 run = best = 0
                 for r in ratio:
                     run = run + 1 if r < ml.BLINK_OPEN else 0
