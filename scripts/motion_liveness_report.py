@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from edge.analysis import liveness_eval as le  # noqa: E402
 from edge.analysis import meshmap as mm  # noqa: E402
 from edge.analysis.app import AnalyserConfig, FaceAnalyser  # noqa: E402
 from edge.analysis.motion_liveness import (  # noqa: E402
@@ -187,28 +188,9 @@ class Recording:
 def nuaa_recordings(data: Path = DATA, by: str = "recording") -> list[Recording]:
     """NUAA frames grouped per recording (ID_glasses_pose_session, by="recording") or per
     subject (by="subject": its recordings in pose order, each after the previous ends),
-    ordered by picNo. Only the frames listed in labels.csv."""
-    root = data / "spoof-dev" / "nuaa"
-    groups: dict[tuple, list[tuple[int, Path]]] = collections.defaultdict(list)
-    with open(root / "labels.csv", encoding="utf-8") as f:
-        next(f)
-        for line in f:
-            rel, label = line.strip().rsplit(",", 1)
-            parts = Path(rel).stem.split("_")
-            key = (label == "live", "_".join(parts[:4]) if by == "recording" else parts[0])
-            groups[key].append(((int(parts[2]), int(parts[4])), root / rel))
-    out = []
-    for (live, name), items in sorted(groups.items(), key=lambda kv: kv[0][1]):
-        items.sort(key=lambda x: x[0])
-        stamps: list[float] = []
-        offset, pose_before = 0.0, None
-        for (pose, pic), _ in items:
-            if pose_before is not None and pose != pose_before:
-                offset = stamps[-1] + 1.0 - pic / NUAA_FPS  # the next recording starts 1 s later
-            stamps.append(offset + pic / NUAA_FPS)
-            pose_before = pose
-        out.append(Recording(name, live, [p for _, p in items], stamps))
-    return out
+    ordered by picNo (edge.analysis.liveness_eval.nuaa_sequences)."""
+    return [Recording(name, live, [p for p, _ in items], [ts for _, ts in items])
+            for name, live, items in le.nuaa_sequences(data / "spoof-dev" / "nuaa", by)]
 
 
 # --- Running -----------------------------------------------------------------------
