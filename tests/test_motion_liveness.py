@@ -179,9 +179,12 @@ def test_a_long_blink_at_25_fps_counts(eye_faces):
     seq = [eye_faces[(name, open_)]] * 12 + [eye_faces[(name, closed)]] * 6 + [eye_faces[(name, open_)]] * 12
     for fps, blinks in ((25.0, 1), (10.0, 0)):
         acc = MotionLiveness("NORMAL")
+        ch = Challenge("blink", timeout=10.0)
         for i, f in enumerate(seq):
             acc.update(f, i / fps)
+            ch.update(f, i / fps)
         assert acc.verdict().blink_count == blinks, fps
+        assert ch.state == ("passed" if blinks else "pending"), fps   # HIGH's blink prompt alike
 
 
 def _pair_evidence(gain, agreement, bent, iod_px=40.0):

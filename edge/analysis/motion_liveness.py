@@ -223,6 +223,12 @@ def open_eye_baseline(ear: Sequence[float], half: int = BASELINE_HALF,
     return out
 
 
+def blink_max_frames(timestamps: Sequence[float]) -> int:
+    """BLINK_MAX_S in frames at the rate these frames were analysed (>= BLINK_MAX_FRAMES)."""
+    dt = float(np.median(np.diff(timestamps))) if len(timestamps) >= 3 else 0.0
+    return BLINK_MAX_FRAMES if dt <= 0 else max(BLINK_MAX_FRAMES, int(BLINK_MAX_S / dt + 1e-6))
+
+
 def find_blinks(ear: Sequence[float], both: Sequence[float] | None = None, *,
                 close: float = BLINK_CLOSE, reopen: float = BLINK_OPEN,
                 max_frames: int = BLINK_MAX_FRAMES, both_close: float = BLINK_BOTH) -> list[Blink]:
@@ -439,6 +445,7 @@ class Challenge:
         self._wrong = 0
         self._ear: list[float] = []
         self._ear_hi: list[float] = []
+        self._ts: list[float] = []
         self._mar_min = float("inf")
 
     @classmethod
@@ -474,7 +481,8 @@ class Challenge:
             left, right = eye_aspect_ratios(face.mesh)
             self._ear.append((left + right) / 2)
             self._ear_hi.append(max(left, right))
-            if find_blinks(self._ear, self._ear_hi):
+            self._ts.append(float(timestamp))
+            if find_blinks(self._ear, self._ear_hi, max_frames=blink_max_frames(self._ts)):
                 self._finish("passed", timestamp)
         else:
             mar = mouth_aspect_ratio(face.mesh)
@@ -625,10 +633,7 @@ class MotionLiveness:
         return find_blinks(ear, hi, max_frames=self._blink_frames())
 
     def _blink_frames(self) -> int:
-        """BLINK_MAX_S in frames at the rate this track is analysed."""
-        ts = [f.timestamp for f in self._history if f is not None]
-        dt = float(np.median(np.diff(ts))) if len(ts) >= 3 else 0.0
-        return BLINK_MAX_FRAMES if dt <= 0 else max(BLINK_MAX_FRAMES, int(BLINK_MAX_S / dt + 1e-6))
+        return blink_max_frames([f.timestamp for f in self._history if f is not None])
 
     def verdict(self) -> MotionVerdict:
         n_blinks = len(self.blinks())
