@@ -9,7 +9,8 @@ NUAA's real printed-photo recordings, per recording and per subject (their twist
 prints are the hardest real bent prints here). Fitted on the set of `--seed` (default 1;
 scripts/liveness_attacks.py reports on seed 0: other photos, other renders). The live
 side is not held out: the walking video and NUAA are the only real live footage.
-Prints the fitted weights beside the shipped ones and per-kind pair and track figures.
+Prints the fitted weights beside the shipped ones and per-kind pair and track figures,
+and the single-image score's per-track medians by kind (is it worth fusing?).
 
     python scripts/fit_motion_liveness.py [--seed 1] [--per-attack 8]
 """
@@ -46,11 +47,13 @@ def main(argv=None) -> int:
     rules = LoopRules()
     attacks = [a for a in sq.ATTACKS if a != "screen_replay"]
     samples: list[mf.PairSample] = []
+    singles: dict[str, list[float]] = {}
     for seq in sq.live_sequences(args.data) + sq.attack_sequences(args.data, args.seed, args.per_attack,
                                                                    analyser, attacks):
         kind = "live/" + seq.name.split("/")[1].split(":")[0] if seq.attack == "live" else seq.attack
         traces = le.trace(analyser, seq.frames(), ev.default_rules_for(seq, rules), seq.name, seq.attack == "live")
         samples += mf.samples_of(traces, kind, seq.attack == "live")
+        singles.setdefault(kind, []).extend(mf.track_single_scores(traces))
     for by in ("recording", "subject"):
         for name, live, items in le.nuaa_sequences(args.data / "spoof-dev" / "nuaa", by=by):
             if not live:
@@ -64,6 +67,8 @@ def main(argv=None) -> int:
     for title, (ww, bb) in (("fitted", (w, b)), ("shipped", (ml.PAIR_WEIGHTS, ml.PAIR_BIAS))):
         print(f"per kind, {title} weights:")
         print("\n".join(mf.kind_lines(samples, ww, bb)))
+    print("the single-image score (edge.analysis.liveness), per track median, by kind:")
+    print("\n".join(mf.single_lines(singles)))
     print(f"{time.perf_counter() - t0:.0f} s, load average {os.getloadavg()[0]:.2f}")
     return 0
 

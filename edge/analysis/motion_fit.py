@@ -16,6 +16,7 @@ import numpy as np
 
 from edge.analysis import motion_liveness as ml
 from edge.analysis.liveness import fit_logistic
+from edge.thresholds import LIVENESS
 
 FIT_L2 = 1.0   # on standardised features, as the single-image fit (docs/liveness.md)
 
@@ -63,4 +64,21 @@ def kind_lines(samples: list[PairSample], weights, bias: float) -> list[str]:
                    f"{np.median(f[:, 1]):5.2f} bent {np.median(f[:, 2]):5.2f}  tracks(>=2 pairs) {len(tr):3d} "
                    f"mean score min/med/max " + ("-" if not tr else
                                                  f"{min(tr):5.2f} {np.median(tr):5.2f} {max(tr):5.2f}"))
+    return out
+
+
+def track_single_scores(traces: Iterable) -> list[float]:
+    """Per track, the median single-image liveness score of its frames (TrackTrace.frames)."""
+    return [float(np.median([f.single for f in t.frames])) for t in traces if t.frames]
+
+
+def single_lines(by_kind: dict[str, list[float]]) -> list[str]:
+    """Per kind: tracks, and the share of tracks whose median reaches each level's threshold."""
+    out = []
+    for kind, xs in sorted(by_kind.items()):
+        x = np.asarray(xs)
+        if not len(x):
+            continue
+        levels = ", ".join(f">= {lv} {thr:g}: {np.mean(x >= thr):4.0%}" for lv, thr in LIVENESS.items())
+        out.append(f"  {kind:28s} tracks {len(x):3d}  median {np.median(x):.2f}  {levels}")
     return out
