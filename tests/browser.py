@@ -68,7 +68,13 @@ class Browser:
         self.css("#username").clear()
         self.css("#username").send_keys(user)
         self.css("#password").send_keys(password)
-        self.css("#login").click()
+        button = self.css("#login")
+        button.click()
+        # The form posts and the server answers with another page (the console, or the
+        # login page with its error): wait for it, or a loaded CI box lets that answer
+        # land after the test's next get() and replace the page it asked for.
+        from selenium.webdriver.support import expected_conditions
+        self.wait(expected_conditions.staleness_of(button))
 
 
 @pytest.fixture
