@@ -104,7 +104,7 @@ def test_enrol_the_face_in_view_then_see_it_searched_and_liveness_explained(term
     # and the next pass is decided and refused within its 14 s in view)
     wait_for(browser, lambda s: any(t["name"] == "Demo Person" for t in s["tracks"]), 45, "the candidate named")
     browser.wait_text("[data-tracks]", "flat surface", 60)
-    assert "run.liveness_control" in browser.css("[data-tracks] .why").text
+    browser.wait_text("[data-tracks] .why", "run.liveness_control", 10)   # the list re-renders: no stale read
     browser.shot("refused-as-a-photo")
 
 
