@@ -139,9 +139,11 @@ def test_hub_down_terminals_keep_recognising_then_catch_up(site):
     assert wait_until(site.converged, timeout=30)
     for terminal in site.terminals:
         assert site.found(terminal, A, 2, "staff") is None
-    st = wait_until(lambda: (lambda s: s if s["hub_reachable"] and s["lag_changes"] == 0 else None)(
-        json.loads(sync.read_text())["sync"]["1001"]), timeout=15)
-    assert st and st["state"] == "following"
+    # the status file is rewritten on its own clock: wait for the state too, not only the lag
+    st = wait_until(lambda: (lambda s: s if s["hub_reachable"] and s["lag_changes"] == 0
+                             and s["state"] == "following" else None)(
+        json.loads(sync.read_text())["sync"]["1001"]), timeout=30)
+    assert st and st["state"] == "following", json.loads(sync.read_text())["sync"]["1001"]
 
 
 FEED_ERRORS = [({}, 222002), ({"since": "-1"}, 222002), ({"since": "1.5"}, 222002), ({"since": "x"}, 222002),
