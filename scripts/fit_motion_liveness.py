@@ -17,7 +17,6 @@ and the single-image score's per-track medians by kind (is it worth fusing?).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import time
@@ -27,13 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edge.analysis import liveness_eval as le  # noqa: E402
 from edge.analysis import motion_fit as mf  # noqa: E402
 from edge.analysis import motion_liveness as ml  # noqa: E402
-from edge.imaging import decode_image  # noqa: E402
 from edge.loop.pipeline import LoopRules  # noqa: E402
 from edge.spoofset import evaluate as ev  # noqa: E402
 from edge.spoofset import sequences as sq  # noqa: E402
 from edge.spoofset.render import DATA  # noqa: E402
 
-NUAA_RULES = dataclasses.replace(LoopRules(), track_max_age_s=10.0)
+NUAA_RULES = le.nuaa_rules(LoopRules())
 
 
 def main(argv=None) -> int:
@@ -57,8 +55,7 @@ def main(argv=None) -> int:
     for by in ("recording", "subject"):
         for name, live, items in le.nuaa_sequences(args.data / "spoof-dev" / "nuaa", by=by):
             if not live:
-                frames = ((decode_image(p.read_bytes()), ts) for p, ts in items)
-                samples += mf.samples_of(le.trace(analyser, frames, NUAA_RULES, f"nuaa-{by}:{name}", False),
+                samples += mf.samples_of(le.trace(analyser, le.file_frames(items), NUAA_RULES, f"nuaa-{by}:{name}", False),
                                          f"nuaa_print_{by}", False)
     w, b = mf.fit_pairs(samples)
     print(f"{len(samples)} pairs; features {', '.join(ml.PAIR_FEATURES)}")

@@ -9,7 +9,6 @@ loop on the clip and counts its events' liveness (what a user of `edge run` sees
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import time
@@ -19,7 +18,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edge.analysis import liveness_eval as le  # noqa: E402
 from edge.analysis.app import AnalyserConfig, FaceAnalyser  # noqa: E402
-from edge.imaging import decode_image  # noqa: E402
 from edge.loop.pipeline import LoopRules  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -49,10 +47,10 @@ def main(argv=None) -> int:
         lines.append(f"  the unmodified loop's events: {len(ev)}: "
                      + ", ".join(f"{k}/{lv or '-'} {n}" for (k, lv), n in c.most_common()))
     if not args.no_nuaa:
-        nuaa_rules = dataclasses.replace(LoopRules(liveness_control=args.level), track_max_age_s=10.0)
+        nuaa_rules = le.nuaa_rules(LoopRules(liveness_control=args.level))
         out = []
         for name, live, items in le.nuaa_sequences(args.data / "spoof-dev" / "nuaa"):
-            frames = ((decode_image(p.read_bytes()), ts) for p, ts in items)
+            frames = le.file_frames(items)
             for t in le.trace(analyser, frames, nuaa_rules, f"nuaa:{name}", live):
                 out.append(t)
                 print(le.track_line(t))

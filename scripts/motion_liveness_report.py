@@ -54,7 +54,6 @@ from edge.spoofset.render import (  # noqa: E402  (tests/test_motion_liveness.py
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 FPS = 10.0           # synthetic sequences
-NUAA_FPS = 20.0      # picNo -> seconds for NUAA (only spacing matters)
 HEAD_MAX_YAW = 20.0  # deg: photos rendered as heads start about frontal, as at a kiosk
 STAGES = frozenset({"landmarks"})
 

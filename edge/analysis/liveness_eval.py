@@ -27,12 +27,15 @@ import numpy as np
 
 from edge.analysis import motion_liveness as ml
 from edge.analysis.liveness import liveness_score
+from edge.imaging import decode_image
 from edge.loop.decision import DecisionRules
 from edge.loop.pipeline import LoopRules, Pipeline
 
 SHORT_S = 1.0          # a track shorter than this is "too short" (label only)
 SMALL_IOD_PX = 20.0    # native inter-ocular distance below this: "too small" (face_view upsamples to 56)
 PLANAR_GAIN = 0.15     # a pair with at most this gain "reads planar" (the label of the pair table)
+NUAA_FPS = 20.0        # NUAA picNo -> seconds (only spacing matters)
+NUAA_MAX_AGE_S = 10.0  # NUAA frames are sampled seconds apart: the tracker must bridge them
 
 NEVER_DECIDE = DecisionRules(match_score=100.0, margin=0.0, min_votes=10 ** 6, max_frames=10 ** 6, fused=False)
 
@@ -111,17 +114,18 @@ class Tracer(Pipeline):
         iod = float(ml.inter_ocular(mesh)) if mesh is not None else float("nan")
         views = list(acc._views) if acc is not None else []
         maxp = max((ml.predicted_parallax(v, views[-1]) for v in views[:-1]), default=0.0)
-        state = acc.verdict().state if acc is not None else ""
+        verdict = acc.verdict() if acc is not None else None
         tr.frames.append(FrameTrace(float(ts), float(face.height), iod, float(face.yaw), float(face.pitch), ear,
-                                    st.code, liveness_score(image, face.box, face.kps5), state, float(maxp)))
+                                    st.code, liveness_score(image, face.box, face.kps5),
+                                    verdict.state if verdict else "", float(maxp)))
         if self.levels:
-            self._feed_levels(track.track_id, tr, face if st.code is None else None, ts,
+            self._feed_levels(track.track_id, tr, acc, verdict, face if st.code is None else None, ts,
                               image if st.code is None else None)
         if acc is not None:
-            tr.verdict, tr.pairs, tr.blinks = acc.verdict(), acc.evidence(), len(acc.blinks())
+            tr.verdict, tr.pairs, tr.blinks = verdict, acc.evidence(), verdict.blink_count
             if tr.pairs and (not tr.all_pairs or tr.all_pairs[-1][0] is not tr.pairs[-1]):
                 tr.all_pairs.append((tr.pairs[-1], iod))
-            if state == "spoof" and not tr.spoof_pairs:
+            if verdict.state == "spoof" and not tr.spoof_pairs:
                 tr.spoof_pairs = list(tr.pairs)
             hist = [f.ear if f is not None else np.nan for f in acc._history]
             if np.isfinite(hist).sum() >= ml.BASELINE_MIN:
@@ -137,17 +141,23 @@ class Tracer(Pipeline):
         return event
 
 
-    def _feed_levels(self, tid: int, tr: TrackTrace, face, ts: float, image) -> None:
+    def _feed_levels(self, tid: int, tr: TrackTrace, own, own_verdict, face, ts: float, image) -> None:
+        """`own`: the loop's accumulator, already fed this frame; it serves its own level
+        (not HIGH, whose challenge here is seeded), so no frame's parallax is measured twice."""
         accs = self._extra.get(tid)
         if accs is None:
             rng = random.Random(f"{self.seed}:{self.source}:{tid}")
             accs = self._extra[tid] = {
-                lv: ml.MotionLiveness(lv, challenge=ml.Challenge.random(rng) if lv == "HIGH" else None)
+                lv: own if own is not None and lv == own.level != "HIGH" else
+                ml.MotionLiveness(lv, challenge=ml.Challenge.random(rng) if lv == "HIGH" else None)
                 for lv in self.levels}
             tr.challenge = accs["HIGH"].challenge.kind if "HIGH" in accs else None
         for lv, acc in accs.items():
-            acc.update(face, ts, image)
-            v = acc.verdict()
+            if acc is own:
+                v = own_verdict
+            else:
+                acc.update(face, ts, image)
+                v = acc.verdict()
             tr.level_states.setdefault(lv, []).append(v.state)
             tr.level_verdicts[lv] = v
             tr.level_reasons.setdefault((lv, v.state), v.reason)
@@ -160,21 +170,28 @@ def scratch_library():
 
 
 def video_frames(path: Path, loops: int = 1) -> Iterator[tuple[np.ndarray, float]]:
-    """The clip's frames with capture times, played `loops` times back to back."""
+    """The clip's frames with capture times, played `loops` times back to back. Streamed
+    on the first pass (a 1080p clip held whole is ~6 MB a frame); kept only to replay."""
     cap = cv2.VideoCapture(str(path))
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-    frames = []
-    while (got := cap.read())[0]:
-        frames.append(got[1])
-    cap.release()
-    for k in range(loops):
-        for i, f in enumerate(frames):
-            yield f, (k * len(frames) + i) / fps
+    kept: list[np.ndarray] = []
+    n = 0
+    try:
+        while (got := cap.read())[0]:
+            if loops > 1:
+                kept.append(got[1])
+            yield got[1], n / fps
+            n += 1
+    finally:
+        cap.release()
+    for k in range(1, loops):
+        for i, f in enumerate(kept):
+            yield f, (k * n + i) / fps
 
 
 def nuaa_sequences(root: Path, by: str = "recording") -> list[tuple[str, bool, list[tuple[Path, float]]]]:
     """NUAA recordings (ID_glasses_pose_session) of labels.csv, frames in picNo order,
-    timestamps picNo / 20 s (as scripts/motion_liveness_report.py). by="subject": each
+    timestamps picNo / NUAA_FPS s. by="subject": each
     subject's recordings one after the other in pose order, the next starting 1 s after
     the previous one's last frame (a print shown again, bent or moved differently)."""
     groups = collections.defaultdict(list)
@@ -191,11 +208,22 @@ def nuaa_sequences(root: Path, by: str = "recording") -> list[tuple[str, bool, l
         stamps, offset, pose_before = [], 0.0, None
         for (pose, pic), _ in items:
             if pose_before is not None and pose != pose_before:
-                offset = stamps[-1] + 1.0 - pic / 20.0
-            stamps.append(offset + pic / 20.0)
+                offset = stamps[-1] + 1.0 - pic / NUAA_FPS
+            stamps.append(offset + pic / NUAA_FPS)
             pose_before = pose
         out.append((name, live, [(p, ts) for (_, p), ts in zip(items, stamps)]))
     return out
+
+
+def file_frames(items: Iterable[tuple[Path, float]]) -> Iterator[tuple[np.ndarray, float]]:
+    """(image file, seconds) -> (decoded frame, seconds), one file at a time."""
+    for path, ts in items:
+        yield decode_image(Path(path).read_bytes()), ts
+
+
+def nuaa_rules(rules: LoopRules) -> LoopRules:
+    """The loop's rules with a tracker that bridges NUAA's seconds-apart frames."""
+    return dataclasses.replace(rules, track_max_age_s=max(rules.track_max_age_s, NUAA_MAX_AGE_S))
 
 
 def trace(analyser, frames: Iterable[tuple[np.ndarray, float]], rules: LoopRules, source: str,

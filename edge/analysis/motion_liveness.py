@@ -630,16 +630,14 @@ class MotionLiveness:
     def blinks(self) -> list[Blink]:
         ear = [f.ear if f is not None else np.nan for f in self._history]
         hi = [f.ear_hi if f is not None else np.nan for f in self._history]
-        return find_blinks(ear, hi, max_frames=self._blink_frames())
-
-    def _blink_frames(self) -> int:
-        return blink_max_frames([f.timestamp for f in self._history if f is not None])
+        ts = [f.timestamp for f in self._history if f is not None]
+        return find_blinks(ear, hi, max_frames=blink_max_frames(ts))
 
     def verdict(self) -> MotionVerdict:
         n_blinks = len(self.blinks())
         pairs = list(self._pairs)
         state3d, gain, agree, score = parallax_state(pairs, MIN_PAIRS[self.level], LIVE_SCORE[self.level])
-        if state3d == "none" and self._shown_3d is not None:
+        if state3d != "planar" and self._shown_3d is not None:   # set whenever the pairs read 3-D
             state3d = "3d"
         planarity = float(np.clip(1.0 - gain, 0.0, 1.0)) if pairs else float("nan")
         out = MotionVerdict("undecided", n_blinks, planarity, self.frames, "", len(pairs), gain, agree,
@@ -655,7 +653,7 @@ class MotionLiveness:
         elif self.level == "HIGH":
             self._high(out, state3d)
         elif state3d == "3d":
-            out.state, out.reason = "live", self._shown_3d or "3-D parallax"
+            out.state, out.reason = "live", self._shown_3d
         elif n_blinks:
             out.state, out.reason = "live", f"{n_blinks} blink(s)"
         else:

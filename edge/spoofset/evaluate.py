@@ -28,7 +28,6 @@ from edge.spoofset.sequences import SpoofSequence
 
 LEVELS = ("LOW", "NORMAL", "HIGH")
 FAST_S = 2.0          # "live within 2 s of reaching decision size": what a user at a gate waits
-NUAA_MAX_AGE_S = 10.0  # NUAA frames are sampled seconds apart: the tracker must bridge them (as scripts/liveness_trace.py)
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ class TrackResult:
 
 def default_rules_for(seq: SpoofSequence, rules: LoopRules) -> LoopRules:
     if seq.attack == "live" and "nuaa" in seq.name:
-        return dataclasses.replace(rules, track_max_age_s=max(rules.track_max_age_s, NUAA_MAX_AGE_S))
+        return le.nuaa_rules(rules)
     return rules
 
 

@@ -14,7 +14,6 @@ from typing import Callable, Iterator
 import numpy as np
 
 from edge.analysis import liveness_eval as le
-from edge.imaging import decode_image
 from edge.spoofset import render as rd
 from edge.spoofset import replay
 from edge.spoofset import screen as sc
@@ -48,13 +47,8 @@ def live_sequences(data: Path = rd.DATA) -> list[SpoofSequence]:
     for name, live, items in le.nuaa_sequences(data / "spoof-dev" / "nuaa"):
         if live:
             out.append(SpoofSequence(f"live/nuaa:{name}", "live", f"nuaa:{name.split('_')[0]}",
-                                     str(items[0][0].parent), 20.0, functools.partial(_files, items)))
+                                     str(items[0][0].parent), le.NUAA_FPS, functools.partial(le.file_frames, items)))
     return out
-
-
-def _files(items) -> Iterator[tuple[np.ndarray, float]]:
-    for path, ts in items:
-        yield decode_image(Path(path).read_bytes()), ts
 
 
 # --- Attack sources ------------------------------------------------------------------
