@@ -20,6 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "var" / "screenshots"
 WAIT_S = 20.0
+DETACHED = "does not belong to the document"  # chromedriver's word for a node re-rendered away
 
 
 class Browser:
@@ -42,8 +43,29 @@ class Browser:
         return path
 
     def wait(self, condition, timeout: float = WAIT_S):
+        """Until condition(driver) is truthy. A page that re-renders (the live view's list,
+        a reconnect's reload) can detach an element between its lookup and its read:
+        that read is "not yet", not a failure."""
+        from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
         from selenium.webdriver.support.ui import WebDriverWait
-        return WebDriverWait(self.driver, timeout).until(condition)
+
+        def settled(driver):
+            try:
+                return condition(driver)
+            except StaleElementReferenceException:
+                return False
+            except WebDriverException as exc:
+                if DETACHED in str(exc):
+                    return False
+                raise
+        return WebDriverWait(self.driver, timeout).until(settled)
+
+    def read(self, selector: str, attribute: str | None = None) -> str | None:
+        """An element's text (or attribute) read in one script: no element handle to go
+        stale while the page re-renders. None when nothing matches."""
+        return self.driver.execute_script(
+            "var e = document.querySelector(arguments[0]); if (!e) return null;"
+            "return arguments[1] ? e.getAttribute(arguments[1]) : e.innerText;", selector, attribute)
 
     def css(self, selector: str):
         from selenium.webdriver.common.by import By

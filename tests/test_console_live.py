@@ -58,7 +58,7 @@ def test_the_live_view_updates_with_boxes_and_decisions(terminal, browser):  # n
     assert track["phase"] in ("tracking", "searching", "unknown", "rejected") and track["track_id"] >= 1
     state = wait_for(browser, lambda s: s["frames"] >= first + 10, what="more frames")
     assert 0 < state["latency"] < 2000
-    assert int(browser.css("canvas[data-live]").get_attribute("data-frames")) >= first + 10
+    assert int(browser.read("canvas[data-live]", "data-frames")) >= first + 10
     browser.wait_text("[data-stat]", "fps")
     browser.wait_css("[data-tracks] li")
     browser.shot("live")
@@ -70,7 +70,7 @@ def test_the_kiosk_shows_guidance_or_a_result(terminal, browser):  # noqa: F811
     seen = set()
     end = time.monotonic() + 40
     while time.monotonic() < end and len(seen) < 2:
-        text = browser.css("[data-banner-text]").text
+        text = browser.read("[data-banner-text]")
         if text and not text.startswith(("Connecting", "waiting")):
             seen.add(text)
         time.sleep(0.3)
@@ -91,8 +91,8 @@ def test_enrol_the_face_in_view_then_see_it_searched_and_liveness_explained(term
     form.find_element("name", "user_info").send_keys("Demo Person")
     for _ in range(8):   # the demo pans to the wall, or a hand covers the chin: click again, as an installer would
         browser.css("[data-enrol-now]").click()
-        browser.wait(lambda d: browser.css("[data-result]").text.startswith(("Enrolled", "Not enrolled")), 30)
-        if browser.css("[data-result]").text.startswith("Enrolled"):
+        browser.wait(lambda d: (browser.read("[data-result]") or "").startswith(("Enrolled", "Not enrolled")), 30)
+        if browser.read("[data-result]").startswith("Enrolled"):
             break
         time.sleep(2)
     browser.wait_text("[data-result]", "Enrolled default/demo_person")
@@ -117,7 +117,7 @@ def test_capture_enrolment_from_the_camera_guides_like_edge_enroll(terminal, bro
     browser.css("[data-capture]").click()
     browser.wait_text("[data-result]", ">> ", 20)          # the guidance, as `edge enroll --camera` says it
     browser.wait_text("[data-result]", "frames enrolled for default/demo_capture", 90)
-    text = browser.css("[data-result]").text
+    text = browser.read("[data-result]")
     assert text.split(" of ")[0].strip().isdigit() and int(text.split(" of ")[0]) >= 1, text
     browser.shot("captured")
     users = AipFace("edge", "", "", config=load_config(terminal.folder / "edge.yaml")).getGroupUsers("default")
@@ -244,7 +244,7 @@ def test_with_liveness_off_the_enrolled_demo_is_welcomed_on_the_kiosk(tmp_path, 
         browser.login(term.url, "admin", term.password)
         browser.get(term.url + "/console/kiosk")
         browser.wait_text("[data-banner-text]", "Welcome, Ann", 40)   # decided afresh, or on the next pass
-        assert "recognised" in browser.css("[data-banner]").get_attribute("class")
+        assert "recognised" in browser.read("[data-banner]", "class")
         browser.shot("welcome")
     finally:
         assert term.stop() == 0

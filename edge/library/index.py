@@ -810,12 +810,13 @@ class FaceIndex:
             h, reason = None, f"{type(exc).__name__}: {exc}"
         with self._mutate, self._rw.write():
             touched = np.unique(np.concatenate(self._touched)) if self._touched else np.empty(0, np.int64)
-            self._graph_due, self._touched = None, None
+            self._touched = None
             if h is None:
                 log.warning("saved graph %s is unusable (%s): building it afresh from the vectors; searches "
                             "are exact meanwhile", due.path, reason)
                 if len(self._slot) > self.exact_limit:
                     self._start_graph()
+                self._graph_due = None  # last: a lock-free reader sees the pending faces first
                 return False
             if len(self._ids) > h.get_max_elements():
                 h.resize_index(len(self._ids))
@@ -829,6 +830,7 @@ class FaceIndex:
             self._defer(due.pending)
             self._defer(touched[live])
             self._pending_np = None
+            self._graph_due = None  # last, as above
             return True
 
 

@@ -371,7 +371,8 @@ class FaceLibrary:
     def wait_index(self, timeout: float | None = None) -> bool:
         """Wait until the index holds every face in its graph (benchmarks, tests)."""
         end = None if timeout is None else time.monotonic() + timeout
-        while self.index.pending or self.index.graph_loading:
+        # graph_loading first: attach_graph clears it only after queuing what the graph lacks
+        while self.index.graph_loading or self.index.pending:
             if end is not None and time.monotonic() > end:
                 return False
             time.sleep(0.01)
