@@ -57,13 +57,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from edge.accuracy.lfw import DEFAULT_DATA, IDENTITY_FIXES, identity, list_photos  # noqa: E402,F401  (eval_open_set reads them here)
 from edge.analysis.app import AnalyserConfig, FaceAnalyser  # noqa: E402
 from edge.imaging import decode_image  # noqa: E402
 from edge.models.manifest import default_models_dir, load_manifest  # noqa: E402
 from edge.thresholds import SAME_PERSON_SCORE, SFACE_SAME_PERSON_COSINE  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "lfw-view1"
 CACHE = REPO / "var" / "calibration" / "lfw_view1_embeddings.npz"
 TABLE = REPO / "edge" / "library" / "score_calibration.json"
 
@@ -72,20 +72,6 @@ MIN_EXCEEDANCES = 200    # fewer impostor pairs above a cosine: trust the fit, n
 SCORE_STEP = 1.0         # knot spacing in score units (keeps np.interp within ~0.1 score)
 REPORT_SCORES = (60, 70, 80, 90)
 
-# LFW label errors found in the impostor tail (18 of the 19 "impostor" pairs above
-# cosine 0.58 are these, checked by eye; the 19th, Jason_Kapono_0001 - Ray_Young_0001 at
-# 0.73, looks alike but cannot be told from the photos and stays an impostor). Folder or
-# photo -> the identity actually embedded. Left in, they count as impostors at cosines
-# 0.58-0.94 and by themselves turn the fitted tail from bounded (xi -0.04) to heavy (+0.05).
-IDENTITY_FIXES = {
-    "Sung_Hong_Choi": "Choi_Sung-hong",          # one man, two spellings
-    "Sepp_Blatter": "Joseph_Blatter",            # Joseph S. "Sepp" Blatter
-    "Hassan_Wirajuda": "Hasan_Wirayuda",         # two transliterations
-    "Wang_Nan": "Nan_Wang",                      # name order
-    "Andrew_Gilligan/Andrew_Gilligan_0001.jpg": "Andrew_Caldecott",  # the same photo, filed twice
-    # Abdullah Gul fills the front of this photo; Erdogan is half hidden behind him.
-    "Recep_Tayyip_Erdogan/Recep_Tayyip_Erdogan_0004.jpg": "Abdullah_Gul",
-}
 FAR_SCALE_TOP = 90.0     # scores up to here count impostor odds; above, linear to 100 at cosine 1
 
 
@@ -100,17 +86,6 @@ def score_to_far(score):
 
 
 # ---------------------------------------------------------------------------- embeddings
-
-def identity(images: Path, folder: str, path: Path) -> str:
-    """Who the photo's embedded face is: its folder, unless IDENTITY_FIXES says otherwise."""
-    rel = str(path.relative_to(images))
-    return IDENTITY_FIXES.get(rel, IDENTITY_FIXES.get(folder, folder))
-
-
-def list_photos(images: Path) -> list[tuple[str, Path]]:
-    """(person, photo) for every photo, sorted, so ids are stable between runs."""
-    return [(d.name, p) for d in sorted(images.iterdir()) if d.is_dir() for p in sorted(d.glob("*.jpg"))]
-
 
 def embed_photos(analyser: FaceAnalyser, photos: list[tuple[str, Path]]) -> tuple[np.ndarray, np.ndarray]:
     """(embeddings [N, 128], found [N]); rows of photos without a face are zero."""

@@ -16,27 +16,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from edge.accuracy.lfw import DEFAULT_DATA, image_path, read_pairs  # noqa: E402,F401  (other scripts import them here)
 from edge.analysis.app import AnalyserConfig, FaceAnalyser  # noqa: E402
 from edge.imaging import decode_image  # noqa: E402
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw-view1"
-
-
-def read_pairs(path: Path) -> list[tuple[str, int, str, int, bool]]:
-    lines = path.read_text().split("\n")
-    n = int(lines[0].split()[0])
-    out = []
-    for line in lines[1:1 + 2 * n]:
-        p = line.split("\t")
-        if len(p) == 3:
-            out.append((p[0], int(p[1]), p[0], int(p[2]), True))
-        elif len(p) == 4:
-            out.append((p[0], int(p[1]), p[2], int(p[3]), False))
-    return out
-
-
-def image_path(root: Path, name: str, idx: int) -> Path:
-    return root / "images" / name / f"{name}_{idx:04d}.jpg"
 
 
 def embed_centre_face(analyser: FaceAnalyser, path: Path) -> np.ndarray | None:

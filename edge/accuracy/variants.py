@@ -1,0 +1,91 @@
+"""Embedding variants compared by scripts/eval_embedders.py: one model, its alignment and
+test-time flip, each a function of the photo and the face the analyser found.
+
+Detection and the mesh are shared (one pass a photo); a variant's cost is its own chips
+and nets. A variant yields an L2-normalised row, so every comparison is a cosine.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from edge.analysis.align import align_face
+from edge.analysis.embedder import l2_normalise
+
+# The mesh's 5 points in YuNet's order (as seen: left eye, right eye, nose tip, mouth
+# left, right): eye centres from their corners, the nose tip, the mouth corners.
+MESH_EYES = ((33, 133), (362, 263))
+MESH_NOSE, MESH_MOUTH = 1, (61, 291)
+
+
+def mesh_kps5(mesh: np.ndarray) -> np.ndarray:
+    pts = [mesh[list(e), :2].mean(0) for e in MESH_EYES] + [mesh[MESH_NOSE, :2]] + [mesh[k, :2] for k in MESH_MOUTH]
+    return np.asarray(pts, np.float64)
+
+
+def flipped(chip: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(chip[:, ::-1])
+
+
+@dataclass
+class Variant:
+    name: str
+    what: str
+    embed: Callable[[object, np.ndarray, object], np.ndarray]   # (analyser, image, face) -> row
+    seconds: float = 0.0
+    faces: int = 0
+
+    def __call__(self, analyser, img: np.ndarray, face) -> np.ndarray:
+        t0 = time.perf_counter()
+        row = l2_normalise(np.asarray(self.embed(analyser, img, face), np.float32))
+        self.seconds += time.perf_counter() - t0
+        self.faces += 1
+        return row
+
+    @property
+    def ms(self) -> float:
+        return 1000 * self.seconds / max(self.faces, 1)
+
+
+def _sface(analyser, img, face):
+    return analyser.embedder.embed_chips([align_face(img, face.kps5)])[0]
+
+
+def _sface_flip(analyser, img, face):
+    chip = align_face(img, face.kps5)
+    return analyser.embedder.embed_chips([chip, flipped(chip)]).sum(0)
+
+
+def _sface_mesh(analyser, img, face):
+    return analyser.embedder.embed_chips([align_face(img, mesh_kps5(face.mesh))])[0]
+
+
+def _sface_both(analyser, img, face):
+    chips = [align_face(img, face.kps5), align_face(img, mesh_kps5(face.mesh))]
+    return analyser.embedder.embed_chips(chips).sum(0)
+
+
+def sface_variants() -> list[Variant]:
+    return [
+        Variant("sface", "SFace on YuNet's 5 points (the engine's default)", _sface),
+        Variant("sface_flip", "SFace, chip + its mirror image, embeddings summed", _sface_flip),
+        Variant("sface_mesh", "SFace on the mesh's 5 points", _sface_mesh),
+        Variant("sface_2align", "SFace on both alignments, embeddings summed", _sface_both),
+    ]
+
+
+@dataclass
+class Embedded:
+    """Per-photo rows of every variant (zero rows where no face was found)."""
+    rows: dict[str, np.ndarray]
+    found: np.ndarray
+    detect_ms: float
+    ms: dict[str, float] = field(default_factory=dict)
+
+
+def all_variants() -> list[Variant]:
+    """Every variant this machine can run (a model not fetched: its variants left out)."""
+    return sface_variants()
