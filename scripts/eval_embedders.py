@@ -103,22 +103,29 @@ def main() -> None:
     print(f"{len(photos)} photos, {len(set(names))} people, no face in {int((~found).sum())}; "
           f"reporting half: {rep.genuine:,} genuine / {rep.impostor:,} impostor pairs "
           f"(tuning half: {tune.genuine:,} / {tune.impostor:,})")
+    gallery, probes = rates.gallery_split(person, np.flatnonzero(report))
+    print(f"rank-1: {len(gallery):,} people enrolled (reporting half, first photo each), {len(probes):,} probes")
     print(f"{'variant':28s} {'dim':>4s} {'dev acc':>8s} " + " ".join(f"{'TAR@' + format(f, '.0e'):>10s}" for f in rates.FARS)
-          + f" {'ms/face':>8s}  what")
+          + f" {'rank-1':>7s} {'ms/face':>8s}  what")
 
-    def line(name, dim, acc, scores, same, cost, what):
+    def line(name, dim, acc, scores, same, r1, cost, what):
         cells = []
         for f in rates.FARS:
             tar, _, k = rates.tar_at_far(scores, same, f)
             cells.append(f"{100 * tar:9.2f}{'*' if k < 30 else ' '}")
-        print(f"{name:28s} {dim:4d} {100 * acc:7.2f}% " + " ".join(cells) + f" {cost:8.1f}  {what}", flush=True)
+        print(f"{name:28s} {dim:4d} {100 * acc:7.2f}% " + " ".join(cells) + f" {100 * r1:6.2f}% {cost:8.1f}  {what}",
+              flush=True)
+
+    def id_scores(emb):
+        return emb[probes] @ emb[gallery].T
 
     rep_cos = {}
     for v in wanted:
         rep_cos[v.name] = rates.cosines(rows[v.name], rep)
         thr, _ = rates.best_threshold_accuracy(*dev_scores(rows[v.name], index, dev_train))
         s, same = dev_scores(rows[v.name], index, dev_test)
-        line(v.name, rows[v.name].shape[1], float(((s > thr) == same).mean()), rep_cos[v.name], rep.same,
+        r1 = rates.rank1(id_scores(rows[v.name]), person[gallery], person[probes])
+        line(v.name, rows[v.name].shape[1], float(((s > thr) == same).mean()), rep_cos[v.name], rep.same, r1,
              ms[v.name], v.what)
     for spec in args.fuse:
         a, b = spec.split("+")
@@ -133,12 +140,15 @@ def main() -> None:
         thr, _ = rates.best_threshold_accuracy(rates.weighted(tr_a, tr_b, dev_w), tr_s)
         acc = float(((rates.weighted(te_a, te_b, dev_w) > thr) == te_s).mean())
         dim = rows[a].shape[1] + rows[b].shape[1]
-        line(f"{a}+{b} concat w={w:.2f}", dim, acc, rates.weighted(rep_cos[a], rep_cos[b], w), rep.same,
+        r1 = rates.rank1(id_scores(rates.concat_embeddings(rows[a], rows[b], w)), person[gallery], person[probes])
+        line(f"{a}+{b} concat w={w:.2f}", dim, acc, rates.weighted(rep_cos[a], rep_cos[b], w), rep.same, r1,
              ms[a] + ms[b], "embedding-level: one concatenated vector (= weighted cosine sum)")
         ma, mb = rates.FarMap.fit(ta[~tune.same]), rates.FarMap.fit(tb[~tune.same])
         thr, _ = rates.best_threshold_accuracy(rates.far_fused(tr_a, tr_b, ma, mb), tr_s)
         acc = float(((rates.far_fused(te_a, te_b, ma, mb) > thr) == te_s).mean())
-        line(f"{a}+{b} FAR-sum", dim, acc, rates.far_fused(rep_cos[a], rep_cos[b], ma, mb), rep.same,
+        fused_id = rates.far_fused(id_scores(rows[a]), id_scores(rows[b]), ma, mb)
+        r1 = rates.rank1(fused_id, person[gallery], person[probes])
+        line(f"{a}+{b} FAR-sum", dim, acc, rates.far_fused(rep_cos[a], rep_cos[b], ma, mb), rep.same, r1,
              ms[a] + ms[b], "score-level: log FARs added (two searches)")
     print("* fewer than 30 impostor pairs above the threshold: the FAR is barely resolved")
 

@@ -129,3 +129,19 @@ def best_threshold_accuracy(scores: np.ndarray, same: np.ndarray) -> tuple[float
     accs = [((scores > t) == same).mean() for t in mids]
     k = int(np.argmax(accs))
     return float(mids[k]), float(accs[k])
+
+
+def gallery_split(person: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(gallery, probes) among `rows`: each person's first photo enrolled, their other
+    photos probe it (a person with one photo is a distractor only)."""
+    first = {}
+    for r in rows:
+        first.setdefault(int(person[r]), int(r))
+    gallery = np.array(sorted(first.values()))
+    return gallery, np.setdiff1d(rows, gallery)
+
+
+def rank1(probe_scores: np.ndarray, gallery_person: np.ndarray, probe_person: np.ndarray) -> float:
+    """Closed-set rank-1: share of probes whose best-scoring gallery face is their own
+    person (probe_scores: probes x gallery, higher is closer)."""
+    return float((gallery_person[np.argmax(probe_scores, axis=1)] == probe_person).mean())
