@@ -85,6 +85,7 @@ def main() -> None:
     ap.add_argument("--fuse", nargs="*", default=[], help="A+B: fuse two variants")
     ap.add_argument("--refresh", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--splits", type=int, default=0, help="also TAR at 1e-4 over N reshuffled halves")
     args = ap.parse_args()
     images = args.data / "images"
     photos = lfw.list_photos(images)
@@ -151,6 +152,21 @@ def main() -> None:
         line(f"{a}+{b} FAR-sum", dim, acc, rates.far_fused(rep_cos[a], rep_cos[b], ma, mb), rep.same, r1,
              ms[a] + ms[b], "score-level: log FARs added (two searches)")
     print("* fewer than 30 impostor pairs above the threshold: the FAR is barely resolved")
+    if args.splits:
+        split_spread(rows, person, [v.name for v in wanted], args.splits)
+
+
+def split_spread(rows: dict, person: np.ndarray, names: list[str], n: int) -> None:
+    """TAR at 1e-4 of each single variant over n person splits, and its gain over the
+    first variant split by split (a paired difference: the split moves both alike)."""
+    tars = np.array([[rates.tar_at_far(rates.cosines(rows[v], pairs), pairs.same, 1e-4)[0] for v in names]
+                     for pairs in (rates.all_pairs(np.flatnonzero(rates.person_split(person, seed)), person)
+                                   for seed in range(n))]) * 100
+    print(f"TAR at FAR 1e-4 over {n} person splits: mean [min, max]; gain over {names[0]} split by split")
+    for k, v in enumerate(names):
+        gain = tars[:, k] - tars[:, 0]
+        print(f"  {v:28s} {tars[:, k].mean():6.2f} [{tars[:, k].min():.2f}, {tars[:, k].max():.2f}]   "
+              f"gain {gain.mean():+.2f} [{gain.min():+.2f}, {gain.max():+.2f}]")
 
 
 if __name__ == "__main__":
