@@ -508,6 +508,8 @@ def main(argv=None) -> int:
         return 2
     except EdgeError as exc:
         print(json.dumps(exc.to_dict(), ensure_ascii=False))
+        if exc.detail != exc.error_msg:
+            print(f"edge: {exc.detail}", file=sys.stderr)   # the why, which the Baidu body leaves out
         return 1
 
 

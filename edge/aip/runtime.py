@@ -7,6 +7,7 @@ library under <data_dir>/apps/<APP_ID>/ (Baidu: one face library per appid).
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from dataclasses import dataclass
 
@@ -23,8 +24,10 @@ from edge.library.availability import Availability
 from edge.library.library import APP_ID_RE, FaceLibrary, discard_library, library_dir, open_library
 from edge.library.scores import similarity_to_score
 from edge.library.store import FaceRecord, LibraryError
-from edge.models.manifest import embedder_model_id
+from edge.models.manifest import embedder_model_id, model_space
 from edge.sqlite import StorageError
+
+log = logging.getLogger(__name__)
 
 # A detected (not registered) face's token can be searched for this long (v3 docs).
 TOKEN_TTL_S = 3600.0
@@ -64,6 +67,8 @@ class Runtime:
         self._upstream: dict[str, object] = {}
         self._upstream_lock = threading.Lock()
         self.push_wake = threading.Event()   # set by a queued enrolment: the pusher sends at once
+        self._space_checked: dict[str, object] = {}   # app_id -> the library object found in our space
+        self._space_refused: dict[str, tuple] = {}     # app_id -> (library, its last seq, the refusal)
 
     @property
     def engine(self):
@@ -94,6 +99,36 @@ class Runtime:
             discard_library(data_dir, app_id)
             self.availability.refuse(app_id, directory, lib.fault)
             raise lib.fault
+        return self._in_our_space(app_id, lib)
+
+    def _in_our_space(self, app_id: str, lib):
+        """The library, once it is known to hold only faces this engine's model can be
+        compared with. Faces of another embedder (a changed `models:` setting) are never
+        searched, mixed with or added to: the library is refused, loudly, until the
+        setting is switched back or its people are enrolled again (docs/accuracy.md).
+        Checked once a process (a process of another model then refuses it in turn);
+        while the library holds no face, on every call."""
+        if self._space_checked.get(app_id) is lib:
+            return lib
+        refused = self._space_refused.get(app_id)
+        if refused is not None and refused[0] is lib and refused[1] == lib.store.last_seq():
+            raise refused[2]   # nothing changed since: no second count of a large library
+        ours = model_space(self.model_id)
+        spaces = lib.store.model_spaces()
+        if any(s != ours for s in spaces):   # the list is a superset: count again before refusing
+            spaces = lib.store.recount_spaces()
+        foreign = [s for s in spaces if s != ours]
+        if foreign:
+            log.error("library %s holds faces embedded by %s; this engine embeds with %s", app_id,
+                      ", ".join(foreign), ours)
+            err = EdgeError(216300, f"library {app_id!r} holds faces embedded by another model "
+                                    f"({', '.join(foreign)}); this engine embeds with {ours}, and the two cannot "
+                                    "be compared: set models back as they were, or enrol the people again "
+                                    "into a new appid")
+            self._space_refused[app_id] = (lib, lib.store.last_seq(), err)
+            raise err
+        if spaces:
+            self._space_checked[app_id] = lib
         return lib
 
     def _pg_library(self, app_id: str):
@@ -103,7 +138,8 @@ class Runtime:
         if not APP_ID_RE.match(str(app_id)):
             raise EdgeError(216110, f"appid {app_id!r} is not a valid library name")
         cfg = self.config.library
-        return open_pg_library(cfg.dsn, app_id, pool_size=cfg.pool_size, timeout_s=cfg.timeout_s)
+        return self._in_our_space(app_id, open_pg_library(cfg.dsn, app_id, pool_size=cfg.pool_size,
+                                                          timeout_s=cfg.timeout_s))
 
     def upstream(self, app_id: str):
         """The app's upstream outbox when this process is a terminal that pushes its

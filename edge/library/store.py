@@ -100,6 +100,11 @@ LOG_FLOOR_KEY = "log_floor"
 # What a terminal may push to its hub (docs/sync.md, Up): enrolments and membership
 # changes, never group management.
 PUSH_ACTIONS = ("register", "delete_user", "leave_groups", "copy_user", "delete_face")
+# meta key: the embedding spaces (model_space of each face's model) the faces table has
+# held, a sorted JSON list, kept in each face's own transaction - so a runtime can see at
+# once whether a library holds faces it cannot compare with its own (edge/aip/runtime.py).
+# A superset: deleting a model's last face leaves it listed until recount_spaces().
+SPACES_KEY = "model_spaces"
 PUSHED_KEEP_S = 7 * 86400.0   # a pushed op_id is remembered at least this long (idempotent retries)
 REPLICA_OPS = ("group.add", "group.delete", "user.add", "user.update", "user.delete", "face.add", "face.delete")
 
@@ -224,6 +229,16 @@ class LibraryRules:
     def _put_meta(self, db, key: str, value: str) -> None:
         db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    def _note_space(self, db, model: str) -> None:
+        """List the face's embedding space in SPACES_KEY (a library from before the key
+        is left without it: model_spaces() counts it once)."""
+        value = _meta(db, SPACES_KEY)
+        if value is None:
+            return
+        spaces = json.loads(value)
+        if model_space(model) not in spaces:
+            self._put_meta(db, SPACES_KEY, json.dumps(sorted(spaces + [model_space(model)])))
+
     def _skip_face(self, db, group_id: str, user_id: str, face_token: str, model: str) -> None:
         db.execute("INSERT OR IGNORE INTO sync_skipped VALUES (?, ?, ?, ?)", (group_id, user_id, face_token, model))
 
@@ -295,6 +310,7 @@ class LibraryRules:
         quality = None if face.quality is None else json.dumps(face.quality)
         ref = self._insert(db, "faces", member_ref=member_ref, group_ref=group_ref, face_token=face.face_token,
                            embedding=self._emb(face.embedding), model=face.model, quality=quality, ctime=time.time())
+        self._note_space(db, face.model)
         self._log(db, "face.add", group_id, user_id, face.face_token, ref,
                   {"embedding": base64.b64encode(_blob(face.embedding)).decode(), "model": face.model,
                    "quality": face.quality})
@@ -484,6 +500,7 @@ class LibraryRules:
                 ref = self._insert(db, "faces", member_ref=member_ref, group_ref=refs[group_id], face_token=token,
                                    embedding=self._emb(vec), model=model,
                                    quality=None if quality is None else json.dumps(quality), ctime=ctime)
+                self._note_space(db, model)
                 self._log(db, "face.add", group_id, user_id, token, ref,
                           {"embedding": base64.b64encode(_blob(vec)).decode(), "model": model, "quality": quality})
                 n += 1
@@ -631,6 +648,20 @@ class LibraryRules:
             self._delete_face(db, op.user_id, groups[0], op.face_token)
         else:
             raise ValueError(op.action)
+
+    def model_spaces(self) -> list[str]:
+        """The embedding spaces of the faces held (a superset, see SPACES_KEY). A library
+        from before the key is counted once here (a scan of the faces table)."""
+        value = self._one("SELECT value FROM meta WHERE key=?", (SPACES_KEY,))
+        return json.loads(value) if value is not None else self.recount_spaces()
+
+    def recount_spaces(self) -> list[str]:
+        """SPACES_KEY counted afresh from the faces table, in one write with the count."""
+        with self._write() as db:
+            models = [r[0] for r in db.execute("SELECT DISTINCT model FROM faces").fetchall()]
+            spaces = sorted({model_space(m) for m in models})
+            self._put_meta(db, SPACES_KEY, json.dumps(spaces))
+        return spaces
 
     def model_mismatch_count(self) -> dict[str, int]:
         """Faces a follower did not store because another model made them, by model id."""
