@@ -17,6 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edge.accuracy.lfw import DEFAULT_DATA, image_path, read_pairs  # noqa: E402,F401  (other scripts import them here)
+from edge.accuracy.rates import best_threshold_accuracy  # noqa: E402
 from edge.analysis.app import AnalyserConfig, FaceAnalyser  # noqa: E402
 from edge.imaging import decode_image  # noqa: E402
 
@@ -48,19 +49,11 @@ def similarities(analyser, root: Path, pairs, cache: dict) -> tuple[np.ndarray, 
     return np.array(sims), np.array(labels), skipped
 
 
-def best_threshold(sims: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    cands = np.unique(sims)
-    mids = np.concatenate([[cands[0] - 1e-6], (cands[:-1] + cands[1:]) / 2, [cands[-1] + 1e-6]])
-    accs = [((sims > t) == labels).mean() for t in mids]
-    i = int(np.argmax(accs))
-    return float(mids[i]), float(accs[i])
-
-
 def evaluate(analyser: FaceAnalyser, root: Path) -> dict:
     cache: dict = {}
     t0 = time.perf_counter()
     s_train, l_train, skip_train = similarities(analyser, root, read_pairs(root / "pairsDevTrain.txt"), cache)
-    thr, train_acc = best_threshold(s_train, l_train)
+    thr, train_acc = best_threshold_accuracy(s_train, l_train)
     s_test, l_test, skip_test = similarities(analyser, root, read_pairs(root / "pairsDevTest.txt"), cache)
     test_acc = float(((s_test > thr) == l_test).mean())
     return {"threshold": thr, "train_accuracy": train_acc, "test_accuracy": test_acc,

@@ -123,12 +123,11 @@ def far_fused(a: np.ndarray, b: np.ndarray, map_a: FarMap, map_b: FarMap) -> np.
 
 
 def best_threshold_accuracy(scores: np.ndarray, same: np.ndarray) -> tuple[float, float]:
-    """(threshold, accuracy) maximising accuracy (LFW's protocol: chosen on the training pairs)."""
-    cands = np.unique(scores)
-    mids = np.concatenate([[cands[0] - 1e-6], (cands[:-1] + cands[1:]) / 2, [cands[-1] + 1e-6]])
-    accs = [((scores > t) == same).mean() for t in mids]
-    k = int(np.argmax(accs))
-    return float(mids[k]), float(accs[k])
+    """(threshold, accuracy) maximising accuracy, as LFW's protocol chooses it on the
+    training pairs (the lowest of the best: edge/models/gate.py)."""
+    from edge.models.gate import best_threshold
+    t = best_threshold(scores, same)
+    return t, float(((scores > t) == same).mean())
 
 
 def gallery_split(person: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

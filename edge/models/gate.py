@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.accuracy.rates import threshold_at_far
+
 # The gate (issue 15): int8 against fp32 on pairsDevTest.
 MAX_ACCURACY_DROP = 0.002      # verification accuracy, 0.2 points
 MAX_TAR_DROP = 0.005           # TAR at FAR 1e-3, 0.5 points
@@ -37,9 +39,7 @@ def all_pairs(enrolled: np.ndarray, probe: np.ndarray, ids: np.ndarray) -> AllPa
 
 def tar_at_far(pairs: AllPairs, far: float = GATE_FAR) -> tuple[float, float]:
     """(true-accept rate, cosine threshold) where at most `far` of impostors pass."""
-    imp = np.sort(pairs.impostor)[::-1]
-    k = int(np.floor(far * len(imp)))
-    thr = float(imp[k]) if k < len(imp) else float(imp[-1])
+    thr = threshold_at_far(pairs.impostor, far)[0]
     return float((pairs.genuine > thr).mean()), thr
 
 
