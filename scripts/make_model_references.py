@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edge.models import reference  # noqa: E402
 from edge.models.edits import apply_edits  # noqa: E402
-from edge.models.fetch import _read_member, build_int8, extract_member, find_or_download  # noqa: E402
+from edge.models.fetch import build_int8, extract_member, find_or_download, read_member  # noqa: E402
 from edge.models.manifest import REPO_ROOT, default_models_dir, load_manifest  # noqa: E402
 
 LFW = REPO_ROOT.parent / "shared" / "data" / "lfw-view1" / "images"
@@ -42,7 +42,7 @@ def _dlib_models(data: bytes, archive: Path, spec, tmp: Path):
 
     (tmp / "net.dat").write_bytes(data)
     top = spec.member.split("/", 1)[0]
-    (tmp / "sp5.dat").write_bytes(_read_member(archive, f"{top}/{PREDICTOR_5}"))
+    (tmp / "sp5.dat").write_bytes(read_member(archive, f"{top}/{PREDICTOR_5}"))
     return dlib.face_recognition_model_v1(str(tmp / "net.dat")), dlib.shape_predictor(str(tmp / "sp5.dat"))
 
 

