@@ -201,11 +201,20 @@ def apply_edits(data: bytes, names: tuple[str, ...]) -> bytes:
     return data
 
 
+def dlib_to_onnx(data: bytes) -> bytes:
+    """dlib's face descriptor ResNet (.dat, dlib's own serialisation) as an ONNX graph
+    (edge/models/dlib_net.py)."""
+    from edge.models.dlib_net import dlib_to_onnx as convert
+    return convert(data)
+
+
 EDITS = {
     "yunet_dynamic_input": yunet_dynamic_input,
     "drop_initializer_inputs": drop_initializer_inputs,
     "tflite_to_onnx": tflite_to_onnx,
     "prelu_split": prelu_split,
     "prelu_split_conv": prelu_split_conv,
+    "dlib_to_onnx": dlib_to_onnx,
 }
+CONVERTERS = ("tflite_to_onnx", "dlib_to_onnx")   # edits whose input onnxruntime cannot run
 PRELU_SPLITS = ("prelu_split", "prelu_split_conv")   # the edits that remove PRelu

