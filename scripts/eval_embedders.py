@@ -153,17 +153,34 @@ def main() -> None:
              ms[a] + ms[b], "score-level: log FARs added (two searches)")
     print("* fewer than 30 impostor pairs above the threshold: the FAR is barely resolved")
     if args.splits:
-        split_spread(rows, person, [v.name for v in wanted], args.splits)
+        split_spread(rows, person, [v.name for v in wanted], args.fuse, args.splits)
 
 
-def split_spread(rows: dict, person: np.ndarray, names: list[str], n: int) -> None:
-    """TAR at 1e-4 of each single variant over n person splits, and its gain over the
-    first variant split by split (a paired difference: the split moves both alike)."""
-    tars = np.array([[rates.tar_at_far(rates.cosines(rows[v], pairs), pairs.same, 1e-4)[0] for v in names]
-                     for pairs in (rates.all_pairs(np.flatnonzero(rates.person_split(person, seed)), person)
-                                   for seed in range(n))]) * 100
+def split_tars(rows: dict, person: np.ndarray, names: list[str], fuse: list[str], seed: int) -> list[float]:
+    """TAR at 1e-4 on one split's reporting half: each variant, then each fusion (its
+    weight and FAR maps fitted on that split's tuning half)."""
+    report = rates.person_split(person, seed)
+    rep = rates.all_pairs(np.flatnonzero(report), person)
+    cos = {v: rates.cosines(rows[v], rep) for v in names}
+    out = [rates.tar_at_far(cos[v], rep.same, 1e-4)[0] for v in names]
+    tune = rates.all_pairs(np.flatnonzero(~report), person)
+    for spec in fuse:
+        a, b = spec.split("+")
+        ta, tb = rates.cosines(rows[a], tune), rates.cosines(rows[b], tune)
+        w = rates.best_weight(ta, tb, tune.same)
+        ma, mb = rates.FarMap.fit(ta[~tune.same]), rates.FarMap.fit(tb[~tune.same])
+        out.append(rates.tar_at_far(rates.weighted(cos[a], cos[b], w), rep.same, 1e-4)[0])
+        out.append(rates.tar_at_far(rates.far_fused(cos[a], cos[b], ma, mb), rep.same, 1e-4)[0])
+    return out
+
+
+def split_spread(rows: dict, person: np.ndarray, names: list[str], fuse: list[str], n: int) -> None:
+    """TAR at 1e-4 over n person splits, and the gain over the first variant split by
+    split (a paired difference: the split moves both alike)."""
+    tars = np.array([split_tars(rows, person, names, fuse, seed) for seed in range(n)]) * 100
+    labels = names + [f"{f} {kind}" for f in fuse for kind in ("concat", "FAR-sum")]
     print(f"TAR at FAR 1e-4 over {n} person splits: mean [min, max]; gain over {names[0]} split by split")
-    for k, v in enumerate(names):
+    for k, v in enumerate(labels):
         gain = tars[:, k] - tars[:, 0]
         print(f"  {v:28s} {tars[:, k].mean():6.2f} [{tars[:, k].min():.2f}, {tars[:, k].max():.2f}]   "
               f"gain {gain.mean():+.2f} [{gain.min():+.2f}, {gain.max():+.2f}]")

@@ -6,6 +6,7 @@ and nets. A variant yields an L2-normalised row, so every comparison is a cosine
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -86,6 +87,35 @@ class Embedded:
     ms: dict[str, float] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=1)
+def _dlib():
+    from edge.analysis.dlib_embedder import DlibEmbedder
+    from edge.models.manifest import default_models_dir, load_manifest
+    return DlibEmbedder(default_models_dir() / load_manifest()["embedder_dlib"].file, threads=2)
+
+
+def _dlib_mesh(analyser, img, face):
+    from edge.analysis.dlib_embedder import dlib_chip
+    return _dlib().embed_chips([dlib_chip(img, face.mesh)])[0]
+
+
+def _dlib_flip(analyser, img, face):
+    from edge.analysis.dlib_embedder import dlib_chip
+    chip = dlib_chip(img, face.mesh)
+    return _dlib().embed_chips([chip, flipped(chip)]).sum(0)
+
+
+def dlib_variants() -> list[Variant]:
+    from edge.models.manifest import default_models_dir, load_manifest
+    spec = load_manifest().get("embedder_dlib")
+    if spec is None or not (default_models_dir() / spec.file).exists():
+        return []
+    return [
+        Variant("dlib", "dlib's ResNet on its 150x150 chip from the mesh's 5 dlib points", _dlib_mesh),
+        Variant("dlib_flip", "dlib's ResNet, chip + its mirror image, summed", _dlib_flip),
+    ]
+
+
 def all_variants() -> list[Variant]:
     """Every variant this machine can run (a model not fetched: its variants left out)."""
-    return sface_variants()
+    return sface_variants() + dlib_variants()
