@@ -30,7 +30,7 @@ CACHE = lfw.REPO / "var" / "calibration" / "variants"
 
 def embed_all(photos, images: Path, todo: list[vs.Variant], threads: int) -> tuple[dict, np.ndarray, float]:
     analyser = FaceAnalyser(AnalyserConfig(threads=threads))
-    rows = {v.name: np.zeros((len(photos), 0), np.float32) for v in todo}
+    rows = {}
     found, detect_s, t0 = np.zeros(len(photos), bool), 0.0, time.perf_counter()
     out: dict[str, list] = {v.name: [] for v in todo}
     for k, (_, path) in enumerate(photos):
@@ -130,8 +130,7 @@ def main() -> None:
              ms[v.name], v.what)
     for spec in args.fuse:
         a, b = spec.split("+")
-        ta, tb = rates.cosines(rows[a], tune), rates.cosines(rows[b], tune)
-        w = rates.best_weight(ta, tb, tune.same)
+        fit = rates.Fusion.fit(rates.cosines(rows[a], tune), rates.cosines(rows[b], tune), tune.same)
         tr_a, tr_s = dev_scores(rows[a], index, dev_train)
         tr_b, _ = dev_scores(rows[b], index, dev_train)
         te_a, te_s = dev_scores(rows[a], index, dev_test)
@@ -141,15 +140,13 @@ def main() -> None:
         thr, _ = rates.best_threshold_accuracy(rates.weighted(tr_a, tr_b, dev_w), tr_s)
         acc = float(((rates.weighted(te_a, te_b, dev_w) > thr) == te_s).mean())
         dim = rows[a].shape[1] + rows[b].shape[1]
-        r1 = rates.rank1(id_scores(rates.concat_embeddings(rows[a], rows[b], w)), person[gallery], person[probes])
-        line(f"{a}+{b} concat w={w:.2f}", dim, acc, rates.weighted(rep_cos[a], rep_cos[b], w), rep.same, r1,
+        r1 = rates.rank1(id_scores(rates.concat_embeddings(rows[a], rows[b], fit.w)), person[gallery], person[probes])
+        line(f"{a}+{b} concat w={fit.w:.2f}", dim, acc, fit.concat(rep_cos[a], rep_cos[b]), rep.same, r1,
              ms[a] + ms[b], "embedding-level: one concatenated vector (= weighted cosine sum)")
-        ma, mb = rates.FarMap.fit(ta[~tune.same]), rates.FarMap.fit(tb[~tune.same])
-        thr, _ = rates.best_threshold_accuracy(rates.far_fused(tr_a, tr_b, ma, mb), tr_s)
-        acc = float(((rates.far_fused(te_a, te_b, ma, mb) > thr) == te_s).mean())
-        fused_id = rates.far_fused(id_scores(rows[a]), id_scores(rows[b]), ma, mb)
-        r1 = rates.rank1(fused_id, person[gallery], person[probes])
-        line(f"{a}+{b} FAR-sum", dim, acc, rates.far_fused(rep_cos[a], rep_cos[b], ma, mb), rep.same, r1,
+        thr, _ = rates.best_threshold_accuracy(fit.far_sum(tr_a, tr_b), tr_s)
+        acc = float(((fit.far_sum(te_a, te_b) > thr) == te_s).mean())
+        r1 = rates.rank1(fit.far_sum(id_scores(rows[a]), id_scores(rows[b])), person[gallery], person[probes])
+        line(f"{a}+{b} FAR-sum", dim, acc, fit.far_sum(rep_cos[a], rep_cos[b]), rep.same, r1,
              ms[a] + ms[b], "score-level: log FARs added (two searches)")
     print("* fewer than 30 impostor pairs above the threshold: the FAR is barely resolved")
     if args.splits:
@@ -166,11 +163,9 @@ def split_tars(rows: dict, person: np.ndarray, names: list[str], fuse: list[str]
     tune = rates.all_pairs(np.flatnonzero(~report), person)
     for spec in fuse:
         a, b = spec.split("+")
-        ta, tb = rates.cosines(rows[a], tune), rates.cosines(rows[b], tune)
-        w = rates.best_weight(ta, tb, tune.same)
-        ma, mb = rates.FarMap.fit(ta[~tune.same]), rates.FarMap.fit(tb[~tune.same])
-        out.append(rates.tar_at_far(rates.weighted(cos[a], cos[b], w), rep.same, 1e-4)[0])
-        out.append(rates.tar_at_far(rates.far_fused(cos[a], cos[b], ma, mb), rep.same, 1e-4)[0])
+        fit = rates.Fusion.fit(rates.cosines(rows[a], tune), rates.cosines(rows[b], tune), tune.same)
+        out.append(rates.tar_at_far(fit.concat(cos[a], cos[b]), rep.same, 1e-4)[0])
+        out.append(rates.tar_at_far(fit.far_sum(cos[a], cos[b]), rep.same, 1e-4)[0])
     return out
 
 

@@ -25,12 +25,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from edge.accuracy.lfw import DEFAULT_DATA  # noqa: E402
 from edge.models import reference  # noqa: E402
 from edge.models.edits import apply_edits  # noqa: E402
 from edge.models.fetch import build_int8, extract_member, find_or_download, read_member  # noqa: E402
 from edge.models.manifest import REPO_ROOT, default_models_dir, load_manifest  # noqa: E402
 
-LFW = REPO_ROOT.parent / "shared" / "data" / "lfw-view1" / "images"
+LFW = DEFAULT_DATA / "images"
 CHIPS_FILE = REPO_ROOT / "tests" / "reference" / "dlib_chips.npz"
 CHIP_PEOPLE = ["Aaron_Peirsol", "Abdullah_Gul", "Alejandro_Toledo", "Ali_Naimi", "Amelie_Mauresmo",
                "Andre_Agassi", "Angela_Bassett", "Ari_Fleischer", "Bill_Gates", "Colin_Powell"]

@@ -122,6 +122,25 @@ def far_fused(a: np.ndarray, b: np.ndarray, map_a: FarMap, map_b: FarMap) -> np.
     return (-(map_a(a) + map_b(b))).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Fusion:
+    """Both fusions of two models, fitted on a tuning half's pairs: the concatenation's
+    weight (best TAR at 1e-4) and each model's FAR map (its impostors)."""
+    w: float
+    map_a: FarMap
+    map_b: FarMap
+
+    @classmethod
+    def fit(cls, a: np.ndarray, b: np.ndarray, same: np.ndarray) -> "Fusion":
+        return cls(best_weight(a, b, same), FarMap.fit(a[~same]), FarMap.fit(b[~same]))
+
+    def concat(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return weighted(a, b, self.w)
+
+    def far_sum(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return far_fused(a, b, self.map_a, self.map_b)
+
+
 def best_threshold_accuracy(scores: np.ndarray, same: np.ndarray) -> tuple[float, float]:
     """(threshold, accuracy) maximising accuracy, as LFW's protocol chooses it on the
     training pairs (the lowest of the best: edge/models/gate.py)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -76,15 +76,6 @@ def sface_variants() -> list[Variant]:
         Variant("sface_mesh", "SFace on the mesh's 5 points", _sface_mesh),
         Variant("sface_2align", "SFace on both alignments, embeddings summed", _sface_both),
     ]
-
-
-@dataclass
-class Embedded:
-    """Per-photo rows of every variant (zero rows where no face was found)."""
-    rows: dict[str, np.ndarray]
-    found: np.ndarray
-    detect_ms: float
-    ms: dict[str, float] = field(default_factory=dict)
 
 
 @functools.lru_cache(maxsize=1)

@@ -22,10 +22,13 @@ MEAN_RGB = np.array([122.782, 117.001, 104.298], dtype=np.float32)
 AGE_CLASSES = 81
 
 
-def dlib_chip(img_bgr: np.ndarray, mesh: np.ndarray, size: int) -> np.ndarray:
-    dst = (DLIB_TEMPLATE + PADDING) / (1 + 2 * PADDING) * size
-    m = umeyama(mesh[DLIB_POINTS, :2], dst)
-    return cv2.warpAffine(img_bgr, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+def dlib_chip(img_bgr: np.ndarray, mesh: np.ndarray, size: int, padding: float = PADDING,
+              interp: int = cv2.INTER_AREA, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+    """dlib's get_face_chip from the mesh's 5 dlib points: the nets here take 0.2 padding;
+    dlib's face descriptor takes 0.25, bilinear, black outside (edge/analysis/dlib_embedder.py)."""
+    dst = (DLIB_TEMPLATE + padding) / (1 + 2 * padding) * size
+    m = umeyama(np.asarray(mesh)[DLIB_POINTS, :2], dst)
+    return cv2.warpAffine(img_bgr, m, (size, size), flags=interp, borderMode=border)
 
 
 def preprocess(chip_bgr: np.ndarray) -> np.ndarray:

@@ -3,8 +3,8 @@ a 150x150 dlib chip -> 128-d descriptor.
 
 dlib makes its chip with get_face_chip(size=150, padding=0.25) from its 5-point
 predictor (eye corners, base of the nose); the face mesh gives those points
-(attributes.DLIB_POINTS), so the chip here is the same similarity warp of the same
-template, bilinear as dlib's. dlib compares raw descriptors by euclidean distance
+(attributes.DLIB_POINTS), so the chip here (attributes.dlib_chip) is the same
+similarity warp of the same template, bilinear as dlib's. dlib compares raw descriptors by euclidean distance
 (0.6); the descriptors come out near unit length, and embed() returns them
 L2-normalised like SFaceEmbedder, so both compare by cosine.
 """
@@ -13,8 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.analysis.align import umeyama
-from edge.analysis.attributes import DLIB_POINTS, DLIB_TEMPLATE
+from edge.analysis import attributes
 from edge.analysis.embedder import l2_normalise
 from edge.errors import EdgeError
 from edge.models.dlib_net import CHIP_SIZE, DESCRIPTOR_DIM
@@ -25,18 +24,9 @@ PADDING = 0.25                     # dlib's face recognition chips (dlib_face_re
 INVALID_PARAM = 216100
 
 
-def chip_transform(points5: np.ndarray, size: int = CHIP_SIZE, padding: float = PADDING) -> np.ndarray:
-    """The 2x3 similarity that puts the 5 dlib points (in DLIB_POINTS' order: subject's
-    left eye outer, inner, right eye outer, inner, nose base) on dlib's padded template."""
-    dst = (DLIB_TEMPLATE + padding) / (1 + 2 * padding) * size
-    return umeyama(np.asarray(points5, np.float64)[:, :2], dst)
-
-
 def dlib_chip(img_bgr: np.ndarray, mesh: np.ndarray) -> np.ndarray:
     """The 150x150 BGR chip of a face from its mesh points."""
-    m = chip_transform(np.asarray(mesh)[DLIB_POINTS])
-    return cv2.warpAffine(img_bgr, m, (CHIP_SIZE, CHIP_SIZE), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT)
+    return attributes.dlib_chip(img_bgr, mesh, CHIP_SIZE, PADDING, cv2.INTER_LINEAR, cv2.BORDER_CONSTANT)
 
 
 def check_chip(chip: np.ndarray) -> None:
