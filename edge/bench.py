@@ -149,9 +149,9 @@ def main(args) -> int:
     for threads in args.threads or [1, 2]:
         t0 = time.perf_counter()
         analyser = FaceAnalyser(AnalyserConfig(models_dir=cfg.models_dir, threads=threads,
-                                               precision=cfg.models.precision))
+                                               precision=cfg.models.precision, embedder=cfg.models.embedder))
         load_ms = (time.perf_counter() - t0) * 1000
-        print(f"threads={threads}  precision={cfg.models.precision}  (models loaded in {load_ms:.0f} ms, "
+        print(f"threads={threads}  precision={cfg.models.precision}  embedder={cfg.models.embedder}  (models loaded in {load_ms:.0f} ms, "
               f"resident {resident_mb():.0f} MB, load average {os.getloadavg()[0]:.1f})")
         pi4 = pi4_ratios(cfg.models_dir, threads)
         if pi4 is not None:

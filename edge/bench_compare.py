@@ -160,11 +160,11 @@ def _compare(args, models_dir: Path, files: dict[str, Path], unsplit: dict[str, 
         pipelines = {"opencv": cv.embed, "edge": lambda img: edge_embed(analyser, img)}
 
         def checks(img: np.ndarray, opencv_embedding: np.ndarray) -> tuple[float | None, float]:
-            chip = float(np.dot(analyser.embedder.embed_chips([cv.last_chip])[0], opencv_embedding))
+            chip = float(np.dot(analyser.sface.embed_chips([cv.last_chip])[0], opencv_embedding))
             faces = analyser.analyse(img, 1, 0, set())
             if not faces:
                 return None, chip
-            own = analyser.embedder.embed(img, faces[0].kps5)
+            own = analyser.sface.embed(img, faces[0].kps5)
             return float(np.dot(own, opencv_embedding)), chip
 
         print(f"threads={threads}")

@@ -54,7 +54,7 @@ def _p50(v: list[float]) -> float:
 
 def stage_functions(analyser, img: np.ndarray) -> dict:
     """Each stage of analyse(img, 1, 0, {"embedding"}) as a call of its own, on its real inputs."""
-    det, mesh, emb = analyser.detector, analyser.mesh, analyser.embedder
+    det, mesh, emb = analyser.detector, analyser.mesh, analyser.sface
     scales = pyramid_scales(*img.shape[:2], det.max_side)
     blobs = [det._blob(img, s).copy() for s in scales]
     outs = [dict(zip(det.output_names, det.session.run(det.output_names, {det.input_name: b}))) for b in blobs]
@@ -97,7 +97,7 @@ def stage_functions(analyser, img: np.ndarray) -> dict:
 def embedding_stage(analyser, img: np.ndarray, rounds: int = ROUNDS) -> dict[str, list[float]]:
     """The embedding stage as analyse() times it (after detector and mesh ran) beside the
     same session run back to back: what running amid the other models costs."""
-    emb = analyser.embedder
+    emb = analyser.sface
     chip = align_face(img, analyser.analyse(img, 1, 0, set())[0].kps5)
     x = embed_preprocess([chip])
     out: dict[str, list[float]] = {"inside analyse() (timings['embedding'])": [], "the session, back to back": []}

@@ -246,8 +246,10 @@ def cmd_library(args) -> int:
     healthy); recover: rebuild one app's index or store (docs/storage.md)."""
     from dataclasses import asdict
 
+    from edge.analysis import embedders
     from edge.library import recover
     from edge.library.library import APP_ID_RE
+    from edge.models.manifest import model_space
     cfg = load_config(args.config)
     data = cfg.path(cfg.data_dir)
     if args.app_id is not None and not APP_ID_RE.match(args.app_id):
@@ -268,16 +270,23 @@ def cmd_library(args) -> int:
         return 0
     ids = [args.app_id] if args.app_id else sorted(set(recover.app_ids(data)) | {a.app_id for a in cfg.apps})
     checks = [recover.check_app(data, app_id) for app_id in ids]
+    ours = model_space(embedders.model_id(cfg.models.embedder, cfg.models_dir, cfg.models.precision))
     for c in checks:
+        foreign = [s for s in c.store.spaces if s != ours]
         if args.json:
-            print(json.dumps(c.to_dict(), ensure_ascii=False))
-        else:
-            print(f"{c.app_id}: library.db {c.store.status}{' (' + c.store.detail + ')' if c.store.detail else ''}, "
-                  f"{c.store.faces} faces; index {c.index.status}"
-                  f"{' (' + c.index.detail + ')' if c.index.detail else ''}, {c.index.faces} faces"
-                  f"{', catalog' if c.index.catalog else ''}; {c.advice}")
-            for name in c.set_aside:
-                print(f"{c.app_id}:   set aside: {name}")
+            print(json.dumps({**c.to_dict(), "embedder": cfg.models.embedder, "other_embedders": foreign},
+                             ensure_ascii=False))
+            continue
+        print(f"{c.app_id}: library.db {c.store.status}{' (' + c.store.detail + ')' if c.store.detail else ''}, "
+              f"{c.store.faces} faces; index {c.index.status}"
+              f"{' (' + c.index.detail + ')' if c.index.detail else ''}, {c.index.faces} faces"
+              f"{', catalog' if c.index.catalog else ''}; {c.advice}")
+        for name in c.set_aside:
+            print(f"{c.app_id}:   set aside: {name}")
+        if foreign:   # not damage, but the API refuses it (216300): say why and what to do
+            print(f"{c.app_id}:   faces embedded by {', '.join(foreign)}, not by this engine's models.embedder "
+                  f"{cfg.models.embedder} ({ours}): refused until models are set back or its people are "
+                  "enrolled again into a new appid (docs/accuracy.md)")
     return 0 if all(c.healthy for c in checks) else 1
 
 

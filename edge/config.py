@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from edge.mqtt_config import MqttConfig, validate_mqtt
-from edge.models.manifest import PRECISIONS, REPO_ROOT
+from edge.models.manifest import EMBEDDERS, PRECISIONS, REPO_ROOT
 from edge.sync.config import SyncConfig, validate_sync
 from edge.thresholds import LOOP_MAX_POSE_DEG
 
@@ -31,6 +31,10 @@ class ModelsConfig:
     # fp32 | int8: which build of SFace embeds (docs/speed.md, "int8"). Faces are stored
     # with the model id of the build that embedded them (edge/aip/runtime.py).
     precision: str = "fp32"
+    # sface | sface_dlib: what makes the stored vector (edge/analysis/embedders.py,
+    # docs/accuracy.md "Choosing an embedder"). A library holds one embedder's faces:
+    # switching refuses it (216300) until its people are enrolled again.
+    embedder: str = "sface"
 
 
 @dataclass(frozen=True)
@@ -240,6 +244,8 @@ def _build(cls, raw, where: str):
 def validate(cfg: Config) -> Config:
     if cfg.models.precision not in PRECISIONS:
         raise ConfigError(f"models.precision: must be {' or '.join(PRECISIONS)}, got {cfg.models.precision!r}")
+    if cfg.models.embedder not in EMBEDDERS:
+        raise ConfigError(f"models.embedder: must be {' or '.join(EMBEDDERS)}, got {cfg.models.embedder!r}")
     if not 1 <= cfg.runtime.threads <= 64:
         raise ConfigError("runtime.threads: must be between 1 and 64")
     if not 0.0 < cfg.detector.score_threshold < 1.0:

@@ -118,7 +118,7 @@ def trace(path: Path, models_dir: Path | None = None) -> list[dict]:
                     "roll": float(f.roll), "roll_gap": float(gap), "relevelled": bool(abs(gap) > FOLLOW_ROLL_DEG),
                     "kps5_aligned": np.asarray(f.kps5).tolist(), "chip": chip.tolist(),
                     "embedding": [float(v) for v in f.embedding],
-                    "embedding_of_chip": [float(v) for v in analyser.embedder.embed_chips([chip])[0]],
+                    "embedding_of_chip": [float(v) for v in analyser.sface.embed_chips([chip])[0]],
                     # this machine's own embedding with the roll nudged (re-levelled faces only)
                     "roll_nudged_cosine": {str(d): _nudged_cosine(analyser, img, f, d) for d in ROLL_NUDGES_DEG}
                     if abs(gap) > FOLLOW_ROLL_DEG else {}})
@@ -131,7 +131,7 @@ def _nudged_cosine(analyser, img, face, delta: float) -> float:
     import dataclasses
     from edge.analysis.align import align_face
     kps = analyser._level_points(img, dataclasses.replace(face, roll=face.roll + delta))
-    return float(analyser.embedder.embed_chips([align_face(img, kps)])[0] @ face.embedding)
+    return float(analyser.sface.embed_chips([align_face(img, kps)])[0] @ face.embedding)
 
 
 def trace_diff(a: list[dict], b: list[dict], models_dir: Path | None = None) -> list[str]:

@@ -23,13 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from edge.aip.runtime import score
 from edge.aip.v3 import AipFace
 from edge.config import Config, ConfigError
 from edge.errors import EdgeError
 from edge.fileio import write_atomic
 from edge.guidance import guidance  # noqa: F401 - shared with the console (edge/guidance.py)
-from edge.library.scores import score_to_similarity
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +94,8 @@ class Enroller:
                               f"enrol at the hub, or set sync.push (docs/sync.md)")
         self.rejections = RejectionLog(config.path(config.data_dir) / "enroll" / f"{app_id}-rejected.json")
         self.options = {"quality_control": quality, "liveness_control": liveness}
-        self.duplicate_similarity = score_to_similarity(duplicate_score)
+        self.scale = self.client._rt.scale
+        self.duplicate_similarity = self.scale.score_to_similarity(duplicate_score)
 
     def enroll(self, group_id: str, user_id: str, image: bytes, source: str, user_info: str | None = None) -> Outcome:
         options = {**self.options, "user_info": user_info if user_info is not None else user_id}
@@ -120,7 +119,7 @@ class Enroller:
         if embedding is None:
             return ()
         matches = lib.search(embedding, None, 4, self.duplicate_similarity)
-        return tuple(Duplicate(m.group_id, m.user_id, score(m.similarity)) for m in matches if m.user_id != user_id)
+        return tuple(Duplicate(m.group_id, m.user_id, self.scale.score(m.similarity)) for m in matches if m.user_id != user_id)
 
     def enroll_camera(self, camera, group_id: str, user_id: str, *, frames: int = 5, timeout_s: float = 60.0,
                       say=print, min_pose_delta: float = 4.0, patience_s: float = 1.5) -> list[Outcome]:

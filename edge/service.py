@@ -29,7 +29,8 @@ class Engine:
             models_dir=cfg.models_dir, threads=cfg.runtime.threads,
             det_score_threshold=cfg.detector.score_threshold,
             det_verify_threshold=cfg.detector.verify_threshold, det_max_side=cfg.detector.max_side,
-            rotated_retry=cfg.detector.rotated_retry, precision=cfg.models.precision))
+            rotated_retry=cfg.detector.rotated_retry, precision=cfg.models.precision,
+            embedder=cfg.models.embedder))
 
     @classmethod
     def from_config(cls, path=None) -> "Engine":

@@ -88,6 +88,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from edge.analysis.embedders import Embedder  # noqa: E402
 from edge.pi4 import ZOO_PI4_MS, pi5_ms  # noqa: E402
 
 LFW = ROOT.parent / "shared" / "data" / "lfw-view1" / "images"
@@ -401,16 +402,20 @@ class TimedAnalyser:
         return out
 
 
-class TimedEmbedder:
-    """The SFace session as the loop's (inline) embedding worker calls it; counted in the
-    TimedAnalyser's figures (the chip is aligned on the frame path, in "the rest")."""
+class TimedEmbedder(Embedder):
+    """The embedder as the loop's (inline) embedding worker calls it; counted in the
+    TimedAnalyser's figures (the chips are cut on the frame path, in "the rest")."""
 
     def __init__(self, inner, counts: TimedAnalyser):
         self.inner, self.counts = inner, counts
+        self.name, self.dim = inner.name, inner.dim
 
-    def embed_chips(self, chips):
+    def cut(self, img_bgr, face, sface_chip=None):
+        return self.inner.cut(img_bgr, face, sface_chip)
+
+    def embed(self, chips):
         t0 = time.perf_counter()
-        out = self.inner.embed_chips(chips)
+        out = self.inner.embed(chips)
         wall = (time.perf_counter() - t0) * 1000
         self.counts.ms["embed_wall"] += wall
         self.counts.ms["embed.embedding"] += wall
@@ -418,15 +423,19 @@ class TimedEmbedder:
         return out
 
 
-class PaddedEmbedder:
-    """The SFace session, each call followed by a sleep: the time a Pi 4's SFace (~70 ms)
+class PaddedEmbedder(Embedder):
+    """The embedder, each call followed by a sleep: the time a Pi 4's SFace (~70 ms)
     keeps the loop waiting, without its CPU cost (what stalls frames, not what loads cores)."""
 
     def __init__(self, inner, pad_s: float):
         self.inner, self.pad_s = inner, pad_s
+        self.name, self.dim = inner.name, inner.dim
 
-    def embed_chips(self, chips):
-        out = self.inner.embed_chips(chips)
+    def cut(self, img_bgr, face, sface_chip=None):
+        return self.inner.cut(img_bgr, face, sface_chip)
+
+    def embed(self, chips):
+        out = self.inner.embed(chips)
         time.sleep(self.pad_s)
         return out
 

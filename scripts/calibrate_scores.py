@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Calibrate Baidu-style 0..100 match scores from SFace cosine similarity.
+"""Calibrate Baidu-style 0..100 match scores from an embedder's cosine similarity.
 
-    python scripts/calibrate_scores.py [--data ../shared/data/lfw-view1] [--refresh]
+    python scripts/calibrate_scores.py [--embedder sface|sface_dlib] [--data ../shared/data/lfw-view1] [--refresh]
 
-Writes edge/library/score_calibration.json (the knots edge/library/scores.py
-interpolates) and prints how well the mapping meets its targets.
+Writes the embedder's table (edge/library/score_calibration.json for SFace, TABLES in
+edge/library/scores.py: the knots it interpolates) and prints how well the mapping
+meets its targets. Every embedder is calibrated the same way on the same photos, so
+score 80 is FAR ~1e-4 whichever a site runs.
 
 The scale. Baidu's 80 is its recommended same-person threshold; we give the number a
 fixed meaning in impostor false-accept rate (FAR, the share of different-person pairs
@@ -58,14 +60,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edge.accuracy.lfw import DEFAULT_DATA, IDENTITY_FIXES, identity, list_photos  # noqa: E402,F401  (eval_open_set reads them here)
+from edge.analysis import embedders  # noqa: E402
 from edge.analysis.app import AnalyserConfig, FaceAnalyser  # noqa: E402
+from edge.library.scores import TABLES  # noqa: E402
 from edge.imaging import decode_image  # noqa: E402
 from edge.models.manifest import default_models_dir, load_manifest  # noqa: E402
 from edge.thresholds import SAME_PERSON_SCORE, SFACE_SAME_PERSON_COSINE  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-CACHE = REPO / "var" / "calibration" / "lfw_view1_embeddings.npz"
-TABLE = REPO / "edge" / "library" / "score_calibration.json"
+CACHE = REPO / "var" / "calibration" / "lfw_view1_embeddings.npz"   # SFace's; others: _NAME added
 
 TAIL_FAR = 1e-3          # peaks-over-threshold threshold u sits at this FAR
 MIN_EXCEEDANCES = 200    # fewer impostor pairs above a cosine: trust the fit, not the count
@@ -88,8 +91,8 @@ def score_to_far(score):
 # ---------------------------------------------------------------------------- embeddings
 
 def embed_photos(analyser: FaceAnalyser, photos: list[tuple[str, Path]]) -> tuple[np.ndarray, np.ndarray]:
-    """(embeddings [N, 128], found [N]); rows of photos without a face are zero."""
-    emb = np.zeros((len(photos), 128), np.float32)
+    """(embeddings [N, dim], found [N]); rows of photos without a face are zero."""
+    emb = np.zeros((len(photos), analyser.embedder.dim), np.float32)
     found = np.zeros(len(photos), bool)
     t0 = time.perf_counter()
     for i, (_, path) in enumerate(photos):
@@ -102,19 +105,20 @@ def embed_photos(analyser: FaceAnalyser, photos: list[tuple[str, Path]]) -> tupl
     return emb, found
 
 
-def load_embeddings(images: Path, model_file: str, refresh: bool, threads: int):
+def load_embeddings(images: Path, embedder: str, model: str, refresh: bool, threads: int):
     """(photos, embeddings, found) from the cache when it matches the photo list and model."""
     photos = list_photos(images)
     rel = np.array([str(p.relative_to(images)) for _, p in photos])
-    if CACHE.exists() and not refresh:
-        z = np.load(CACHE)
-        if np.array_equal(z["paths"], rel) and str(z["model"]) == model_file:
+    cache = CACHE if embedder == "sface" else CACHE.with_name(f"{CACHE.stem}_{embedder}.npz")
+    if cache.exists() and not refresh:
+        z = np.load(cache)
+        if np.array_equal(z["paths"], rel) and str(z["model"]) == model:
             return photos, z["emb"], z["found"]
         print("embedding cache is stale (photos or model changed): recomputing")
-    print(f"embedding {len(photos)} photos with the full pipeline ...")
-    emb, found = embed_photos(FaceAnalyser(AnalyserConfig(threads=threads)), photos)
-    CACHE.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(CACHE, paths=rel, model=model_file, emb=emb, found=found)
+    print(f"embedding {len(photos)} photos with the full pipeline ({embedder}) ...")
+    emb, found = embed_photos(FaceAnalyser(AnalyserConfig(threads=threads, embedder=embedder)), photos)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(cache, paths=rel, model=model, emb=emb, found=found)
     return photos, emb, found
 
 
@@ -233,10 +237,11 @@ def exact_score(imp_sorted, cos, splice_far, splice_cos, xi, sigma_s, top_cos) -
 
 # ---------------------------------------------------------------------------- main
 
-def calibrate(data: Path, refresh: bool, threads: int) -> None:
+def calibrate(data: Path, embedder: str, refresh: bool, threads: int) -> None:
     spec = load_manifest(default_models_dir())["embedder"]
+    model = spec.file if embedder == "sface" else embedders.model_id(embedder)
     images = data / "images"
-    photos, emb, found = load_embeddings(images, spec.file, refresh, threads)
+    photos, emb, found = load_embeddings(images, embedder, model, refresh, threads)
     names = [identity(images, n, p) for n, p in photos]
     no_face = [str(p.relative_to(images)) for (_, p), f in zip(photos, found) if not f]
     people_ids = {n: k for k, n in enumerate(sorted(set(names)))}
@@ -298,12 +303,12 @@ def calibrate(data: Path, refresh: bool, threads: int) -> None:
         listed[split] = {"sims": sims, "missing_photo": missing, "no_face": nf}
 
     table = {
-        "description": "SFace cosine -> Baidu-style 0..100 score; score = 40 + 10*log10(1/impostor FAR) up to "
+        "description": f"{'SFace' if embedder == 'sface' else embedder} cosine -> Baidu-style 0..100 score; score = 40 + 10*log10(1/impostor FAR) up to "
                        "90 (FAR 1e-5), then linear in cosine to 100 at cosine 1. "
                        "Generated by scripts/calibrate_scores.py; interpolate linearly (np.interp).",
         "generated": dt.date.today().isoformat(),
-        "model_file": spec.file,
-        "model_sha256": spec.sha256,
+        **({"model_file": spec.file, "model_sha256": spec.sha256} if embedder == "sface" else
+           {"embedder": embedder, "model_id": model}),
         "data": "LFW view 1 (lfw-view1/images), every photo, detection included",
         "images": len(photos),
         "images_without_face": len(no_face),
@@ -329,13 +334,12 @@ def calibrate(data: Path, refresh: bool, threads: int) -> None:
         "interpolation_max_error_score": interp_err_max,
         "knots": [[round(float(c), 6), round(float(s), 4)] for c, s in knots],
     }
-    TABLE.parent.mkdir(parents=True, exist_ok=True)
-    TABLE.write_text(json.dumps(table, indent=1) + "\n")
+    TABLES[embedder].write_text(json.dumps(table, indent=1) + "\n")
 
-    report(table, imp, gen, listed, knots)
+    report(table, imp, gen, listed, knots, TABLES[embedder])
 
 
-def report(table: dict, imp: np.ndarray, gen: np.ndarray, listed: dict, knots: np.ndarray) -> None:
+def report(table: dict, imp: np.ndarray, gen: np.ndarray, listed: dict, knots: np.ndarray, path: Path) -> None:
     def cos_at(score):
         return float(np.interp(score, knots[:, 1], knots[:, 0]))
 
@@ -372,22 +376,25 @@ def report(table: dict, imp: np.ndarray, gen: np.ndarray, listed: dict, knots: n
             print(f"  ({k}: {v['missing_photo']} pairs with a photo missing, {v['no_face']} with no face found - not scored)")
 
     c80 = cos_at(SAME_PERSON_SCORE)
-    print(f"\ncosine at score {SAME_PERSON_SCORE:.0f}: {c80:.4f}   (published SFace same-person cosine "
-          f"{SFACE_SAME_PERSON_COSINE}; it scores {np.interp(SFACE_SAME_PERSON_COSINE, knots[:, 0], knots[:, 1]):.1f})")
+    sface = ("   (published SFace same-person cosine "
+             f"{SFACE_SAME_PERSON_COSINE}; it scores {np.interp(SFACE_SAME_PERSON_COSINE, knots[:, 0], knots[:, 1]):.1f})"
+             if "model_file" in table else "")
+    print(f"\ncosine at score {SAME_PERSON_SCORE:.0f}: {c80:.4f}{sface}")
     print(f"knots: {len(knots)}, max |interp - design| over cosine >= median: "
           f"{table['interpolation_max_error_score']:.3f} score")
     top = imp[-5:][::-1]
     print("highest impostor cosines: " + ", ".join(f"{c:.4f}" for c in top))
-    print(f"wrote {TABLE.relative_to(REPO)}")
+    print(f"wrote {path.relative_to(REPO)}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--embedder", choices=sorted(TABLES), default="sface")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--refresh", action="store_true", help="recompute the cached embeddings")
     args = ap.parse_args()
-    calibrate(args.data, args.refresh, args.threads)
+    calibrate(args.data, args.embedder, args.refresh, args.threads)
 
 
 if __name__ == "__main__":

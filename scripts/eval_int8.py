@@ -46,7 +46,7 @@ def embed_all(root: Path, keys, threads: int) -> tuple[dict, dict]:
             out32[key] = out8[key] = None
             continue
         chip = align_face(img, faces[0].kps5)
-        out32[key], out8[key] = analyser.embedder.embed_chips([chip])[0], int8.embed_chips([chip])[0]
+        out32[key], out8[key] = analyser.sface.embed_chips([chip])[0], int8.embed_chips([chip])[0]
     return out32, out8
 
 

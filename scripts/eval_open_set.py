@@ -38,11 +38,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import calibrate_scores as cal  # noqa: E402  (its cached LFW embeddings and identity fixes)
 
-from edge.aip.runtime import score  # noqa: E402
 from edge.analysis.app import AnalyserConfig, FaceAnalyser  # noqa: E402
 from edge.loop.decision import DecisionRules  # noqa: E402
 from edge.library.library import FaceLibrary  # noqa: E402
-from edge.library.scores import score_to_far  # noqa: E402
+from edge.library.scores import scale_for, score_to_far  # noqa: E402
 from edge.library.store import FaceRecord  # noqa: E402
 from edge.loop.open_set import OpenSetTarget, expected_false_id, threshold, track_draws  # noqa: E402
 from edge.loop.replay import (  # noqa: E402
@@ -82,6 +81,7 @@ def top_two(library: FaceLibrary, emb: np.ndarray) -> tuple[str | None, float, f
     hits = library.search(emb, None, 2)
     if not hits:
         return None, 0.0, 0.0
+    score = scale_for("sface").score
     second = score(hits[1].similarity) if len(hits) > 1 else 0.0
     return hits[0].user_id, score(hits[0].similarity), second
 
@@ -297,7 +297,7 @@ def main() -> None:
     args = ap.parse_args()
     model = load_manifest(default_models_dir())["embedder"].file
     images = args.data / "images"
-    photos, emb, found = cal.load_embeddings(images, model, refresh=False, threads=2)
+    photos, emb, found = cal.load_embeddings(images, "sface", model, refresh=False, threads=2)
     person = [cal.identity(images, folder, path) for folder, path in photos]
     rows: dict[str, list[int]] = {}
     for i, p in enumerate(person):

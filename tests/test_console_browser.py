@@ -159,6 +159,7 @@ def test_terminals_page_shows_a_following_terminal(tmp_path, browser):  # noqa: 
         import re
         password = re.search(r"created user admin with password (\S+)", terminal.log_text()).group(1)
         browser.css(".logout button").click()
+        browser.wait_css("#login")   # the hub's logout answered before the terminal's login page is asked for
         browser.login(terminal.url, "admin", password)
         browser.wait_text("h1", "Status")
         assert wait_until(lambda: (browser.refresh(), "following" in browser.css("#sync").text)[1], timeout=30, step=1.0)

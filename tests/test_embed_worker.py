@@ -122,17 +122,17 @@ def test_newest_best_frame_replaces_the_waiting_job(analyser, library):
 
     worker = EmbedWorker(analyser.embedder, search, fused=True, threaded=True)
     try:
-        first = EmbedJob(1, 0.0, chip, 0.5)
+        first = EmbedJob(1, 0.0, (chip,), 0.5)
         assert worker.submit(first) == "queued"
         deadline = time.monotonic() + 30
         while worker.pending_goodness(1) is not None and time.monotonic() < deadline:
             time.sleep(0.01)                       # the worker took it and waits at the gate
         assert worker.busy(1) and worker.depth() == 1 and worker.stuck_for() > 0  # (the watchdog reads it)
         flipped = np.ascontiguousarray(chip[:, ::-1])  # another frame of the same face
-        assert worker.submit(EmbedJob(1, 0.1, chip, 0.5)) == "queued"
-        assert worker.submit(EmbedJob(1, 0.2, flipped, 0.6)) == "replaced"
-        assert worker.submit(EmbedJob(1, 0.3, chip, 0.4)) == "worse"
-        assert worker.submit(EmbedJob(2, 0.3, chip, 0.4)) == "queued"   # another track waits beside it
+        assert worker.submit(EmbedJob(1, 0.1, (chip,), 0.5)) == "queued"
+        assert worker.submit(EmbedJob(1, 0.2, (flipped,), 0.6)) == "replaced"
+        assert worker.submit(EmbedJob(1, 0.3, (chip,), 0.4)) == "worse"
+        assert worker.submit(EmbedJob(2, 0.3, (chip,), 0.4)) == "queued"   # another track waits beside it
         assert worker.depth() == 3
         slow.gate.set()
         assert worker.drain(30) and worker.stuck_for() == 0
@@ -258,10 +258,10 @@ def test_a_worker_session_of_its_own_runs_the_configured_precision(tmp_path, ana
     cfg = load_config(tmp_path / "edge.yaml")
     img = decode_image(photo(A, 1))
     chip = align_face(img, analyser.analyse(img, 1, 0, set())[0].kps5)
-    int8 = FaceAnalyser(AnalyserConfig(models_dir=cfg.models_dir, threads=1, precision="int8")).embedder
-    got = worker_embedder(cfg, analyser).embed_chips([chip])[0]
+    int8 = FaceAnalyser(AnalyserConfig(models_dir=cfg.models_dir, threads=1, precision="int8")).sface
+    got = worker_embedder(cfg, analyser).embed((chip,))
     assert np.abs(got - int8.embed_chips([chip])[0]).max() < 1e-5
-    assert np.abs(got - analyser.embedder.embed_chips([chip])[0]).max() > 1e-3   # not the fp32 model
+    assert np.abs(got - analyser.sface.embed_chips([chip])[0]).max() > 1e-3   # not the fp32 model
 
 
 def test_the_warm_up_runs_the_models_and_touches_no_track_search_or_event(analyser, library):

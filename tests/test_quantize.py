@@ -158,7 +158,7 @@ def test_precision_picks_the_runtime_file_and_the_model_id():
 
 
 def test_int8_embeddings_agree_with_fp32_on_real_faces(analyser):
-    fp32 = analyser.embedder
+    fp32 = analyser.sface
     int8 = SFaceEmbedder(runtime_files(MODELS_DIR, "int8")["embedder"], 2)
     cos = []
     for path in lfw_people(30, seed=8):

@@ -15,17 +15,7 @@ import numpy as np
 
 from edge.analysis.align import align_face
 from edge.analysis.embedder import l2_normalise
-
-# The mesh's 5 points in YuNet's order (as seen: left eye, right eye, nose tip, mouth
-# left, right): eye centres from their corners, the nose tip, the mouth corners.
-MESH_EYES = ((33, 133), (362, 263))
-MESH_NOSE, MESH_MOUTH = 1, (61, 291)
-
-
-def mesh_kps5(mesh: np.ndarray) -> np.ndarray:
-    pts = [mesh[list(e), :2].mean(0) for e in MESH_EYES] + [mesh[MESH_NOSE, :2]] + [mesh[k, :2] for k in MESH_MOUTH]
-    return np.asarray(pts, np.float64)
-
+from edge.analysis.meshmap import mesh_kps5
 
 def flipped(chip: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(chip[:, ::-1])
@@ -52,21 +42,21 @@ class Variant:
 
 
 def _sface(analyser, img, face):
-    return analyser.embedder.embed_chips([align_face(img, face.kps5)])[0]
+    return analyser.sface.embed_chips([align_face(img, face.kps5)])[0]
 
 
 def _sface_flip(analyser, img, face):
     chip = align_face(img, face.kps5)
-    return analyser.embedder.embed_chips([chip, flipped(chip)]).sum(0)
+    return analyser.sface.embed_chips([chip, flipped(chip)]).sum(0)
 
 
 def _sface_mesh(analyser, img, face):
-    return analyser.embedder.embed_chips([align_face(img, mesh_kps5(face.mesh))])[0]
+    return analyser.sface.embed_chips([align_face(img, mesh_kps5(face.mesh))])[0]
 
 
 def _sface_both(analyser, img, face):
     chips = [align_face(img, face.kps5), align_face(img, mesh_kps5(face.mesh))]
-    return analyser.embedder.embed_chips(chips).sum(0)
+    return analyser.sface.embed_chips(chips).sum(0)
 
 
 def sface_variants() -> list[Variant]:
@@ -96,6 +86,11 @@ def _dlib_flip(analyser, img, face):
     return _dlib().embed_chips([chip, flipped(chip)]).sum(0)
 
 
+def _engine_sface_dlib(analyser, img, face):
+    from edge.analysis.embedders import SFaceDlib
+    return SFaceDlib(analyser.sface, _dlib()).embed_face(img, face)
+
+
 def dlib_variants() -> list[Variant]:
     from edge.models.manifest import default_models_dir, load_manifest
     spec = load_manifest().get("embedder_dlib")
@@ -104,6 +99,8 @@ def dlib_variants() -> list[Variant]:
     return [
         Variant("dlib", "dlib's ResNet on its 150x150 chip from the mesh's 5 dlib points", _dlib_mesh),
         Variant("dlib_flip", "dlib's ResNet, chip + its mirror image, summed", _dlib_flip),
+        Variant("sface_dlib", "the engine's models.embedder sface_dlib (sface_2align + dlib, w 0.70)",
+                _engine_sface_dlib),
     ]
 
 

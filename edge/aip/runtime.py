@@ -22,9 +22,10 @@ from edge.errors import EdgeError
 from edge.imaging import decode_image
 from edge.library.availability import Availability
 from edge.library.library import APP_ID_RE, FaceLibrary, discard_library, library_dir, open_library
-from edge.library.scores import similarity_to_score
+from edge.library.scores import scale_for
 from edge.library.store import FaceRecord, LibraryError
-from edge.models.manifest import embedder_model_id, model_space
+from edge.analysis import embedders
+from edge.models.manifest import model_space
 from edge.sqlite import StorageError
 
 log = logging.getLogger(__name__)
@@ -45,11 +46,6 @@ class Photo:
         return hashlib.md5(f"{self.digest}:{x1},{y1},{x2},{y2}".encode()).hexdigest()
 
 
-def score(similarity: float) -> float:
-    """Baidu's 0..100 score of a cosine similarity, as the responses carry it."""
-    return round(float(similarity_to_score(float(similarity))), 5)
-
-
 def quality_dict(face: Face) -> dict | None:
     """What a stored face keeps of its quality: v2's qualities plus the pose."""
     if face.quality is None:
@@ -62,7 +58,9 @@ class Runtime:
         self.config = config
         # Stored with every face: embeddings of different models must never be compared
         # (an int8 build has its own id, in its fp32 model's embedding space: model_space).
-        self.model_id = embedder_model_id(config.models_dir, config.models.precision)
+        self.model_id = embedders.model_id(config.models.embedder, config.models_dir, config.models.precision)
+        self.dim = embedders.DIMS[config.models.embedder]
+        self.scale = scale_for(config.models.embedder)   # its own table: score 80 is FAR ~1e-4
         self.availability = Availability()
         self._upstream: dict[str, object] = {}
         self._upstream_lock = threading.Lock()
@@ -91,7 +89,7 @@ class Runtime:
             raise EdgeError(216110, f"appid {app_id!r} is not a valid library name") from None
         self.availability.check(app_id, directory)
         try:
-            lib = open_library(data_dir, app_id)
+            lib = open_library(data_dir, app_id, dim=self.dim)
         except StorageError as err:
             self.availability.refuse(app_id, directory, err)
             raise
@@ -118,6 +116,8 @@ class Runtime:
         if any(s != ours for s in spaces):   # the list is a superset: count again before refusing
             spaces = lib.store.recount_spaces()
         foreign = [s for s in spaces if s != ours]
+        if not foreign and lib.dim != self.dim:   # an empty PostgreSQL app made by another embedder
+            foreign = [f"an embedder of {lib.dim} values"]
         if foreign:
             log.error("library %s holds faces embedded by %s; this engine embeds with %s", app_id,
                       ", ".join(foreign), ours)
@@ -139,7 +139,7 @@ class Runtime:
             raise EdgeError(216110, f"appid {app_id!r} is not a valid library name")
         cfg = self.config.library
         return self._in_our_space(app_id, open_pg_library(cfg.dsn, app_id, pool_size=cfg.pool_size,
-                                                          timeout_s=cfg.timeout_s))
+                                                          timeout_s=cfg.timeout_s, dim=self.dim))
 
     def upstream(self, app_id: str):
         """The app's upstream outbox when this process is a terminal that pushes its

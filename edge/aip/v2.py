@@ -17,7 +17,7 @@ import itertools
 from edge import rules
 from edge.aip.calls import v2_call
 from edge.aip.client import AipClient
-from edge.aip.runtime import Photo, score
+from edge.aip.runtime import Photo
 from edge.analysis import baidu
 from edge.analysis.baidu import location, parse_face_fields
 from edge.errors import EdgeError
@@ -60,7 +60,7 @@ class AipFace(AipClient):
             stages = {"embedding"} | ({"landmarks", "quality", "face_type"} if "qualities" in ext else set()) \
                 | ({"liveness"} if i < len(live) and live[i] else set())
             faces.append(self._photo(image, 1, stages).faces[0])
-        result = [{"index_i": i, "index_j": j, "score": score(faces[i].embedding @ faces[j].embedding)}
+        result = [{"index_i": i, "index_j": j, "score": self._rt.scale.score(faces[i].embedding @ faces[j].embedding)}
                   for i, j in itertools.combinations(range(len(faces)), 2)]
         out = {"result_num": len(result), "result": result}
         if "qualities" in ext or any(live):
@@ -92,7 +92,7 @@ class AipFace(AipClient):
         if not matches:
             raise EdgeError(216618, f"no user in {groups}")
         result = [{"group_id": m.group_id, "uid": m.user_id, "user_info": m.user_info,
-                   "scores": [score(s) for s in m.similarities]} for m in matches]
+                   "scores": [self._rt.scale.score(s) for s in m.similarities]} for m in matches]
         out = {"result_num": len(result), "result": result}
         if live:
             out["ext_info"] = [{"faceliveness": _liveness_text(face.liveness)}]
@@ -110,7 +110,7 @@ class AipFace(AipClient):
         if not matches:
             raise EdgeError(216611, f"{uid} not in {groups}")
         sims = sorted((s for m in matches for s in m.similarities), reverse=True)[:top]
-        out = {"result_num": len(sims), "result": [score(s) for s in sims]}
+        out = {"result_num": len(sims), "result": [self._rt.scale.score(s) for s in sims]}
         if live:
             out["ext_info"] = [{"faceliveness": _liveness_text(face.liveness)}]
         return out
@@ -129,7 +129,7 @@ class AipFace(AipClient):
             position = {**location(face), "degree": int(round(face.roll)), "prob": round(face.score, 4)}
             for m in self._lib.search(face.embedding, groups, top):
                 result.append({"group_id": m.group_id, "uid": m.user_id, "user_info": m.user_info,
-                               "position": position, "scores": [score(m.similarity)]})
+                               "position": position, "scores": [self._rt.scale.score(m.similarity)]})
         out = {"result_num": len(result), "result": result}
         if live:
             out["ext_info"] = [{"faceliveness": _liveness_text(f.liveness)} for f in photo.faces]

@@ -20,12 +20,11 @@ import statistics
 from edge import rules
 from edge.aip.calls import v3_call
 from edge.aip.client import AipClient
-from edge.aip.runtime import TOKEN_TTL_S, score
+from edge.aip.runtime import TOKEN_TTL_S
 from edge.analysis.baidu import V3_FACE_FIELDS, face_to_v3, v3_location, v3_stages_for
 from edge.analysis.gating import liveness_failure, quality_failure
 from edge.errors import EdgeError
 from edge.image_limits import V3_FACEVERIFY_MAX_IMAGES
-from edge.library.scores import score_to_similarity
 from edge.library.store import FaceRecord
 from edge.thresholds import LIVENESS
 
@@ -161,7 +160,7 @@ class AipFace(AipClient):
         if len(images) != 2:
             raise EdgeError(222208, "match compares exactly two images")
         (e1, t1, _), (e2, t2, _) = (self._match_item(item) for item in images)
-        return {"score": score(e1 @ e2), "face_list": [{"face_token": t1}, {"face_token": t2}]}
+        return {"score": self._rt.scale.score(e1 @ e2), "face_list": [{"face_token": t1}, {"face_token": t2}]}
 
     @v3_call
     def faceverify(self, images):
@@ -198,13 +197,13 @@ class AipFace(AipClient):
         return options, groups, quality, liveness, max_users, threshold
 
     def _user_list(self, embedding, groups, max_users, threshold, user_id=None) -> list[dict]:
-        min_sim = float(score_to_similarity(threshold)) - 1e-6 if threshold > 0 else -1.0
+        min_sim = float(self._rt.scale.score_to_similarity(threshold)) - 1e-6 if threshold > 0 else -1.0
         if user_id is None:
             matches = self._lib.search(embedding, groups, max_users, min_sim)
         else:
             matches = self._lib.user_similarities(embedding, user_id, groups)[:max_users]
         out = [{"group_id": m.group_id, "user_id": m.user_id, "user_info": m.user_info,
-                "score": score(m.similarity)} for m in matches]
+                "score": self._rt.scale.score(m.similarity)} for m in matches]
         return [u for u in out if u["score"] >= threshold]
 
     @v3_call

@@ -22,6 +22,7 @@ from edge.analysis.align import align_face
 from edge.analysis.attributes import AgeGender
 from edge.analysis.crops import face_crop
 from edge.analysis.detector import Detections, YuNetDetector, iou
+from edge.analysis import embedders
 from edge.analysis.embedder import SFaceEmbedder
 from edge.analysis.face import Face
 from edge.analysis.face_type import face_type
@@ -52,6 +53,7 @@ class AnalyserConfig:
     det_max_side: int = 1280
     rotated_retry: bool = True         # photos with no sure upright face: look at quarter turns too
     precision: str = "fp32"            # models.precision: the build each model runs (fp32 or int8)
+    embedder: str = embedders.DEFAULT  # models.embedder: what makes the stored vector
 
 
 # Face-presence probability the mesh net must give a low-confidence detection. The
@@ -100,7 +102,8 @@ class FaceAnalyser:
                                       min(cfg.det_verify_threshold, cfg.det_score_threshold),
                                       max_side=cfg.det_max_side)
         self.mesh = FaceMesh(files["landmarks"], cfg.threads)
-        self.embedder = SFaceEmbedder(files["embedder"], cfg.threads)
+        self.sface = SFaceEmbedder(files["embedder"], cfg.threads)   # the SFace net (tools compare it)
+        self.embedder = embedders.build(cfg.embedder, files, cfg.threads, sface=self.sface)
         self.age_gender = AgeGender(files["age"], files["gender"], cfg.threads)
         self.timings: dict[str, float] = {}
 
@@ -246,4 +249,4 @@ class FaceAnalyser:
                 face.liveness = liveness_score(img, face.box, face.kps5, human, cue_crop)
         if "embedding" in stages:
             with self._timed("embedding"):
-                face.embedding = self.embedder.embed_chips([chip])[0]
+                face.embedding = self.embedder.embed(self.embedder.cut(img, face, chip))

@@ -41,6 +41,18 @@ MOUTH_14 = [61, 40, 0, 270, 291, 321, 17, 91, 81, 13, 311, 178, 14, 402]
 NOSE_TIP = 1
 
 
+# The mesh's 5 points in YuNet's order (as seen: left eye, right eye, nose tip, mouth
+# left, right): eye centres from their corners, the nose tip, the mouth corners.
+MESH_EYES = ((33, 133), (362, 263))
+MESH_MOUTH = (61, 291)
+
+
+def mesh_kps5(mesh: np.ndarray) -> np.ndarray:
+    """A second alignment's 5 points (the embedder `sface_dlib` aligns SFace on both)."""
+    pts = [mesh[list(e), :2].mean(0) for e in MESH_EYES] + [mesh[NOSE_TIP, :2]] + [mesh[k, :2] for k in MESH_MOUTH]
+    return np.asarray(pts, np.float64)
+
+
 def eye_centre(mesh: np.ndarray, contour: list[int]) -> np.ndarray:
     return mesh[contour, :2].mean(axis=0)
 

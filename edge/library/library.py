@@ -128,17 +128,20 @@ def _prepare(directory: Path, remedy: str) -> None:
 class FaceLibrary:
     def __init__(self, directory: Path | str, *, dim: int = 128, index_options: dict | None = None,
                  graph_in_background: bool = True):
-        """graph_in_background: open with the saved index's vectors and read its graph
-        after (edge/library/startup.py); False reads everything first (the old start-up,
-        kept for benchmarks: scripts/bench_startup.py --eager)."""
+        """dim: the embedder's, for a library with no face yet; one with faces keeps
+        theirs (a library of another embedder opens as it is and is refused by the
+        runtime, 216300, rather than rebuilt). graph_in_background: open with the saved
+        index's vectors and read its graph after (edge/library/startup.py); False reads
+        everything first (the old start-up, kept for benchmarks: scripts/bench_startup.py
+        --eager)."""
         self.dir = Path(directory)
-        self.dim = dim
         self._graph_later = graph_in_background
         self.remedy = recover_remedy(self.dir.name)
         # Bulk builds (rebuild, large replays) may use every core; searches are single queries.
         self._index_options = {"threads": min(os.cpu_count() or 1, 4), **(index_options or {})}
         _prepare(self.dir, self.remedy)
         self.store = LibraryStore(self.dir / STORE_FILE, remedy=self.remedy)
+        self.dim = self.store.embedding_dim() or dim
         self._lock = threading.RLock()
         self._unsaved = 0
         self._save_failed = 0.0

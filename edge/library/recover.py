@@ -28,6 +28,7 @@ from edge.library.catalog import Catalog, read_catalog
 from edge.library.index import FaceIndex, check_file, read_manifest
 from edge.library.library import INDEX_DIR, STORE_FILE, FaceLibrary, library_dir
 from edge.library.store import LibraryStore
+from edge.models.manifest import model_space
 from edge.sqlite import SIDECARS, StorageError, check_header, set_aside, storage_kind
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class StoreState:
     groups: int = 0
     users: int = 0
     faces: int = 0
+    spaces: list[str] = field(default_factory=list)   # the faces' embedding spaces (model_space)
 
 
 @dataclass
@@ -116,9 +118,11 @@ def check_store(path: Path) -> StoreState:
             if problems != ["ok"]:
                 return StoreState("corrupt", "; ".join(problems))
             one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
+            spaces = sorted({model_space(r[0]) for r in db.execute("SELECT DISTINCT model FROM faces")})
             return StoreState("ok", "", one("SELECT value FROM meta WHERE key='library_uuid'"),
                               one("SELECT COALESCE(MAX(seq), 0) FROM changes"), one("SELECT COUNT(*) FROM groups"),
-                              one("SELECT COUNT(DISTINCT user_id) FROM members"), one("SELECT COUNT(*) FROM faces"))
+                              one("SELECT COUNT(DISTINCT user_id) FROM members"), one("SELECT COUNT(*) FROM faces"),
+                              spaces)
         finally:
             db.close()
     except sqlite3.Error as exc:

@@ -649,6 +649,12 @@ class LibraryRules:
         else:
             raise ValueError(op.action)
 
+    def embedding_dim(self) -> int | None:
+        """The length of the faces' embeddings (None while there is no face): a library
+        keeps the size its embedder gave it, whichever embedder opens it (docs/api.md)."""
+        n = self._one("SELECT length(embedding) FROM faces LIMIT 1")
+        return None if n is None else int(n) // 4
+
     def model_spaces(self) -> list[str]:
         """The embedding spaces of the faces held (a superset, see SPACES_KEY). A library
         from before the key is counted once here (a scan of the faces table)."""

@@ -2,8 +2,9 @@
 embedding worker").
 
 The frame thread detects, tracks, gates and checks liveness on every frame; a frame worth
-searching is handed over as its aligned 112x112 chip (37 KB: no frame is kept) and one
-worker thread embeds it (SFace, the costliest stage: ~20 ms here, ~70 ms on a Pi 4) and
+searching is handed over as the chips its embedder reads (one aligned 112x112 chip, 37 KB,
+for SFace: no frame is kept) and one worker thread embeds them (the costliest stage:
+SFace ~20 ms here, ~70 ms on a Pi 4; edge/analysis/embedders.py) and
 searches the library. So no frame waits for an embedding and none is skipped for one.
 
 - At most one job per track waits: a newer frame at least as good replaces it (newest
@@ -37,7 +38,7 @@ DEFAULT_CAPACITY = 8   # tracks waiting for the worker; max_face_num (5) faces a
 class EmbedJob:
     track_id: int
     ts: float             # capture time of the frame
-    chip: np.ndarray      # the face aligned to 112x112 (edge.analysis.align)
+    chips: tuple          # what the embedder reads of the face (Embedder.cut): no frame is kept
     goodness: float       # decision.frame_goodness of the frame
 
 
@@ -182,7 +183,7 @@ class EmbedWorker:
         result = EmbedResult(job)
         try:
             t0 = time.perf_counter()
-            result.embedding = self.embedder.embed_chips([job.chip])[0]
+            result.embedding = self.embedder.embed(job.chips)
             t1 = time.perf_counter()
             with self._cv:
                 before = list(self._history.get(job.track_id, ()))

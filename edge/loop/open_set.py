@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from edge.library.scores import far_to_score, score_to_far
+from edge.library.scores import ScoreScale, scale_for
 from edge.thresholds import SAME_PERSON_SCORE
 
 # Draws a stranger's track counts as, per decision mode (scripts/eval_open_set.py --loop,
@@ -112,19 +112,21 @@ def expected_false_id(far: float, faces: int, draws: float = 1.0) -> float:
     return -math.expm1(max(1.0, faces * draws) * math.log1p(-min(far, 1.0 - 1e-16)))
 
 
-def threshold(target: OpenSetTarget, faces: int, groups: tuple[str, ...] = (), draws: float = 1.0) -> Threshold:
+def threshold(target: OpenSetTarget, faces: int, groups: tuple[str, ...] = (), draws: float = 1.0,
+              scale: ScoreScale | None = None) -> Threshold:
     """The effective match score for `faces` searched faces, a track counting as `draws`
-    draws (`track_draws`; 1: a single photo)."""
+    draws (`track_draws`; 1: a single photo), on the embedder's `scale` (SFace's)."""
+    scale = scale or scale_for("sface")
     want = per_track_target(target)
     if target.override > 0:
         score, derived, outgrown = target.override, False, False
     else:
-        needed = far_to_score(required_far(want, faces, draws))
+        needed = scale.far_to_score(required_far(want, faces, draws))
         # rounded up to the reported precision, so the rounding never loosens the target
         score = min(max(math.ceil(needed * 100 - 1e-9) / 100, target.min_score), target.max_score)
         derived = True
         outgrown = needed > target.max_score
-    expected = expected_false_id(score_to_far(score), faces, draws)
+    expected = expected_false_id(scale.score_to_far(score), faces, draws)
     if not derived:
         outgrown = expected > want * 1.001
     return Threshold(score, faces, tuple(groups), derived, want, expected, outgrown)

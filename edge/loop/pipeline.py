@@ -24,12 +24,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.aip.runtime import score
-from edge.analysis.align import align_face
 from edge.analysis.gating import quality_failure
 from edge.analysis.motion_liveness import MotionLiveness
 from edge.errors import MESSAGES
 from edge.events.event import Event
+from edge.library.scores import scale_for
 from edge.loop.decision import Decision, DecisionRules, Hit, decide, frame_goodness
 from edge.loop.embed_worker import EmbedJob, EmbedResult, EmbedWorker
 from edge.loop.open_set import OpenSetTarget, Threshold, threshold, track_draws
@@ -105,7 +104,7 @@ DRAIN_TIMEOUT_S = 10.0   # the camera stopped: how long the open tracks' jobs ma
 
 
 class Pipeline:
-    """`embedder`: the SFace session the worker uses (default the analyser's); `threaded`:
+    """`embedder`: the Embedder the worker uses (default the analyser's); `threaded`:
     embed on the worker's own thread (the service) or inline (replay, tests)."""
 
     def __init__(self, analyser, library, rules: LoopRules, camera: str, embedder=None, threaded: bool = False):
@@ -115,8 +114,10 @@ class Pipeline:
         self._groups = list(rules.groups) or None
         self._seq: int | None = None
         self._threshold_lock = threading.Lock()   # the status snapshot and the worker refresh it too
+        embedder = embedder or getattr(analyser, "embedder", None)
+        self.scale = scale_for(getattr(embedder, "name", "sface"))   # the embedder's own score table
         self.threshold: Threshold = self.refresh_threshold()
-        self.worker = EmbedWorker(embedder or getattr(analyser, "embedder", None), self._search_job,
+        self.worker = EmbedWorker(embedder, self._search_job,
                                   rules.decision.fused, threaded=threaded, name=f"edge-embed-{camera}")
         self._closing: dict[int, Track] = {}           # ended tracks waiting for their jobs
         self._carry: list[tuple[Event, float]] = []     # events of a frame that raised, given next time
@@ -137,7 +138,7 @@ class Pipeline:
             faces = self.library.store.searched_face_count(self._groups)
             target = self.rules.open_set or OpenSetTarget(override=self.rules.decision.match_score)
             self.threshold = threshold(target, faces, tuple(self.rules.groups),
-                                       track_draws(self.rules.decision.fused))
+                                       track_draws(self.rules.decision.fused), self.scale)
             self._decision = dataclasses.replace(self.rules.decision, match_score=self.threshold.score)
             if self.threshold.outgrown:
                 log.warning("camera %s: %s", self.camera, self.threshold.describe())
@@ -208,7 +209,7 @@ class Pipeline:
         if not faces:
             return False
         if self.worker.embedder is not None:
-            self.worker.embedder.embed_chips([align_face(image, faces[0].kps5)])
+            self.worker.embedder.embed_face(image, faces[0])
         return True
 
     def flush(self) -> list[Event]:
@@ -300,8 +301,8 @@ class Pipeline:
         return self._announce(track, st, ts, final=False)
 
     def _job(self, track: Track, face, image: np.ndarray, ts: float, goodness: float) -> EmbedJob:
-        """The frame as the worker needs it: the aligned chip, not the frame."""
-        return EmbedJob(track.track_id, ts, align_face(image, face.kps5), goodness)
+        """The frame as the worker needs it: the embedder's chips, not the frame."""
+        return EmbedJob(track.track_id, ts, self.worker.embedder.cut(image, face), goodness)
 
     def _searched(self, track: Track, result: EmbedResult, ts: float) -> Event | None:
         """A searched frame's hits (the worker's result) into the track's decision."""
@@ -326,7 +327,7 @@ class Pipeline:
     def _search(self, query: np.ndarray) -> list[Hit]:
         matches = self.library.search(query, self._groups, 2)
         self.refresh_threshold(self.library.seq)  # the library state this search saw; no extra query
-        return [Hit(m.user_id, m.group_id, m.user_info, score(m.similarity)) for m in matches]
+        return [Hit(m.user_id, m.group_id, m.user_info, self.scale.score(m.similarity)) for m in matches]
 
     def _announce(self, track: Track, st: TrackState, ts: float, final: bool) -> Event | None:
         """The track's event once decision and liveness allow it (or it ended)."""

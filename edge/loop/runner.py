@@ -34,6 +34,7 @@ from edge.loop import systemd
 from edge.loop.decision import DecisionRules
 from edge.imaging import decode_image
 from edge.imaging.frame import in_frame
+from edge.library.scores import scale_for
 from edge.loop.open_set import OpenSetTarget, Threshold, threshold, track_draws
 from edge.loop.pipeline import LoopRules, Pipeline
 from edge.loop.views import overlay
@@ -90,7 +91,8 @@ def library_threshold(config: Config, library, app_id: str) -> Threshold:
     rules = loop_rules(config)
     groups = rules.groups if app_id == config.run.app_id else ()
     faces = library.store.searched_face_count(list(groups) or None)
-    return threshold(rules.open_set, faces, groups, track_draws(rules.decision.fused))
+    return threshold(rules.open_set, faces, groups, track_draws(rules.decision.fused),
+                     scale_for(config.models.embedder))
 
 
 def build_bus(config: Config, feed: EventFeed | None = None) -> EventBus:
@@ -141,15 +143,16 @@ def event_feed(config: Config) -> EventFeed:
 
 
 def worker_embedder(config: Config, analyser):
-    """The SFace session of the embedding workers: the analyser's own (run.embed_threads
-    0), or one of its own with that many intra-op threads, so that it does not take both
-    cores from the detector running beside it (docs/loop.md, "The embedding worker")."""
+    """The embedder of the embedding workers: the analyser's own (run.embed_threads 0),
+    or one with sessions of their own with that many intra-op threads, so that it does
+    not take both cores from the detector running beside it (docs/loop.md, "The
+    embedding worker")."""
     n = config.run.embed_threads
     if n <= 0:
         return analyser.embedder
-    from edge.analysis.embedder import SFaceEmbedder
+    from edge.analysis import embedders
     from edge.models.manifest import runtime_files
-    return SFaceEmbedder(runtime_files(config.models_dir, config.models.precision)["embedder"], n)
+    return embedders.build(config.models.embedder, runtime_files(config.models_dir, config.models.precision), n)
 
 
 class Runner:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +99,8 @@ def sample_path(name: str, models_dir: Path | None = None) -> Path:
 
 
 PRECISIONS = ("fp32", "int8")
+# `models.embedder` -> the roles it runs, SFace first (edge/analysis/embedders.py)
+EMBEDDERS = {"sface": ("embedder",), "sface_dlib": ("embedder", "embedder_dlib")}
 
 
 def int8_failed_path(models_dir: Path, spec: ModelSpec) -> Path:
@@ -136,11 +139,12 @@ def runtime_files(models_dir: Path | None = None, precision: str = "fp32") -> di
 INT8_TAG = "+int8@"
 
 
-def embedder_model_id(models_dir: Path | None = None, precision: str = "fp32") -> str:
-    """The model id stored with every face: the runtime file's name and the wheel member's
-    sha256; an int8 build adds its committed ranges' sha256 (its own id: what made an
-    embedding is never lost). model_space() says which ids embed alike."""
-    spec = load_manifest(models_dir)["embedder"]
+def embedder_model_id(models_dir: Path | None = None, precision: str = "fp32", role: str = "embedder") -> str:
+    """The model id of an embedding net, stored with every face: the runtime file's name
+    and the wheel member's sha256; an int8 build adds its committed ranges' sha256 (its
+    own id: what made an embedding is never lost). model_space() says which ids embed
+    alike; edge.analysis.embedders.model_id composes a fusion's from its members'."""
+    spec = load_manifest(models_dir)[role]
     base = f"{spec.file.rsplit('.', 1)[0]}@{spec.sha256[:12]}"
     if precision != "int8" or spec.int8 is None:
         return base
@@ -153,8 +157,11 @@ def embedder_model_id(models_dir: Path | None = None, precision: str = "fp32") -
     return base + INT8_TAG + hashlib.sha256(ranges).hexdigest()[:12]
 
 
+_INT8_PART = re.compile(re.escape(INT8_TAG) + "[0-9a-f]+")
+
+
 def model_space(model_id: str) -> str:
     """The embedding space of a model id: an int8 build's is its fp32 model's, whose
     embeddings it reproduces closely enough to be searched against them (measured by
-    scripts/eval_int8.py, docs/speed.md "int8")."""
-    return model_id.split(INT8_TAG, 1)[0]
+    scripts/eval_int8.py, docs/speed.md "int8"), also as a fusion's member."""
+    return _INT8_PART.sub("", model_id)

@@ -24,9 +24,9 @@ class PgFaceLibrary:
     index_source = "postgres"   # start-up diagnostics: where the search runs
 
     def __init__(self, db: Database, app_id: str, *, dim: int = 128):
-        self.dim = dim
         self.app_id = app_id
         self.store = PgLibraryStore(db, app_id, dim)
+        self.dim = self.store.dim   # an existing app's, as its column was made
         self.dir = None           # no folder of its own
         log.info("library %s on %s (schema %s)", app_id, db.location, self.store.schema_name)
 

@@ -128,11 +128,12 @@ def quoted(schema_name: str) -> str:
     return f'"{schema_name}"'
 
 
-def ensure_app(conn, app_id: str, dim: int, upto: int = SCHEMA_VERSION) -> str:
+def ensure_app(conn, app_id: str, dim: int, upto: int = SCHEMA_VERSION, adopt: bool = False) -> str:
     """The schema of app_id, created or upgraded to version `upto` (tests: an older
     one), in this connection's current transaction, which the caller commits.
     Returns the schema name. Raises SchemaError for a schema newer than this program
-    or of another embedding size."""
+    or, unless `adopt` (the library: another embedder's app opens as it is, and the
+    runtime refuses its faces, 216300), of another embedding size."""
     conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
     conn.execute(REGISTRY)
@@ -147,11 +148,11 @@ def ensure_app(conn, app_id: str, dim: int, upto: int = SCHEMA_VERSION) -> str:
     if version > SCHEMA_VERSION:
         raise SchemaError(f"app {app_id}'s schema {name} is version {version}, newer than this program's "
                           f"{SCHEMA_VERSION}: upgrade edge")
-    if have_dim != dim:
+    if have_dim != dim and not adopt:
         raise SchemaError(f"app {app_id} holds {have_dim}-d embeddings, this program makes {dim}-d ones")
     for step in STEPS:
         if version < step.version <= upto:
-            conn.execute(step.sql.format(s=quoted(name), dim=int(dim)))
+            conn.execute(step.sql.format(s=quoted(name), dim=int(have_dim)))
             conn.execute("UPDATE edge.apps SET version=%s WHERE app_id=%s", (step.version, app_id))
     return name
 

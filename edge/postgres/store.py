@@ -77,7 +77,9 @@ class PgLibraryStore(LibraryRules):
         """The app's schema, created or upgraded (schema.ensure_app) in one transaction."""
         def run():
             with self.db.connection() as conn, conn.transaction():
-                return ensure_app(conn, self.app_id, self.dim)
+                name = ensure_app(conn, self.app_id, self.dim, adopt=True)
+                self.dim = conn.execute("SELECT dim FROM edge.apps WHERE app_id=%s", (self.app_id,)).fetchone()[0]
+                return name
         try:
             return self.db.retry(run)
         except SchemaError as exc:

@@ -233,7 +233,8 @@ def start_follower(config: Config, runtime, status_file: bool = True) -> Followe
     with the pusher of its upstream outbox beside it when `sync.push` is on; status_file:
     it writes sync.json (edge serve) or not (edge run: the loop's status file has it)."""
     app_id = config.sync.app_id
-    follower = Follower(config, lambda: runtime.library(app_id), runtime.model_id, status_file=status_file)
+    follower = Follower(config, lambda: runtime.library(app_id), runtime.model_id, runtime.dim,
+                        status_file=status_file)
     outbox = runtime.upstream(app_id)
     if outbox is not None:
         from edge.sync.pusher import Pusher
