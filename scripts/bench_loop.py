@@ -402,16 +402,26 @@ class TimedAnalyser:
         return out
 
 
-class TimedEmbedder(Embedder):
+class WrappedEmbedder(Embedder):
+    """Another embedder's chips and vectors, for a wrapper to time or delay its embed()."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+
+    def cut(self, img_bgr, face, sface_chip=None):
+        return self.inner.cut(img_bgr, face, sface_chip)
+
+    def embed(self, chips):
+        return self.inner.embed(chips)
+
+
+class TimedEmbedder(WrappedEmbedder):
     """The embedder as the loop's (inline) embedding worker calls it; counted in the
     TimedAnalyser's figures (the chips are cut on the frame path, in "the rest")."""
 
     def __init__(self, inner, counts: TimedAnalyser):
-        self.inner, self.counts = inner, counts
-        self.name, self.dim = inner.name, inner.dim
-
-    def cut(self, img_bgr, face, sface_chip=None):
-        return self.inner.cut(img_bgr, face, sface_chip)
+        super().__init__(inner)
+        self.counts = counts
 
     def embed(self, chips):
         t0 = time.perf_counter()
@@ -423,16 +433,13 @@ class TimedEmbedder(Embedder):
         return out
 
 
-class PaddedEmbedder(Embedder):
+class PaddedEmbedder(WrappedEmbedder):
     """The embedder, each call followed by a sleep: the time a Pi 4's SFace (~70 ms)
     keeps the loop waiting, without its CPU cost (what stalls frames, not what loads cores)."""
 
     def __init__(self, inner, pad_s: float):
-        self.inner, self.pad_s = inner, pad_s
-        self.name, self.dim = inner.name, inner.dim
-
-    def cut(self, img_bgr, face, sface_chip=None):
-        return self.inner.cut(img_bgr, face, sface_chip)
+        super().__init__(inner)
+        self.pad_s = pad_s
 
     def embed(self, chips):
         out = self.inner.embed(chips)

@@ -85,7 +85,7 @@ class SFaceDlib(Embedder):
         return np.concatenate([self.scales[0] * a, self.scales[1] * b]).astype(np.float32)
 
 
-DIMS = {"sface": SFaceOnly.dim, "sface_dlib": SFaceDlib.dim}
+DIMS = {c.name: c.dim for c in (SFaceOnly, SFaceDlib)}
 DEFAULT = "sface"
 
 

@@ -27,8 +27,7 @@ import numpy as np
 from edge.library.catalog import Catalog, read_catalog
 from edge.library.index import FaceIndex, check_file, read_manifest
 from edge.library.library import INDEX_DIR, STORE_FILE, FaceLibrary, library_dir
-from edge.library.store import LibraryStore
-from edge.models.manifest import model_space
+from edge.library.store import LibraryStore, face_spaces
 from edge.sqlite import SIDECARS, StorageError, check_header, set_aside, storage_kind
 
 log = logging.getLogger(__name__)
@@ -118,7 +117,7 @@ def check_store(path: Path) -> StoreState:
             if problems != ["ok"]:
                 return StoreState("corrupt", "; ".join(problems))
             one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
-            spaces = sorted({model_space(r[0]) for r in db.execute("SELECT DISTINCT model FROM faces")})
+            spaces = face_spaces(db)
             return StoreState("ok", "", one("SELECT value FROM meta WHERE key='library_uuid'"),
                               one("SELECT COALESCE(MAX(seq), 0) FROM changes"), one("SELECT COUNT(*) FROM groups"),
                               one("SELECT COUNT(DISTINCT user_id) FROM members"), one("SELECT COUNT(*) FROM faces"),

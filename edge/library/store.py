@@ -197,6 +197,12 @@ _SKIPPED_KEYS = {"group.delete": ("group_id",), "user.delete": ("group_id", "use
                  "face.delete": ("group_id", "user_id", "face_token")}
 
 
+def face_spaces(db) -> list[str]:
+    """The embedding spaces (model_space) of the faces table, counted on `db` (either
+    backend's connection; also the read-only check, edge/library/recover.py)."""
+    return sorted({model_space(r[0]) for r in db.execute("SELECT DISTINCT model FROM faces").fetchall()})
+
+
 def _meta(db, key: str) -> str | None:
     row = db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
     return None if row is None else row[0]
@@ -664,8 +670,7 @@ class LibraryRules:
     def recount_spaces(self) -> list[str]:
         """SPACES_KEY counted afresh from the faces table, in one write with the count."""
         with self._write() as db:
-            models = [r[0] for r in db.execute("SELECT DISTINCT model FROM faces").fetchall()]
-            spaces = sorted({model_space(m) for m in models})
+            spaces = face_spaces(db)
             self._put_meta(db, SPACES_KEY, json.dumps(spaces))
         return spaces
 
